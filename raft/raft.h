@@ -1,0 +1,234 @@
+// RaftNode: one Raft group's consensus state machine (the etcd-raft design). A plain value: no threads, no I/O,
+// no clock. The host feeds it Tick(), Step(message) and proposals, and drains Ready batches (ready.h). All calls
+// must come from one thread (the group's owner); none blocks; GetReady allocates per message and entry.
+//
+// Roles: follower, pre-candidate (pre-vote round, term unchanged), candidate, leader. A learner is a follower that
+// never campaigns and is not counted in quorums (is_learner()).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "raft/conf_change.h"
+#include "raft/log_reader.h"
+#include "raft/message.h"
+#include "raft/progress.h"
+#include "raft/raft_log.h"
+#include "raft/ready.h"
+#include "raft/types.h"
+
+namespace brook::raft {
+
+struct Config {
+  NodeId id = kNoNode;
+  GroupId group = 0;  // Only for log lines.
+  // A follower that hears no leader for a random number of ticks in [election_ticks, 2*election_ticks) campaigns.
+  // Must exceed heartbeat_ticks by a wide margin (10x is customary).
+  int election_ticks = 10;
+  // The leader sends heartbeats every heartbeat_ticks ticks.
+  int heartbeat_ticks = 1;
+  // Pre-vote (thesis 9.6): a node first asks whether it could win before it bumps its term, so a node returning
+  // from a partition does not depose a healthy leader. Keep on.
+  bool pre_vote = true;
+  // A leader that has not heard from a majority within an election timeout steps down; followers then ignore
+  // vote requests while their leader is fresh (a lease), so removed or partitioned nodes cannot disrupt. Keep on.
+  bool check_quorum = true;
+  // Per-follower flow control: at most this many appends and bytes of entry data in flight. 256 x 1 MiB messages
+  // and 16 MiB: deep enough to fill a LAN pipe, small enough that a slow follower costs bounded transport memory.
+  size_t max_inflight_msgs = 256;
+  uint64_t max_inflight_bytes = 16 << 20;
+  // Upper bound of entry data per kAppend (one entry larger than this is still sent alone).
+  uint64_t max_msg_bytes = 1 << 20;
+  // Proposal quota: data bytes proposed but not yet committed. Propose fails with RESOURCE_EXHAUSTED beyond it
+  // (an empty quota admits one entry of any size). Fails fast instead of queueing without bound.
+  uint64_t max_uncommitted_bytes = 8 << 20;
+  // Upper bound of entry data per Ready::committed (at least one entry).
+  uint64_t max_committed_bytes_per_ready = 64 << 20;
+  // Seeds the randomized election timeout. Give every node a different seed (e.g. mix in the node id).
+  uint64_t seed = 0;
+  // Optional structured log sink ("g7 n2 term=5 became leader"). Off by default.
+  std::function<void(std::string_view)> logger;
+
+  // TEST ONLY. Breaks Raft on purpose so tests can prove the simulator's checker catches violations:
+  // commit entries of earlier terms by counting replicas (the Figure 8 bug).
+  bool unsafe_commit_by_counting_old_terms = false;
+};
+
+enum class Role : uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };
+const char* RoleName(Role r);
+
+struct ProposeResult {
+  Index index = 0;
+  Term term = 0;
+  Offset base_offset = 0;
+};
+
+// Per-follower replication status, as the leader sees it.
+struct ReplicaProgress {
+  NodeId id = kNoNode;
+  Index match = 0;
+  Index next = 0;
+  ProgressState state = ProgressState::kProbe;
+  bool learner = false;
+  bool recent_active = false;
+  int ticks_since_heard = 0;
+  size_t inflight_msgs = 0;
+  uint64_t inflight_bytes = 0;
+};
+
+class RaftNode {
+ public:
+  // `log` is the durable log (the host keeps it alive and unchanged except through Ready/compaction).
+  // `hard_state`, `conf` and `applied` are what the host persisted. A brand-new group is bootstrapped by giving
+  // every initial member a log whose Snapshot() is {index 0, term 0, conf = initial voters} and that conf. A node
+  // joining later starts with an empty log and an empty conf; the leader sends it a kSnapshot of its log start.
+  static absl::StatusOr<std::unique_ptr<RaftNode>> Create(Config config, const LogReader* log,
+                                                          const HardState& hard_state, const ConfState& conf,
+                                                          Index applied);
+
+  // One unit of logical time (the host decides its length, e.g. 100 ms).
+  void Tick();
+  // Handles a message addressed to this node. Errors only on a malformed message (wrong `to`).
+  absl::Status Step(const Message& m);
+  // Starts an election now (pre-vote first if enabled). No-op for leaders, learners and non-members.
+  void Campaign();
+
+  // Appends a kNormal entry carrying `record_count` records (offsets [base_offset, base_offset+record_count)).
+  // FAILED_PRECONDITION if not leader (names the known leader), UNAVAILABLE during a leadership transfer,
+  // RESOURCE_EXHAUSTED when the proposal quota is full. The entry may still be lost (leader change); the host
+  // learns the outcome when an entry at `index` with `term` comes out in Ready::committed (or another term does).
+  absl::StatusOr<ProposeResult> Propose(std::string data, uint32_t record_count);
+  // Proposes a membership change (one at a time: FAILED_PRECONDITION while one is pending or before the leader
+  // has applied its first entry of its term). kPromoteLearner is refused while the learner lags the commit index.
+  // Removing the leader itself is refused: transfer leadership first.
+  absl::StatusOr<ProposeResult> ProposeConfChange(const ConfChange& cc);
+  // Brings `target` up to date, then sends it kTimeoutNow. Aborted after an election timeout. Proposals fail
+  // with UNAVAILABLE meanwhile.
+  absl::Status TransferLeadership(NodeId target);
+  // The host dropped the durable log prefix up to `index` (<= applied). Nothing to do today: the core reads
+  // FirstIndex() from the LogReader on demand and sends kSnapshot to followers that need dropped entries.
+  void Compact(Index index) {}
+
+  bool HasReady() const;
+  Ready GetReady();
+  void Advance(const Ready& rd);
+
+  // Queries.
+  NodeId id() const { return id_; }
+  Term term() const { return term_; }
+  NodeId vote() const { return vote_; }
+  NodeId leader() const { return leader_; }
+  Role role() const { return role_; }
+  bool is_learner() const;
+  bool is_member() const;
+  // Highest committed index known here: the limit for serving reads (Fetch) on leaders and followers alike.
+  Index commit_index() const { return log_.committed(); }
+  Index applied_index() const { return log_.applied(); }
+  Index last_index() const { return log_.LastIndex(); }
+  Index first_index() const { return log_.FirstIndex(); }
+  absl::StatusOr<Term> term_at(Index i) const { return log_.TermAt(i); }
+  absl::StatusOr<std::vector<Entry>> entries(Index lo, Index hi) const { return log_.Slice(lo, hi, UINT64_MAX); }
+  const ConfState& conf() const { return conf_; }
+  NodeId lead_transferee() const { return lead_transferee_; }
+  uint64_t uncommitted_bytes() const { return uncommitted_bytes_; }
+  // Leader only (empty otherwise): replication status of every member including itself.
+  std::vector<ReplicaProgress> progress() const;
+  // Leader only: every member's log matches the leader's up to the last index and everything is committed. The
+  // host may stop ticking the group until the next proposal or message (quiescence).
+  bool AllCaughtUp() const;
+  // Internal consistency (commit/applied/log bounds, leader's self-progress). Used by tests and the simulator.
+  absl::Status CheckInvariants() const;
+
+ private:
+  RaftNode(Config config, const LogReader* log, const HardState& hs, const ConfState& conf, Index applied);
+
+  // Role transitions.
+  void BecomeFollower(Term term, NodeId leader);
+  // Clears per-role state; a new term also clears the vote.
+  void Reset(Term term);
+  void BecomePreCandidate();
+  void BecomeCandidate();
+  void BecomeLeader();
+  void StartElection(bool pre_vote, bool transfer);
+
+  // Step, one function per role after the term rules.
+  void StepLeader(const Message& m);
+  void StepCandidate(const Message& m);
+  void StepFollower(const Message& m);
+  void HandleVoteRequest(const Message& m);
+  void HandleAppend(const Message& m);
+  void HandleHeartbeat(const Message& m);
+  void HandleSnapshot(const Message& m);
+  void HandleAppendResponse(const Message& m, Progress& pr);
+
+  // Leader replication.
+  bool MaybeSendAppend(NodeId to, bool send_if_empty);
+  void SendSnapshot(NodeId to, Progress& pr);
+  void BroadcastAppend();
+  void BroadcastHeartbeat();
+  bool MaybeCommit();
+  void AppendLeaderEntry(Entry e);
+  void TickLeader();
+  void TickElection();
+  void AbortTransfer();
+
+  void ApplyConfEntry(const Entry& e);
+  void ResetProgress();
+  bool Promotable() const;
+  // A node added to a running group starts with an empty log and no membership; it answers the first kAppend
+  // with a rejection at index 0 and the leader sends it a kSnapshot of its log start (with the membership).
+  bool NeedsSnapshotToJoin() const;
+  bool HasUnappliedConfChange() const;
+  void ResetRandomizedElectionTimeout();
+  void Send(Message m);
+  void Log(std::string_view what) const;
+
+  Config config_;
+  NodeId id_;
+  Term term_ = 0;          // currentTerm. Never decreases.
+  NodeId vote_ = kNoNode;  // votedFor in term_.
+  NodeId leader_ = kNoNode;
+  Role role_ = Role::kFollower;
+  RaftLog log_;
+  ConfState conf_;  // The applied membership.
+
+  // Ticks since the last election timeout reset (followers/candidates: since we heard from a leader or voted;
+  // leaders: since the last check-quorum round).
+  int election_elapsed_ = 0;
+  int heartbeat_elapsed_ = 0;
+  int randomized_election_timeout_ = 0;
+  uint64_t rng_state_;
+
+  // Candidate/pre-candidate only: votes received in this election.
+  absl::flat_hash_map<NodeId, bool> votes_;
+
+  // Leader only. Invariant: exactly one Progress per member (voters and learners, including ourselves).
+  absl::flat_hash_map<NodeId, Progress> progress_;
+  NodeId lead_transferee_ = kNoNode;
+  // Index of the last conf change entry appended by this leader (or its last index when it took over): a new conf
+  // change may be proposed only once applied_index() >= pending_conf_index_.
+  Index pending_conf_index_ = 0;
+  // Proposal quota: data bytes of this leader's entries not yet committed, and the entries they belong to.
+  uint64_t uncommitted_bytes_ = 0;
+  std::deque<std::pair<Index, uint64_t>> uncommitted_;
+  // base_offset for the next entry this leader appends (end offset of its last entry).
+  Offset next_offset_ = 0;
+
+  // Ready bookkeeping.
+  HardState prev_hard_state_;
+  std::vector<Message> msgs_;
+  std::vector<Message> msgs_after_persist_;
+  std::optional<ConfState> pending_conf_state_;  // Changed by applied conf entries, not yet in a Ready.
+  bool pending_broadcast_ = false;               // Leader: new entries to send, coalesced until GetReady.
+};
+
+}  // namespace brook::raft

@@ -1,0 +1,60 @@
+// A node's view of its whole log: the durable LogReader below `unstable.offset`, the UnstableLog above it, and the
+// commit/applied indexes. Only the unstable part is held in memory.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "raft/log_reader.h"
+#include "raft/log_unstable.h"
+
+namespace brook::raft {
+
+class RaftLog {
+ public:
+  // Invariants: applied <= committed <= LastIndex() (checked by CheckInvariants()).
+  RaftLog(const LogReader* durable, Index committed, Index applied);
+
+  Index FirstIndex() const;
+  Index LastIndex() const;
+  Term LastTerm() const;
+  // Term of entry i for FirstIndex()-1 <= i <= LastIndex(); errors as LogReader::TermAt.
+  absl::StatusOr<Term> TermAt(Index i) const;
+  bool MatchTerm(Index i, Term t) const;
+  // Entries [lo, min(hi, LastIndex()+1)) up to max_bytes (at least one if any).
+  absl::StatusOr<std::vector<Entry>> Slice(Index lo, Index hi, uint64_t max_bytes) const;
+  // Raft's "up to date" rule (paper 5.4.1): a candidate's log (last_term, last_index) is at least as new as ours.
+  bool IsUpToDate(Index last_index, Term last_term) const;
+  // The largest index <= i whose term is <= term (the conflict search of fast backtracking). Reads terms only.
+  Index FindConflictByTerm(Index i, Term term) const;
+
+  // Appends entries from a leader after (prev_index, prev_term) matched; drops a conflicting suffix.
+  // Returns the last index of the new entries (or prev_index if none).
+  Index MaybeAppend(Index prev_index, std::vector<Entry> entries);
+  // The leader appends its own new entries (already numbered).
+  void Append(std::vector<Entry> entries) { unstable_.TruncateAndAppend(std::move(entries)); }
+  void CommitTo(Index index);
+  void Restore(const SnapshotMeta& meta, std::string data);
+
+  // Last index known durable and matching the current log: what a node may apply or count as its own ack.
+  Index StableLastIndex() const { return unstable_.snapshot ? 0 : unstable_.offset - 1; }
+  // Index of the next entry to apply; committed entries ready to apply: (applied, min(committed, stable)].
+  Index ApplicableTo() const;
+
+  const UnstableLog& unstable() const { return unstable_; }
+  UnstableLog& mutable_unstable() { return unstable_; }
+  const LogReader* durable() const { return durable_; }
+  Index committed() const { return committed_; }
+  Index applied() const { return applied_; }
+  void set_applied(Index i) { applied_ = i; }
+
+ private:
+  const LogReader* durable_;
+  UnstableLog unstable_;
+  Index committed_;  // Highest index known committed. Never decreases while the node lives.
+  Index applied_;    // Highest index handed to the host to apply (and acknowledged by Advance).
+};
+
+}  // namespace brook::raft
