@@ -829,7 +829,7 @@ void RaftNode::Send(Message m) {
       m.type != MessageType::kVoteResponse) {
     m.term = term_;
   }
-  if (MaySendBeforePersist(m.type)) {
+  if (MaySendBeforePersist(m.type) || config_.unsafe_ack_before_persist) {
     msgs_.push_back(std::move(m));
   } else {
     msgs_after_persist_.push_back(std::move(m));

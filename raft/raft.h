@@ -61,6 +61,8 @@ struct Config {
   // TEST ONLY. Breaks Raft on purpose so tests can prove the simulator's checker catches violations:
   // commit entries of earlier terms by counting replicas (the Figure 8 bug).
   bool unsafe_commit_by_counting_old_terms = false;
+  // Send votes and append acknowledgements before they are durable (all messages go to Ready::messages).
+  bool unsafe_ack_before_persist = false;
 };
 
 enum class Role : uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };
