@@ -157,7 +157,7 @@ void RaftNode::BecomeLeader() {
 }
 
 void RaftNode::ResetProgress() {
-  absl::flat_hash_map<NodeId, Progress> next;
+  std::map<NodeId, Progress> next;
   auto add = [&](NodeId id, bool learner) {
     auto it = progress_.find(id);
     if (it != progress_.end()) {
@@ -811,6 +811,7 @@ void RaftNode::ApplyConfEntry(const Entry& e) {
   Log(absl::StrCat("applied ", DescribeConfChange(*cc), " at index=", e.index, ": ", DescribeConfState(conf_)));
   if (role_ != Role::kLeader) return;
   ResetProgress();
+  pending_broadcast_ = true;  // Probe new members at once.
   if (lead_transferee_ != kNoNode && !Contains(conf_.voters, lead_transferee_)) AbortTransfer();
   if (!Promotable()) {
     // Removed by an earlier leader's change we are only now applying: stop leading.

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -214,7 +215,7 @@ class RaftNode {
   absl::flat_hash_map<NodeId, bool> votes_;
 
   // Leader only. Invariant: exactly one Progress per member (voters and learners, including ourselves).
-  absl::flat_hash_map<NodeId, Progress> progress_;
+  std::map<NodeId, Progress> progress_;  // Ordered: iteration (and so message order) is deterministic.
   NodeId lead_transferee_ = kNoNode;
   // Index of the last conf change entry appended by this leader (or its last index when it took over): a new conf
   // change may be proposed only once applied_index() >= pending_conf_index_.
