@@ -129,6 +129,13 @@ std::string LogKey(raft::GroupId group, raft::Index index) {
   return k;
 }
 
+void EncodeLogKey(raft::GroupId group, raft::Index index, char (&out)[kLogKeySize]) {
+  for (int i = 0; i < 8; ++i) {
+    out[i] = static_cast<char>(group >> (56 - 8 * i));
+    out[8 + i] = static_cast<char>(index >> (56 - 8 * i));
+  }
+}
+
 bool ParseLogKey(std::string_view key, raft::GroupId* group, raft::Index* index) {
   if (key.size() != kLogKeySize) return false;
   *group = LoadBE64(key.data());

@@ -26,7 +26,8 @@ namespace codec {
 // ---- Keys ------------------------------------------------------------------------------------------------------
 //
 // log CF:   [group u64][index u64]                        -> entry value
-// index CF: [group u64]'o'[base_offset u64]               -> offset index value (entries with record_count > 0)
+// index CF: [group u64]'o'[base_offset u64]               -> offset index value (sparse: see
+//                                                            Options::index_interval_bytes)
 //           [group u64]'t'[timestamp u64*][index u64]      -> time index value (first entry of each timestamp)
 // state CF: [group u64]'s'                                -> log start (SnapshotMeta); present for every group
 //           [group u64]'h'                                -> HardState
@@ -51,6 +52,7 @@ std::string PrefixEnd(std::string_view prefix);
 
 inline constexpr size_t kLogKeySize = 16;
 std::string LogKey(raft::GroupId group, raft::Index index);
+void EncodeLogKey(raft::GroupId group, raft::Index index, char (&out)[kLogKeySize]);  // No allocation.
 // Returns false unless `key` is a 16-byte log key.
 bool ParseLogKey(std::string_view key, raft::GroupId* group, raft::Index* index);
 

@@ -47,6 +47,12 @@ struct Options {
   // and the time calls return FailedPreconditionError.
   std::function<int64_t(const raft::Entry&)> entry_timestamp_ms;
 
+  // Sparseness of the offset index, as Kafka's index.interval.bytes (default 4096): an entry gets an offset key
+  // when at least this many bytes of log were written since the group's previous one (and always the first entry
+  // after Open, a truncation or a snapshot). FindIndexForOffset then reads at most about this many bytes of log
+  // after its seek. 0 indexes every entry. Fewer keys mean fewer memtable inserts per entry on the write path.
+  uint32_t index_interval_bytes = 4096;
+
   // DropPrefix/DropGroup compact the dropped key range in the background once at least this many bytes were
   // dropped from a group (default 64 MiB), so the disk is reclaimed now rather than when compaction happens to
   // reach those files. 0 disables it.

@@ -85,6 +85,8 @@ struct StoreStats {
   uint64_t block_cache_bytes = 0;         // rocksdb.block-cache-usage
   uint64_t l0_files = 0;                  // rocksdb.num-files-at-level0 of the log column family.
   uint64_t compactions_scheduled = 0;     // Range compactions Brook asked for after drops.
+  uint64_t open_rocksdb_micros = 0;       // Open: RocksDB recovery (WAL replay) ...
+  uint64_t open_cache_micros = 0;         // ... and rebuilding the per-group cache.
 };
 
 class Store {
@@ -177,6 +179,8 @@ class Store {
     raft::Offset end_offset = 0;
     int64_t last_timestamp_ms = INT64_MIN;  // Of last_index; INT64_MIN when unknown (no time key written yet).
     uint64_t last_cum_bytes = 0;            // cum_bytes of last_index (see codec.h); 0 for an empty log.
+    // Stored bytes appended since the last offset index key; UINT64_MAX forces a key at the next data entry.
+    uint64_t bytes_since_offset_key = UINT64_MAX;
     LogBounds bounds() const;
   };
 
@@ -211,6 +215,8 @@ class Store {
   std::atomic<uint64_t> synced_writes_{0};
   std::atomic<uint64_t> write_batch_bytes_{0};
   std::atomic<uint64_t> compactions_scheduled_{0};
+  uint64_t open_rocksdb_micros_ = 0;  // Set once by Open.
+  uint64_t open_cache_micros_ = 0;
 };
 
 // Builds the DataLossError every read reports: "group G index I: <what> key 0x...: <cause>".
