@@ -1,0 +1,762 @@
+#include "client/cli/commands.h"
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "client/cli/output.h"
+#include "client/lib/admin.h"
+#include "client/lib/consumer.h"
+#include "client/lib/errors.h"
+#include "client/lib/producer.h"
+
+namespace brook::cli {
+namespace {
+
+constexpr char kDefaultBootstrap[] = "127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103";
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void OnInterrupt(int) { g_interrupted.store(true); }
+
+std::string JoinIds(const google::protobuf::RepeatedField<uint64_t>& ids) { return absl::StrJoin(ids, ","); }
+
+void WriteTopic(JsonWriter& w, const v1::Topic& t) {
+  w.BeginObject();
+  w.Key("name").String(t.name());
+  w.Key("topic_id").Uint(t.topic_id());
+  w.Key("partition_count").Uint(t.partition_count());
+  w.Key("replication_factor").Uint(t.replication_factor());
+  w.Key("retention_ms").Uint(t.config().retention_ms());
+  w.Key("retention_bytes").Uint(t.config().retention_bytes());
+  w.Key("created_ms").Int(t.created_ms());
+  if (t.partitions_size() > 0) {
+    w.Key("partitions").BeginArray();
+    for (const auto& p : t.partitions()) {
+      w.BeginObject();
+      w.Key("partition").Uint(p.partition());
+      w.Key("leader").Uint(p.leader_id());
+      w.Key("leader_term").Uint(p.leader_term());
+      w.Key("replicas").BeginArray();
+      for (uint64_t r : p.replicas()) w.Uint(r);
+      w.EndArray();
+      w.Key("caught_up_replicas").BeginArray();
+      for (uint64_t r : p.caught_up_replicas()) w.Uint(r);
+      w.EndArray();
+      w.Key("high_watermark").Uint(p.high_watermark());
+      w.Key("log_start_offset").Uint(p.log_start_offset());
+      w.EndObject();
+    }
+    w.EndArray();
+  }
+  w.EndObject();
+}
+
+absl::StatusOr<uint64_t> NonNegative(const ParsedArgs& args, const std::string& name, int64_t fallback) {
+  auto v = args.GetInt(name, fallback);
+  if (!v.ok()) return v.status();
+  if (*v < 0) return absl::InvalidArgumentError(absl::StrCat("--", name, " must not be negative"));
+  return static_cast<uint64_t>(*v);
+}
+
+// ---- topic ----
+
+int TopicCreate(Context& ctx) {
+  const std::string& name = ctx.positionals[0];
+  auto partitions = NonNegative(ctx.args, "partitions", 3);
+  auto rf = NonNegative(ctx.args, "replication-factor", 0);
+  auto retention_ms = NonNegative(ctx.args, "retention-ms", 0);
+  auto retention_bytes = NonNegative(ctx.args, "retention-bytes", 0);
+  auto no_wait = ctx.args.GetBool("no-wait");
+  for (const absl::Status& s :
+       {partitions.status(), rf.status(), retention_ms.status(), retention_bytes.status(), no_wait.status()}) {
+    if (!s.ok()) return UsageError(ctx, std::string(s.message()));
+  }
+  if (*partitions == 0) return UsageError(ctx, "--partitions must be at least 1");
+  v1::TopicConfig config;
+  config.set_retention_ms(*retention_ms);
+  config.set_retention_bytes(*retention_bytes);
+  client::Admin admin(ctx.connection);
+  auto topic = admin.CreateTopic(name, static_cast<uint32_t>(*partitions), static_cast<uint32_t>(*rf), config);
+  if (!topic.ok()) return Fail(ctx, topic.status());
+  if (!*no_wait) {
+    auto ready = admin.WaitForLeaders(name, ctx.timeout);
+    if (!ready.ok()) return Fail(ctx, ready.status());
+    *topic = *ready;
+  }
+  if (ctx.json) {
+    JsonWriter w;
+    WriteTopic(w, *topic);
+    ctx.io.out << w.str() << '\n';
+  } else {
+    ctx.io.out << "created topic '" << name << "' with " << topic->partition_count()
+               << " partitions, replication factor " << topic->replication_factor() << '\n';
+  }
+  return kExitOk;
+}
+
+int TopicList(Context& ctx) {
+  client::Admin admin(ctx.connection);
+  auto topics = admin.ListTopics();
+  if (!topics.ok()) return Fail(ctx, topics.status());
+  std::sort(topics->begin(), topics->end(), [](const auto& a, const auto& b) { return a.name() < b.name(); });
+  if (ctx.json) {
+    JsonWriter w;
+    w.BeginObject().Key("topics").BeginArray();
+    for (const auto& t : *topics) WriteTopic(w, t);
+    w.EndArray().EndObject();
+    ctx.io.out << w.str() << '\n';
+    return kExitOk;
+  }
+  Table table({"NAME", "PARTITIONS", "REPLICATION", "RETENTION-MS", "RETENTION-BYTES"});
+  for (const auto& t : *topics) {
+    table.AddRow({t.name(), absl::StrCat(t.partition_count()), absl::StrCat(t.replication_factor()),
+                  absl::StrCat(t.config().retention_ms()), absl::StrCat(t.config().retention_bytes())});
+  }
+  table.Print(ctx.io.out);
+  return kExitOk;
+}
+
+int TopicDescribe(Context& ctx) {
+  client::Admin admin(ctx.connection);
+  auto t = admin.DescribeTopic(ctx.positionals[0]);
+  if (!t.ok()) return Fail(ctx, t.status());
+  if (ctx.json) {
+    JsonWriter w;
+    WriteTopic(w, *t);
+    ctx.io.out << w.str() << '\n';
+    return kExitOk;
+  }
+  ctx.io.out << "topic " << t->name() << "  id " << t->topic_id() << "  partitions " << t->partition_count()
+             << "  replication " << t->replication_factor() << "  retention-ms " << t->config().retention_ms()
+             << "  retention-bytes " << t->config().retention_bytes() << "\n\n";
+  Table table({"PARTITION", "LEADER", "TERM", "REPLICAS", "CAUGHT-UP", "LOG-START", "HIGH-WATERMARK"});
+  for (const auto& p : t->partitions()) {
+    table.AddRow({absl::StrCat(p.partition()), p.leader_id() == 0 ? "-" : absl::StrCat(p.leader_id()),
+                  absl::StrCat(p.leader_term()), JoinIds(p.replicas()), JoinIds(p.caught_up_replicas()),
+                  absl::StrCat(p.log_start_offset()), absl::StrCat(p.high_watermark())});
+  }
+  table.Print(ctx.io.out);
+  return kExitOk;
+}
+
+int TopicDelete(Context& ctx) {
+  client::Admin admin(ctx.connection);
+  absl::Status s = admin.DeleteTopic(ctx.positionals[0]);
+  if (!s.ok()) return Fail(ctx, s);
+  if (ctx.json) {
+    ctx.io.out << JsonWriter().BeginObject().Key("deleted").String(ctx.positionals[0]).EndObject().str() << '\n';
+  } else {
+    ctx.io.out << "deleted topic '" << ctx.positionals[0] << "'\n";
+  }
+  return kExitOk;
+}
+
+// ---- produce ----
+
+int Produce(Context& ctx) {
+  const std::string& topic = ctx.positionals[0];
+  std::optional<uint32_t> partition;
+  if (ctx.args.Has("partition")) {
+    auto p = NonNegative(ctx.args, "partition", 0);
+    if (!p.ok()) return UsageError(ctx, std::string(p.status().message()));
+    partition = static_cast<uint32_t>(*p);
+  }
+  if (ctx.args.Has("value") && ctx.args.Has("key-separator")) {
+    return UsageError(ctx, "--value and --key-separator do not go together (use --key with --value)");
+  }
+  const std::string separator = ctx.args.Get("key-separator");
+  if (ctx.args.Has("key-separator") && separator.empty()) return UsageError(ctx, "--key-separator is empty");
+
+  // Fail early (exit 3) for an unknown topic, before reading stdin.
+  auto meta = ctx.connection->Topic(topic, client::Clock::now() + ctx.timeout);
+  if (!meta.ok()) return Fail(ctx, meta.status());
+  if (partition && *partition >= meta->partition_count()) {
+    return Fail(ctx, absl::NotFoundError(absl::StrCat("topic '", topic, "' has ", meta->partition_count(),
+                                                      " partitions; partition ", *partition, " does not exist")));
+  }
+
+  client::ProducerOptions options;
+  options.delivery_timeout = ctx.timeout;
+  auto producer = client::Producer::Create(ctx.connection, options);
+  if (!producer.ok()) return Fail(ctx, producer.status());
+
+  struct Outcome {
+    absl::Mutex mu;
+    std::vector<client::RecordMetadata> acked;  // in input order
+    absl::Status first_error;
+    size_t failed = 0;
+  } outcome;
+  size_t sent = 0;
+  auto send = [&](std::string key, std::string value) {
+    v1::Record r;
+    r.set_key(std::move(key));
+    r.set_value(std::move(value));
+    const size_t index = sent++;
+    {
+      absl::MutexLock lock(&outcome.mu);
+      outcome.acked.emplace_back();
+    }
+    (*producer)->Send(
+        topic, std::move(r),
+        [&outcome, index](absl::StatusOr<client::RecordMetadata> result) {
+          absl::MutexLock lock(&outcome.mu);
+          if (result.ok()) {
+            outcome.acked[index] = *result;
+          } else {
+            ++outcome.failed;
+            if (outcome.first_error.ok()) outcome.first_error = result.status();
+          }
+        },
+        partition);
+  };
+  if (ctx.args.Has("value")) {
+    send(ctx.args.Get("key"), ctx.args.Get("value"));
+  } else {
+    std::string line;
+    const std::string fixed_key = ctx.args.Get("key");
+    while (std::getline(ctx.io.in, line)) {
+      if (!separator.empty()) {
+        const size_t at = line.find(separator);
+        if (at == std::string::npos) {
+          send(fixed_key, line);
+        } else {
+          send(line.substr(0, at), line.substr(at + separator.size()));
+        }
+      } else {
+        send(fixed_key, line);
+      }
+    }
+  }
+  (*producer)->Close();
+
+  absl::MutexLock lock(&outcome.mu);
+  if (ctx.json) {
+    JsonWriter w;
+    w.BeginObject().Key("topic").String(topic).Key("records").Uint(sent - outcome.failed);
+    w.Key("failed").Uint(outcome.failed).Key("offsets").BeginArray();
+    if (outcome.failed == 0) {
+      for (const auto& m : outcome.acked)
+        w.BeginObject().Key("partition").Uint(m.partition).Key("offset").Uint(m.offset).EndObject();
+    }
+    w.EndArray().EndObject();
+    ctx.io.out << w.str() << '\n';
+  } else if (outcome.failed == 0) {
+    ctx.io.out << "produced " << sent << " record" << (sent == 1 ? "" : "s") << " to '" << topic << "'";
+    if (sent == 1)
+      ctx.io.out << " (partition " << outcome.acked[0].partition << ", offset " << outcome.acked[0].offset << ")";
+    ctx.io.out << '\n';
+  }
+  if (outcome.failed > 0) {
+    ctx.io.err << "brook: " << outcome.failed << " of " << sent << " records failed\n";
+    return Fail(ctx, outcome.first_error);
+  }
+  return kExitOk;
+}
+
+// ---- consume ----
+
+int Consume(Context& ctx) {
+  const std::string& topic = ctx.positionals[0];
+  auto follow = ctx.args.GetBool("follow");
+  auto from_beginning = ctx.args.GetBool("from-beginning");
+  auto max_records = NonNegative(ctx.args, "max-records", 0);
+  if (!follow.ok() || !from_beginning.ok() || !max_records.ok()) {
+    return UsageError(ctx, "bad --follow, --from-beginning or --max-records value");
+  }
+  const int starts = int{*from_beginning} + int{ctx.args.Has("offset")} + int{ctx.args.Has("timestamp")};
+  if (starts > 1) return UsageError(ctx, "give at most one of --from-beginning, --offset, --timestamp");
+
+  auto consumer = client::Consumer::Create(ctx.connection);
+  if (!consumer.ok()) return Fail(ctx, consumer.status());
+  std::vector<uint32_t> partitions;
+  if (ctx.args.Has("partition")) {
+    auto p = NonNegative(ctx.args, "partition", 0);
+    if (!p.ok()) return UsageError(ctx, std::string(p.status().message()));
+    partitions.push_back(static_cast<uint32_t>(*p));
+  }
+  client::Consumer& c = **consumer;
+  if (absl::Status s = c.Assign(topic, partitions); !s.ok()) return Fail(ctx, s);
+
+  absl::Status seek;
+  if (ctx.args.Has("offset")) {
+    auto offset = NonNegative(ctx.args, "offset", 0);
+    if (!offset.ok()) return UsageError(ctx, std::string(offset.status().message()));
+    for (uint32_t p : c.assignment()) seek.Update(c.Seek(p, *offset));
+  } else if (ctx.args.Has("timestamp")) {
+    auto ts = NonNegative(ctx.args, "timestamp", 0);
+    if (!ts.ok()) return UsageError(ctx, std::string(ts.status().message()));
+    seek = c.SeekToTimestamp(static_cast<int64_t>(*ts));
+  } else if (*from_beginning || !*follow) {
+    seek = c.Seek(client::OffsetSpec::kEarliest);
+  }  // else: --follow alone starts at the end (Assign's default)
+  if (!seek.ok()) return Fail(ctx, seek);
+
+  // Without --follow, read up to the high watermarks as they are now, then stop.
+  std::map<uint32_t, uint64_t> end;
+  if (!*follow) {
+    for (uint32_t p : c.assignment()) {
+      auto r = c.ListOffsets(p, client::OffsetSpec::kLatest);
+      if (!r.ok()) return Fail(ctx, r.status());
+      end[p] = r->offset();
+    }
+  }
+  auto done = [&] {
+    if (*follow) return false;
+    for (const auto& [p, e] : end) {
+      if (c.Position(p).value_or(e) < e) return false;
+    }
+    return true;
+  };
+
+  g_interrupted.store(false);
+  auto previous = std::signal(SIGINT, OnInterrupt);
+  if (!ctx.json) ctx.io.out << "PARTITION\tOFFSET\tKEY\tVALUE\n";
+  uint64_t printed = 0;
+  int exit_code = kExitOk;
+  auto idle_since = client::Clock::now();
+  while (!g_interrupted.load() && !done() && (*max_records == 0 || printed < *max_records)) {
+    auto result = c.Poll(std::chrono::milliseconds(500));
+    if (!result.ok()) {
+      exit_code = Fail(ctx, result.status());
+      break;
+    }
+    for (const auto& g : result->gaps) {
+      ctx.io.err << "brook: partition " << g.partition << ": offsets [" << g.gap.start_offset() << ", "
+                 << g.gap.end_offset() << ") are gone (" << v1::Gap::Reason_Name(g.gap.reason())
+                 << "); continuing at " << g.gap.end_offset() << '\n';
+    }
+    for (const auto& r : result->records) {
+      if (*max_records != 0 && printed >= *max_records) break;
+      if (!*follow && r.record.offset() >= end[r.partition]) continue;  // past the snapshot
+      if (ctx.json) {
+        JsonWriter w;
+        w.BeginObject().Key("partition").Uint(r.partition).Key("offset").Uint(r.record.offset());
+        w.Key("timestamp_ms").Int(r.record.timestamp_ms()).Key("key").String(r.record.key());
+        w.Key("value").String(r.record.value()).EndObject();
+        ctx.io.out << w.str() << '\n';
+      } else {
+        ctx.io.out << r.partition << '\t' << r.record.offset() << '\t' << Printable(r.record.key()) << '\t'
+                   << Printable(r.record.value()) << '\n';
+      }
+      ++printed;
+    }
+    ctx.io.out.flush();
+    if (!result->empty()) {
+      idle_since = client::Clock::now();
+    } else if (!*follow && client::Clock::now() - idle_since > ctx.timeout) {
+      exit_code =
+          Fail(ctx, absl::DeadlineExceededError("no progress towards the end of the topic within --timeout-ms"));
+      break;
+    }
+  }
+  std::signal(SIGINT, previous);
+  if (exit_code == kExitOk && ctx.args.Has("group")) {
+    if (absl::Status s = c.CommitPositions(ctx.args.Get("group")); !s.ok()) return Fail(ctx, s);
+  }
+  return exit_code;
+}
+
+// ---- group ----
+
+int GroupOffsets(Context& ctx) {
+  const std::string& group = ctx.positionals[0];
+  const std::string& topic = ctx.positionals[1];
+  auto consumer = client::Consumer::Create(ctx.connection);
+  if (!consumer.ok()) return Fail(ctx, consumer.status());
+  if (absl::Status s = (*consumer)->Assign(topic); !s.ok()) return Fail(ctx, s);
+  auto offsets = (*consumer)->FetchOffsets(group);
+  if (!offsets.ok()) return Fail(ctx, offsets.status());
+  uint64_t total_lag = 0;
+  for (const auto& o : *offsets) total_lag += o.committed() ? o.lag() : o.high_watermark();
+  if (ctx.json) {
+    JsonWriter w;
+    w.BeginObject().Key("group").String(group).Key("topic").String(topic).Key("total_lag").Uint(total_lag);
+    w.Key("partitions").BeginArray();
+    for (const auto& o : *offsets) {
+      w.BeginObject().Key("partition").Uint(o.partition()).Key("committed").Bool(o.committed());
+      w.Key("offset").Uint(o.offset()).Key("high_watermark").Uint(o.high_watermark()).Key("lag").Uint(o.lag());
+      w.Key("metadata").String(o.metadata()).Key("commit_time_ms").Int(o.commit_time_ms()).EndObject();
+    }
+    w.EndArray().EndObject();
+    ctx.io.out << w.str() << '\n';
+    return kExitOk;
+  }
+  Table table({"PARTITION", "COMMITTED-OFFSET", "HIGH-WATERMARK", "LAG"});
+  for (const auto& o : *offsets) {
+    table.AddRow({absl::StrCat(o.partition()), o.committed() ? absl::StrCat(o.offset()) : "-",
+                  absl::StrCat(o.high_watermark()), o.committed() ? absl::StrCat(o.lag()) : "-"});
+  }
+  ctx.io.out << "group " << group << "  topic " << topic << "  total lag " << total_lag << "\n\n";
+  table.Print(ctx.io.out);
+  return kExitOk;
+}
+
+int GroupCommit(Context& ctx) {
+  const std::string& group = ctx.positionals[0];
+  const std::string& topic = ctx.positionals[1];
+  if (!ctx.args.Has("partition") || !ctx.args.Has("offset"))
+    return UsageError(ctx, "give --partition and --offset");
+  auto p = NonNegative(ctx.args, "partition", 0);
+  auto offset = NonNegative(ctx.args, "offset", 0);
+  if (!p.ok() || !offset.ok()) return UsageError(ctx, "--partition and --offset want non-negative integers");
+  auto consumer = client::Consumer::Create(ctx.connection);
+  if (!consumer.ok()) return Fail(ctx, consumer.status());
+  if (absl::Status s = (*consumer)->Assign(topic, {static_cast<uint32_t>(*p)}); !s.ok()) return Fail(ctx, s);
+  if (absl::Status s = (*consumer)->CommitOffsets(group, {{static_cast<uint32_t>(*p), *offset}}); !s.ok()) {
+    return Fail(ctx, s);
+  }
+  if (ctx.json) {
+    ctx.io.out << JsonWriter().BeginObject().Key("committed").Bool(true).EndObject().str() << '\n';
+  } else {
+    ctx.io.out << "committed offset " << *offset << " for group '" << group << "' on " << topic << "/" << *p
+               << '\n';
+  }
+  return kExitOk;
+}
+
+// ---- cluster ----
+
+int ClusterStatus(Context& ctx) {
+  client::Admin admin(ctx.connection);
+  auto cluster = admin.DescribeCluster();
+  if (!cluster.ok()) return Fail(ctx, cluster.status());
+  auto meta = admin.GetMetadata();
+  if (!meta.ok()) return Fail(ctx, meta.status());
+
+  std::map<uint64_t, int> leaders;  // node -> partitions it leads
+  struct Lagging {
+    std::string topic;
+    const v1::PartitionInfo* p;
+  };
+  std::vector<Lagging> under;
+  std::vector<Lagging> leaderless;
+  size_t partitions = 0;
+  for (const auto& t : meta->topics()) {
+    for (const auto& p : t.partitions()) {
+      ++partitions;
+      if (p.leader_id() != 0) ++leaders[p.leader_id()];
+      if (p.leader_id() == 0) leaderless.push_back({t.name(), &p});
+      std::set<uint64_t> caught(p.caught_up_replicas().begin(), p.caught_up_replicas().end());
+      for (uint64_t r : p.replicas()) {
+        if (!caught.count(r)) {
+          under.push_back({t.name(), &p});
+          break;
+        }
+      }
+    }
+  }
+  if (ctx.json) {
+    JsonWriter w;
+    w.BeginObject()
+        .Key("cluster_id")
+        .String(cluster->cluster_id())
+        .Key("controller")
+        .Uint(cluster->controller_id());
+    w.Key("metadata_term").Uint(cluster->metadata_term()).Key("answered_by").Uint(cluster->answered_by());
+    w.Key("topics").Uint(static_cast<uint64_t>(meta->topics_size())).Key("partitions").Uint(partitions);
+    w.Key("nodes").BeginArray();
+    for (const auto& n : cluster->nodes()) {
+      w.BeginObject().Key("id").Uint(n.id()).Key("client_address").String(n.client_address());
+      w.Key("metrics_address").String(n.metrics_address()).Key("reachable").Bool(n.reachable());
+      w.Key("controller").Bool(n.id() == cluster->controller_id()).Key("leaders").Int(leaders[n.id()]).EndObject();
+    }
+    w.EndArray();
+    auto list = [&](const char* key, const std::vector<Lagging>& items) {
+      w.Key(key).BeginArray();
+      for (const auto& u : items) {
+        w.BeginObject().Key("topic").String(u.topic).Key("partition").Uint(u.p->partition());
+        w.Key("leader").Uint(u.p->leader_id()).Key("replicas").BeginArray();
+        for (uint64_t r : u.p->replicas()) w.Uint(r);
+        w.EndArray().Key("caught_up_replicas").BeginArray();
+        for (uint64_t r : u.p->caught_up_replicas()) w.Uint(r);
+        w.EndArray().EndObject();
+      }
+      w.EndArray();
+    };
+    list("under_replicated", under);
+    list("leaderless", leaderless);
+    w.EndObject();
+    ctx.io.out << w.str() << '\n';
+    return kExitOk;
+  }
+  ctx.io.out << "cluster " << cluster->cluster_id() << "  controller "
+             << (cluster->controller_id() == 0 ? std::string("none")
+                                               : absl::StrCat("node ", cluster->controller_id()))
+             << "  metadata term " << cluster->metadata_term() << "  topics " << meta->topics_size()
+             << "  partitions " << partitions << "\n\n";
+  Table nodes({"NODE", "ADDRESS", "REACHABLE", "CONTROLLER", "LEADERS"});
+  for (const auto& n : cluster->nodes()) {
+    nodes.AddRow({absl::StrCat(n.id()), n.client_address(), n.reachable() ? "yes" : "NO",
+                  n.id() == cluster->controller_id() ? "*" : "", absl::StrCat(leaders[n.id()])});
+  }
+  nodes.Print(ctx.io.out);
+  ctx.io.out << '\n';
+  if (under.empty()) {
+    ctx.io.out << "under-replicated partitions: none\n";
+  } else {
+    ctx.io.out << "under-replicated partitions: " << under.size() << "\n";
+    Table t({"TOPIC", "PARTITION", "LEADER", "REPLICAS", "CAUGHT-UP"});
+    for (const auto& u : under) {
+      t.AddRow({u.topic, absl::StrCat(u.p->partition()), absl::StrCat(u.p->leader_id()), JoinIds(u.p->replicas()),
+                JoinIds(u.p->caught_up_replicas())});
+    }
+    t.Print(ctx.io.out);
+  }
+  if (!leaderless.empty()) {
+    ctx.io.out << "partitions without a leader: " << leaderless.size() << "\n";
+  }
+  return kExitOk;
+}
+
+FlagSpec Value(std::string name, std::string help, std::string def = "") {
+  return FlagSpec{std::move(name), true, std::move(help), std::move(def)};
+}
+FlagSpec Switch(std::string name, std::string help) {
+  return FlagSpec{std::move(name), false, std::move(help), ""};
+}
+
+}  // namespace
+
+const std::vector<FlagSpec>& GlobalFlags() {
+  static const auto* flags = new std::vector<FlagSpec>{
+      Value("bootstrap", "comma-separated host:port of cluster nodes (env BROOK_BOOTSTRAP)", kDefaultBootstrap),
+      Value("output", "table (for people) or json (for scripts)", "table"),
+      Value("timeout-ms", "overall deadline of each request, retries included", "30000"),
+  };
+  return *flags;
+}
+
+const std::vector<CommandSpec>& Commands() {
+  static const auto* commands = new std::vector<CommandSpec>{
+      {{"topic", "create"},
+       "NAME",
+       1,
+       1,
+       "create a topic and wait until its partitions have leaders",
+       {Value("partitions", "number of partitions", "3"),
+        Value("replication-factor", "replicas per partition (0: the cluster default, 3 or the node count)", "0"),
+        Value("retention-ms", "delete records older than this (0: keep forever)", "0"),
+        Value("retention-bytes", "keep about this many bytes per partition (0: no limit)", "0"),
+        Switch("no-wait", "return once the topic exists, without waiting for partition leaders")},
+       TopicCreate},
+      {{"topic", "list"}, "", 0, 0, "list topics", {}, TopicList},
+      {{"topic", "describe"},
+       "NAME",
+       1,
+       1,
+       "show a topic's partitions: leaders, replicas, offsets",
+       {},
+       TopicDescribe},
+      {{"topic", "delete"}, "NAME", 1, 1, "delete a topic and its data", {}, TopicDelete},
+      {{"produce"},
+       "TOPIC",
+       1,
+       1,
+       "write records: one per line of stdin, or one given by --value",
+       {Value("value", "produce this one record instead of reading stdin"),
+        Value("key", "key of every record (partitioned by its FNV-1a hash)"),
+        Value("key-separator", "split each line at the first SEP into key and value"),
+        Value("partition", "write to this partition instead of choosing by key")},
+       Produce},
+      {{"consume"},
+       "TOPIC",
+       1,
+       1,
+       "read records and print partition, offset, key and value; without --follow, stops at the current end",
+       {Switch("from-beginning", "start at the earliest offset (the default without --follow)"),
+        Value("offset", "start at this offset (in every selected partition)"),
+        Value("timestamp", "start at the first record appended at or after this time (ms since the epoch)"),
+        Switch("follow", "keep waiting for new records (starts at the end unless told otherwise); Ctrl-C stops"),
+        Value("partition", "read only this partition (default: all)"),
+        Value("max-records", "stop after this many records (0: no limit)", "0"),
+        Value("group", "commit the final positions for this consumer group")},
+       Consume},
+      {{"group", "offsets"},
+       "GROUP TOPIC",
+       2,
+       2,
+       "show a consumer group's committed offsets and lag",
+       {},
+       GroupOffsets},
+      {{"group", "commit"},
+       "GROUP TOPIC",
+       2,
+       2,
+       "store a consumer group's offset for one partition",
+       {Value("partition", "the partition"), Value("offset", "the next offset the group will read")},
+       GroupCommit},
+      {{"cluster", "status"},
+       "",
+       0,
+       0,
+       "nodes, controller, partition leaders per node, under-replicated partitions",
+       {},
+       ClusterStatus},
+      {{"bench", "produce"},
+       "",
+       0,
+       0,
+       "measure produce throughput and latency (creates the topic if missing)",
+       {Value("topic", "topic to write", "brook-bench"), Value("records", "records to send", "100000"),
+        Value("record-size", "value bytes per record", "1024"),
+        Value("partitions", "partitions when the topic is created", "3"),
+        Value("inflight", "produce requests in flight per partition", "5"),
+        Value("batch-bytes", "largest batch per request", "524288"), Value("linger-ms", "batch linger", "2")},
+       RunBenchProduce},
+      {{"bench", "consume"},
+       "",
+       0,
+       0,
+       "measure read throughput from the beginning of a topic",
+       {Value("topic", "topic to read", "brook-bench"),
+        Value("records", "stop after this many records (0: up to the current end)", "0"),
+        Value("fetch-records", "records per Fetch (0: server default)", "10000")},
+       RunBenchConsume},
+  };
+  return *commands;
+}
+
+std::string CommandHelp(const CommandSpec& command) {
+  std::ostringstream out;
+  out << "usage: brook " << absl::StrJoin(command.path, " ") << (command.arguments.empty() ? "" : " ")
+      << command.arguments << " [flags]\n\n"
+      << command.summary << "\n\nflags:\n";
+  auto print = [&](const FlagSpec& f) {
+    std::string name = absl::StrCat("  --", f.name, f.takes_value ? "=VALUE" : "");
+    out << name << std::string(name.size() < 28 ? 28 - name.size() : 1, ' ') << f.help;
+    if (!f.default_value.empty()) out << " (default " << f.default_value << ")";
+    out << '\n';
+  };
+  for (const auto& f : command.flags) print(f);
+  for (const auto& f : GlobalFlags()) print(f);
+  out << "  --help                    show this help\n";
+  return out.str();
+}
+
+std::string GroupHelp(const std::vector<std::string>& group) {
+  std::ostringstream out;
+  out << "usage: brook " << (group.empty() ? "" : absl::StrJoin(group, " ") + " ") << "COMMAND [flags]\n\n"
+      << "commands:\n";
+  for (const auto& c : Commands()) {
+    if (!std::equal(group.begin(), group.end(), c.path.begin(),
+                    c.path.begin() + std::min(group.size(), c.path.size())))
+      continue;
+    std::string name = absl::StrCat("  ", absl::StrJoin(c.path, " "), c.arguments.empty() ? "" : " ", c.arguments);
+    out << name << std::string(name.size() < 32 ? 32 - name.size() : 1, ' ') << c.summary << '\n';
+  }
+  out << "\nglobal flags:\n";
+  for (const auto& f : GlobalFlags()) {
+    out << "  --" << f.name << "=VALUE  " << f.help << " (default " << f.default_value << ")\n";
+  }
+  out << "\nexit codes: 0 ok, 1 error from or reaching the cluster, 2 usage error, 3 topic or partition not "
+         "found\n"
+      << "'brook COMMAND --help' describes a command's flags.\n";
+  return out.str();
+}
+
+absl::StatusOr<Invocation> ParseCommandLine(const std::vector<std::string>& args) {
+  std::vector<std::string> value_flags;
+  for (const auto& f : GlobalFlags()) value_flags.push_back(f.name);
+  for (const auto& c : Commands()) {
+    for (const auto& f : c.flags) {
+      if (f.takes_value) value_flags.push_back(f.name);
+    }
+  }
+  auto parsed = Tokenize(args, value_flags);
+  if (!parsed.ok()) return parsed.status();
+  Invocation inv;
+  inv.args = std::move(*parsed);
+  const auto& words = inv.args.words;
+  for (const auto& c : Commands()) {
+    if (words.size() >= c.path.size() && std::equal(c.path.begin(), c.path.end(), words.begin())) {
+      inv.command = &c;
+      break;
+    }
+  }
+  if (inv.command == nullptr) {
+    // A known group ("topic") or nothing: help when asked for, else a usage error.
+    std::vector<std::string> group;
+    if (!words.empty()) {
+      for (const auto& c : Commands()) {
+        if (c.path.size() > 1 && c.path[0] == words[0]) group = {words[0]};
+      }
+    }
+    if (inv.args.help && words.size() <= group.size()) {
+      inv.group = group;
+      return inv;
+    }
+    if (words.empty()) return absl::InvalidArgumentError("no command given");
+    if (!group.empty()) {
+      return absl::InvalidArgumentError(words.size() > 1
+                                            ? absl::StrCat("unknown command '", words[0], " ", words[1], "'")
+                                            : absl::StrCat("'", words[0], "' needs a subcommand"));
+    }
+    return absl::InvalidArgumentError(absl::StrCat("unknown command '", words[0], "'"));
+  }
+  if (inv.args.help) return inv;
+  std::vector<FlagSpec> allowed = inv.command->flags;
+  allowed.insert(allowed.end(), GlobalFlags().begin(), GlobalFlags().end());
+  if (absl::Status s = CheckFlags(inv.args, allowed); !s.ok()) return s;
+  inv.positionals.assign(words.begin() + static_cast<long>(inv.command->path.size()), words.end());
+  const std::string name = absl::StrJoin(inv.command->path, " ");
+  if (inv.positionals.size() < inv.command->min_positionals) {
+    return absl::InvalidArgumentError(absl::StrCat("'", name, "' needs ", inv.command->arguments));
+  }
+  if (inv.positionals.size() > inv.command->max_positionals) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unexpected argument '", inv.positionals[inv.command->max_positionals], "' for '", name, "'"));
+  }
+  const std::string output = inv.args.Get("output", "table");
+  if (output != "table" && output != "json") {
+    return absl::InvalidArgumentError(absl::StrCat("--output must be table or json, got '", output, "'"));
+  }
+  if (auto t = inv.args.GetInt("timeout-ms", 30000); !t.ok() || *t <= 0) {
+    return absl::InvalidArgumentError("--timeout-ms wants a positive integer");
+  }
+  return inv;
+}
+
+int Fail(Context& ctx, const absl::Status& status) {
+  const client::ErrorInfo e = client::DecodeError(status);
+  ctx.io.err << "brook: error: " << client::Describe(e) << '\n';
+  return status.code() == absl::StatusCode::kNotFound ? kExitNotFound : kExitError;
+}
+
+int UsageError(Context& ctx, const std::string& message) {
+  ctx.io.err << "brook: usage error: " << message << "\n";
+  return kExitUsage;
+}
+
+int RunCli(const std::vector<std::string>& args, Io io) {
+  auto inv = ParseCommandLine(args);
+  if (!inv.ok()) {
+    io.err << "brook: usage error: " << inv.status().message() << "\nRun 'brook --help' for usage.\n";
+    return kExitUsage;
+  }
+  if (inv->args.help) {
+    io.out << (inv->command != nullptr ? CommandHelp(*inv->command) : GroupHelp(inv->group));
+    return kExitOk;
+  }
+  Context ctx{inv->args, inv->positionals, inv->args.Get("output", "table") == "json", "", {}, io, nullptr};
+  const char* env = std::getenv("BROOK_BOOTSTRAP");
+  ctx.bootstrap = inv->args.Get("bootstrap", env != nullptr && *env != '\0' ? env : kDefaultBootstrap);
+  ctx.timeout = std::chrono::milliseconds(*inv->args.GetInt("timeout-ms", 30000));
+  client::ClientOptions options;
+  options.bootstrap = client::ParseBootstrap(ctx.bootstrap);
+  options.call_timeout = ctx.timeout;
+  options.request_timeout = std::min(options.request_timeout, ctx.timeout);
+  auto connection = client::Connection::Create(options);
+  if (!connection.ok()) return UsageError(ctx, std::string(connection.status().message()));
+  ctx.connection = *connection;
+  return inv->command->run(ctx);
+}
+
+}  // namespace brook::cli

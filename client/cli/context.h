@@ -1,0 +1,44 @@
+// What every `brook` command handler gets, and the helpers they share.
+#pragma once
+
+#include <chrono>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "client/cli/args.h"
+#include "client/lib/connection.h"
+
+namespace brook::cli {
+
+struct Io {
+  std::istream& in;
+  std::ostream& out;
+  std::ostream& err;
+};
+
+struct Context {
+  const ParsedArgs& args;
+  std::vector<std::string> positionals;  // the words after the command path
+  bool json = false;                     // --output=json
+  std::string bootstrap;
+  std::chrono::milliseconds timeout{30000};
+  Io io;
+  std::shared_ptr<client::Connection> connection;
+};
+
+// The exit code for a failed status (NOT_FOUND -> 3, INVALID_ARGUMENT raised by the CLI itself -> 2 via
+// UsageError, anything else -> 1), after printing "brook: error: ..." to stderr.
+int Fail(Context& ctx, const absl::Status& status);
+// Prints a usage error and returns kExitUsage.
+int UsageError(Context& ctx, const std::string& message);
+
+int RunBenchProduce(Context& ctx);
+int RunBenchConsume(Context& ctx);
+
+// Percentile (0..1) of sorted values by nearest rank; 0 for an empty vector.
+double Percentile(const std::vector<double>& sorted, double q);
+
+}  // namespace brook::cli

@@ -1,0 +1,42 @@
+// Topic and cluster administration. Blocking calls, each under the connection's call_timeout with retries
+// (connection.h). Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "brook/v1/admin.pb.h"
+#include "client/lib/connection.h"
+
+namespace brook::client {
+
+class Admin {
+ public:
+  explicit Admin(std::shared_ptr<Connection> connection) : connection_(std::move(connection)) {}
+
+  // Served by the controller. replication_factor 0 means the cluster's default (3 or the node count).
+  absl::StatusOr<v1::Topic> CreateTopic(const std::string& name, uint32_t partitions,
+                                        uint32_t replication_factor = 0, const v1::TopicConfig& config = {});
+  absl::Status DeleteTopic(const std::string& name);
+  absl::StatusOr<std::vector<v1::Topic>> ListTopics();
+  absl::StatusOr<v1::Topic> DescribeTopic(const std::string& name);
+  absl::StatusOr<v1::DescribeClusterResponse> DescribeCluster();
+  absl::StatusOr<v1::GetMetadataResponse> GetMetadata(const std::vector<std::string>& topics = {});
+  // Sent to the partition's leader. target 0 lets the leader choose.
+  absl::StatusOr<v1::TransferLeadershipResponse> TransferLeadership(const std::string& topic, uint32_t partition,
+                                                                    uint64_t target_node_id = 0);
+  absl::StatusOr<v1::Limits> GetLimits();
+
+  // Polls DescribeTopic (with backoff) until every partition of `topic` has a leader, or `timeout` passes.
+  absl::StatusOr<v1::Topic> WaitForLeaders(const std::string& topic, std::chrono::milliseconds timeout);
+
+ private:
+  std::shared_ptr<Connection> connection_;
+};
+
+}  // namespace brook::client

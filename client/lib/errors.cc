@@ -1,0 +1,80 @@
+#include "client/lib/errors.h"
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/any.pb.h"
+
+namespace brook::client {
+namespace {
+
+ErrorInfo DecodeDetails(absl::StatusCode code, std::string message, const std::string& details) {
+  ErrorInfo info;
+  info.code = code;
+  info.message = std::move(message);
+  if (details.empty()) return info;
+  v1::ErrorStatus status;
+  if (!status.ParseFromString(details)) return info;
+  for (const google::protobuf::Any& any : status.details()) {
+    if (v1::NotLeader nl; any.Is<v1::NotLeader>() && any.UnpackTo(&nl)) {
+      info.not_leader = nl;
+    } else if (v1::RetryInfo ri; any.Is<v1::RetryInfo>() && any.UnpackTo(&ri)) {
+      info.retry_delay_ms = ri.retry_delay_ms();
+    } else if (v1::SequenceError se; any.Is<v1::SequenceError>() && any.UnpackTo(&se)) {
+      info.sequence_error = se;
+    } else if (v1::OffsetMismatch om; any.Is<v1::OffsetMismatch>() && any.UnpackTo(&om)) {
+      info.offset_mismatch = om;
+    } else if (v1::ResourceInfo res; any.Is<v1::ResourceInfo>() && any.UnpackTo(&res)) {
+      info.resource_info = res;
+    } else if (v1::BadRequest br; any.Is<v1::BadRequest>() && any.UnpackTo(&br)) {
+      for (const auto& v : br.field_violations()) info.field_violations.push_back(v);
+    }
+  }
+  return info;
+}
+
+}  // namespace
+
+ErrorInfo DecodeError(const grpc::Status& status) {
+  return DecodeDetails(static_cast<absl::StatusCode>(status.error_code()), status.error_message(),
+                       status.error_details());
+}
+
+ErrorInfo DecodeError(const absl::Status& status) {
+  std::string details;
+  if (auto payload = status.GetPayload(kErrorStatusPayloadUrl)) details = std::string(*payload);
+  return DecodeDetails(status.code(), std::string(status.message()), details);
+}
+
+absl::Status ToAbslStatus(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  absl::Status out(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+  if (!status.error_details().empty()) out.SetPayload(kErrorStatusPayloadUrl, absl::Cord(status.error_details()));
+  return out;
+}
+
+Retry RetryRule(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kResourceExhausted:
+      return Retry::kAlways;
+    case absl::StatusCode::kDeadlineExceeded:
+      return Retry::kIfIdempotent;
+    default:
+      return Retry::kNever;
+  }
+}
+
+std::string Describe(const ErrorInfo& error) {
+  std::string out = absl::StrCat(absl::StatusCodeToString(error.code), ": ", error.message);
+  if (error.not_leader) {
+    if (error.not_leader->leader_id() != 0) {
+      absl::StrAppend(&out, " (leader ", error.not_leader->leader_id(), " at ", error.not_leader->leader_address(),
+                      ")");
+    } else {
+      absl::StrAppend(&out, " (no leader known yet)");
+    }
+  }
+  for (const auto& v : error.field_violations) absl::StrAppend(&out, " [", v.field(), ": ", v.description(), "]");
+  return out;
+}
+
+}  // namespace brook::client

@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+// Interop check run by client/tests/interop_integration_test.cc (same contract as client/python/interop_check.py):
+// verify the C++ producer's records (--expect, JSON lines) by offset, key and value, then produce
+// --produce-count records keyed "node-<i>" and print each as a JSON line.
+'use strict';
+
+const fs = require('fs');
+const {BrookClient, fnv1a32} = require('./brook');
+
+function flag(name, fallback) {
+  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
+  return a ? a.slice(name.length + 3) : fallback;
+}
+
+async function main() {
+  const client = new BrookClient(flag('bootstrap'));
+  const topic = flag('topic');
+  const expected = fs.readFileSync(flag('expect'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const seen = new Map();
+  for (const r of await client.readAll(topic)) seen.set(`${r.partition}/${r.offset}`, r);
+  for (const e of expected) {
+    const r = seen.get(`${e.partition}/${e.offset}`);
+    if (!r || r.key !== e.key || r.value !== e.value) {
+      throw new Error(`partition ${e.partition} offset ${e.offset}: expected ${JSON.stringify(e)}, read ${JSON.stringify(r)}`);
+    }
+  }
+  const count = Number(flag('produce-count', '5'));
+  const partitions = (await client.topic(topic)).partition_count;
+  for (let i = 0; i < count; i++) {
+    const key = `node-${i}`;
+    const value = `from node ${i}`;
+    const {partition, offset} = await client.send(topic, value, key);
+    if (partition !== fnv1a32(Buffer.from(key)) % partitions) throw new Error('partitioner mismatch');
+    console.log(JSON.stringify({partition, offset, key, value}));
+  }
+  client.close();
+}
+
+main().catch((err) => {
+  console.error(err.stack || String(err));
+  process.exit(1);
+});

@@ -1,0 +1,148 @@
+// The `brook` binary against a live cluster: output, JSON, and exit codes, including bad input.
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "client/tests/live_cluster.h"
+#include "client/tests/subprocess.h"
+
+namespace brook::client::testing {
+namespace {
+
+class BrookCliTest : public LiveCluster {
+ protected:
+  ProcessResult Brook(std::vector<std::string> args, const std::string& input = "") {
+    std::vector<std::string> argv = {BROOK_CLI_PATH, "--bootstrap=" + cluster_->bootstrap(), "--timeout-ms=20000"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ProcessResult r = RunProcess(argv, input, std::chrono::seconds(60));
+    last_ = absl::StrCat("brook ", absl::StrJoin(args, " "), "\nexit ", r.exit_code, "\nstdout:\n", r.out,
+                         "\nstderr:\n", r.err);
+    return r;
+  }
+  std::string last_;  // for failure messages
+};
+
+TEST_F(BrookCliTest, TopicLifecycle) {
+  auto created = Brook({"topic", "create", "clicks", "--partitions=4"});
+  ASSERT_EQ(created.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(created.out, "created topic 'clicks' with 4 partitions")) << last_;
+
+  auto listed = Brook({"topic", "list"});
+  ASSERT_EQ(listed.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(listed.out, "clicks")) << last_;
+  EXPECT_TRUE(absl::StartsWith(listed.out, "NAME")) << last_;
+
+  auto json = Brook({"topic", "describe", "clicks", "--output=json"});
+  ASSERT_EQ(json.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(json.out, "\"name\":\"clicks\"")) << last_;
+  EXPECT_TRUE(absl::StrContains(json.out, "\"partition_count\":4")) << last_;
+
+  auto again = Brook({"topic", "create", "clicks"});
+  EXPECT_EQ(again.exit_code, 1) << last_;
+  EXPECT_TRUE(absl::StrContains(again.err, "ALREADY_EXISTS")) << last_;
+
+  ASSERT_EQ(Brook({"topic", "delete", "clicks"}).exit_code, 0) << last_;
+  EXPECT_EQ(Brook({"topic", "describe", "clicks"}).exit_code, 3) << last_;
+}
+
+TEST_F(BrookCliTest, ProduceAndConsumeWithKeys) {
+  ASSERT_EQ(Brook({"topic", "create", "lines", "--partitions=2"}).exit_code, 0) << last_;
+  auto produced = Brook({"produce", "lines", "--key-separator=:"}, "alice:one\nbob:two\nalice:three\n");
+  ASSERT_EQ(produced.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(produced.out, "produced 3 records")) << last_;
+  auto single = Brook({"produce", "lines", "--value=solo", "--key=carol", "--output=json"});
+  ASSERT_EQ(single.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(single.out, "\"records\":1")) << last_;
+
+  auto consumed = Brook({"consume", "lines", "--from-beginning", "--output=json"});
+  ASSERT_EQ(consumed.exit_code, 0) << last_;
+  std::vector<std::string> lines = absl::StrSplit(consumed.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 4u) << last_;
+  // alice's records share a partition, in order.
+  const uint32_t alice = PartitionForKey("alice", 2);
+  const std::string p = absl::StrCat("\"partition\":", alice, ",");
+  std::vector<std::string> alice_lines;
+  for (const auto& l : lines) {
+    if (absl::StrContains(l, "\"key\":\"alice\"")) alice_lines.push_back(l);
+  }
+  ASSERT_EQ(alice_lines.size(), 2u) << last_;
+  EXPECT_TRUE(absl::StrContains(alice_lines[0], p) && absl::StrContains(alice_lines[0], "\"value\":\"one\""));
+  EXPECT_TRUE(absl::StrContains(alice_lines[1], "\"value\":\"three\"")) << last_;
+
+  auto table = Brook({"consume", "lines", "--partition", absl::StrCat(alice), "--max-records=1"});
+  ASSERT_EQ(table.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(table.out, "PARTITION\tOFFSET\tKEY\tVALUE")) << last_;
+  EXPECT_TRUE(absl::StrContains(table.out, absl::StrCat(alice, "\t0\talice\tone"))) << last_;
+
+  auto from_offset = Brook({"consume", "lines", "--partition", absl::StrCat(alice), "--offset=1"});
+  ASSERT_EQ(from_offset.exit_code, 0) << last_;
+  EXPECT_FALSE(absl::StrContains(from_offset.out, "\tone")) << last_;
+  EXPECT_TRUE(absl::StrContains(from_offset.out, "\tthree")) << last_;
+
+  auto ts = Brook({"consume", "lines", "--timestamp=99999999999999"});
+  ASSERT_EQ(ts.exit_code, 0) << last_;
+  EXPECT_EQ(ts.out, "PARTITION\tOFFSET\tKEY\tVALUE\n") << "nothing after a time in the future: " << last_;
+}
+
+TEST_F(BrookCliTest, BadInputGetsTheDocumentedExitCodes) {
+  ASSERT_EQ(Brook({"topic", "create", "known", "--partitions=1"}).exit_code, 0) << last_;
+  auto unknown_topic = Brook({"produce", "nope", "--value=x"});
+  EXPECT_EQ(unknown_topic.exit_code, 3) << last_;
+  EXPECT_TRUE(absl::StrContains(unknown_topic.err, "NOT_FOUND")) << last_;
+  EXPECT_EQ(Brook({"consume", "nope"}).exit_code, 3) << last_;
+  EXPECT_EQ(Brook({"consume", "known", "--partition=5"}).exit_code, 3) << last_;
+  EXPECT_EQ(Brook({"group", "offsets", "g", "nope"}).exit_code, 3) << last_;
+
+  auto bad_flag = Brook({"topic", "list", "--bogus"});
+  EXPECT_EQ(bad_flag.exit_code, 2) << last_;
+  EXPECT_TRUE(absl::StrContains(bad_flag.err, "unknown flag --bogus")) << last_;
+  EXPECT_EQ(Brook({"topic", "create", "x", "--partitions=many"}).exit_code, 2) << last_;
+  EXPECT_EQ(Brook({"consume", "known", "--offset=1", "--from-beginning"}).exit_code, 2) << last_;
+  EXPECT_EQ(Brook({"frobnicate"}).exit_code, 2) << last_;
+  EXPECT_EQ(Brook({"topic", "create", "bad name!"}).exit_code, 1) << "the server rejects the name: " << last_;
+
+  auto help = Brook({"consume", "--help"});
+  EXPECT_EQ(help.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(help.out, "--from-beginning")) << last_;
+
+  // Nothing listens on this address: a runtime error, not a usage error.
+  auto unreachable =
+      RunProcess({BROOK_CLI_PATH, "--bootstrap=127.0.0.1:1", "--timeout-ms=1500", "topic", "list"}, "");
+  EXPECT_EQ(unreachable.exit_code, 1) << unreachable.err;
+}
+
+TEST_F(BrookCliTest, GroupOffsetsAndClusterStatus) {
+  ASSERT_EQ(Brook({"topic", "create", "work", "--partitions=2"}).exit_code, 0) << last_;
+  ASSERT_EQ(Brook({"produce", "work", "--partition=0"}, "a\nb\nc\n").exit_code, 0) << last_;
+  ASSERT_EQ(Brook({"group", "commit", "workers", "work", "--partition=0", "--offset=1"}).exit_code, 0) << last_;
+  auto offsets = Brook({"group", "offsets", "workers", "work", "--output=json"});
+  ASSERT_EQ(offsets.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(offsets.out,
+                                "{\"partition\":0,\"committed\":true,\"offset\":1,\"high_watermark\":3,\"lag\":2"))
+      << last_;
+  auto table = Brook({"group", "offsets", "workers", "work"});
+  ASSERT_EQ(table.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(table.out, "LAG")) << last_;
+
+  auto status = Brook({"cluster", "status"});
+  ASSERT_EQ(status.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(status.out, "controller node")) << last_;
+  EXPECT_TRUE(absl::StrContains(status.out, cluster_->node(2).client_address)) << last_;
+  auto json = Brook({"cluster", "status", "--output=json"});
+  ASSERT_EQ(json.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(json.out, "\"under_replicated\":[")) << last_;
+  EXPECT_TRUE(absl::StrContains(json.out, "\"nodes\":[{\"id\":1")) << last_;
+}
+
+TEST_F(BrookCliTest, BenchPrintsThroughputAndLatency) {
+  auto produce = Brook({"bench", "produce", "--topic=b", "--records=3000", "--record-size=100", "--partitions=2"});
+  ASSERT_EQ(produce.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(produce.out, "records/s")) << last_;
+  EXPECT_TRUE(absl::StrContains(produce.out, "p999")) << last_;
+  auto consume = Brook({"bench", "consume", "--topic=b", "--output=json"});
+  ASSERT_EQ(consume.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(consume.out, "\"records\":3000")) << last_;
+}
+
+}  // namespace
+}  // namespace brook::client::testing
