@@ -1,0 +1,46 @@
+// The data of a partition's Raft log entries (kNormal): what one entry holds and how it is laid out.
+//
+//   byte 0        kind: 1 = record batch, 2 = consumer-group offset commit
+//   bytes 1..8    append_time_ms, int64 little-endian: stamped by the leader when it proposes the entry
+//   bytes 9..12   CRC-32C (Castagnoli) of the body, uint32 little-endian
+//   bytes 13..    body: brook.internal.RecordBatch or brook.internal.OffsetCommit
+//   (proto/brook/internal/state.proto)
+//
+// The body's CRC is computed once, by the gRPC thread that encodes the Produce, and checked by every replica
+// before it appends a received entry and whenever the entry is decoded for a read. Storage adds its own CRC over
+// the whole stored value.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "brook/internal/state.pb.h"
+#include "brook/v1/log.pb.h"
+
+namespace brook::server {
+
+enum class EntryKind : uint8_t { kRecordBatch = 1, kOffsetCommit = 2 };
+
+inline constexpr size_t kEntryHeaderBytes = 13;
+
+// Encodes the records of a Produce (with its producer id and sequence) as entry data. append_time_ms is 0 until
+// StampAppendTime. Costs one copy of the records.
+std::string EncodeRecordBatch(const v1::ProduceRequest& req);
+std::string EncodeOffsetCommit(const internal::OffsetCommit& commit);
+
+// Sets the append time of encoded entry data in place (the time is not covered by the body CRC).
+void StampAppendTime(std::string& data, int64_t append_time_ms);
+
+// The header fields, without decoding the body. Entry data shorter than the header yields kind 0.
+EntryKind EntryKindOf(std::string_view data);
+int64_t EntryAppendTime(std::string_view data);
+
+// Checks the header and the body CRC. DataLoss names what is wrong.
+absl::Status VerifyEntryData(std::string_view data);
+
+absl::StatusOr<internal::RecordBatch> DecodeRecordBatch(std::string_view data);
+absl::StatusOr<internal::OffsetCommit> DecodeOffsetCommit(std::string_view data);
+
+}  // namespace brook::server

@@ -1,0 +1,33 @@
+// Building gRPC statuses with machine-readable details (brook.v1.ErrorStatus in the grpc-status-details-bin
+// trailer, docs/api.md "Errors"), and mapping internal absl::Status values to them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "grpcpp/support/status.h"
+
+namespace brook::server {
+
+// INVALID_ARGUMENT with one BadRequest field violation. `description` says what is wrong and what is accepted.
+grpc::Status InvalidField(std::string_view field, std::string_view description);
+
+// UNAVAILABLE + NotLeader (+ RetryInfo when the leader is unknown). `topic` "" means the metadata group.
+grpc::Status NotLeaderStatus(std::string_view topic, uint32_t partition, uint64_t leader_id,
+                             std::string_view leader_address, uint64_t term);
+
+// UNAVAILABLE or RESOURCE_EXHAUSTED (per `code`) with a RetryInfo.
+grpc::Status RetryLater(grpc::StatusCode code, std::string_view message, uint32_t retry_delay_ms);
+
+// FAILED_PRECONDITION + OffsetMismatch.
+grpc::Status OffsetMismatchStatus(uint64_t expected, uint64_t log_end);
+
+// FAILED_PRECONDITION + SequenceError.
+grpc::Status SequenceErrorStatus(uint64_t producer_id, uint64_t expected, uint64_t received);
+
+// Plain translation of an absl::Status (same code and message, no details).
+grpc::Status ToGrpc(const absl::Status& status);
+
+}  // namespace brook::server

@@ -1,0 +1,31 @@
+// Every limit brookd enforces, as named constants used both by the checks and by GetLimits (and documented in
+// docs/api.md "Limits"). Changing one here changes what the server enforces and what it advertises.
+#pragma once
+
+#include <cstdint>
+
+namespace brook::server {
+
+struct Limits {
+  static constexpr uint32_t kMaxRecordBytes = 1 << 20;          // key + value + headers of one record
+  static constexpr uint32_t kMaxBatchRecords = 10'000;          // records per Produce
+  static constexpr uint32_t kMaxBatchBytes = 4 << 20;           // all records of one Produce
+  static constexpr uint32_t kDefaultFetchRecords = 1'000;       // Fetch.max_records = 0
+  static constexpr uint32_t kMaxFetchRecords = 10'000;          // Fetch.max_records ceiling
+  static constexpr uint32_t kDefaultFetchBytes = 1 << 20;       // Fetch.max_bytes = 0
+  static constexpr uint32_t kMaxFetchBytes = 16 << 20;          // Fetch.max_bytes ceiling
+  static constexpr uint32_t kMaxWaitMs = 30'000;                // Fetch long-poll
+  static constexpr uint32_t kMaxPartitionsPerTopic = 1'024;     //
+  static constexpr uint32_t kMaxTopicNameLength = 249;          // characters of [a-zA-Z0-9._-]
+  static constexpr uint32_t kMaxHeadersPerRecord = 64;          //
+  static constexpr uint32_t kMaxHeaderKeyBytes = 256;           //
+  static constexpr uint32_t kIdempotenceWindowBatches = 16;     // batches remembered per producer id
+  static constexpr uint32_t kMaxProducersPerPartition = 4'096;  // least recently used producer ids are forgotten
+  static constexpr uint32_t kMaxReplicationFactor = 7;          //
+  static constexpr uint32_t kMaxMessageBytes = 8 << 20;         // gRPC receive limit, client and node APIs
+  static constexpr uint32_t kMaxGroupNameLength = 249;          //
+  static constexpr uint32_t kMaxOffsetMetadataBytes = 4 << 10;  // CommitOffsets metadata
+  static constexpr uint32_t kMaxPartitionsPerOffsetCommit = 1'024;
+};
+
+}  // namespace brook::server

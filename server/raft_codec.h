@@ -1,0 +1,15 @@
+// Conversion between the Raft core's plain messages (raft/message.h) and the node protocol's protobuf
+// (proto/brook/internal/transport.proto). Copies entry data once each way.
+#pragma once
+
+#include "brook/internal/transport.pb.h"
+#include "raft/message.h"
+
+namespace brook::server {
+
+void ToProto(const raft::Message& m, internal::RaftMessage* out);
+raft::Message FromProto(const internal::RaftMessage& m);
+raft::ConfState ConfFromProto(const internal::ConfState& c);
+void ConfToProto(const raft::ConfState& c, internal::ConfState* out);
+
+}  // namespace brook::server

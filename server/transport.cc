@@ -1,0 +1,249 @@
+#include "server/transport.h"
+
+#include <chrono>
+
+#include "grpcpp/grpcpp.h"
+#include "server/limits.h"
+#include "server/log.h"
+
+namespace brook::server {
+
+// One peer: a queue and a thread that owns the stream to it.
+class Transport::Peer {
+ public:
+  Peer(uint64_t id, std::string address, const Transport::Options& options)
+      : id_(id), address_(std::move(address)), options_(options) {}
+  ~Peer() { Stop(); }
+
+  void Start() {
+    thread_ = std::thread([this] { Run(); });
+  }
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+      if (context_ != nullptr) context_->TryCancel();
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void Enqueue(internal::MessageBatch batch) {
+    size_t bytes = batch.ByteSizeLong();
+    {
+      std::lock_guard lock(mu_);
+      if (queued_bytes_ + bytes > kMaxQueuedBytes) {
+        stats_.batches_dropped.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      queued_bytes_ += bytes;
+      queue_.emplace_back(std::move(batch), bytes);
+    }
+    cv_.notify_one();
+  }
+
+  PeerStats stats_;
+
+ private:
+  void Run() {
+    auto backoff = std::chrono::milliseconds(50);
+    grpc::ChannelArguments args;
+    args.SetMaxSendMessageSize(64 << 20);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
+    auto channel = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args);
+    auto stub = internal::NodeTransport::NewStub(channel);
+    std::unique_ptr<grpc::ClientContext> context;
+    std::unique_ptr<grpc::ClientWriter<internal::MessageBatch>> writer;
+    internal::StreamAck ack;
+    bool first = true;
+    while (true) {
+      std::deque<std::pair<internal::MessageBatch, size_t>> work;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait_for(lock, std::chrono::milliseconds(200), [&] { return stopping_ || !queue_.empty(); });
+        if (stopping_) break;
+        work.swap(queue_);
+        queued_bytes_ = 0;
+      }
+      if (work.empty()) continue;
+      if (writer == nullptr) {
+        // Fail fast while the peer is down: wait_for_ready would hold batches that Raft will resend anyway.
+        context = std::make_unique<grpc::ClientContext>();
+        {
+          std::lock_guard lock(mu_);
+          context_ = context.get();
+        }
+        writer = stub->Stream(context.get(), &ack);
+        first = true;
+        stats_.reconnects.fetch_add(1, std::memory_order_relaxed);
+      }
+      bool ok = true;
+      for (auto& [batch, bytes] : work) {
+        if (first) {
+          batch.set_from_client_address(options_.client_address);
+          batch.set_from_metrics_address(options_.metrics_address);
+        }
+        if (!writer->Write(batch)) {
+          ok = false;
+          break;
+        }
+        first = false;
+        stats_.batches_sent.fetch_add(1, std::memory_order_relaxed);
+        stats_.messages_sent.fetch_add(batch.messages_size(), std::memory_order_relaxed);
+        stats_.bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
+      }
+      stats_.connected.store(ok, std::memory_order_relaxed);
+      if (ok) {
+        backoff = std::chrono::milliseconds(50);
+        continue;
+      }
+      // The stream broke: drop it and what was queued (Raft resends), back off, reconnect on the next batch.
+      writer->WritesDone();
+      writer->Finish();
+      writer.reset();
+      {
+        std::lock_guard lock(mu_);
+        context_ = nullptr;
+      }
+      context.reset();
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, backoff, [&] { return stopping_; });
+      if (stopping_) break;
+      queue_.clear();
+      queued_bytes_ = 0;
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+    }
+    if (writer != nullptr) {
+      context->TryCancel();
+      writer->Finish();
+    }
+    std::lock_guard lock(mu_);
+    context_ = nullptr;
+  }
+
+  const uint64_t id_;
+  const std::string address_;
+  const Transport::Options& options_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  grpc::ClientContext* context_ = nullptr;  // guarded by mu_: the live stream's context, for cancelling on Stop
+  std::deque<std::pair<internal::MessageBatch, size_t>> queue_;
+  size_t queued_bytes_ = 0;
+};
+
+// The server side: one read reactor per incoming stream.
+class Transport::Receiver : public internal::NodeTransport::CallbackService {
+ public:
+  explicit Receiver(Transport* transport) : transport_(transport) {}
+
+  grpc::ServerReadReactor<internal::MessageBatch>* Stream(grpc::CallbackServerContext* context,
+                                                          internal::StreamAck* ack) override {
+    class Reader : public grpc::ServerReadReactor<internal::MessageBatch> {
+     public:
+      Reader(Transport* t, internal::StreamAck* ack) : transport_(t), ack_(ack) { StartRead(&batch_); }
+      void OnReadDone(bool ok) override {
+        if (!ok) {
+          Finish(grpc::Status::OK);
+          return;
+        }
+        if (batch_.cluster_id() != transport_->options_.cluster_id ||
+            batch_.to_node() != transport_->options_.self) {
+          LogWarning("n", transport_->options_.self, " rejecting a node stream from node ", batch_.from_node(),
+                     " of cluster '", batch_.cluster_id(), "' addressed to node ", batch_.to_node());
+          Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "wrong cluster id or node id"));
+          return;
+        }
+        size_t bytes = batch_.ByteSizeLong();
+        ack_->set_received_bytes(ack_->received_bytes() + bytes);
+        transport_->Learn(batch_);
+        if (auto it = transport_->peers_.find(batch_.from_node()); it != transport_->peers_.end()) {
+          auto& s = it->second->stats_;
+          s.batches_received.fetch_add(1, std::memory_order_relaxed);
+          s.messages_received.fetch_add(batch_.messages_size(), std::memory_order_relaxed);
+          s.bytes_received.fetch_add(bytes, std::memory_order_relaxed);
+        }
+        transport_->deliver_(std::move(batch_));
+        batch_.Clear();
+        StartRead(&batch_);
+      }
+      void OnDone() override { delete this; }
+
+     private:
+      Transport* transport_;
+      internal::StreamAck* ack_;
+      internal::MessageBatch batch_;
+    };
+    return new Reader(transport_, ack);
+  }
+
+ private:
+  Transport* transport_;
+};
+
+Transport::Transport(Options options, std::function<void(internal::MessageBatch&&)> deliver)
+    : options_(std::move(options)), deliver_(std::move(deliver)) {
+  for (const auto& [id, address] : options_.peer_addresses) {
+    if (id != options_.self) peers_[id] = std::make_unique<Peer>(id, address, options_);
+  }
+  receiver_ = std::make_unique<Receiver>(this);
+}
+
+Transport::~Transport() { Stop(); }
+
+void Transport::Start() {
+  for (auto& [id, peer] : peers_) peer->Start();
+}
+
+void Transport::Stop() {
+  for (auto& [id, peer] : peers_) peer->Stop();
+}
+
+void Transport::Send(uint64_t to, internal::MessageBatch batch) {
+  auto it = peers_.find(to);
+  if (it == peers_.end()) return;
+  batch.set_cluster_id(options_.cluster_id);
+  batch.set_from_node(options_.self);
+  batch.set_to_node(to);
+  it->second->Enqueue(std::move(batch));
+}
+
+grpc::Service* Transport::service() { return receiver_.get(); }
+
+void Transport::Learn(const internal::MessageBatch& batch) {
+  if (batch.from_client_address().empty() && batch.from_metrics_address().empty()) return;
+  std::lock_guard lock(learned_mu_);
+  if (!batch.from_client_address().empty()) client_addresses_[batch.from_node()] = batch.from_client_address();
+  if (!batch.from_metrics_address().empty()) metrics_addresses_[batch.from_node()] = batch.from_metrics_address();
+}
+
+std::map<uint64_t, std::string> Transport::client_addresses() const {
+  std::lock_guard lock(learned_mu_);
+  auto out = client_addresses_;
+  out[options_.self] = options_.client_address;
+  return out;
+}
+
+std::map<uint64_t, std::string> Transport::metrics_addresses() const {
+  std::lock_guard lock(learned_mu_);
+  auto out = metrics_addresses_;
+  out[options_.self] = options_.metrics_address;
+  return out;
+}
+
+const PeerStats* Transport::stats(uint64_t peer) const {
+  auto it = peers_.find(peer);
+  return it == peers_.end() ? nullptr : &it->second->stats_;
+}
+
+bool Transport::reachable(uint64_t peer) const {
+  if (peer == options_.self) return true;
+  const PeerStats* s = stats(peer);
+  return s != nullptr && s->connected.load(std::memory_order_relaxed);
+}
+
+}  // namespace brook::server

@@ -1,0 +1,33 @@
+// Request validation: pure functions that check every field of a request against docs/api.md and the Limits,
+// and answer INVALID_ARGUMENT with a BadRequest naming the field and what would be accepted. They do not know
+// whether a topic exists (that is NOT_FOUND, decided with the metadata).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "brook/v1/admin.pb.h"
+#include "brook/v1/groups.pb.h"
+#include "brook/v1/log.pb.h"
+#include "grpcpp/support/status.h"
+
+namespace brook::server {
+
+grpc::Status ValidateTopicName(std::string_view field, std::string_view name);
+grpc::Status ValidateGroupName(std::string_view field, std::string_view name);
+grpc::Status ValidateProduce(const v1::ProduceRequest& req);
+grpc::Status ValidateFetch(const v1::FetchRequest& req);
+grpc::Status ValidateSubscribe(const v1::SubscribeRequest& req);
+grpc::Status ValidateListOffsets(const v1::ListOffsetsRequest& req);
+// `nodes` is the number of nodes in the cluster (the replication factor may not exceed it).
+grpc::Status ValidateCreateTopic(const v1::CreateTopicRequest& req);
+grpc::Status ValidateCommitOffsets(const v1::CommitOffsetsRequest& req);
+grpc::Status ValidateFetchOffsets(const v1::FetchOffsetsRequest& req);
+
+// Encoded size of one record as the limits count it: key + value + header keys and values.
+uint64_t RecordBytes(const v1::Record& record);
+
+// The replication factor a CreateTopic asks for, with 0 meaning min(3, nodes).
+uint32_t EffectiveReplicationFactor(const v1::CreateTopicRequest& req, uint32_t nodes);
+
+}  // namespace brook::server

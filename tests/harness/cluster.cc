@@ -1,0 +1,235 @@
+#include "tests/harness/cluster.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "brook/v1/admin.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+
+#ifndef BROOK_BROOKD_PATH
+#define BROOK_BROOKD_PATH ""
+#endif
+
+namespace brook::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+bool WaitExit(pid_t pid, std::chrono::milliseconds timeout, int* status) {
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    pid_t r = waitpid(pid, status, WNOHANG);
+    if (r == pid) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+}  // namespace
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int port = ntohs(addr.sin_port);
+  close(fd);
+  return port;
+}
+
+absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options,
+                                                        std::chrono::milliseconds timeout) {
+  std::unique_ptr<Cluster> c(new Cluster());
+  if (options.brookd_path.empty()) {
+    const char* env = std::getenv("BROOKD");
+    options.brookd_path = env != nullptr ? env : BROOK_BROOKD_PATH;
+  }
+  if (!std::filesystem::exists(options.brookd_path)) {
+    return absl::FailedPreconditionError(absl::StrCat("brookd binary not found at '", options.brookd_path, "'"));
+  }
+  c->options_ = options;
+  char tmpl[] = "/tmp/brook-test-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) return absl::InternalError("mkdtemp failed");
+  c->root_ = tmpl;
+  std::vector<std::string> members;
+  for (int i = 1; i <= options.nodes; ++i) {
+    NodeProcess n;
+    n.id = i;
+    n.client_address = absl::StrCat("127.0.0.1:", FreePort());
+    n.peer_address = absl::StrCat("127.0.0.1:", FreePort());
+    n.metrics_address = absl::StrCat("127.0.0.1:", FreePort());
+    n.data_dir = absl::StrCat(c->root_, "/node", i);
+    n.log_path = absl::StrCat(c->root_, "/node", i, ".log");
+    members.push_back(absl::StrCat(i, "=", n.peer_address));
+    c->nodes_.push_back(n);
+  }
+  c->initial_members_ = absl::StrJoin(members, ",");
+  for (auto& n : c->nodes_) {
+    if (auto s = c->Spawn(n); !s.ok()) return s;
+  }
+  for (auto& n : c->nodes_) {
+    if (auto s = c->WaitReady(n.id, timeout); !s.ok()) return s;
+  }
+  return c;
+}
+
+Cluster::~Cluster() {
+  for (auto& n : nodes_) {
+    if (n.pid > 0) {
+      kill(n.pid, SIGKILL);
+      int status;
+      waitpid(n.pid, &status, 0);
+      n.pid = -1;
+    }
+  }
+  if (std::getenv("BROOK_KEEP_TEST_DATA") == nullptr && !root_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(root_, ec);
+  }
+}
+
+std::vector<std::string> Cluster::client_addresses() const {
+  std::vector<std::string> out;
+  for (const auto& n : nodes_) out.push_back(n.client_address);
+  return out;
+}
+
+std::string Cluster::bootstrap() const { return absl::StrJoin(client_addresses(), ","); }
+
+absl::Status Cluster::Spawn(NodeProcess& n) {
+  std::vector<std::string> args = {
+      options_.brookd_path,
+      absl::StrCat("--node_id=", n.id),
+      absl::StrCat("--client_addr=", n.client_address),
+      absl::StrCat("--peer_addr=", n.peer_address),
+      absl::StrCat("--metrics_addr=", n.metrics_address),
+      absl::StrCat("--data_dir=", n.data_dir),
+      absl::StrCat("--initial_members=", initial_members_),
+      absl::StrCat("--tick_ms=", options_.tick_ms),
+      absl::StrCat("--election_ticks=", options_.election_ticks),
+  };
+  for (const auto& f : options_.extra_flags) args.push_back(f);
+  pid_t pid = fork();
+  if (pid < 0) return absl::InternalError("fork failed");
+  if (pid == 0) {
+    int fd = open(n.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+      close(fd);
+    }
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  n.pid = pid;
+  return absl::OkStatus();
+}
+
+absl::Status Cluster::Kill(uint64_t id) {
+  auto& n = nodes_.at(id - 1);
+  if (n.pid <= 0) return absl::FailedPreconditionError(absl::StrCat("node ", id, " is not running"));
+  kill(n.pid, SIGKILL);
+  int status;
+  waitpid(n.pid, &status, 0);
+  n.pid = -1;
+  return absl::OkStatus();
+}
+
+absl::Status Cluster::Terminate(uint64_t id, std::chrono::milliseconds timeout) {
+  auto& n = nodes_.at(id - 1);
+  if (n.pid <= 0) return absl::FailedPreconditionError(absl::StrCat("node ", id, " is not running"));
+  kill(n.pid, SIGTERM);
+  int status = 0;
+  if (!WaitExit(n.pid, timeout, &status)) {
+    kill(n.pid, SIGKILL);
+    waitpid(n.pid, &status, 0);
+    n.pid = -1;
+    return absl::DeadlineExceededError(
+        absl::StrCat("node ", id, " did not exit within the timeout after SIGTERM"));
+  }
+  n.pid = -1;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return absl::InternalError(absl::StrCat("node ", id, " exited with status ", status, " after SIGTERM"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Cluster::Pause(uint64_t id) {
+  auto& n = nodes_.at(id - 1);
+  if (n.pid <= 0 || kill(n.pid, SIGSTOP) != 0) return absl::FailedPreconditionError("cannot pause");
+  return absl::OkStatus();
+}
+
+absl::Status Cluster::Resume(uint64_t id) {
+  auto& n = nodes_.at(id - 1);
+  if (n.pid <= 0 || kill(n.pid, SIGCONT) != 0) return absl::FailedPreconditionError("cannot resume");
+  return absl::OkStatus();
+}
+
+absl::Status Cluster::Restart(uint64_t id) {
+  auto& n = nodes_.at(id - 1);
+  if (n.pid > 0) return absl::FailedPreconditionError(absl::StrCat("node ", id, " is still running"));
+  return Spawn(n);
+}
+
+absl::Status Cluster::WaitReady(uint64_t id, std::chrono::milliseconds timeout) {
+  const auto& n = node(id);
+  auto channel = grpc::CreateChannel(n.client_address, grpc::InsecureChannelCredentials());
+  auto stub = v1::Admin::NewStub(channel);
+  auto deadline = Clock::now() + timeout;
+  std::string last;
+  while (Clock::now() < deadline) {
+    if (n.pid > 0) {
+      int status;
+      if (waitpid(n.pid, &status, WNOHANG) == n.pid) {
+        nodes_.at(id - 1).pid = -1;
+        return absl::InternalError(absl::StrCat("node ", id, " exited while starting:\n", LogTail(id)));
+      }
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    v1::DescribeClusterRequest req;
+    v1::DescribeClusterResponse resp;
+    grpc::Status s = stub->DescribeCluster(&ctx, req, &resp);
+    if (s.ok() && resp.controller_id() != 0) return absl::OkStatus();
+    last = s.ok() ? "no controller yet" : s.error_message();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("node ", id, " not ready in time (", last, "); log tail:\n", LogTail(id)));
+}
+
+std::string Cluster::LogTail(uint64_t id, int lines) const {
+  std::ifstream in(node(id).log_path);
+  std::deque<std::string> tail;
+  std::string line;
+  while (std::getline(in, line)) {
+    tail.push_back(line);
+    if (static_cast<int>(tail.size()) > lines) tail.pop_front();
+  }
+  std::string out;
+  for (const auto& l : tail) absl::StrAppend(&out, l, "\n");
+  return out;
+}
+
+}  // namespace brook::testing
