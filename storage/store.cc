@@ -331,6 +331,7 @@ absl::StatusOr<codec::StoredEntry> Store::ReadEntry(raft::GroupId group, raft::I
 }
 
 absl::Status Store::Write(std::span<const GroupWrite> writes, bool sync) {
+  if (writes.empty()) return absl::OkStatus();
   absl::MutexLock write_lock(&write_mu_);
   rocksdb::WriteBatch batch;
   std::vector<std::pair<raft::GroupId, GroupMeta>> updates;
@@ -514,6 +515,9 @@ absl::Status Store::DropPrefix(raft::GroupId group, raft::Index index) {
     }
   } else {
     batch.DeleteRange(index_cf_, codec::TimeKeyPrefix(group), codec::PrefixEnd(codec::TimeKeyPrefix(group)));
+    // Every index key is gone: the next appended entry must get both keys whatever its timestamp.
+    m.last_timestamp_ms = INT64_MIN;
+    m.bytes_since_offset_key = UINT64_MAX;
   }
   m.log_start = raft::SnapshotMeta{.index = index,
                                    .term = cut->entry.term,

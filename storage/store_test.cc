@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <random>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -549,6 +550,113 @@ TEST_F(StoreTest, LargeDropsAreCompactedInTheBackground) {
   Reopen();  // Closing while a compaction may run must be clean.
   EXPECT_EQ(All(1).size(), 50u);
 }
+
+}  // namespace
+}  // namespace brook::storage
+
+namespace brook::storage {
+namespace {
+
+// A deliberately naive model of one group's log: every entry with its offsets and timestamp.
+struct NaiveLog {
+  struct E {
+    raft::Index index;
+    raft::Offset base;
+    uint32_t records;
+    int64_t ts;
+  };
+  std::vector<E> entries;  // [first_index, last_index]
+  raft::Offset end = 0;
+};
+
+// Random appends (with zero-record entries and repeated timestamps), conflicting-suffix truncations, prefix drops
+// and reopens; after each step every offset and a spread of timestamps are looked up in the store and in the
+// naive model. Run with a sparse, a very sparse and a dense offset index.
+class IndexPropertyTest : public ::testing::TestWithParam<uint32_t> {};
+
+TEST_P(IndexPropertyTest, OffsetAndTimeLookupsMatchANaiveModel) {
+  ScopedDir dir("index-property");
+  Options options;
+  options.index_interval_bytes = GetParam();
+  options.log_write_buffer_bytes = 1 << 20;
+  // The entry's timestamp is carried in its data ("ts=<n>"), as a host would read it from the record batch.
+  options.entry_timestamp_ms = [](const raft::Entry& e) { return std::stoll(e.data.substr(3)); };
+  auto opened = Store::Open(dir.path(), options);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::unique_ptr<Store> store = *std::move(opened);
+  std::mt19937_64 rng(GetParam() + 1);
+  NaiveLog model;
+  int64_t clock = 1000;
+  raft::Term term = 1;
+
+  for (int step = 0; step < 300; ++step) {
+    const int op = static_cast<int>(rng() % 10);
+    if (op < 7) {  // Append 1-5 entries, after a conflicting-suffix truncation one time in five.
+      size_t keep = model.entries.size();
+      if (op == 0 && keep > 0) keep -= 1 + rng() % std::min<size_t>(keep, 4);
+      model.entries.resize(keep);
+      ++term;
+      const raft::Index first = model.entries.empty() ? store->FirstIndex(1) : model.entries.back().index + 1;
+      raft::Offset base = model.entries.empty() ? store->Bounds(1).log_start_offset
+                                                : model.entries.back().base + model.entries.back().records;
+      if (model.entries.empty() && first <= store->LastIndex(1)) base = store->Bounds(1).log_start_offset;
+      int64_t ts = model.entries.empty() ? clock : model.entries.back().ts;
+      GroupWrite w{.group = 1};
+      for (size_t i = 0, n = 1 + rng() % 5; i < n; ++i) {
+        const uint32_t records = rng() % 4 == 0 ? 0 : 1 + static_cast<uint32_t>(rng() % 10);
+        if (records > 0 && rng() % 2 == 0) ts += static_cast<int64_t>(rng() % 50);
+        clock = std::max(clock, ts);
+        raft::Entry e{.index = first + i,
+                      .term = term,
+                      .type = records > 0 ? raft::EntryType::kNormal : raft::EntryType::kNoop,
+                      .base_offset = base,
+                      .record_count = records,
+                      .data = absl::StrCat("ts=", ts, std::string(rng() % 2000, 'x'))};
+        // Entries without records inherit the previous timestamp in the store; do the same in the model.
+        model.entries.push_back({e.index, base, records, ts});
+        base += records;
+        w.entries.push_back(std::move(e));
+      }
+      ASSERT_TRUE(store->Write({&w, 1}).ok()) << "step " << step;
+    } else if (op < 9 && !model.entries.empty()) {  // Drop a prefix (sometimes everything).
+      const size_t n = 1 + rng() % model.entries.size();
+      ASSERT_TRUE(store->DropPrefix(1, model.entries[n - 1].index).ok());
+      model.entries.erase(model.entries.begin(), model.entries.begin() + n);
+    } else {
+      store.reset();
+      opened = Store::Open(dir.path(), options);
+      ASSERT_TRUE(opened.ok()) << opened.status();
+      store = *std::move(opened);
+    }
+    model.end = model.entries.empty() ? store->Bounds(1).end_offset
+                                      : model.entries.back().base + model.entries.back().records;
+    ASSERT_EQ(store->Bounds(1).end_offset, model.end) << "step " << step;
+
+    for (const NaiveLog::E& e : model.entries) {
+      for (raft::Offset o = e.base; o < e.base + e.records; ++o) {
+        absl::StatusOr<raft::Index> got = store->FindIndexForOffset(1, o);
+        ASSERT_TRUE(got.ok()) << "step " << step << " offset " << o << ": " << got.status();
+        ASSERT_EQ(*got, e.index) << "step " << step << " offset " << o;
+      }
+    }
+    if (!model.entries.empty()) {
+      for (int64_t ts = model.entries.front().ts - 5; ts <= model.entries.back().ts + 5; ts += 3) {
+        raft::Offset want = model.end;
+        for (const NaiveLog::E& e : model.entries) {
+          if (e.ts >= ts) {
+            want = e.base;
+            break;
+          }
+        }
+        absl::StatusOr<raft::Offset> got = store->FindOffsetForTimestamp(1, ts);
+        ASSERT_TRUE(got.ok()) << got.status();
+        ASSERT_EQ(*got, want) << "step " << step << " timestamp " << ts;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(IndexIntervals, IndexPropertyTest, ::testing::Values(0u, 4096u, 1u << 20));
 
 }  // namespace
 }  // namespace brook::storage
