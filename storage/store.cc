@@ -4,7 +4,6 @@
 #include <chrono>
 #include <utility>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
@@ -334,19 +333,34 @@ absl::Status Store::Write(std::span<const GroupWrite> writes, bool sync) {
   if (writes.empty()) return absl::OkStatus();
   absl::MutexLock write_lock(&write_mu_);
   rocksdb::WriteBatch batch;
-  std::vector<std::pair<raft::GroupId, GroupMeta>> updates;
-  updates.reserve(writes.size());
-  absl::flat_hash_set<raft::GroupId> seen;
+  // The new meta of every group this call touches, published once the batch is durable. A group may appear in
+  // several parts of the call: each part starts from the meta the previous part left here.
+  absl::flat_hash_map<raft::GroupId, GroupMeta> pending;
+  pending.reserve(writes.size());
+  // Entries appended by earlier parts of this call (only for groups that appear more than once), so that a later
+  // part truncating them reads what the batch holds rather than the database.
+  absl::flat_hash_map<raft::GroupId, int> parts;
+  if (writes.size() > 1) {
+    for (const GroupWrite& w : writes) ++parts[w.group];
+  }
+  absl::flat_hash_map<std::pair<raft::GroupId, raft::Index>, codec::StoredEntry> in_batch;
+  const auto lookup = [&](raft::GroupId g, raft::Index index) -> absl::StatusOr<codec::StoredEntry> {
+    if (auto it = in_batch.find({g, index}); it != in_batch.end()) return it->second;
+    return ReadEntry(g, index, false);
+  };
 
   for (const GroupWrite& w : writes) {
     const raft::GroupId g = w.group;
     if (g == kMaxGroupId + 1) {
       return absl::InvalidArgumentError("group id 2^64-1 is reserved (its key range would have no end)");
     }
-    if (!seen.insert(g).second) {
-      return absl::InvalidArgumentError(absl::StrCat("group ", g, " appears twice in one Write call"));
+    const bool several_parts = parts.contains(g) && parts[g] > 1;
+    std::optional<GroupMeta> existing;
+    if (auto it = pending.find(g); it != pending.end()) {
+      existing = it->second;
+    } else {
+      existing = FindMeta(g);
     }
-    std::optional<GroupMeta> existing = FindMeta(g);
     GroupMeta m = existing.value_or(GroupMeta{});
     bool put_log_start = !existing.has_value();
 
@@ -388,7 +402,7 @@ absl::Status Store::Write(std::span<const GroupWrite> writes, bool sync) {
       if (front.index <= m.last_index) {
         // Conflicting suffix: drop [front.index, last] from the log and its index keys. The old entry at
         // front.index tells where its offsets and its time key began.
-        absl::StatusOr<codec::StoredEntry> old = ReadEntry(g, front.index, false);
+        absl::StatusOr<codec::StoredEntry> old = lookup(g, front.index);
         if (!old.ok()) return old.status();
         if (old->entry.base_offset != front.base_offset) {
           return absl::InvalidArgumentError(absl::StrCat("group ", g, ": entry ", front.index, " has base offset ",
@@ -410,7 +424,7 @@ absl::Status Store::Write(std::span<const GroupWrite> writes, bool sync) {
           m.last_timestamp_ms = INT64_MIN;
           m.last_cum_bytes = 0;
         } else {
-          absl::StatusOr<codec::StoredEntry> before = ReadEntry(g, prev, false);
+          absl::StatusOr<codec::StoredEntry> before = lookup(g, prev);
           if (!before.ok()) return before.status();
           m.last_term = before->entry.term;
           m.last_timestamp_ms = before->timestamp_ms;
@@ -452,6 +466,11 @@ absl::Status Store::Write(std::span<const GroupWrite> writes, bool sync) {
         m.end_offset = e.end_offset();
         m.last_timestamp_ms = ts;
         m.last_cum_bytes = cum;
+        if (several_parts) {
+          codec::StoredEntry info{.entry = e, .timestamp_ms = ts, .cum_bytes = cum, .value_size = value_size};
+          info.entry.data.clear();
+          in_batch[{g, e.index}] = std::move(info);
+        }
         if (m.bytes_since_offset_key != UINT64_MAX) m.bytes_since_offset_key += value_size;
       }
     }
@@ -475,12 +494,12 @@ absl::Status Store::Write(std::span<const GroupWrite> writes, bool sync) {
       const std::string key = codec::StateKey(g, codec::kUserStateTag, k);
       batch.Put(state_cf_, key, codec::Seal(key, v));
     }
-    updates.emplace_back(g, std::move(m));
+    pending[g] = std::move(m);
   }
 
   if (absl::Status s = Commit(&batch, sync); !s.ok()) return s;
   absl::MutexLock lock(&meta_mu_);
-  for (auto& [g, m] : updates) groups_[g] = std::move(m);
+  for (auto& [g, m] : pending) groups_[g] = std::move(m);
   return absl::OkStatus();
 }
 

@@ -45,7 +45,8 @@ class BackgroundCompactor;
 inline constexpr raft::GroupId kMaxGroupId = UINT64_MAX - 1;
 
 // The durable work of one group for one turn of the host loop. Applied in this order: snapshot, entries, hard
-// state, apply state, state deletes, state puts. A group may appear at most once per Write call.
+// state, apply state, state deletes, state puts. A group may appear in several GroupWrites of one Write call;
+// they apply in order, as if written one after the other (but atomically together).
 struct GroupWrite {
   raft::GroupId group = 0;
   std::optional<raft::HardState> hard_state = std::nullopt;

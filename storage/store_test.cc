@@ -164,14 +164,32 @@ TEST_F(StoreTest, InvalidWritesAreRejectedWhole) {
   GroupWrite not_consecutive{.group = 1, .entries = MakeEntries(1, 4, 1, 2, 3)};
   not_consecutive.entries[1].index = 9;
   EXPECT_EQ(store_->Write({&not_consecutive, 1}).code(), absl::StatusCode::kInvalidArgument);
-  std::vector<GroupWrite> twice = {ok, ok};
-  EXPECT_EQ(store_->Write(twice).code(), absl::StatusCode::kInvalidArgument);
   GroupWrite reserved{.group = UINT64_MAX, .hard_state = raft::HardState{}};
   EXPECT_EQ(store_->Write({&reserved, 1}).code(), absl::StatusCode::kInvalidArgument);
   GroupWrite noop_with_records{.group = 1, .entries = MakeEntries(1, 4, 1, 1, 3)};
   noop_with_records.entries[0].type = raft::EntryType::kNoop;
   EXPECT_EQ(store_->Write({&noop_with_records, 1}).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store_->LastIndex(1), 3u);
+}
+
+TEST_F(StoreTest, AGroupMayAppearInSeveralPartsOfOneWrite) {
+  Append(1, 1, 3);
+  std::vector<GroupWrite> writes(4);
+  writes[0] = GroupWrite{.group = 1, .entries = MakeEntries(1, 4, 1, 4, 3)};     // 4..7, term 1
+  writes[1] = GroupWrite{.group = 2, .hard_state = raft::HardState{.term = 1}};  // a new group
+  writes[2] = GroupWrite{.group = 1, .entries = MakeEntries(1, 6, 2, 1, 5, 3)};  // overwrite 6..7 with 6
+  writes[3] = GroupWrite{.group = 2, .entries = MakeEntries(2, 1, 1, 2, 0)};     // and its first entries
+  ASSERT_TRUE(store_->Write(writes).ok());
+  std::vector<raft::Entry> want = MakeEntries(1, 1, 1, 5, 0);
+  want.push_back(writes[2].entries[0]);
+  EXPECT_EQ(All(1), want);
+  EXPECT_EQ(store_->Bounds(1).end_offset, 8u);
+  EXPECT_EQ(*store_->FindIndexForOffset(1, 7), 6u);
+  EXPECT_EQ(All(2), writes[3].entries);
+  EXPECT_EQ(*store_->GetHardState(2), (raft::HardState{.term = 1}));
+  Reopen();
+  EXPECT_EQ(All(1), want);
+  EXPECT_EQ(store_->LastIndex(2), 2u);
 }
 
 TEST_F(StoreTest, ConflictingSuffixIsTruncatedWithItsIndexKeys) {
