@@ -118,17 +118,8 @@ TEST(RaftSimulation, CatchesAckBeforePersist) {
               failures[0].message.substr(0, failures[0].message.find('\n')).c_str());
 }
 
-TEST(RaftSimulation, CatchesCommitByCountingOldTerms) {
-  SimStats total;
-  auto failures = RunSeeds(
-      0, 500, ParseFlags().threads, false, [](SimOptions& o) { o.unsafe_commit_by_counting_old_terms = true; },
-      true, &total);
-  if (failures.empty()) {
-    GTEST_SKIP() << "the Figure 8 bug needs a rare schedule; testdata/figure8.txt shows it deterministically";
-  }
-  std::printf("broken mode unsafe_commit_by_counting_old_terms caught on seed %lu: %s\n", failures[0].seed,
-              failures[0].message.substr(0, failures[0].message.find('\n')).c_str());
-}
+// The Figure 8 bug (Config::unsafe_commit_by_counting_old_terms) needs a rare schedule to hit at random; it is
+// shown deterministically by testdata/figure8_unsafe.txt next to the correct testdata/figure8.txt.
 
 }  // namespace
 }  // namespace brook::raft::sim

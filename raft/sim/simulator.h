@@ -23,7 +23,7 @@ struct SimOptions {
   int voters = 3;           // 3 or 5.
   bool membership = false;  // Add a learner, promote it, remove a voter during the chaos phase.
   bool compaction = false;  // Nodes compact their logs; lagging followers get snapshots.
-  int chaos_ms = 3000;      // Simulated time with faults.
+  int chaos_ms = 5000;      // Simulated time with faults.
   // TEST ONLY: break Raft on purpose to show the checker catches it (see raft.h Config).
   bool unsafe_commit_by_counting_old_terms = false;
   bool unsafe_ack_before_persist = false;
