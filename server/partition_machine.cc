@@ -1,5 +1,6 @@
 #include "server/partition_machine.h"
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -149,11 +150,17 @@ void PartitionMachine::RememberBatch(uint64_t producer_id, const internal::Produ
   }
   p.set_last_append_time_ms(batch.append_time_ms());
   delta->puts.emplace_back(ProducerKey(producer_id), p.SerializeAsString());
-  // Forget the least recently used producer when the table is full (deterministic: oldest time, then lowest id).
+  // Forget the least recently used producer when the table is full. Deterministic on every replica: oldest last
+  // append time, then (times tie within a millisecond) oldest last batch by Raft index, so the producer just
+  // written is never the one forgotten.
   if (producers_.size() > Limits::kMaxProducersPerPartition) {
+    auto last_used = [](const internal::ProducerState& p) {
+      uint64_t index = p.batches_size() > 0 ? p.batches(p.batches_size() - 1).raft_index() : 0;
+      return std::make_pair(p.last_append_time_ms(), index);
+    };
     auto victim = producers_.begin();
     for (auto it = producers_.begin(); it != producers_.end(); ++it) {
-      if (it->second.last_append_time_ms() < victim->second.last_append_time_ms()) victim = it;
+      if (last_used(it->second) < last_used(victim->second)) victim = it;
     }
     delta->deletes.push_back(ProducerKey(victim->first));
     producers_.erase(victim);
@@ -216,7 +223,8 @@ std::string PartitionMachine::Snapshot() const {
   for (const auto& [id, p] : producers_) *snap.add_producers() = p;
   for (const auto& [name, g] : groups_) (*snap.mutable_groups())[name] = g;
   snap.set_last_append_time_ms(last_append_time_ms_);
-  snap.set_state_index(applied_index_);
+  // After a Restore, the state may reflect entries past the applied index (re-apply still under way).
+  snap.set_state_index(std::max(applied_index_, state_index_));
   return snap.SerializeAsString();
 }
 
