@@ -58,6 +58,10 @@ struct Options {
   // reach those files. 0 disables it.
   uint64_t compact_after_drop_bytes = uint64_t{64} << 20;
 
+  // Flush memtables when the Store is destroyed (default true), so that a clean restart (a rolling upgrade) opens
+  // in milliseconds instead of replaying up to max_total_wal_size of WAL. A crash still replays the WAL.
+  bool flush_on_close = true;
+
   // Create the database if `dir` holds none (default true).
   bool create_if_missing = true;
 };

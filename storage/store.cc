@@ -114,6 +114,12 @@ Store::Store(std::string dir, Options options) : dir_(std::move(dir)), options_(
 
 Store::~Store() {
   compactor_.reset();
+  if (db_ != nullptr && options_.flush_on_close) {
+    rocksdb::FlushOptions fo;
+    fo.wait = true;
+    // Best effort: everything is in the synced WAL already; a failed flush only makes the next Open replay it.
+    db_->Flush(fo, {log_cf_, state_cf_, index_cf_, default_cf_}).PermitUncheckedError();
+  }
   if (db_ != nullptr) {
     for (auto* cf : {log_cf_, state_cf_, index_cf_}) {
       if (cf != nullptr) db_->DestroyColumnFamilyHandle(cf).PermitUncheckedError();
