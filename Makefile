@@ -7,12 +7,13 @@
 #   make asan         build raft/ and storage/ with ASan+UBSan into build-asan/ and run their tests
 #   make format       clang-format every C++ source in place
 #   make bench        build the benchmark binaries
+#   make run          start a local 3-node cluster on 127.0.0.1 (scripts/cluster.sh start); make stop stops it
 
 BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: deps configure build test unit asan format format-check bench clean
+.PHONY: deps configure build test unit asan format format-check bench clean run stop
 
 deps:
 	@bash scripts/install-deps.sh
@@ -47,3 +48,9 @@ bench: configure
 
 clean:
 	rm -rf $(BUILD) build-asan
+
+run:
+	bash scripts/cluster.sh start
+
+stop:
+	bash scripts/cluster.sh stop

@@ -456,6 +456,10 @@ absl::StatusOr<Host::Slot*> Host::OpenGroup(raft::GroupId id, const raft::ConfSt
   if (!hard_state.ok()) return hard_state.status();
   auto apply_state = store_->GetApplyState(id);
   if (!apply_state.ok()) return apply_state.status();
+  auto bounds_are_empty = [this](raft::GroupId g) {
+    auto b = store_->Bounds(g);
+    return b.last_index == 0 && b.first_index == 1;
+  };
   raft::ConfState conf = apply_state->conf;
   bool fresh = conf.voters.empty() && conf.learners.empty();
   if (fresh) {
@@ -463,6 +467,9 @@ absl::StatusOr<Host::Slot*> Host::OpenGroup(raft::GroupId id, const raft::ConfSt
     storage::GroupWrite init;
     init.group = id;
     init.apply_state = storage::ApplyState{0, conf};
+    // raft/README.md "Bootstrapping": an initial member's log starts with a snapshot at index 0 that carries the
+    // initial voters, so a leader can always send a follower where the log starts, membership included.
+    if (bounds_are_empty(id)) init.snapshot = raft::SnapshotMeta{0, 0, 0, conf};
     s->init_write = std::move(init);
   }
   auto bounds = store_->Bounds(id);

@@ -8,6 +8,8 @@
 
 namespace brook::server {
 
+constexpr auto kHelloInterval = std::chrono::seconds(1);
+
 // One peer: a queue and a thread that owns the stream to it.
 class Transport::Peer {
  public:
@@ -59,16 +61,30 @@ class Transport::Peer {
     std::unique_ptr<grpc::ClientWriter<internal::MessageBatch>> writer;
     internal::StreamAck ack;
     bool first = true;
+    // A peer hears from us at least every kHelloInterval even when no group has anything to say: the first
+    // batch of a stream tells it our addresses, and a failing send tells us it is unreachable.
+    auto next_hello = std::chrono::steady_clock::now();
     while (true) {
       std::deque<std::pair<internal::MessageBatch, size_t>> work;
       {
         std::unique_lock lock(mu_);
-        cv_.wait_for(lock, std::chrono::milliseconds(200), [&] { return stopping_ || !queue_.empty(); });
+        cv_.wait_until(lock,
+                       std::min(next_hello, std::chrono::steady_clock::now() + std::chrono::milliseconds(200)),
+                       [&] { return stopping_ || !queue_.empty(); });
         if (stopping_) break;
         work.swap(queue_);
         queued_bytes_ = 0;
       }
-      if (work.empty()) continue;
+      auto now = std::chrono::steady_clock::now();
+      if (work.empty()) {
+        if (now < next_hello) continue;
+        internal::MessageBatch hello;
+        hello.set_cluster_id(options_.cluster_id);
+        hello.set_from_node(options_.self);
+        hello.set_to_node(id_);
+        work.emplace_back(std::move(hello), 0);
+      }
+      next_hello = now + kHelloInterval;
       if (writer == nullptr) {
         // Fail fast while the peer is down: wait_for_ready would hold batches that Raft will resend anyway.
         context = std::make_unique<grpc::ClientContext>();
@@ -167,7 +183,7 @@ class Transport::Receiver : public internal::NodeTransport::CallbackService {
           s.messages_received.fetch_add(batch_.messages_size(), std::memory_order_relaxed);
           s.bytes_received.fetch_add(bytes, std::memory_order_relaxed);
         }
-        transport_->deliver_(std::move(batch_));
+        if (batch_.messages_size() > 0) transport_->deliver_(std::move(batch_));
         batch_.Clear();
         StartRead(&batch_);
       }
