@@ -424,12 +424,41 @@ int GroupCommit(Context& ctx) {
 
 // ---- cluster ----
 
+// caught_up_replicas is exact only on a partition's leader: ask each leader about the partitions it leads.
+// Best effort: a leader that does not answer leaves the metadata's view in place.
+void RefineFromLeaders(Context& ctx, const v1::DescribeClusterResponse& cluster, v1::GetMetadataResponse& meta) {
+  std::map<uint64_t, std::string> address;
+  for (const auto& n : cluster.nodes()) address[n.id()] = n.client_address();
+  for (v1::Topic& t : *meta.mutable_topics()) {
+    std::set<uint64_t> leaders;
+    for (const auto& p : t.partitions()) {
+      if (p.leader_id() != 0) leaders.insert(p.leader_id());
+    }
+    for (uint64_t leader : leaders) {
+      if (address[leader].empty()) continue;
+      grpc::ClientContext context;
+      client::SetDeadline(&context, client::Clock::now() + std::min(ctx.timeout, std::chrono::milliseconds(3000)));
+      v1::DescribeTopicRequest request;
+      request.set_name(t.name());
+      v1::DescribeTopicResponse response;
+      if (!ctx.connection->Stubs(address[leader])->admin->DescribeTopic(&context, request, &response).ok())
+        continue;
+      for (const auto& fresh : response.topic().partitions()) {
+        if (fresh.leader_id() != leader || fresh.partition() >= static_cast<uint32_t>(t.partitions_size()))
+          continue;
+        *t.mutable_partitions(static_cast<int>(fresh.partition())) = fresh;
+      }
+    }
+  }
+}
+
 int ClusterStatus(Context& ctx) {
   client::Admin admin(ctx.connection);
   auto cluster = admin.DescribeCluster();
   if (!cluster.ok()) return Fail(ctx, cluster.status());
   auto meta = admin.GetMetadata();
   if (!meta.ok()) return Fail(ctx, meta.status());
+  RefineFromLeaders(ctx, *cluster, *meta);
 
   std::map<uint64_t, int> leaders;  // node -> partitions it leads
   struct Lagging {

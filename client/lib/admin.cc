@@ -103,7 +103,11 @@ absl::StatusOr<v1::Topic> Admin::WaitForLeaders(const std::string& topic, std::c
   for (int i = 0; i < 10000 && Clock::now() < deadline; ++i) {
     auto t = DescribeTopic(topic);
     if (!t.ok()) {
-      if (t.status().code() != absl::StatusCode::kUnavailable) return t.status();
+      // NOT_FOUND too: a node that has not yet applied a just-created topic does not know it.
+      if (t.status().code() != absl::StatusCode::kUnavailable &&
+          t.status().code() != absl::StatusCode::kNotFound) {
+        return t.status();
+      }
       last = t.status();
     } else {
       bool all = t->partitions_size() > 0;

@@ -33,6 +33,7 @@ class Admin {
   absl::StatusOr<v1::Limits> GetLimits();
 
   // Polls DescribeTopic (with backoff) until every partition of `topic` has a leader, or `timeout` passes.
+  // NOT_FOUND is waited out too (a node may not have applied a topic the controller just created).
   absl::StatusOr<v1::Topic> WaitForLeaders(const std::string& topic, std::chrono::milliseconds timeout);
 
  private:

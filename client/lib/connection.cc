@@ -74,7 +74,9 @@ NodeStubs* Connection::Stubs(const std::string& address) {
 std::vector<std::string> Connection::NodeAddresses() {
   absl::MutexLock lock(&mu_);
   std::vector<std::string> out;
-  for (const auto& [id, address] : node_addresses_) out.push_back(address);
+  for (const auto& [id, address] : node_addresses_) {
+    if (!address.empty()) out.push_back(address);
+  }
   for (const std::string& a : options_.bootstrap) {
     if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
   }
@@ -151,7 +153,9 @@ absl::StatusOr<v1::GetMetadataResponse> Connection::RefreshMetadata(const std::v
       continue;
     }
     absl::MutexLock lock(&mu_);
-    for (const v1::Node& n : response.nodes()) node_addresses_[n.id()] = n.client_address();
+    for (const v1::Node& n : response.nodes()) {
+      if (!n.client_address().empty()) node_addresses_[n.id()] = n.client_address();
+    }
     if (response.controller_id() != 0) {
       controller_id_ = response.controller_id();
       controller_hint_.clear();

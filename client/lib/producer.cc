@@ -1,6 +1,8 @@
 #include "client/lib/producer.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -25,6 +27,7 @@ struct Producer::InFlight {
   size_t bytes = 0;
   Clock::time_point deadline;  // delivery timeout of its oldest record
   bool outstanding = false;    // a call is running
+  bool sent_alone = false;     // the last call was a recovery resend, with nothing else of the partition in flight
   absl::Status error;          // the last failure, while awaiting a resend
 };
 
@@ -45,6 +48,12 @@ struct Producer::PartitionState {
 };
 
 namespace {
+
+// BROOK_CLIENT_DEBUG=1 logs every failed Produce call to stderr.
+bool DebugLogging() {
+  static const bool enabled = std::getenv("BROOK_CLIENT_DEBUG") != nullptr;
+  return enabled;
+}
 
 bool IsSequenceGap(const ErrorInfo& e) {
   return e.code == absl::StatusCode::kFailedPrecondition && e.sequence_error.has_value();
@@ -254,6 +263,7 @@ void Producer::DrivePartition(const TopicPartition& tp, Clock::time_point now, s
       InFlight* f = ps.batches.front().get();  // resend one at a time, oldest first
       if (!f->outstanding) {
         f->outstanding = true;
+        f->sent_alone = true;
         ++ps.outstanding;
         starts.push_back(f);
       }
@@ -295,7 +305,9 @@ void Producer::DrivePartition(const TopicPartition& tp, Clock::time_point now, s
 void Producer::Resolve(PartitionState& ps, Clock::time_point now, std::vector<Completion>& done) {
   ps.needs_resolve = false;
   const bool idempotent = ps.producer_id != 0;
-  uint64_t next = ps.batches.empty() ? ps.next_sequence : ps.batches.front()->request.sequence();
+  // Records of batches dropped as "not written": the batches behind them move down by this much. Acknowledged
+  // batches are no longer in the list but keep their sequence space (the server holds them).
+  uint64_t shift = 0;
   bool broken = false;  // a batch with an unknown outcome was given up: the rest cannot keep this producer id
   std::deque<std::unique_ptr<InFlight>> kept;
   for (size_t i = 0; i < ps.batches.size(); ++i) {
@@ -311,9 +323,11 @@ void Producer::Resolve(PartitionState& ps, Clock::time_point now, std::vector<Co
           absl::DeadlineExceededError(absl::StrCat("delivery timeout passed; last error: ", f->error.ToString()));
       uncertain = !IsSequenceGap(e) && RetryRule(e.code) != Retry::kNever;
     } else if (IsSequenceGap(e)) {
-      // A gap behind an earlier failure of this round is expected: that batch was not written. A gap at the head
-      // means the server lost track of this producer: give up the batch and start over under a new id.
-      if (i == 0) {
+      // Not written. Expected when an earlier batch failed, or when concurrent calls overtook each other on the
+      // way to the leader (separate HTTP/2 streams do not keep order): resending in order fixes both. Only a
+      // gap on a batch that was sent alone, with every earlier batch acknowledged, means the partition lost
+      // track of this producer: give the batch up and continue under a new producer id.
+      if (i == 0 && f->sent_alone) {
         verdict = f->error;
         broken = true;
       }
@@ -327,13 +341,13 @@ void Producer::Resolve(PartitionState& ps, Clock::time_point now, std::vector<Co
     }
     if (!verdict.ok()) {
       broken = broken || (uncertain && idempotent);
+      if (!broken) shift += static_cast<uint64_t>(f->request.records_size());
       unacked_bytes_ -= f->bytes;
       unacked_records_ -= f->callbacks.size();
       Fail(*f, verdict, done);
       continue;
     }
-    if (idempotent) f->request.set_sequence(next);
-    next += static_cast<uint64_t>(f->request.records_size());
+    if (idempotent) f->request.set_sequence(f->request.sequence() - shift);
     kept.push_back(std::move(f));
   }
   ps.batches = std::move(kept);
@@ -341,7 +355,7 @@ void Producer::Resolve(PartitionState& ps, Clock::time_point now, std::vector<Co
     ps.producer_id = NewProducerId();
     ps.next_sequence = 0;
   } else {
-    ps.next_sequence = next;
+    ps.next_sequence -= shift;
   }
   const auto delay = ps.leader_hinted ? std::chrono::milliseconds(0)
                                       : ps.backoff.Next(std::chrono::milliseconds(ps.retry_floor_ms));
@@ -376,6 +390,12 @@ void Producer::HandleAnswer(std::unique_ptr<Rpc> rpc, Clock::time_point now, std
   }
   f->error = ToAbslStatus(rpc->status);
   const ErrorInfo e = DecodeError(rpc->status);
+  if (DebugLogging()) {
+    std::fprintf(stderr, "brook-client: produce %s/%u pid=%llu seq=%llu records=%d to %s failed: %s\n",
+                 f->tp.topic.c_str(), f->tp.partition, static_cast<unsigned long long>(f->request.producer_id()),
+                 static_cast<unsigned long long>(f->request.sequence()), f->request.records_size(),
+                 rpc->address.c_str(), Describe(e).c_str());
+  }
   if (e.not_leader) {
     connection_->LearnLeader(*e.not_leader);
     if (!e.LeaderAddress().empty() && e.LeaderAddress() != rpc->address) {

@@ -12,7 +12,7 @@ const protobuf = require('protobufjs');
 const PROTO_DIR = path.resolve(__dirname, '..', '..', 'proto');
 const definition = protoLoader.loadSync(
     ['brook/v1/log.proto', 'brook/v1/admin.proto', 'brook/v1/groups.proto'],
-    {includeDirs: [PROTO_DIR], longs: String, enums: String, defaults: true, oneofs: true});
+    {includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: String, defaults: true, oneofs: true});
 const api = grpc.loadPackageDefinition(definition).brook.v1;
 
 // Error details: ErrorStatus and its Any payloads, decoded with protobufjs.

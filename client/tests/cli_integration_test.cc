@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "client/lib/partitioner.h"
 #include "client/tests/live_cluster.h"
 #include "client/tests/subprocess.h"
 

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "client/lib/consumer.h"
+#include "client/lib/partitioner.h"
 #include "client/lib/producer.h"
 #include "client/tests/live_cluster.h"
 #include "client/tests/subprocess.h"
@@ -26,7 +27,8 @@ std::vector<Written> ParseLines(const std::string& text) {
   std::vector<Written> out;
   const std::regex re(
       R"re(\{"partition":\s*(\d+),\s*"offset":\s*(\d+),\s*"key":\s*"([^"]*)",\s*"value":\s*"([^"]*)"\})re");
-  for (const std::string line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+  for (absl::string_view piece : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    const std::string line(piece);
     std::smatch m;
     if (std::regex_match(line, m, re)) {
       out.push_back(Written{static_cast<uint32_t>(std::stoul(m[1])), std::stoull(m[2]), m[3], m[4]});

@@ -88,7 +88,9 @@ TEST_F(ClientLibraryTest, KeyedRecordsKeepTheirOrderPerPartition) {
       EXPECT_EQ(records[i].offset(), i) << "offsets are dense from 0 in partition " << p;
       int value = std::stoi(records[i].value());
       auto it = previous.find(records[i].key());
-      if (it != previous.end()) EXPECT_GT(value, it->second) << "order of key " << records[i].key();
+      if (it != previous.end()) {
+        EXPECT_GT(value, it->second) << "order of key " << records[i].key();
+      }
       previous[records[i].key()] = value;
     }
     total += records.size();
