@@ -103,9 +103,11 @@ class Store {
 
   // The node's group commit: all of `writes` in one rocksdb::WriteBatch and one write, synced when `sync` and
   // Options::sync are both true (pass false when only the commit index changed). All or nothing: after a crash
-  // either every part of the call is visible or none is. Invalid input (duplicate group, gap in indexes,
-  // overwriting the log start, offsets that do not continue) gives InvalidArgumentError and writes nothing.
-  // Cost: one copy of each entry's data into the batch; reads RocksDB only to truncate a conflicting suffix.
+  // either every part of the call is visible or none is. Invalid input (gap in indexes, overwriting at or before
+  // the log start, offsets that do not continue, records in a non-normal entry, group 2^64-1) gives
+  // InvalidArgumentError and writes nothing. Readers see the new bounds only once the write is durable.
+  // Cost: one copy of each entry's data into the batch; reads RocksDB only to truncate a conflicting suffix;
+  // blocks for the fdatasync of the WAL when syncing.
   absl::Status Write(std::span<const GroupWrite> writes, bool sync = true);
 
   // Retention: drops the log of `group` up to and including `index` (clamped to LastIndex; nothing if at or before
