@@ -223,6 +223,10 @@ void Host::Turn(std::vector<internal::MessageBatch>& inbox, std::vector<std::fun
               meta->raft->leader());
     }
   }
+  if (now >= next_retention_) {
+    EnforceRetention();
+    next_retention_ = now + options_.retention_interval;
+  }
   if (cluster_dirty_ || now >= next_publish_) {
     PublishCluster();
     next_publish_ = now + std::chrono::seconds(1);
@@ -352,6 +356,8 @@ void Host::ApplyCommitted(Slot& slot, const raft::Ready& rd, storage::GroupWrite
     }
     slot.applied = index;
     ++slot.snapshots_installed;
+    LogInfo("n", options_.node_id, " g", slot.id, " term=", slot.raft->term(), " installed snapshot at index ",
+            index, " (next offset ", rd.snapshot->next_offset, ")");
     aw.apply_state = storage::ApplyState{index, rd.snapshot->conf};
   }
   for (const auto& entry : rd.committed) {
@@ -891,6 +897,38 @@ void Host::TransferLeadership(const v1::TransferLeadershipRequest& req,
     slot->transfers.push_back(
         Slot::Transfer{target, Clock::now() + options_.tick * options_.election_ticks * 3, std::move(done)});
   });
+}
+
+// Retention is local to each replica (as in Kafka): every node drops its own log prefix by the topic's limits,
+// never past what it has applied. A follower that later needs dropped entries gets a snapshot from its leader.
+void Host::EnforceRetention() {
+  const int64_t now_ms = NowMs();
+  for (auto& [id, slot] : slots_) {
+    if (slot->is_metadata || slot->broken) continue;
+    auto topic = metadata_.state().topics().find(slot->topic);
+    if (topic == metadata_.state().topics().end()) continue;
+    const auto& config = topic->second.config();
+    if (config.retention_bytes() == 0 && config.retention_ms() == 0) continue;
+    const raft::Index start = store_->Bounds(id).first_index - 1;
+    raft::Index cut = start;
+    if (config.retention_bytes() > 0) {
+      auto c = store_->RetentionCutForSize(id, config.retention_bytes(), slot->applied);
+      if (c.ok()) cut = std::max(cut, *c);
+    }
+    if (config.retention_ms() > 0) {
+      auto c =
+          store_->RetentionCutForTime(id, now_ms - static_cast<int64_t>(config.retention_ms()), slot->applied);
+      if (c.ok()) cut = std::max(cut, *c);
+    }
+    if (cut <= start) continue;
+    if (auto s = store_->DropPrefix(id, cut); !s.ok()) {
+      LogWarning("n", options_.node_id, " g", id, " retention could not drop the log up to ", cut, ": ",
+                 s.message());
+      continue;
+    }
+    slot->raft->Compact(cut);
+    PublishPartition(*slot);
+  }
 }
 
 void Host::CheckTransfers(Slot& slot) {

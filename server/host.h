@@ -53,6 +53,8 @@ struct HostOptions {
   std::chrono::milliseconds tick{50};
   int election_ticks = 10;
   int heartbeat_ticks = 2;
+  // How often each partition's retention (topic config retention_ms / retention_bytes) is enforced.
+  std::chrono::milliseconds retention_interval{5000};
 };
 
 class Host {
@@ -154,6 +156,7 @@ class Host {
   void PublishCluster();
   void PublishPartition(Slot& slot);
   void CheckTransfers(Slot& slot);
+  void EnforceRetention();
 
   absl::StatusOr<Slot*> OpenGroup(raft::GroupId id, const raft::ConfState& bootstrap_conf,
                                   const internal::TopicRecord* topic, uint32_t partition);
@@ -189,6 +192,7 @@ class Host {
   bool cluster_dirty_ = true;
   std::chrono::steady_clock::time_point next_tick_;
   std::chrono::steady_clock::time_point next_publish_;
+  std::chrono::steady_clock::time_point next_retention_;
   raft::Index metadata_commit_at_start_ = 0;
 
   // Published views (guarded by mu_ for the pointer swap).

@@ -34,6 +34,9 @@ ABSL_FLAG(int, heartbeat_ticks, 2, "Ticks between leader heartbeats (>= 1).");
 ABSL_FLAG(
     bool, per_partition_metrics, true,
     "Export per-partition series (labels topic, partition). Turn off for clusters with very many partitions.");
+ABSL_FLAG(
+    int, retention_check_ms, 5000,
+    "How often each partition's retention (topic retention_ms / retention_bytes) is enforced, in ms (>= 10).");
 ABSL_FLAG(int, shutdown_timeout_ms, 5000,
           "On SIGTERM: how long to hand leadership away and finish in-flight calls.");
 
@@ -73,6 +76,8 @@ int main(int argc, char** argv) {
   config.heartbeat_ticks = absl::GetFlag(FLAGS_heartbeat_ticks);
   config.per_partition_metrics = absl::GetFlag(FLAGS_per_partition_metrics);
   config.shutdown_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_shutdown_timeout_ms));
+  config.retention_check_ms = absl::GetFlag(FLAGS_retention_check_ms);
+  if (config.retention_check_ms < 10) return Fail("--retention_check_ms must be >= 10");
   if (config.client_addr.empty() || config.peer_addr.empty())
     return Fail("--client_addr and --peer_addr are required");
   if (config.data_dir.empty()) return Fail("--data_dir is required");

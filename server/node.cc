@@ -109,6 +109,7 @@ absl::Status Node::Start() {
   hopts.tick = std::chrono::milliseconds(config_.tick_ms);
   hopts.election_ticks = config_.election_ticks;
   hopts.heartbeat_ticks = config_.heartbeat_ticks;
+  hopts.retention_interval = std::chrono::milliseconds(config_.retention_check_ms);
   host_ = std::make_unique<Host>(hopts, store_.get(), transport_.get());
 
   if (!config_.metrics_addr.empty()) {

@@ -36,6 +36,7 @@ struct NodeConfig {
   int election_ticks = 10;
   int heartbeat_ticks = 2;
   bool per_partition_metrics = true;
+  int retention_check_ms = 5000;
   std::chrono::milliseconds shutdown_timeout{5000};
 };
 

@@ -139,5 +139,111 @@ TEST_F(ClusterTest, RollingRestartLosesNothing) {
   EXPECT_EQ(workload.Verify({0, 1, 2}), "");
 }
 
+class RetentionTest : public ClusterTest {
+ protected:
+  void SetUp() override {
+    ClusterOptions options;
+    options.extra_flags = {"--retention_check_ms=100"};
+    auto c = Cluster::Start(options);
+    ASSERT_TRUE(c.ok()) << c.status();
+    cluster_ = std::move(*c);
+    client_ = std::make_unique<RawClient>(cluster_->client_addresses());
+  }
+
+  uint64_t LogStart(size_t node, const std::string& topic) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 2s);
+    v1::ListOffsetsRequest req;
+    req.set_topic(topic);
+    req.set_spec(v1::ListOffsetsRequest::EARLIEST);
+    v1::ListOffsetsResponse resp;
+    return client_->log(node).ListOffsets(&ctx, req, &resp).ok() ? resp.offset() : 0;
+  }
+
+  void ProduceKiB(const std::string& topic, int batches, int start) {
+    for (int b = 0; b < batches; ++b) {
+      v1::ProduceRequest req;
+      req.set_topic(topic);
+      for (int r = 0; r < 16; ++r)
+        req.add_records()->set_value(absl::StrCat(start + b, "-", r, std::string(1024, 'r')));
+      v1::ProduceResponse resp;
+      ASSERT_TRUE(client_->Produce(req, &resp).ok());
+    }
+  }
+};
+
+TEST_F(RetentionTest, SizeRetentionTrimsEveryReplicaAndReadsBelowAnswerAGap) {
+  v1::TopicConfig config;
+  config.set_retention_bytes(128 << 10);
+  ASSERT_TRUE(client_->CreateTopic("trimmed", 1, 3, 20s, config).ok());
+  ProduceKiB("trimmed", 64, 0);  // about 1 MiB
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  for (size_t n = 0; n < 3; ++n) {
+    while (LogStart(n, "trimmed") == 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(20ms);
+    EXPECT_GT(LogStart(n, "trimmed"), 0u) << "node index " << n << " never trimmed";
+  }
+  size_t leader = static_cast<size_t>(client_->LeaderId("trimmed", 0) - 1);
+  uint64_t start = LogStart(leader, "trimmed");
+  grpc::ClientContext ctx;
+  v1::FetchRequest f;
+  f.set_topic("trimmed");
+  f.set_offset(0);
+  v1::FetchResponse resp;
+  ASSERT_TRUE(client_->log(leader).Fetch(&ctx, f, &resp).ok());
+  ASSERT_TRUE(resp.has_gap()) << "a read below the log start must answer a gap";
+  EXPECT_EQ(resp.gap().reason(), v1::Gap::TRIMMED);
+  EXPECT_EQ(resp.gap().start_offset(), 0u);
+  EXPECT_GE(resp.gap().end_offset(), start);
+  EXPECT_EQ(resp.records_size(), 0);
+  // About retention_bytes stay: at least 100 KiB of records, not the whole MiB.
+  auto hwm = client_->HighWatermark(leader, "trimmed", 0);
+  ASSERT_TRUE(hwm.has_value());
+  EXPECT_GE(*hwm - start, 100u) << "kept too little";
+  EXPECT_LE(*hwm - start, 400u) << "kept too much";
+}
+
+TEST_F(RetentionTest, FollowerBehindTheLeadersLogStartCatchesUpFromASnapshot) {
+  v1::TopicConfig config;
+  config.set_retention_bytes(64 << 10);
+  ASSERT_TRUE(client_->CreateTopic("behind", 1, 3, 20s, config).ok());
+  uint64_t leader = client_->LeaderId("behind", 0);
+  uint64_t follower = leader % 3 + 1;
+  ProduceKiB("behind", 8, 0);
+  ASSERT_TRUE(cluster_->Kill(follower).ok());
+  ProduceKiB("behind", 64, 1000);  // the leader trims far past what the follower has
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (LogStart(static_cast<size_t>(leader - 1), "behind") < 300 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_GE(LogStart(static_cast<size_t>(leader - 1), "behind"), 300u);
+  ASSERT_TRUE(cluster_->Restart(follower).ok());
+  ASSERT_TRUE(cluster_->WaitReady(follower, 20s).ok());
+  WaitCaughtUp("behind", 1, {0, 1, 2});
+  EXPECT_NE(cluster_->LogTail(follower, 200).find("installed snapshot"), std::string::npos)
+      << "the follower should have caught up through a snapshot";
+  // Every replica serves the same records over the range they all still hold.
+  uint64_t from = 0;
+  for (size_t n = 0; n < 3; ++n) from = std::max(from, LogStart(n, "behind"));
+  auto end = client_->HighWatermark(static_cast<size_t>(leader - 1), "behind", 0);
+  ASSERT_TRUE(end.has_value());
+  std::vector<std::vector<v1::StoredRecord>> reads(3);
+  for (size_t n = 0; n < 3; ++n) {
+    auto s = client_->ReadAll(n, "behind", 0, from, *end, &reads[n]);
+    ASSERT_TRUE(s.ok()) << "node index " << n << ": " << s.error_message();
+  }
+  ASSERT_EQ(reads[0].size(), *end - from);
+  for (size_t n = 1; n < 3; ++n) {
+    ASSERT_EQ(reads[n].size(), reads[0].size());
+    for (size_t i = 0; i < reads[0].size(); ++i) {
+      ASSERT_EQ(reads[n][i].value(), reads[0][i].value()) << "node index " << n << " offset " << from + i;
+    }
+  }
+  // The follower that installed the snapshot keeps serving new writes too.
+  ProduceKiB("behind", 4, 5000);
+  WaitCaughtUp("behind", 1, {0, 1, 2});
+}
+
 }  // namespace
 }  // namespace brook::testing

@@ -36,7 +36,7 @@ int RawClient::IndexOf(const std::string& address) const {
 }
 
 grpc::Status RawClient::CreateTopic(const std::string& name, uint32_t partitions, uint32_t replication,
-                                    std::chrono::milliseconds timeout) {
+                                    std::chrono::milliseconds timeout, const v1::TopicConfig& config) {
   auto deadline = Clock::now() + timeout;
   size_t target = 0;
   grpc::Status last;
@@ -47,6 +47,7 @@ grpc::Status RawClient::CreateTopic(const std::string& name, uint32_t partitions
     req.set_name(name);
     req.set_partitions(partitions);
     req.set_replication_factor(replication);
+    *req.mutable_config() = config;
     v1::CreateTopicResponse resp;
     last = admin(target).CreateTopic(&ctx, req, &resp);
     if (last.ok() || last.error_code() == grpc::StatusCode::ALREADY_EXISTS) break;

@@ -29,7 +29,8 @@ class RawClient {
 
   // Creates a topic on the controller (following NotLeader) and waits until every partition has a leader.
   grpc::Status CreateTopic(const std::string& name, uint32_t partitions, uint32_t replication = 3,
-                           std::chrono::milliseconds timeout = std::chrono::seconds(20));
+                           std::chrono::milliseconds timeout = std::chrono::seconds(20),
+                           const v1::TopicConfig& config = v1::TopicConfig());
   // Index (into the address list) of the node that leads the partition, per the node at `ask`; -1 if none.
   int Leader(const std::string& topic, uint32_t partition, size_t ask = 0);
   // Node id of the partition's leader as the live nodes see it (0 if none), asking every node in turn.
