@@ -2,6 +2,7 @@
 // the key series are checked through Prometheus's query API, as an operator's dashboards and alerts see them
 // (issue 6, docs/metrics.md).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <functional>
@@ -44,10 +45,16 @@ class BackgroundProducer {
  private:
   void Run(const std::vector<std::string>& addresses, const std::string& topic) {
     RawClient client(addresses);
+    // Idempotent, so that a retried batch is never applied twice and the final count is exact.
+    const uint64_t producer_id = (static_cast<uint64_t>(getpid()) << 32) | 0x6d657472;
+    uint64_t sequence[kPartitions] = {};
     for (uint32_t i = 0; (!stop_ || produced_ < kMinRecords) && produced_ < kMaxRecords; ++i) {
       v1::ProduceRequest req;
       req.set_topic(topic);
       req.set_partition(i % kPartitions);
+      req.set_producer_id(producer_id);
+      req.set_sequence(sequence[i % kPartitions]);
+      sequence[i % kPartitions] += kBatchRecords;
       for (int r = 0; r < kBatchRecords; ++r) req.add_records()->set_value(absl::StrCat("record-", i, "-", r));
       v1::ProduceResponse resp;
       if (auto s = client.Produce(req, &resp, 15s); !s.ok()) {
