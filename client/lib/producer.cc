@@ -36,12 +36,17 @@ struct Producer::InFlight {
 struct Producer::PartitionState {
   uint64_t producer_id = 0;
   uint64_t next_sequence = 0;  // sequence of the next new batch
+  // Whether a batch under producer_id was acknowledged. Until then one call at a time: brookd lets an unknown
+  // producer start at any sequence, so a second batch that overtook the first would be written first and the
+  // first would then be refused for good.
+  bool established = false;
   std::deque<std::unique_ptr<InFlight>> batches;
   int outstanding = 0;
   // Set by a failure; cleared when every batch of the failed round is acknowledged or failed.
   bool recovering = false;
   bool needs_resolve = false;    // a failure arrived since the last Resolve
   bool leader_hinted = false;    // a failure of this round named a new leader: resend at once
+  bool only_gaps = true;         // every failure of this round was a sequence gap: resend at once
   uint32_t retry_floor_ms = 0;   // largest RetryInfo of this round
   Clock::time_point retry_at{};  // no resend before this
   Backoff backoff;
@@ -218,7 +223,7 @@ void Producer::Run() {
     for (const TopicPartition& tp : accumulator_.Partitions()) {
       auto it = partitions_.find(tp);
       const PartitionState* ps = it == partitions_.end() ? nullptr : it->second.get();
-      if (ps != nullptr && (ps->recovering || ps->outstanding >= options_.max_in_flight_per_partition)) continue;
+      if (ps != nullptr && (ps->recovering || ps->outstanding >= Window(*ps))) continue;
       if (auto t = accumulator_.ReadyTime(tp)) wake_at = std::min(wake_at, std::max(*t, now));
     }
     for (const auto& [tp, ps] : partitions_) {
@@ -243,6 +248,10 @@ void Producer::Run() {
     }
   }
   mu_.Unlock();
+}
+
+int Producer::Window(const PartitionState& ps) const {
+  return ps.established || ps.producer_id == 0 ? options_.max_in_flight_per_partition : 1;
 }
 
 void Producer::DrivePartition(const TopicPartition& tp, Clock::time_point now, std::vector<InFlight*>& starts,
@@ -274,7 +283,7 @@ void Producer::DrivePartition(const TopicPartition& tp, Clock::time_point now, s
   }
 
   const bool flush = flushing_ > 0 || stop_;
-  while (ps.outstanding < options_.max_in_flight_per_partition) {
+  while (ps.outstanding < Window(ps)) {
     std::optional<ProducerBatch> batch = accumulator_.TakeReady(tp, now, flush);
     if (!batch) break;
     auto f = std::make_unique<InFlight>();
@@ -354,13 +363,17 @@ void Producer::Resolve(PartitionState& ps, Clock::time_point now, std::vector<Co
   if (broken) {
     ps.producer_id = NewProducerId();
     ps.next_sequence = 0;
+    ps.established = false;
   } else {
     ps.next_sequence -= shift;
   }
-  const auto delay = ps.leader_hinted ? std::chrono::milliseconds(0)
-                                      : ps.backoff.Next(std::chrono::milliseconds(ps.retry_floor_ms));
+  // A gap only says that batches overtook each other: nothing is overloaded or moving, so no backoff.
+  const auto delay = ps.leader_hinted || ps.only_gaps
+                         ? std::chrono::milliseconds(0)
+                         : ps.backoff.Next(std::chrono::milliseconds(ps.retry_floor_ms));
   ps.retry_at = now + delay;
   ps.leader_hinted = false;
+  ps.only_gaps = true;
   ps.retry_floor_ms = 0;
 }
 
@@ -381,6 +394,7 @@ void Producer::HandleAnswer(std::unique_ptr<Rpc> rpc, Clock::time_point now, std
                         RecordMetadata{f->tp.topic, f->tp.partition, r.base_offset() + i, r.append_time_ms()});
     }
     f->callbacks.clear();
+    if (f->request.producer_id() == ps.producer_id) ps.established = true;
     unacked_bytes_ -= f->bytes;
     unacked_records_ -= static_cast<size_t>(f->request.records_size());
     auto it = std::find_if(ps.batches.begin(), ps.batches.end(), [f](const auto& b) { return b.get() == f; });
@@ -408,6 +422,7 @@ void Producer::HandleAnswer(std::unique_ptr<Rpc> rpc, Clock::time_point now, std
     connection_->ForgetLeader(f->tp.topic, f->tp.partition);  // ask the cluster again who leads
   }
   ps.retry_floor_ms = std::max(ps.retry_floor_ms, e.retry_delay_ms.value_or(0));
+  if (!IsSequenceGap(e)) ps.only_gaps = false;
   ps.recovering = true;
   ps.needs_resolve = true;
   (void)now;

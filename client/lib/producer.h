@@ -105,6 +105,8 @@ class Producer {
   void HandleAnswer(std::unique_ptr<Rpc> rpc, Clock::time_point now, std::vector<Completion>& done)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Fail(InFlight& f, const absl::Status& status, std::vector<Completion>& done);
+  // Calls a partition may have outstanding now (1 until its producer id is established).
+  int Window(const PartitionState& ps) const;
   // Without mu_: picks the leader and starts the asynchronous call.
   void StartRpc(InFlight* f);
   uint64_t NewProducerId();

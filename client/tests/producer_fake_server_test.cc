@@ -1,0 +1,251 @@
+// The producer's retry and ordering logic against an in-process fake partition leader that keeps Brook's
+// idempotence rules (sequence gaps rejected, recent batches deduplicated) and fails calls on a script.
+// Loopback only, no brookd: runs with the unit tests.
+#include <deque>
+#include <future>
+#include <memory>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "brook/v1/admin.grpc.pb.h"
+#include "brook/v1/errors.pb.h"
+#include "brook/v1/log.grpc.pb.h"
+#include "client/lib/producer.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+
+namespace brook::client {
+namespace {
+
+// What the fake does with the next Produce calls, in order.
+enum class Fault {
+  kNone,
+  kUnavailableBeforeApply,  // nothing written, UNAVAILABLE
+  kLoseAnswer,              // written, but the client sees UNAVAILABLE
+  kInvalid,                 // nothing written, INVALID_ARGUMENT
+  kNotLeader,               // nothing written, NotLeader naming `redirect_`
+};
+
+grpc::Status WithDetail(grpc::StatusCode code, const std::string& message, const google::protobuf::Message& d) {
+  v1::ErrorStatus es;
+  es.set_code(code);
+  es.set_message(message);
+  es.add_details()->PackFrom(d);
+  return grpc::Status(code, message, es.SerializeAsString());
+}
+
+// One partition ("t"/0) of a fake node. Thread-safe (gRPC calls handlers on many threads).
+class FakeNode final : public v1::Log::Service, public v1::Admin::Service {
+ public:
+  FakeNode(uint64_t id) : id_(id) {
+    grpc::ServerBuilder b;
+    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    b.RegisterService(static_cast<v1::Log::Service*>(this));
+    b.RegisterService(static_cast<v1::Admin::Service*>(this));
+    server_ = b.BuildAndStart();
+  }
+  ~FakeNode() override { server_->Shutdown(); }
+
+  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
+  void Script(std::vector<Fault> faults) {
+    absl::MutexLock l(&mu_);
+    faults_.assign(faults.begin(), faults.end());
+  }
+  // The first request whose batch starts at `sequence` is refused with INVALID_ARGUMENT (calls may arrive out of
+  // order, so this is keyed by sequence rather than by call).
+  void RefuseSequenceOnce(uint64_t sequence) {
+    absl::MutexLock l(&mu_);
+    refuse_sequence_ = sequence;
+  }
+  void SetLeader(uint64_t leader_id, std::string leader_address) {
+    absl::MutexLock l(&mu_);
+    leader_id_ = leader_id;
+    leader_address_ = std::move(leader_address);
+  }
+  std::vector<std::string> log() {
+    absl::MutexLock l(&mu_);
+    return log_;
+  }
+  int calls() {
+    absl::MutexLock l(&mu_);
+    return calls_;
+  }
+
+  grpc::Status GetMetadata(grpc::ServerContext*, const v1::GetMetadataRequest*,
+                           v1::GetMetadataResponse* r) override {
+    absl::MutexLock l(&mu_);
+    auto* n = r->add_nodes();
+    n->set_id(leader_id_);
+    n->set_client_address(leader_address_);
+    auto* t = r->add_topics();
+    t->set_name("t");
+    t->set_partition_count(1);
+    auto* p = t->add_partitions();
+    p->set_leader_id(leader_id_);
+    p->set_leader_term(1);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Produce(grpc::ServerContext*, const v1::ProduceRequest* req, v1::ProduceResponse* resp) override {
+    absl::MutexLock l(&mu_);
+    ++calls_;
+    Fault fault = Fault::kNone;
+    if (!faults_.empty()) {
+      fault = faults_.front();
+      faults_.pop_front();
+    }
+    if (fault == Fault::kUnavailableBeforeApply) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "scripted");
+    if (fault == Fault::kInvalid) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "scripted");
+    if (refuse_sequence_ && *refuse_sequence_ == req->sequence()) {
+      refuse_sequence_.reset();
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "scripted refusal");
+    }
+    if (fault == Fault::kNotLeader) {
+      v1::NotLeader nl;
+      nl.set_topic("t");
+      nl.set_leader_id(leader_id_);
+      nl.set_leader_address(leader_address_);
+      nl.set_term(2);
+      return WithDetail(grpc::StatusCode::UNAVAILABLE, "not the leader", nl);
+    }
+    // Idempotence as decision 7 describes it.
+    for (const auto& [seq, base, count] : window_) {
+      if (seq == req->sequence() && count == static_cast<uint64_t>(req->records_size())) {
+        resp->set_base_offset(base);
+        resp->set_record_count(static_cast<uint32_t>(count));
+        resp->set_duplicate(true);
+        return fault == Fault::kLoseAnswer ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "lost")
+                                           : grpc::Status::OK;
+      }
+    }
+    if (req->sequence() != expected_) {
+      v1::SequenceError se;
+      se.set_producer_id(req->producer_id());
+      se.set_expected_sequence(expected_);
+      se.set_received_sequence(req->sequence());
+      return WithDetail(grpc::StatusCode::FAILED_PRECONDITION, "sequence gap", se);
+    }
+    const uint64_t base = log_.size();
+    for (const auto& r : req->records()) log_.push_back(r.value());
+    window_.push_back({req->sequence(), base, static_cast<uint64_t>(req->records_size())});
+    if (window_.size() > 16) window_.pop_front();
+    expected_ += static_cast<uint64_t>(req->records_size());
+    resp->set_base_offset(base);
+    resp->set_record_count(static_cast<uint32_t>(req->records_size()));
+    return fault == Fault::kLoseAnswer ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "lost") : grpc::Status::OK;
+  }
+
+ private:
+  struct Batch {
+    uint64_t sequence, base, count;
+  };
+  const uint64_t id_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+  absl::Mutex mu_;
+  std::deque<Fault> faults_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> log_ ABSL_GUARDED_BY(mu_);
+  std::deque<Batch> window_ ABSL_GUARDED_BY(mu_);
+  uint64_t expected_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t leader_id_ ABSL_GUARDED_BY(mu_) = 1;
+  std::string leader_address_ ABSL_GUARDED_BY(mu_);
+  int calls_ ABSL_GUARDED_BY(mu_) = 0;
+  std::optional<uint64_t> refuse_sequence_ ABSL_GUARDED_BY(mu_);
+};
+
+std::shared_ptr<Connection> Connect(const std::string& address) {
+  ClientOptions o;
+  o.bootstrap = {address};
+  o.request_timeout = std::chrono::milliseconds(2000);
+  o.backoff = BackoffOptions{std::chrono::milliseconds(1), std::chrono::milliseconds(10), 2.0, 0.5};
+  return *Connection::Create(o);
+}
+
+// Sends `n` records valued "0".."n-1" in batches of 5 with up to 5 in flight; returns their offsets.
+std::vector<absl::StatusOr<RecordMetadata>> SendAll(std::shared_ptr<Connection> c, int n) {
+  ProducerOptions o;
+  o.batch.max_batch_records = 5;
+  o.batch.linger = std::chrono::milliseconds(1);
+  o.max_in_flight_per_partition = 5;
+  o.delivery_timeout = std::chrono::milliseconds(10000);
+  auto producer = *Producer::Create(std::move(c), o);
+  std::vector<std::future<absl::StatusOr<RecordMetadata>>> futures;
+  for (int i = 0; i < n; ++i) {
+    v1::Record r;
+    r.set_value(absl::StrCat(i));
+    futures.push_back(producer->Send("t", std::move(r)));
+  }
+  producer->Close();
+  std::vector<absl::StatusOr<RecordMetadata>> out;
+  for (auto& f : futures) out.push_back(f.get());
+  return out;
+}
+
+void ExpectLogIsZeroToN(const std::vector<std::string>& log, int n) {
+  ASSERT_EQ(log.size(), static_cast<size_t>(n)) << "records lost or written twice";
+  for (int i = 0; i < n; ++i) EXPECT_EQ(log[i], absl::StrCat(i)) << "offset " << i;
+}
+
+TEST(ProducerAgainstFakeLeader, FailuresBeforeApplyAreResentInOrder) {
+  FakeNode node(1);
+  node.SetLeader(1, node.address());
+  node.Script({Fault::kNone, Fault::kUnavailableBeforeApply, Fault::kNone, Fault::kUnavailableBeforeApply});
+  auto acks = SendAll(Connect(node.address()), 100);
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(acks[i].ok()) << i << ": " << acks[i].status();
+    EXPECT_EQ(acks[i]->offset, static_cast<uint64_t>(i));
+  }
+  ExpectLogIsZeroToN(node.log(), 100);
+}
+
+TEST(ProducerAgainstFakeLeader, LostAnswersAreDeduplicatedNotRewritten) {
+  FakeNode node(1);
+  node.SetLeader(1, node.address());
+  node.Script({Fault::kLoseAnswer, Fault::kLoseAnswer, Fault::kNone, Fault::kLoseAnswer});
+  auto acks = SendAll(Connect(node.address()), 60);
+  for (int i = 0; i < 60; ++i) {
+    ASSERT_TRUE(acks[i].ok()) << i << ": " << acks[i].status();
+    EXPECT_EQ(acks[i]->offset, static_cast<uint64_t>(i));
+  }
+  ExpectLogIsZeroToN(node.log(), 60);
+}
+
+TEST(ProducerAgainstFakeLeader, RejectedBatchFailsAndTheRestCloseTheGap) {
+  FakeNode node(1);
+  node.SetLeader(1, node.address());
+  node.RefuseSequenceOnce(5);  // the second batch (records 5..9) is refused for good
+  auto acks = SendAll(Connect(node.address()), 40);
+  int failed = 0;
+  for (const auto& a : acks) {
+    if (!a.ok()) {
+      EXPECT_EQ(a.status().code(), absl::StatusCode::kInvalidArgument);
+      ++failed;
+    }
+  }
+  EXPECT_EQ(failed, 5) << "exactly the refused batch fails";
+  const auto log = node.log();
+  ASSERT_EQ(log.size(), 35u);
+  for (size_t i = 0; i < log.size(); ++i) {
+    EXPECT_EQ(log[i], absl::StrCat(i < 5 ? i : i + 5)) << "the rest arrive in order without a hole";
+  }
+}
+
+TEST(ProducerAgainstFakeLeader, FollowsTheLeaderNamedByNotLeader) {
+  FakeNode old_leader(1), new_leader(2);
+  new_leader.SetLeader(2, new_leader.address());
+  old_leader.SetLeader(1, old_leader.address());
+  auto connection = Connect(old_leader.address());
+  ASSERT_TRUE(connection->Topic("t", Clock::now() + std::chrono::seconds(2)).ok());  // caches node 1 as leader
+  old_leader.SetLeader(2, new_leader.address());
+  old_leader.Script(std::vector<Fault>(100, Fault::kNotLeader));
+  const auto start = Clock::now();
+  auto acks = SendAll(connection, 20);
+  for (const auto& a : acks) ASSERT_TRUE(a.ok()) << a.status();
+  ExpectLogIsZeroToN(new_leader.log(), 20);
+  EXPECT_TRUE(old_leader.log().empty());
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
+}
+
+}  // namespace
+}  // namespace brook::client
