@@ -1,6 +1,6 @@
-// The producer's retry and ordering logic against an in-process fake partition leader that keeps Brook's
-// idempotence rules (sequence gaps rejected, recent batches deduplicated) and fails calls on a script.
-// Loopback only, no brookd: runs with the unit tests.
+// The producer's retry and ordering logic, and the consumer's gap handling, against an in-process fake partition
+// leader that keeps Brook's idempotence rules (sequence gaps rejected, recent batches deduplicated) and fails
+// calls on a script. Loopback only, no brookd: runs with the unit tests.
 #include <deque>
 #include <future>
 #include <memory>
@@ -11,6 +11,7 @@
 #include "brook/v1/admin.grpc.pb.h"
 #include "brook/v1/errors.pb.h"
 #include "brook/v1/log.grpc.pb.h"
+#include "client/lib/consumer.h"
 #include "client/lib/producer.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -87,6 +88,42 @@ class FakeNode final : public v1::Log::Service, public v1::Admin::Service {
     return grpc::Status::OK;
   }
 
+  // Records below `offset` are gone, as if retention had trimmed them.
+  void TrimTo(uint64_t offset) {
+    absl::MutexLock l(&mu_);
+    log_start_ = offset;
+  }
+
+  grpc::Status ListOffsets(grpc::ServerContext*, const v1::ListOffsetsRequest* req,
+                           v1::ListOffsetsResponse* resp) override {
+    absl::MutexLock l(&mu_);
+    resp->set_offset(req->spec() == v1::ListOffsetsRequest::EARLIEST ? log_start_ : log_.size());
+    resp->set_high_watermark(log_.size());
+    resp->set_log_start_offset(log_start_);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Fetch(grpc::ServerContext*, const v1::FetchRequest* req, v1::FetchResponse* resp) override {
+    absl::MutexLock l(&mu_);
+    resp->set_high_watermark(log_.size());
+    resp->set_log_start_offset(log_start_);
+    if (req->offset() < log_start_) {
+      resp->mutable_gap()->set_reason(v1::Gap::TRIMMED);
+      resp->mutable_gap()->set_start_offset(req->offset());
+      resp->mutable_gap()->set_end_offset(log_start_);
+      resp->set_next_offset(log_start_);
+      return grpc::Status::OK;
+    }
+    uint64_t o = req->offset();
+    for (; o < log_.size(); ++o) {
+      auto* r = resp->add_records();
+      r->set_offset(o);
+      r->set_value(log_[o]);
+    }
+    resp->set_next_offset(o);
+    return grpc::Status::OK;
+  }
+
   grpc::Status Produce(grpc::ServerContext*, const v1::ProduceRequest* req, v1::ProduceResponse* resp) override {
     absl::MutexLock l(&mu_);
     ++calls_;
@@ -152,6 +189,7 @@ class FakeNode final : public v1::Log::Service, public v1::Admin::Service {
   std::string leader_address_ ABSL_GUARDED_BY(mu_);
   int calls_ ABSL_GUARDED_BY(mu_) = 0;
   std::optional<uint64_t> refuse_sequence_ ABSL_GUARDED_BY(mu_);
+  uint64_t log_start_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 std::shared_ptr<Connection> Connect(const std::string& address) {
@@ -245,6 +283,35 @@ TEST(ProducerAgainstFakeLeader, FollowsTheLeaderNamedByNotLeader) {
   ExpectLogIsZeroToN(new_leader.log(), 20);
   EXPECT_TRUE(old_leader.log().empty());
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST(ConsumerAgainstFakeLeader, TrimmedRecordsAreReportedAsAGapAndSkipped) {
+  FakeNode node(1);
+  node.SetLeader(1, node.address());
+  auto connection = Connect(node.address());
+  auto acks = SendAll(connection, 20);
+  for (const auto& a : acks) ASSERT_TRUE(a.ok()) << a.status();
+  node.TrimTo(10);
+  auto consumer = *Consumer::Create(connection);
+  ASSERT_TRUE(consumer->Assign("t").ok());
+  EXPECT_EQ(consumer->Position(0), 20u) << "Assign starts at the latest offset";
+  ASSERT_TRUE(consumer->Seek(0, 0).ok());
+  std::vector<GapEvent> gaps;
+  std::vector<uint64_t> offsets;
+  for (int polls = 0; polls < 10 && offsets.size() < 10; ++polls) {
+    auto result = consumer->Poll(std::chrono::milliseconds(200));
+    ASSERT_TRUE(result.ok()) << result.status();
+    gaps.insert(gaps.end(), result->gaps.begin(), result->gaps.end());
+    for (const auto& r : result->records) offsets.push_back(r.record.offset());
+  }
+  ASSERT_EQ(gaps.size(), 1u);
+  EXPECT_EQ(gaps[0].gap.start_offset(), 0u);
+  EXPECT_EQ(gaps[0].gap.end_offset(), 10u);
+  ASSERT_EQ(offsets.size(), 10u);
+  for (size_t i = 0; i < offsets.size(); ++i) EXPECT_EQ(offsets[i], 10 + i);
+  EXPECT_EQ(consumer->Position(0), 20u);
+  ASSERT_TRUE(consumer->Seek(OffsetSpec::kEarliest).ok());
+  EXPECT_EQ(consumer->Position(0), 10u);
 }
 
 }  // namespace
