@@ -565,6 +565,13 @@ void Host::NoteLeadership(Slot& slot) {
   }
   bool leader = role == raft::Role::kLeader;
   if (leader && slot.leader_term != slot.raft->term()) {
+    if (slot.leader_term != 0) {
+      // Re-elected in a later term without this loop seeing a follower turn in between: whatever the earlier
+      // term had in flight may have been replaced, so treat it as a leadership loss first.
+      FailPending(slot, RetryLater(grpc::StatusCode::UNAVAILABLE,
+                                   "leadership changed before the request committed; outcome unknown: retry", 50));
+      if (slot.machine) slot.machine->ClearInFlight();
+    }
     slot.leader_term = slot.raft->term();
     slot.barrier = slot.raft->last_index();
     if (slot.machine) slot.last_append_time = std::max(slot.last_append_time, slot.machine->last_append_time_ms());

@@ -40,13 +40,6 @@ prometheus::Family<T>& FamilyOf(prometheus::Registry& registry, std::map<std::st
   return f;
 }
 
-std::map<std::string, void*>& Known(const prometheus::Registry* r) {
-  static std::mutex mu;
-  static std::map<const prometheus::Registry*, std::map<std::string, void*>> all;
-  std::lock_guard lock(mu);
-  return all[r];
-}
-
 class ApiInterceptor final : public grpc::experimental::Interceptor {
  public:
   ApiInterceptor(Metrics* metrics, grpc::experimental::ServerRpcInfo* info)
@@ -167,6 +160,13 @@ Metrics::Metrics(uint64_t node_id, bool per_partition)
            .Name("brook_storage_write_duration_seconds")
            .Help("Group-commit storage writes (one WriteBatch for all groups of a loop turn), by synced")
            .Register(r);
+  write_synced_ = &write_latency_->Add({{"synced", "true"}}, LatencyBuckets());
+  write_unsynced_ = &write_latency_->Add({{"synced", "false"}}, LatencyBuckets());
+  cpu_seconds_ = &prometheus::BuildCounter()
+                      .Name("process_cpu_seconds_total")
+                      .Help("User and system CPU time of brookd")
+                      .Register(r)
+                      .Add({});
   write_groups_ = &prometheus::BuildHistogram()
                        .Name("brook_storage_write_groups")
                        .Help("Groups whose work one group-commit write carried")
@@ -235,8 +235,7 @@ void Metrics::ObserveCall(const std::string& method, int code, double seconds, s
 }
 
 void Metrics::ObserveWrite(size_t groups, bool synced, std::chrono::steady_clock::duration latency) {
-  write_latency_->Add({{"synced", synced ? "true" : "false"}}, LatencyBuckets())
-      .Observe(std::chrono::duration<double>(latency).count());
+  (synced ? write_synced_ : write_unsynced_)->Observe(std::chrono::duration<double>(latency).count());
   write_groups_->Observe(static_cast<double>(groups));
 }
 
@@ -257,7 +256,7 @@ void Metrics::SetTotal(prometheus::Counter& c, double value) {
 void Metrics::Refresh() {
   if (host_ == nullptr) return;
   auto& r = *registry_;
-  auto& known = Known(registry_.get());
+  auto& known = known_families_;
   auto gauge = [&](const std::string& name, const std::string& help,
                    const std::map<std::string, std::string>& labels) -> prometheus::Gauge& {
     return FamilyOf<prometheus::detail::Builder<prometheus::Gauge>, prometheus::Gauge>(r, known, name, help,
@@ -332,7 +331,7 @@ void Metrics::Refresh() {
 
 void Metrics::ApplyGroupStats(const std::vector<Host::GroupStats>& stats) {
   auto& r = *registry_;
-  auto& known = Known(registry_.get());
+  auto& known = known_families_;
   auto gauge = [&](const std::string& name, const std::string& help,
                    const std::map<std::string, std::string>& labels) -> prometheus::Gauge& {
     return FamilyOf<prometheus::detail::Builder<prometheus::Gauge>, prometheus::Gauge>(r, known, name, help,
@@ -348,12 +347,6 @@ void Metrics::ApplyGroupStats(const std::vector<Host::GroupStats>& stats) {
   uint64_t led = 0, leaderless = 0, under_replicated = 0;
   double elections = 0, won = 0, changes = 0;
   for (const auto& g : stats) {
-    if (g.is_leader) ++led;
-    if (g.leader == 0) ++leaderless;
-    if (g.is_leader && g.under_replicated > 0) ++under_replicated;
-    elections += static_cast<double>(g.elections_started);
-    won += static_cast<double>(g.elections_won);
-    changes += static_cast<double>(g.leader_changes);
     if (g.is_metadata) {
       gauge("brook_metadata_is_controller", "1 if this node leads the metadata group", {})
           .Set(g.is_leader ? 1 : 0);
@@ -362,6 +355,12 @@ void Metrics::ApplyGroupStats(const std::vector<Host::GroupStats>& stats) {
           .Set(static_cast<double>(g.commit_index));
       continue;
     }
+    if (g.is_leader) ++led;
+    if (g.leader == 0) ++leaderless;
+    if (g.is_leader && g.under_replicated > 0) ++under_replicated;
+    elections += static_cast<double>(g.elections_started);
+    won += static_cast<double>(g.elections_won);
+    changes += static_cast<double>(g.leader_changes);
     if (!per_partition_) continue;
     std::map<std::string, std::string> l{{"topic", g.topic}, {"partition", absl::StrCat(g.partition)}};
     gauge("brook_raft_term", "Raft term of the partition's group", l).Set(static_cast<double>(g.term));
@@ -405,9 +404,8 @@ void Metrics::ApplyGroupStats(const std::vector<Host::GroupStats>& stats) {
       }
     }
   }
-  gauge("brook_partitions_led", "Partitions (and the metadata group) this node leads", {})
-      .Set(static_cast<double>(led));
-  gauge("brook_groups_without_leader", "Hosted groups with no known leader", {})
+  gauge("brook_partitions_led", "Partitions this node leads", {}).Set(static_cast<double>(led));
+  gauge("brook_groups_without_leader", "Hosted partitions with no known leader", {})
       .Set(static_cast<double>(leaderless));
   gauge("brook_partitions_under_replicated", "Led partitions with a voter behind the commit index", {})
       .Set(static_cast<double>(under_replicated));
@@ -421,7 +419,7 @@ void Metrics::ApplyGroupStats(const std::vector<Host::GroupStats>& stats) {
 
 void Metrics::RefreshProcess() {
   auto& r = *registry_;
-  auto& known = Known(registry_.get());
+  auto& known = known_families_;
   auto gauge = [&](const std::string& name, const std::string& help) -> prometheus::Gauge& {
     return FamilyOf<prometheus::detail::Builder<prometheus::Gauge>, prometheus::Gauge>(r, known, name, help,
                                                                                        prometheus::BuildGauge())
@@ -440,7 +438,7 @@ void Metrics::RefreshProcess() {
       if (i == 14) utime = std::stod(field);
       if (i == 15) stime = std::stod(field);
     }
-    gauge("process_cpu_seconds_total", "User and system CPU time of brookd").Set((utime + stime) / ticks);
+    SetTotal(*cpu_seconds_, (utime + stime) / ticks);
   }
   std::ifstream statm("/proc/self/statm");
   double size = 0, resident = 0;

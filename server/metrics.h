@@ -81,6 +81,9 @@ class Metrics final : public HostMetrics {
   prometheus::Gauge* subscriptions_;
 
   prometheus::Family<prometheus::Histogram>* write_latency_;
+  prometheus::Histogram* write_synced_;  // cached: observed on every storage write, on the loop thread
+  prometheus::Histogram* write_unsynced_;
+  prometheus::Counter* cpu_seconds_;
   prometheus::Histogram* write_groups_;
   prometheus::Counter* records_appended_;
   prometheus::Counter* bytes_appended_;
@@ -97,6 +100,8 @@ class Metrics final : public HostMetrics {
   std::map<std::string, prometheus::Histogram*> api_latency_histograms_;
   std::map<std::string, std::pair<prometheus::Counter*, prometheus::Counter*>> api_bytes_;
 
+  // Families created by name on first use (Refresh runs on one thread at a time).
+  std::map<std::string, void*> known_families_;
   std::mutex refresh_mu_;
   std::vector<Host::GroupStats> latest_stats_;  // guarded by refresh_mu_: written on the loop, read by Refresh
 };

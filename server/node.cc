@@ -204,8 +204,8 @@ void Node::Shutdown() {
   if (client_server_) client_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   if (peer_server_) peer_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   if (transport_) transport_->Stop();
+  timers_.reset();  // first: a timer firing now would hand work to the executor
   executor_.reset();
-  timers_.reset();
   metrics_.reset();
   client_server_.reset();
   peer_server_.reset();
