@@ -248,6 +248,20 @@ void Metrics::ObserveCommit(raft::GroupId, std::chrono::steady_clock::duration l
   commit_latency_->Observe(std::chrono::duration<double>(latency).count());
 }
 
+prometheus::Gauge& Metrics::GaugeOf(const std::string& name, const std::string& help,
+                                    const std::map<std::string, std::string>& labels) {
+  return FamilyOf<prometheus::detail::Builder<prometheus::Gauge>, prometheus::Gauge>(
+             *registry_, known_families_, name, help, prometheus::BuildGauge())
+      .Add(labels);
+}
+
+prometheus::Counter& Metrics::CounterOf(const std::string& name, const std::string& help,
+                                        const std::map<std::string, std::string>& labels) {
+  return FamilyOf<prometheus::detail::Builder<prometheus::Counter>, prometheus::Counter>(
+             *registry_, known_families_, name, help, prometheus::BuildCounter())
+      .Add(labels);
+}
+
 void Metrics::SetTotal(prometheus::Counter& c, double value) {
   double delta = value - c.Value();
   if (delta > 0) c.Increment(delta);
@@ -255,41 +269,28 @@ void Metrics::SetTotal(prometheus::Counter& c, double value) {
 
 void Metrics::Refresh() {
   if (host_ == nullptr) return;
-  auto& r = *registry_;
-  auto& known = known_families_;
-  auto gauge = [&](const std::string& name, const std::string& help,
-                   const std::map<std::string, std::string>& labels) -> prometheus::Gauge& {
-    return FamilyOf<prometheus::detail::Builder<prometheus::Gauge>, prometheus::Gauge>(r, known, name, help,
-                                                                                       prometheus::BuildGauge())
-        .Add(labels);
-  };
-  auto counter = [&](const std::string& name, const std::string& help,
-                     const std::map<std::string, std::string>& labels) -> prometheus::Counter& {
-    return FamilyOf<prometheus::detail::Builder<prometheus::Counter>, prometheus::Counter>(
-               r, known, name, help, prometheus::BuildCounter())
-        .Add(labels);
-  };
   subscriptions_->Set(services_ != nullptr ? services_->subscriptions.load() : 0);
-  gauge("brook_node_ready", "1 once the node has caught up with the metadata and sees a controller", {})
+  GaugeOf("brook_node_ready", "1 once the node has caught up with the metadata and sees a controller", {})
       .Set(host_->ready() ? 1 : 0);
 
   // Storage.
   auto st = store_->Stats();
-  SetTotal(counter("brook_storage_writes_total", "Storage write calls", {}), static_cast<double>(st.writes));
-  SetTotal(counter("brook_storage_synced_writes_total", "Storage write calls that fsynced the WAL", {}),
+  SetTotal(CounterOf("brook_storage_writes_total", "Storage write calls", {}), static_cast<double>(st.writes));
+  SetTotal(CounterOf("brook_storage_synced_writes_total", "Storage write calls that fsynced the WAL", {}),
            static_cast<double>(st.synced_writes));
-  SetTotal(counter("brook_storage_write_bytes_total", "Bytes of WriteBatch handed to RocksDB", {}),
+  SetTotal(CounterOf("brook_storage_write_bytes_total", "Bytes of WriteBatch handed to RocksDB", {}),
            static_cast<double>(st.write_batch_bytes));
   SetTotal(
-      counter("brook_rocksdb_stall_seconds_total", "Time RocksDB stalled writes on flush/compaction debt", {}),
+      CounterOf("brook_rocksdb_stall_seconds_total", "Time RocksDB stalled writes on flush/compaction debt", {}),
       static_cast<double>(st.stall_micros) / 1e6);
-  gauge("brook_rocksdb_pending_compaction_bytes", "RocksDB's estimate of bytes compaction still has to rewrite",
-        {})
+  GaugeOf("brook_rocksdb_pending_compaction_bytes", "RocksDB's estimate of bytes compaction still has to rewrite",
+          {})
       .Set(static_cast<double>(st.pending_compaction_bytes));
-  gauge("brook_rocksdb_live_sst_bytes", "Bytes of live SST files", {}).Set(static_cast<double>(st.live_sst_bytes));
-  gauge("brook_rocksdb_memtable_bytes", "Bytes in RocksDB memtables", {})
+  GaugeOf("brook_rocksdb_live_sst_bytes", "Bytes of live SST files", {})
+      .Set(static_cast<double>(st.live_sst_bytes));
+  GaugeOf("brook_rocksdb_memtable_bytes", "Bytes in RocksDB memtables", {})
       .Set(static_cast<double>(st.memtable_bytes));
-  gauge("brook_rocksdb_l0_files", "SST files in level 0 of the log column family", {})
+  GaugeOf("brook_rocksdb_l0_files", "SST files in level 0 of the log column family", {})
       .Set(static_cast<double>(st.l0_files));
 
   // Transport.
@@ -298,20 +299,21 @@ void Metrics::Refresh() {
     const PeerStats* ps = transport_->stats(id);
     if (ps == nullptr) continue;
     std::map<std::string, std::string> peer{{"peer", absl::StrCat(id)}};
-    SetTotal(counter("brook_transport_messages_sent_total", "Raft messages sent, by peer", peer),
+    SetTotal(CounterOf("brook_transport_messages_sent_total", "Raft messages sent, by peer", peer),
              static_cast<double>(ps->messages_sent.load()));
-    SetTotal(counter("brook_transport_bytes_sent_total", "Bytes of message batches sent, by peer", peer),
+    SetTotal(CounterOf("brook_transport_bytes_sent_total", "Bytes of message batches sent, by peer", peer),
              static_cast<double>(ps->bytes_sent.load()));
-    SetTotal(counter("brook_transport_messages_received_total", "Raft messages received, by peer", peer),
+    SetTotal(CounterOf("brook_transport_messages_received_total", "Raft messages received, by peer", peer),
              static_cast<double>(ps->messages_received.load()));
-    SetTotal(counter("brook_transport_bytes_received_total", "Bytes of message batches received, by peer", peer),
+    SetTotal(CounterOf("brook_transport_bytes_received_total", "Bytes of message batches received, by peer", peer),
              static_cast<double>(ps->bytes_received.load()));
-    SetTotal(counter("brook_transport_batches_dropped_total", "Batches dropped because the peer's queue was full",
-                     peer),
+    SetTotal(CounterOf("brook_transport_batches_dropped_total",
+                       "Batches dropped because the peer's queue was full", peer),
              static_cast<double>(ps->batches_dropped.load()));
-    SetTotal(counter("brook_transport_reconnects_total", "Streams opened to the peer (first one included)", peer),
-             static_cast<double>(ps->reconnects.load()));
-    gauge("brook_transport_peer_reachable", "1 if the last send to the peer succeeded", peer)
+    SetTotal(
+        CounterOf("brook_transport_reconnects_total", "Streams opened to the peer (first one included)", peer),
+        static_cast<double>(ps->reconnects.load()));
+    GaugeOf("brook_transport_peer_reachable", "1 if the last send to the peer succeeded", peer)
         .Set(ps->connected.load() ? 1 : 0);
   }
   RefreshProcess();
@@ -330,28 +332,14 @@ void Metrics::Refresh() {
 }
 
 void Metrics::ApplyGroupStats(const std::vector<Host::GroupStats>& stats) {
-  auto& r = *registry_;
-  auto& known = known_families_;
-  auto gauge = [&](const std::string& name, const std::string& help,
-                   const std::map<std::string, std::string>& labels) -> prometheus::Gauge& {
-    return FamilyOf<prometheus::detail::Builder<prometheus::Gauge>, prometheus::Gauge>(r, known, name, help,
-                                                                                       prometheus::BuildGauge())
-        .Add(labels);
-  };
-  auto counter = [&](const std::string& name, const std::string& help,
-                     const std::map<std::string, std::string>& labels) -> prometheus::Counter& {
-    return FamilyOf<prometheus::detail::Builder<prometheus::Counter>, prometheus::Counter>(
-               r, known, name, help, prometheus::BuildCounter())
-        .Add(labels);
-  };
   uint64_t led = 0, leaderless = 0, under_replicated = 0;
   double elections = 0, won = 0, changes = 0;
   for (const auto& g : stats) {
     if (g.is_metadata) {
-      gauge("brook_metadata_is_controller", "1 if this node leads the metadata group", {})
+      GaugeOf("brook_metadata_is_controller", "1 if this node leads the metadata group", {})
           .Set(g.is_leader ? 1 : 0);
-      gauge("brook_metadata_term", "Raft term of the metadata group", {}).Set(static_cast<double>(g.term));
-      gauge("brook_metadata_commit_index", "Commit index of the metadata group", {})
+      GaugeOf("brook_metadata_term", "Raft term of the metadata group", {}).Set(static_cast<double>(g.term));
+      GaugeOf("brook_metadata_commit_index", "Commit index of the metadata group", {})
           .Set(static_cast<double>(g.commit_index));
       continue;
     }
@@ -363,68 +351,62 @@ void Metrics::ApplyGroupStats(const std::vector<Host::GroupStats>& stats) {
     changes += static_cast<double>(g.leader_changes);
     if (!per_partition_) continue;
     std::map<std::string, std::string> l{{"topic", g.topic}, {"partition", absl::StrCat(g.partition)}};
-    gauge("brook_raft_term", "Raft term of the partition's group", l).Set(static_cast<double>(g.term));
-    gauge("brook_raft_commit_index", "Raft commit index known on this node", l)
+    GaugeOf("brook_raft_term", "Raft term of the partition's group", l).Set(static_cast<double>(g.term));
+    GaugeOf("brook_raft_commit_index", "Raft commit index known on this node", l)
         .Set(static_cast<double>(g.commit_index));
-    gauge("brook_raft_applied_index", "Raft index applied on this node", l)
+    GaugeOf("brook_raft_applied_index", "Raft index applied on this node", l)
         .Set(static_cast<double>(g.applied_index));
-    gauge("brook_raft_last_index", "Last Raft index in this node's log", l).Set(static_cast<double>(g.last_index));
-    gauge("brook_raft_is_leader", "1 if this node leads the partition", l).Set(g.is_leader ? 1 : 0);
-    gauge("brook_raft_leader_id", "Node id of the leader this node knows, 0 if none", l)
+    GaugeOf("brook_raft_last_index", "Last Raft index in this node's log", l)
+        .Set(static_cast<double>(g.last_index));
+    GaugeOf("brook_raft_is_leader", "1 if this node leads the partition", l).Set(g.is_leader ? 1 : 0);
+    GaugeOf("brook_raft_leader_id", "Node id of the leader this node knows, 0 if none", l)
         .Set(static_cast<double>(g.leader));
-    gauge("brook_raft_max_follower_lag_entries", "Leader: largest number of entries a follower is behind", l)
+    GaugeOf("brook_raft_max_follower_lag_entries", "Leader: largest number of entries a follower is behind", l)
         .Set(static_cast<double>(g.max_follower_lag));
-    gauge("brook_raft_under_replicated_replicas", "Leader: voters whose log is behind the commit index", l)
+    GaugeOf("brook_raft_under_replicated_replicas", "Leader: voters whose log is behind the commit index", l)
         .Set(static_cast<double>(g.under_replicated));
-    SetTotal(counter("brook_raft_elections_started_total", "Elections this node started as candidate", l),
+    SetTotal(CounterOf("brook_raft_elections_started_total", "Elections this node started as candidate", l),
              static_cast<double>(g.elections_started));
-    SetTotal(counter("brook_raft_elections_won_total", "Elections this node won", l),
+    SetTotal(CounterOf("brook_raft_elections_won_total", "Elections this node won", l),
              static_cast<double>(g.elections_won));
-    SetTotal(counter("brook_raft_leader_changes_total", "Leader changes this node saw", l),
+    SetTotal(CounterOf("brook_raft_leader_changes_total", "Leader changes this node saw", l),
              static_cast<double>(g.leader_changes));
-    SetTotal(counter("brook_raft_snapshots_installed_total", "Snapshots this node installed from a leader", l),
+    SetTotal(CounterOf("brook_raft_snapshots_installed_total", "Snapshots this node installed from a leader", l),
              static_cast<double>(g.snapshots_installed));
-    gauge("brook_partition_high_watermark", "Offset after the last committed record, as applied here", l)
+    GaugeOf("brook_partition_high_watermark", "Offset after the last committed record, as applied here", l)
         .Set(static_cast<double>(g.high_watermark));
-    gauge("brook_partition_log_start_offset", "First offset still stored here", l)
+    GaugeOf("brook_partition_log_start_offset", "First offset still stored here", l)
         .Set(static_cast<double>(g.log_start_offset));
-    gauge("brook_partition_log_end_offset", "Offset after the last record in this node's log (committed or not)",
-          l)
+    GaugeOf("brook_partition_log_end_offset", "Offset after the last record in this node's log (committed or not)",
+            l)
         .Set(static_cast<double>(g.log_end_offset));
-    gauge("brook_partition_disk_bytes", "Bytes the partition occupies in storage (RocksDB estimate)", l)
+    GaugeOf("brook_partition_disk_bytes", "Bytes the partition occupies in storage (RocksDB estimate)", l)
         .Set(static_cast<double>(store_->ApproximateGroupBytes(g.group)));
     if (g.is_leader) {
       for (const auto& [group, offset] : g.group_offsets) {
         std::map<std::string, std::string> gl = l;
         gl["group"] = group;
-        gauge("brook_consumer_group_offset", "Leader: committed offset of a consumer group", gl)
+        GaugeOf("brook_consumer_group_offset", "Leader: committed offset of a consumer group", gl)
             .Set(static_cast<double>(offset));
-        gauge("brook_consumer_group_lag", "Leader: high watermark minus the group's committed offset", gl)
+        GaugeOf("brook_consumer_group_lag", "Leader: high watermark minus the group's committed offset", gl)
             .Set(static_cast<double>(g.high_watermark > offset ? g.high_watermark - offset : 0));
       }
     }
   }
-  gauge("brook_partitions_led", "Partitions this node leads", {}).Set(static_cast<double>(led));
-  gauge("brook_groups_without_leader", "Hosted partitions with no known leader", {})
+  GaugeOf("brook_partitions_led", "Partitions this node leads", {}).Set(static_cast<double>(led));
+  GaugeOf("brook_groups_without_leader", "Hosted partitions with no known leader", {})
       .Set(static_cast<double>(leaderless));
-  gauge("brook_partitions_under_replicated", "Led partitions with a voter behind the commit index", {})
+  GaugeOf("brook_partitions_under_replicated", "Led partitions with a voter behind the commit index", {})
       .Set(static_cast<double>(under_replicated));
-  gauge("brook_groups_hosted", "Raft groups hosted on this node", {}).Set(static_cast<double>(stats.size()));
-  SetTotal(counter("brook_raft_node_elections_started_total", "Elections started on this node, all groups", {}),
+  GaugeOf("brook_groups_hosted", "Raft groups hosted on this node", {}).Set(static_cast<double>(stats.size()));
+  SetTotal(CounterOf("brook_raft_node_elections_started_total", "Elections started on this node, all groups", {}),
            elections);
-  SetTotal(counter("brook_raft_node_elections_won_total", "Elections won on this node, all groups", {}), won);
-  SetTotal(counter("brook_raft_node_leader_changes_total", "Leader changes seen on this node, all groups", {}),
+  SetTotal(CounterOf("brook_raft_node_elections_won_total", "Elections won on this node, all groups", {}), won);
+  SetTotal(CounterOf("brook_raft_node_leader_changes_total", "Leader changes seen on this node, all groups", {}),
            changes);
 }
 
 void Metrics::RefreshProcess() {
-  auto& r = *registry_;
-  auto& known = known_families_;
-  auto gauge = [&](const std::string& name, const std::string& help) -> prometheus::Gauge& {
-    return FamilyOf<prometheus::detail::Builder<prometheus::Gauge>, prometheus::Gauge>(r, known, name, help,
-                                                                                       prometheus::BuildGauge())
-        .Add({});
-  };
   static const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
   static const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
   std::ifstream stat("/proc/self/stat");
@@ -443,15 +425,15 @@ void Metrics::RefreshProcess() {
   std::ifstream statm("/proc/self/statm");
   double size = 0, resident = 0;
   if (statm >> size >> resident) {
-    gauge("process_resident_memory_bytes", "Resident memory of brookd").Set(resident * page);
-    gauge("process_virtual_memory_bytes", "Virtual memory of brookd").Set(size * page);
+    GaugeOf("process_resident_memory_bytes", "Resident memory of brookd").Set(resident * page);
+    GaugeOf("process_virtual_memory_bytes", "Virtual memory of brookd").Set(size * page);
   }
   int fds = 0;
   if (DIR* d = opendir("/proc/self/fd")) {
     while (readdir(d) != nullptr) ++fds;
     closedir(d);
   }
-  gauge("process_open_fds", "Open file descriptors of brookd").Set(std::max(0, fds - 3));
+  GaugeOf("process_open_fds", "Open file descriptors of brookd").Set(std::max(0, fds - 3));
 }
 
 }  // namespace brook::server

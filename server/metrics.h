@@ -92,6 +92,11 @@ class Metrics final : public HostMetrics {
   prometheus::Family<prometheus::Gauge>* gauges_;
   prometheus::Family<prometheus::Counter>* counters_;
 
+  // Series of families created by name on first use (Refresh and ApplyGroupStats; one thread at a time).
+  prometheus::Gauge& GaugeOf(const std::string& name, const std::string& help,
+                             const std::map<std::string, std::string>& labels = {});
+  prometheus::Counter& CounterOf(const std::string& name, const std::string& help,
+                                 const std::map<std::string, std::string>& labels = {});
   // Mirrors of counters kept elsewhere (monotonic totals): we add the difference since the last sample.
   void SetTotal(prometheus::Counter& c, double value);
 

@@ -18,6 +18,17 @@ grpc::Status ShuttingDown() {
   return RetryLater(grpc::StatusCode::UNAVAILABLE, "node is shutting down; retry on another node", 100);
 }
 
+// The first checks of a call that changes state: the node still takes requests, and the request is valid.
+grpc::Status Admit(const ServiceContext& ctx, grpc::Status validation) {
+  if (!ctx.accepting.load()) return ShuttingDown();
+  return validation;
+}
+
+grpc::ServerUnaryReactor* Reject(grpc::ServerUnaryReactor* reactor, const grpc::Status& status) {
+  reactor->Finish(status);
+  return reactor;
+}
+
 // Resolves (topic, partition) to the partition's view on this node, or the status that says why not.
 grpc::Status FindView(const ServiceContext& ctx, const std::string& topic, uint32_t partition,
                       std::shared_ptr<PartitionView>* out) {
@@ -80,19 +91,9 @@ class LogService final : public v1::Log::CallbackService {
   grpc::ServerUnaryReactor* Produce(grpc::CallbackServerContext* context, const v1::ProduceRequest* req,
                                     v1::ProduceResponse* resp) override {
     auto* reactor = context->DefaultReactor();
-    if (!ctx_->accepting.load()) {
-      reactor->Finish(ShuttingDown());
-      return reactor;
-    }
-    if (auto s = ValidateProduce(*req); !s.ok()) {
-      reactor->Finish(s);
-      return reactor;
-    }
+    if (auto s = Admit(*ctx_, ValidateProduce(*req)); !s.ok()) return Reject(reactor, s);
     std::shared_ptr<PartitionView> view;
-    if (auto s = FindView(*ctx_, req->topic(), req->partition(), &view); !s.ok()) {
-      reactor->Finish(s);
-      return reactor;
-    }
+    if (auto s = FindView(*ctx_, req->topic(), req->partition(), &view); !s.ok()) return Reject(reactor, s);
     Host::ProduceArgs args;
     args.topic = req->topic();
     args.partition = req->partition();
@@ -111,19 +112,9 @@ class LogService final : public v1::Log::CallbackService {
   grpc::ServerUnaryReactor* Fetch(grpc::CallbackServerContext* context, const v1::FetchRequest* req,
                                   v1::FetchResponse* resp) override {
     auto* reactor = context->DefaultReactor();
-    if (!ctx_->accepting.load()) {
-      reactor->Finish(ShuttingDown());
-      return reactor;
-    }
-    if (auto s = ValidateFetch(*req); !s.ok()) {
-      reactor->Finish(s);
-      return reactor;
-    }
+    if (auto s = Admit(*ctx_, ValidateFetch(*req)); !s.ok()) return Reject(reactor, s);
     std::shared_ptr<PartitionView> view;
-    if (auto s = FindView(*ctx_, req->topic(), req->partition(), &view); !s.ok()) {
-      reactor->Finish(s);
-      return reactor;
-    }
+    if (auto s = FindView(*ctx_, req->topic(), req->partition(), &view); !s.ok()) return Reject(reactor, s);
     auto deadline = Clock::now() + std::chrono::milliseconds(req->max_wait_ms());
     auto read = [this, reactor, req, resp, view, deadline]() {
       if (auto s = CheckView(*view); !s.ok()) return reactor->Finish(s);
@@ -165,15 +156,9 @@ class LogService final : public v1::Log::CallbackService {
   grpc::ServerUnaryReactor* ListOffsets(grpc::CallbackServerContext* context, const v1::ListOffsetsRequest* req,
                                         v1::ListOffsetsResponse* resp) override {
     auto* reactor = context->DefaultReactor();
-    if (auto s = ValidateListOffsets(*req); !s.ok()) {
-      reactor->Finish(s);
-      return reactor;
-    }
+    if (auto s = ValidateListOffsets(*req); !s.ok()) return Reject(reactor, s);
     std::shared_ptr<PartitionView> view;
-    if (auto s = FindView(*ctx_, req->topic(), req->partition(), &view); !s.ok()) {
-      reactor->Finish(s);
-      return reactor;
-    }
+    if (auto s = FindView(*ctx_, req->topic(), req->partition(), &view); !s.ok()) return Reject(reactor, s);
     reactor->Finish(server::ListOffsets(*ctx_->store, *view, *req, resp));
     return reactor;
   }
@@ -294,14 +279,7 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* CreateTopic(grpc::CallbackServerContext* context, const v1::CreateTopicRequest* req,
                                         v1::CreateTopicResponse* resp) override {
     auto* reactor = context->DefaultReactor();
-    if (!ctx_->accepting.load()) {
-      reactor->Finish(ShuttingDown());
-      return reactor;
-    }
-    if (auto s = ValidateCreateTopic(*req); !s.ok()) {
-      reactor->Finish(s);
-      return reactor;
-    }
+    if (auto s = Admit(*ctx_, ValidateCreateTopic(*req)); !s.ok()) return Reject(reactor, s);
     ctx_->host->CreateTopic(*req, [reactor, resp](grpc::Status s, v1::Topic t) {
       if (s.ok()) *resp->mutable_topic() = std::move(t);
       reactor->Finish(s);
@@ -312,14 +290,7 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* DeleteTopic(grpc::CallbackServerContext* context, const v1::DeleteTopicRequest* req,
                                         v1::DeleteTopicResponse* resp) override {
     auto* reactor = context->DefaultReactor();
-    if (!ctx_->accepting.load()) {
-      reactor->Finish(ShuttingDown());
-      return reactor;
-    }
-    if (auto s = ValidateTopicName("name", req->name()); !s.ok()) {
-      reactor->Finish(s);
-      return reactor;
-    }
+    if (auto s = Admit(*ctx_, ValidateTopicName("name", req->name())); !s.ok()) return Reject(reactor, s);
     ctx_->host->DeleteTopic(req->name(), [reactor](grpc::Status s) { reactor->Finish(s); });
     return reactor;
   }
@@ -337,10 +308,7 @@ class AdminService final : public v1::Admin::CallbackService {
                                           const v1::DescribeTopicRequest* req,
                                           v1::DescribeTopicResponse* resp) override {
     auto* reactor = context->DefaultReactor();
-    if (auto s = ValidateTopicName("name", req->name()); !s.ok()) {
-      reactor->Finish(s);
-      return reactor;
-    }
+    if (auto s = ValidateTopicName("name", req->name()); !s.ok()) return Reject(reactor, s);
     ctx_->host->DescribeTopic(req->name(), [reactor, resp](grpc::Status s, v1::Topic t) {
       if (s.ok()) *resp->mutable_topic() = std::move(t);
       reactor->Finish(s);
@@ -405,15 +373,9 @@ class AdminService final : public v1::Admin::CallbackService {
                                                const v1::TransferLeadershipRequest* req,
                                                v1::TransferLeadershipResponse* resp) override {
     auto* reactor = context->DefaultReactor();
-    if (auto s = ValidateTopicName("topic", req->topic()); !s.ok()) {
-      reactor->Finish(s);
-      return reactor;
-    }
+    if (auto s = ValidateTopicName("topic", req->topic()); !s.ok()) return Reject(reactor, s);
     std::shared_ptr<PartitionView> view;
-    if (auto s = FindView(*ctx_, req->topic(), req->partition(), &view); !s.ok()) {
-      reactor->Finish(s);
-      return reactor;
-    }
+    if (auto s = FindView(*ctx_, req->topic(), req->partition(), &view); !s.ok()) return Reject(reactor, s);
     ctx_->host->TransferLeadership(*req, [reactor, resp](grpc::Status s, v1::TransferLeadershipResponse r) {
       if (s.ok()) *resp = r;
       reactor->Finish(s);
@@ -472,14 +434,7 @@ class GroupsService final : public v1::ConsumerGroups::CallbackService {
                                           const v1::CommitOffsetsRequest* req,
                                           v1::CommitOffsetsResponse* resp) override {
     auto* reactor = context->DefaultReactor();
-    if (!ctx_->accepting.load()) {
-      reactor->Finish(ShuttingDown());
-      return reactor;
-    }
-    if (auto s = ValidateCommitOffsets(*req); !s.ok()) {
-      reactor->Finish(s);
-      return reactor;
-    }
+    if (auto s = Admit(*ctx_, ValidateCommitOffsets(*req)); !s.ok()) return Reject(reactor, s);
     ctx_->host->CommitOffsets(*req, [reactor](grpc::Status s) { reactor->Finish(s); });
     return reactor;
   }
@@ -487,10 +442,7 @@ class GroupsService final : public v1::ConsumerGroups::CallbackService {
   grpc::ServerUnaryReactor* FetchOffsets(grpc::CallbackServerContext* context, const v1::FetchOffsetsRequest* req,
                                          v1::FetchOffsetsResponse* resp) override {
     auto* reactor = context->DefaultReactor();
-    if (auto s = ValidateFetchOffsets(*req); !s.ok()) {
-      reactor->Finish(s);
-      return reactor;
-    }
+    if (auto s = ValidateFetchOffsets(*req); !s.ok()) return Reject(reactor, s);
     ctx_->host->FetchOffsets(*req, [reactor, resp](grpc::Status s, v1::FetchOffsetsResponse r) {
       if (s.ok()) *resp = std::move(r);
       reactor->Finish(s);
