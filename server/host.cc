@@ -934,6 +934,7 @@ void Host::EnforceRetention() {
       continue;
     }
     slot->raft->Compact(cut);
+    ++slot->truncations;
     PublishPartition(*slot);
   }
 }
@@ -1013,6 +1014,7 @@ void Host::CollectStats(std::function<void(std::vector<GroupStats>)> done) {
       g.elections_won = slot->elections_won;
       g.leader_changes = slot->leader_changes;
       g.snapshots_installed = slot->snapshots_installed;
+      g.truncations = slot->truncations;
       out.push_back(std::move(g));
     }
     done(std::move(out));

@@ -128,6 +128,7 @@ class Host {
     uint64_t elections_won = 0;
     uint64_t leader_changes = 0;
     uint64_t snapshots_installed = 0;
+    uint64_t truncations = 0;
     std::map<std::string, uint64_t> group_offsets;  // consumer group -> committed offset (partitions only)
   };
   // Gathers every group's stats on the loop thread and hands them to `done` there.

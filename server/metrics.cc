@@ -373,6 +373,8 @@ void Metrics::ApplyGroupStats(const std::vector<Host::GroupStats>& stats) {
              static_cast<double>(g.leader_changes));
     SetTotal(CounterOf("brook_raft_snapshots_installed_total", "Snapshots this node installed from a leader", l),
              static_cast<double>(g.snapshots_installed));
+    SetTotal(CounterOf("brook_raft_log_truncations_total", "Log prefixes this node dropped by retention", l),
+             static_cast<double>(g.truncations));
     GaugeOf("brook_partition_high_watermark", "Offset after the last committed record, as applied here", l)
         .Set(static_cast<double>(g.high_watermark));
     GaugeOf("brook_partition_log_start_offset", "First offset still stored here", l)
