@@ -79,6 +79,7 @@ struct Host::Slot {
   };
   std::vector<Transfer> transfers;
   std::optional<storage::GroupWrite> init_write;
+  // Apply failed (corrupt entry): the group stops applying; reads stay at the old watermark.
   bool broken = false;
   // Metrics counters.
   raft::Role last_role = raft::Role::kFollower;
@@ -86,8 +87,8 @@ struct Host::Slot {
   uint64_t elections_started = 0;
   uint64_t elections_won = 0;
   uint64_t leader_changes = 0;
-  uint64_t snapshots_installed =
-      0;  // apply failed (corrupt entry): the group stops applying, reads stay at the old watermark
+  uint64_t snapshots_installed = 0;
+  uint64_t truncations = 0;  // log prefixes dropped by retention
 };
 
 Host::Host(HostOptions options, storage::Store* store, Transport* transport)
