@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -250,16 +251,33 @@ void Metrics::ObserveCommit(raft::GroupId, std::chrono::steady_clock::duration l
 
 prometheus::Gauge& Metrics::GaugeOf(const std::string& name, const std::string& help,
                                     const std::map<std::string, std::string>& labels) {
-  return FamilyOf<prometheus::detail::Builder<prometheus::Gauge>, prometheus::Gauge>(
-             *registry_, known_families_, name, help, prometheus::BuildGauge())
-      .Add(labels);
+  auto& family = FamilyOf<prometheus::detail::Builder<prometheus::Gauge>, prometheus::Gauge>(
+      *registry_, known_families_, name, help, prometheus::BuildGauge());
+  auto& gauge = family.Add(labels);
+  if (tracking_) touched_gauges_[&family].insert(&gauge);
+  return gauge;
 }
 
 prometheus::Counter& Metrics::CounterOf(const std::string& name, const std::string& help,
                                         const std::map<std::string, std::string>& labels) {
-  return FamilyOf<prometheus::detail::Builder<prometheus::Counter>, prometheus::Counter>(
-             *registry_, known_families_, name, help, prometheus::BuildCounter())
-      .Add(labels);
+  auto& family = FamilyOf<prometheus::detail::Builder<prometheus::Counter>, prometheus::Counter>(
+      *registry_, known_families_, name, help, prometheus::BuildCounter());
+  auto& counter = family.Add(labels);
+  if (tracking_) touched_counters_[&family].insert(&counter);
+  return counter;
+}
+
+template <typename T>
+void Metrics::RemoveStale(std::map<prometheus::Family<T>*, std::set<T*>>& live,
+                          std::map<prometheus::Family<T>*, std::set<T*>>& touched) {
+  for (auto& [family, metrics] : live) {
+    const auto& now = touched[family];
+    for (T* m : metrics) {
+      if (!now.contains(m)) family->Remove(m);
+    }
+  }
+  live = std::move(touched);
+  touched.clear();
 }
 
 void Metrics::SetTotal(prometheus::Counter& c, double value) {
@@ -332,6 +350,9 @@ void Metrics::Refresh() {
 }
 
 void Metrics::ApplyGroupStats(const std::vector<Host::GroupStats>& stats) {
+  // Series of this sample that a later sample does not set again (a partition deleted or moved away, consumer
+  // groups of a partition no longer led here) are removed, so stale values never linger.
+  tracking_ = true;
   uint64_t led = 0, leaderless = 0, under_replicated = 0;
   double elections = 0, won = 0, changes = 0;
   for (const auto& g : stats) {
@@ -406,6 +427,9 @@ void Metrics::ApplyGroupStats(const std::vector<Host::GroupStats>& stats) {
   SetTotal(CounterOf("brook_raft_node_elections_won_total", "Elections won on this node, all groups", {}), won);
   SetTotal(CounterOf("brook_raft_node_leader_changes_total", "Leader changes seen on this node, all groups", {}),
            changes);
+  tracking_ = false;
+  RemoveStale(live_gauges_, touched_gauges_);
+  RemoveStale(live_counters_, touched_counters_);
 }
 
 void Metrics::RefreshProcess() {

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -97,6 +98,14 @@ class Metrics final : public HostMetrics {
                              const std::map<std::string, std::string>& labels = {});
   prometheus::Counter& CounterOf(const std::string& name, const std::string& help,
                                  const std::map<std::string, std::string>& labels = {});
+  // Series set by the previous and the current ApplyGroupStats (see there).
+  template <typename T>
+  static void RemoveStale(std::map<prometheus::Family<T>*, std::set<T*>>& live,
+                          std::map<prometheus::Family<T>*, std::set<T*>>& touched);
+  bool tracking_ = false;
+  std::map<prometheus::Family<prometheus::Gauge>*, std::set<prometheus::Gauge*>> live_gauges_, touched_gauges_;
+  std::map<prometheus::Family<prometheus::Counter>*, std::set<prometheus::Counter*>> live_counters_,
+      touched_counters_;
   // Mirrors of counters kept elsewhere (monotonic totals): we add the difference since the last sample.
   void SetTotal(prometheus::Counter& c, double value);
 
