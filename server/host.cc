@@ -859,7 +859,7 @@ void Host::DescribeTopic(const std::string& name, std::function<void(grpc::Statu
       if (slot->raft->role() == raft::Role::kLeader) {
         raft::Index commit = slot->raft->commit_index();
         for (const auto& pr : slot->raft->progress()) {
-          if (!pr.learner && pr.match >= commit) info->add_caught_up_replicas(pr.id);
+          if (!pr.learner && Heard(pr) && pr.match >= commit) info->add_caught_up_replicas(pr.id);
         }
       }
     }
@@ -979,6 +979,12 @@ void Host::TransferAllLeadership() {
   });
 }
 
+// A replica the leader heard from within an election timeout (the leader itself always counts). A follower that
+// died on an idle partition matches the commit index forever; it must still not count as in sync.
+bool Host::Heard(const raft::ReplicaProgress& p) const {
+  return p.id == options_.node_id || p.ticks_since_heard <= options_.election_ticks;
+}
+
 void Host::CollectStats(std::function<void(std::vector<GroupStats>)> done) {
   Post([this, done = std::move(done)] {
     std::vector<GroupStats> out;
@@ -1008,7 +1014,7 @@ void Host::CollectStats(std::function<void(std::vector<GroupStats>)> done) {
           if (p.learner) continue;
           g.max_follower_lag =
               std::max<uint64_t>(g.max_follower_lag, g.last_index - std::min(p.match, g.last_index));
-          if (p.match < g.commit_index) ++g.under_replicated;
+          if (!Heard(p) || p.match < g.commit_index) ++g.under_replicated;
         }
       }
       g.elections_started = slot->elections_started;

@@ -158,6 +158,7 @@ class Host {
   void PublishPartition(Slot& slot);
   void CheckTransfers(Slot& slot);
   void EnforceRetention();
+  bool Heard(const raft::ReplicaProgress& p) const;
 
   absl::StatusOr<Slot*> OpenGroup(raft::GroupId id, const raft::ConfState& bootstrap_conf,
                                   const internal::TopicRecord* topic, uint32_t partition);

@@ -384,7 +384,8 @@ void Metrics::ApplyGroupStats(const std::vector<Host::GroupStats>& stats) {
         .Set(static_cast<double>(g.leader));
     GaugeOf("brook_raft_max_follower_lag_entries", "Leader: largest number of entries a follower is behind", l)
         .Set(static_cast<double>(g.max_follower_lag));
-    GaugeOf("brook_raft_under_replicated_replicas", "Leader: voters whose log is behind the commit index", l)
+    GaugeOf("brook_raft_under_replicated_replicas",
+            "Leader: voters not heard from within an election timeout or behind the commit index", l)
         .Set(static_cast<double>(g.under_replicated));
     SetTotal(CounterOf("brook_raft_elections_started_total", "Elections this node started as candidate", l),
              static_cast<double>(g.elections_started));
