@@ -19,7 +19,7 @@ grpc::Status ValidateProduce(const v1::ProduceRequest& req);
 grpc::Status ValidateFetch(const v1::FetchRequest& req);
 grpc::Status ValidateSubscribe(const v1::SubscribeRequest& req);
 grpc::Status ValidateListOffsets(const v1::ListOffsetsRequest& req);
-// `nodes` is the number of nodes in the cluster (the replication factor may not exceed it).
+// The replication factor against the cluster's size is checked by the controller (FAILED_PRECONDITION).
 grpc::Status ValidateCreateTopic(const v1::CreateTopicRequest& req);
 grpc::Status ValidateCommitOffsets(const v1::CommitOffsetsRequest& req);
 grpc::Status ValidateFetchOffsets(const v1::FetchOffsetsRequest& req);
