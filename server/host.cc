@@ -280,7 +280,7 @@ void Host::ProcessReady() {
     if (slot->init_write) {
       writes.push_back(std::move(*slot->init_write));
       slot->init_write.reset();
-      sync = true;
+      sync = options_.unsafe_break != UnsafeBreak::kSkipSync;
     }
     if (!slot->raft->HasReady()) continue;
     Work w{slot.get(), slot->raft->GetReady()};
@@ -293,7 +293,7 @@ void Host::ProcessReady() {
       gw.snapshot = w.rd.snapshot;
       writes.push_back(std::move(gw));
     }
-    sync = sync || w.rd.MustSync();
+    sync = (sync || w.rd.MustSync()) && options_.unsafe_break != UnsafeBreak::kSkipSync;
     work.push_back(std::move(w));
   }
   if (work.empty() && writes.empty()) return;
@@ -605,8 +605,27 @@ void Host::FailPending(Slot& slot, const grpc::Status& status) {
 
 void Host::PublishPartition(Slot& slot) {
   auto bounds = store_->Bounds(slot.id);
-  slot.view->Publish(slot.applied, slot.machine->end_offset(), bounds.log_start_offset, slot.raft->leader(),
-                     slot.raft->term());
+  raft::Index readable = slot.applied;
+  uint64_t high_watermark = slot.machine->end_offset();
+  if (options_.unsafe_break == UnsafeBreak::kReadPastCommit) {
+    // Broken on purpose: publish the end of the persisted log, committed or not.
+    if (bounds.end_offset > high_watermark) {
+      readable = bounds.last_index;
+      high_watermark = bounds.end_offset;
+    }
+  }
+  slot.view->Publish(readable, high_watermark, bounds.log_start_offset, slot.raft->leader(), slot.raft->term());
+}
+
+absl::StatusOr<UnsafeBreak> ParseUnsafeBreak(absl::string_view name) {
+  if (name == "none" || name.empty()) return UnsafeBreak::kNone;
+  if (name == "ack_before_commit") return UnsafeBreak::kAckBeforeCommit;
+  if (name == "read_past_commit") return UnsafeBreak::kReadPastCommit;
+  if (name == "skip_idempotence") return UnsafeBreak::kSkipIdempotence;
+  if (name == "skip_sync") return UnsafeBreak::kSkipSync;
+  return absl::InvalidArgumentError(absl::StrCat("unknown rule '", std::string(name),
+                                                 "'; use none, ack_before_commit, read_past_commit, "
+                                                 "skip_idempotence or skip_sync"));
 }
 
 void Host::PublishCluster() {
@@ -673,6 +692,7 @@ void Host::Produce(ProduceArgs args, std::string entry_data, ProduceDone done) {
     }
     const uint32_t count = req.record_count;
     auto decision = slot->machine->CheckProduce(req.producer_id, req.sequence, count);
+    if (options_.unsafe_break == UnsafeBreak::kSkipIdempotence) decision.verdict = PartitionMachine::Verdict::kNew;
     auto answer = [](Slot& s, uint64_t base, uint32_t n, int64_t time, bool duplicate, raft::Term term,
                      raft::Index index) {
       v1::ProduceResponse resp;
@@ -743,6 +763,10 @@ void Host::Produce(ProduceArgs args, std::string entry_data, ProduceDone done) {
       return done(RetryLater(grpc::StatusCode::UNAVAILABLE, std::string(st.message()), 50), {});
     }
     slot->last_append_time = append_time;
+    if (options_.unsafe_break == UnsafeBreak::kAckBeforeCommit) {
+      return done(grpc::Status::OK, answer(*slot, proposed->base_offset, count, append_time, false, proposed->term,
+                                           proposed->index));
+    }
     slot->machine->AddInFlight(req.producer_id, req.sequence, count, proposed->index);
     slot->pending[proposed->index].push_back(
         PendingOp{proposed->term, [this, done, answer, proposed_at = Clock::now()](

@@ -28,6 +28,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "brook/internal/state.pb.h"
 #include "brook/internal/transport.pb.h"
 #include "brook/v1/admin.pb.h"
@@ -45,6 +47,17 @@ namespace brook::server {
 
 class HostMetrics;
 
+// Safety rules brookd can be told to break, for tests of the fault-injection checker only.
+enum class UnsafeBreak {
+  kNone,
+  kAckBeforeCommit,  // Produce answers once the leader has proposed, before a majority holds the entry
+  kReadPastCommit,   // readers are served the leader's or follower's uncommitted log tail
+  kSkipIdempotence,  // every produce is treated as new: retries of applied batches are appended again
+  kSkipSync,         // Raft's log and votes are written without fsync
+};
+// Parses "none", "ack_before_commit", "read_past_commit", "skip_idempotence" or "skip_sync".
+absl::StatusOr<UnsafeBreak> ParseUnsafeBreak(absl::string_view name);
+
 struct HostOptions {
   raft::NodeId node_id = 0;
   std::string cluster_id;
@@ -55,6 +68,9 @@ struct HostOptions {
   int heartbeat_ticks = 2;
   // How often each partition's retention (topic config retention_ms / retention_bytes) is enforced.
   std::chrono::milliseconds retention_interval{5000};
+  // A deliberately broken safety rule, for the fault-injection suite to prove that its checker catches each
+  // kind of violation (brookd --unsafe_break). kNone in every real deployment.
+  UnsafeBreak unsafe_break = UnsafeBreak::kNone;
 };
 
 class Host {

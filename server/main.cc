@@ -37,6 +37,9 @@ ABSL_FLAG(
 ABSL_FLAG(
     int, retention_check_ms, 5000,
     "How often each partition's retention (topic retention_ms / retention_bytes) is enforced, in ms (>= 10).");
+ABSL_FLAG(std::string, unsafe_break, "none",
+          "TESTS ONLY: break one safety rule on purpose so the fault-injection suite can show that its checker "
+          "catches it: ack_before_commit, read_past_commit, skip_idempotence or skip_sync. Loses data.");
 ABSL_FLAG(int, shutdown_timeout_ms, 5000,
           "On SIGTERM: how long to hand leadership away and finish in-flight calls.");
 
@@ -86,6 +89,11 @@ int main(int argc, char** argv) {
   if (config.heartbeat_ticks < 1) return Fail("--heartbeat_ticks must be >= 1");
   if (config.election_ticks < 3 * config.heartbeat_ticks) {
     return Fail("--election_ticks must be at least 3 x --heartbeat_ticks");
+  }
+  if (auto broken = brook::server::ParseUnsafeBreak(absl::GetFlag(FLAGS_unsafe_break)); broken.ok()) {
+    config.unsafe_break = *broken;
+  } else {
+    return Fail(absl::StrCat("--unsafe_break: ", broken.status().message()));
   }
   if (std::string members = absl::GetFlag(FLAGS_initial_members); !members.empty()) {
     auto parsed = brook::server::ParseMembers(members);

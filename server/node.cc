@@ -110,6 +110,10 @@ absl::Status Node::Start() {
   hopts.election_ticks = config_.election_ticks;
   hopts.heartbeat_ticks = config_.heartbeat_ticks;
   hopts.retention_interval = std::chrono::milliseconds(config_.retention_check_ms);
+  hopts.unsafe_break = config_.unsafe_break;
+  if (config_.unsafe_break != UnsafeBreak::kNone) {
+    LogError("n", config_.node_id, " runs with --unsafe_break: it breaks a safety rule on purpose (tests only)");
+  }
   host_ = std::make_unique<Host>(hopts, store_.get(), transport_.get());
 
   if (!config_.metrics_addr.empty()) {

@@ -38,6 +38,7 @@ struct NodeConfig {
   bool per_partition_metrics = true;
   int retention_check_ms = 5000;
   std::chrono::milliseconds shutdown_timeout{5000};
+  UnsafeBreak unsafe_break = UnsafeBreak::kNone;  // tests of the fault-injection checker only
 };
 
 // Parses "1=host:port,2=host:port". INVALID_ARGUMENT says what is wrong.

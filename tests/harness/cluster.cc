@@ -68,7 +68,6 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options,
   char tmpl[] = "/tmp/brook-test-XXXXXX";
   if (mkdtemp(tmpl) == nullptr) return absl::InternalError("mkdtemp failed");
   c->root_ = tmpl;
-  std::vector<std::string> members;
   for (int i = 1; i <= options.nodes; ++i) {
     NodeProcess n;
     n.id = i;
@@ -77,10 +76,17 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options,
     n.metrics_address = absl::StrCat("127.0.0.1:", FreePort());
     n.data_dir = absl::StrCat(c->root_, "/node", i);
     n.log_path = absl::StrCat(c->root_, "/node", i, ".log");
-    members.push_back(absl::StrCat(i, "=", n.peer_address));
     c->nodes_.push_back(n);
   }
-  c->initial_members_ = absl::StrJoin(members, ",");
+  for (const auto& self : c->nodes_) {
+    std::vector<std::string> members;
+    for (const auto& n : c->nodes_) {
+      std::string address = n.peer_address;
+      if (n.id != self.id && options.route) address = options.route(self.id, n.id, n.peer_address);
+      members.push_back(absl::StrCat(n.id, "=", address));
+    }
+    c->initial_members_[self.id] = absl::StrJoin(members, ",");
+  }
   for (auto& n : c->nodes_) {
     if (auto s = c->Spawn(n); !s.ok()) return s;
   }
@@ -121,11 +127,24 @@ absl::Status Cluster::Spawn(NodeProcess& n) {
       absl::StrCat("--peer_addr=", n.peer_address),
       absl::StrCat("--metrics_addr=", n.metrics_address),
       absl::StrCat("--data_dir=", n.data_dir),
-      absl::StrCat("--initial_members=", initial_members_),
+      absl::StrCat("--initial_members=", initial_members_.at(n.id)),
       absl::StrCat("--tick_ms=", options_.tick_ms),
       absl::StrCat("--election_ticks=", options_.election_ticks),
   };
   for (const auto& f : options_.extra_flags) args.push_back(f);
+  // Everything the child needs is built before fork(): the test process has other threads, and the child may
+  // only call async-signal-safe functions until it execs.
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  if (options_.environment) {
+    for (auto& e : options_.environment(n.id)) env.push_back(std::move(e));
+  }
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_t pid = fork();
   if (pid < 0) return absl::InternalError("fork failed");
   if (pid == 0) {
@@ -135,10 +154,7 @@ absl::Status Cluster::Spawn(NodeProcess& n) {
       dup2(fd, 2);
       close(fd);
     }
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
+    execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
   n.pid = pid;

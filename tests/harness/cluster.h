@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -28,6 +29,11 @@ struct ClusterOptions {
   std::vector<std::string> extra_flags;
   // Path of the brookd binary; defaults to $BROOKD or the path compiled in by CMake.
   std::string brookd_path;
+  // The address node `from` dials to reach node `to`, whose node-to-node server listens on `peer_address`
+  // (e.g. a fault-injecting proxy in between). Unset: every node dials the others directly.
+  std::function<std::string(uint64_t from, uint64_t to, const std::string& peer_address)> route;
+  // Extra environment ("NAME=value") of node `id`'s process, e.g. LD_PRELOAD. Unset: none.
+  std::function<std::vector<std::string>(uint64_t id)> environment;
 };
 
 struct NodeProcess {
@@ -76,7 +82,7 @@ class Cluster {
 
   ClusterOptions options_;
   std::string root_;
-  std::string initial_members_;
+  std::map<uint64_t, std::string> initial_members_;  // node id -> its --initial_members
   std::vector<NodeProcess> nodes_;
 };
 
