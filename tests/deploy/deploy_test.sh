@@ -126,12 +126,13 @@ wait_healthy() {
   done
 }
 
-# produce PHASE COUNT: COUNT keyed records through the host's CLI; the JSON answer lists every acknowledgement.
+# produce PHASE COUNT BOOTSTRAP: COUNT keyed records through the host's CLI; its JSON answer lists every
+# record's acknowledged partition and offset.
 produce() {
-  local phase=$1 count=$2
+  local phase=$1 count=$2 bootstrap=$3
   awk -v n="$count" -v phase="$phase" 'BEGIN { for (i = 1; i <= n; i++) printf "key-%d:%s-%06d\n", i % 17, phase, i }' \
     >"$WORK/$phase.in"
-  "$BROOK" --bootstrap="$BOOTSTRAP" --timeout-ms=60000 --output=json produce "$TOPIC" --key-separator=: \
+  "$BROOK" --bootstrap="$bootstrap" --timeout-ms=60000 --output=json produce "$TOPIC" --key-separator=: \
     <"$WORK/$phase.in" >"$WORK/$phase.acks" || fail "brook produce ($phase) failed: $(cat "$WORK/$phase.acks")"
   local acked
   acked=$($PYTHON -c 'import json,sys; a=json.load(open(sys.argv[1])); print(a["records"] if a["failed"] == 0 else -1)' \
@@ -188,13 +189,21 @@ log "3 nodes healthy"
 
 "$BROOK" --bootstrap="$BOOTSTRAP" --timeout-ms=30000 topic create "$TOPIC" --partitions=3 ||
   fail "brook topic create"
-produce phase1 $PHASE1_RECORDS
+# Every node advertises the address the host reaches it at.
+"$BROOK" --bootstrap="$BOOTSTRAP" --output=json cluster status | $PYTHON -c '
+import json, sys
+got = {n["id"]: n["client_address"] for n in json.load(sys.stdin)["nodes"]}
+want = {1: "127.0.0.1:7101", 2: "127.0.0.1:7102", 3: "127.0.0.1:7103"}
+sys.exit(0 if got == want else "advertised client addresses %s, want %s" % (got, want))' ||
+  fail "cluster status"
+# One bootstrap address: partitions led by nodes 2 and 3 are reached only by following the advertised addresses.
+produce phase1 $PHASE1_RECORDS 127.0.0.1:7101
 
 victim=$(leader_of 0)
 [[ "$victim" =~ ^[123]$ ]] || fail "partition 0 has no leader (got '$victim')"
 log "killing brook$victim, the leader of partition 0"
 docker kill "$(container_of brook$victim)" >/dev/null
-produce phase2 $PHASE2_RECORDS
+produce phase2 $PHASE2_RECORDS "$BOOTSTRAP"
 now_leader=$(leader_of 0)
 [ "$now_leader" != "$victim" ] || fail "partition 0 is still led by the killed node $victim"
 state=$(docker inspect -f '{{.State.Status}}' "$(container_of brook$victim)")
@@ -204,7 +213,7 @@ log "partition 0 now led by node $now_leader while brook$victim is $state"
 log "starting brook$victim again"
 docker start "$(container_of brook$victim)" >/dev/null
 wait_healthy 90 brook$victim
-produce phase3 $PHASE3_RECORDS
+produce phase3 $PHASE3_RECORDS "$BOOTSTRAP"
 
 log "reading everything back from every node"
 $PYTHON "$SRC/tests/deploy/read_back.py" --nodes="$NODES" --topic="$TOPIC" --timeout-s=60 \
@@ -229,3 +238,4 @@ while true; do
   sleep 2
 done
 log "Prometheus: 3 of 3 brook targets up; the partitions' high watermarks sum to $total"
+$PYTHON "$SRC/tests/deploy/check_dashboard.py" "$SRC/deploy/grafana/brook-cluster.json" || fail "Grafana dashboard queries"

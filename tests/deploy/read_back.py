@@ -8,7 +8,8 @@ were acknowledged: nothing lost, nothing doubled, the same offsets on every node
 INPUT holds the lines given to `brook produce --key-separator=:` (KEY:VALUE) and ACKS its `--output=json` answer,
 which lists the (partition, offset) of every record in input order. Every node is asked directly (Fetch is served
 by any replica; `served_by` must name the node asked). The check waits, up to --timeout-s, until every node's
-high watermark of every partition is the same (a restarted node may still be catching up), then requires:
+high watermark of every partition is the same and covers every acknowledged offset (a restarted node may still be
+catching up), then reads every partition up to it and requires:
   - each node's partition holds exactly the offsets 0 .. high watermark - 1, once each;
   - every node returns the same records (offset, key, value) in every partition;
   - every acknowledged record is at its acknowledged partition and offset, and nothing else is in the topic.
@@ -97,9 +98,9 @@ def main():
     partitions = meta.topics[0].partition_count
 
     # Every node's high watermarks, once they agree and cover every acknowledged record.
-    want = [0] * partitions
+    acknowledged_end = [0] * partitions
     for (p, offset) in expected:
-        want[p] = max(want[p], offset + 1)
+        acknowledged_end[p] = max(acknowledged_end[p], offset + 1)
     deadline = time.monotonic() + args.timeout_s
     while True:
         seen = {}
@@ -108,10 +109,13 @@ def main():
                 seen[n] = high_watermarks(stub, args.topic, partitions)
             except grpc.RpcError as e:
                 seen[n] = f"{e.code().name}: {e.details()}"
-        if all(hw == want for hw in seen.values()):
+        want = seen[next(iter(stubs))]
+        if isinstance(want, list) and all(hw == want for hw in seen.values()) and \
+                all(w >= a for w, a in zip(want, acknowledged_end)):
             break
         if time.monotonic() >= deadline:
-            fail(f"high watermarks per node {seen} did not all reach {want} in {args.timeout_s:.0f} s")
+            fail(f"high watermarks per node {seen} did not agree and reach {acknowledged_end} in "
+                 f"{args.timeout_s:.0f} s")
         time.sleep(0.5)
 
     reference = None
