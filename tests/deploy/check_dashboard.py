@@ -4,8 +4,8 @@ named in --must-answer must return data. Part of deploy_test.sh.
 
     check_dashboard.py DASHBOARD.json [--prometheus=http://127.0.0.1:9090] [--job=brook]
 
-Grafana's variables are replaced first: $job by --job, $__rate_interval by 1m. Exit 0 when every query is
-accepted and every query of the panels titled in MUST_ANSWER returns at least one series; 1 otherwise.
+Grafana's variables are replaced first: $job by --job, $__rate_interval by 1m. Exit 0 when Prometheus accepts every
+query and a query of each panel titled in MUST_ANSWER returns at least one series; 1 otherwise.
 """
 
 import argparse
@@ -15,9 +15,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-# Panels whose queries return data on any running cluster with a topic: the ones an operator reads first.
+# Panels of gauges, which have data from the first scrape of a cluster with a topic on. Panels of rates need two
+# scrapes inside their window after the traffic, which a short test cannot promise: their queries must only run.
 MUST_ANSWER = {"Nodes up", "Nodes ready", "Controllers", "Under-replicated partitions", "Partitions led per node",
-               "Produce latency", "RocksDB bytes per node", "Disk bytes per topic (one replica)"}
+               "RocksDB bytes per node", "Disk bytes per topic (one replica)", "Peers reachable"}
 
 
 def queries(panels):
