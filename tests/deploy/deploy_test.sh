@@ -135,8 +135,9 @@ produce() {
   "$BROOK" --bootstrap="$bootstrap" --timeout-ms=60000 --output=json produce "$TOPIC" --key-separator=: \
     <"$WORK/$phase.in" >"$WORK/$phase.acks" || fail "brook produce ($phase) failed: $(cat "$WORK/$phase.acks")"
   local acked
-  acked=$($PYTHON -c 'import json,sys; a=json.load(open(sys.argv[1])); print(a["records"] if a["failed"] == 0 else -1)' \
-    "$WORK/$phase.acks")
+  acked=$($PYTHON -c 'import json, sys
+a = json.load(open(sys.argv[1]))
+print(a["records"] if a["failed"] == 0 else -1)' "$WORK/$phase.acks")
   [ "$acked" = "$count" ] || fail "$phase: $acked of $count records acknowledged"
   log "$phase: $count records acknowledged"
 }
@@ -144,7 +145,8 @@ produce() {
 # leader_of PARTITION: the node id leading it, from the host's CLI.
 leader_of() {
   "$BROOK" --bootstrap="$BOOTSTRAP" --timeout-ms=10000 --output=json topic describe "$TOPIC" |
-    $PYTHON -c 'import json,sys; t=json.load(sys.stdin); print([p for p in t["partitions"] if p["partition"] == int(sys.argv[1])][0]["leader"])' "$1"
+    $PYTHON -c 'import json, sys
+print([p["leader"] for p in json.load(sys.stdin)["partitions"] if p["partition"] == int(sys.argv[1])][0])' "$1"
 }
 
 # prometheus_query PROMQL: the result vector of an instant query as JSON.
@@ -171,14 +173,14 @@ for port in 7101 7102 7103 7301 7302 7303 9090; do
 done
 
 log "building the images (brook:local, brook-prometheus:local)"
-# The Prometheus image (package downloads) builds beside brook's compile; brook2 and brook3 then reuse
-# brook1's image from the build cache.
+# The Prometheus image (package downloads) builds beside brook's compile. brook1's build makes brook:local, the
+# image of all three nodes: `up --no-build` below starts brook2 and brook3 from it.
 COMPOSE_TIMEOUT=1500 compose build brook1 >"$WORK/build-brook.log" 2>&1 &
 build_brook=$!
 COMPOSE_TIMEOUT=600 compose build prometheus >"$WORK/build-prometheus.log" 2>&1 ||
-  { tail -30 "$WORK/build-prometheus.log"; fail "building the Prometheus image"; }
-wait $build_brook || { tail -40 "$WORK/build-brook.log"; fail "building the brook image"; }
-compose build brook2 brook3 >>"$WORK/build-brook.log" 2>&1 || { tail -20 "$WORK/build-brook.log"; fail "build"; }
+  { rc=$?; tail -30 "$WORK/build-prometheus.log"; fail "building the Prometheus image (exit $rc; 124: timed out)"; }
+wait $build_brook ||
+  { rc=$?; tail -40 "$WORK/build-brook.log"; fail "building the brook image (exit $rc; 124: timed out)"; }
 log "images built: brook:local $(docker image inspect -f '{{.Size}}' brook:local) bytes," \
   "brook-prometheus:local $(docker image inspect -f '{{.Size}}' brook-prometheus:local) bytes"
 
@@ -202,17 +204,17 @@ produce phase1 $PHASE1_RECORDS 127.0.0.1:7101
 victim=$(leader_of 0)
 [[ "$victim" =~ ^[123]$ ]] || fail "partition 0 has no leader (got '$victim')"
 log "killing brook$victim, the leader of partition 0"
-docker kill "$(container_of brook$victim)" >/dev/null
+docker kill "$(container_of "brook$victim")" >/dev/null
 produce phase2 $PHASE2_RECORDS "$BOOTSTRAP"
 now_leader=$(leader_of 0)
 [ "$now_leader" != "$victim" ] || fail "partition 0 is still led by the killed node $victim"
-state=$(docker inspect -f '{{.State.Status}}' "$(container_of brook$victim)")
+state=$(docker inspect -f '{{.State.Status}}' "$(container_of "brook$victim")")
 [ "$state" = exited ] || fail "brook$victim is $state, not exited, after docker kill (restart policy?)"
 log "partition 0 now led by node $now_leader while brook$victim is $state"
 
 log "starting brook$victim again"
-docker start "$(container_of brook$victim)" >/dev/null
-wait_healthy 90 brook$victim
+docker start "$(container_of "brook$victim")" >/dev/null
+wait_healthy 90 "brook$victim"
 produce phase3 $PHASE3_RECORDS "$BOOTSTRAP"
 
 log "reading everything back from every node"
@@ -234,8 +236,10 @@ while true; do
   ups=$($PYTHON -c 'import json,sys; print(len(json.loads(sys.argv[1])))' "$up")
   hws=$($PYTHON -c 'import json,sys; r=json.loads(sys.argv[1]); print(r[0]["value"][1] if r else "none")' "$hw")
   [ "$ups" = 3 ] && [ "$hws" = "$total" ] && break
-  [ "$(date +%s)" -lt "$deadline" ] || fail "Prometheus: $ups of 3 brook targets up, high watermarks sum $hws (want $total)"
+  [ "$(date +%s)" -lt "$deadline" ] ||
+    fail "Prometheus: $ups of 3 brook targets up, high watermarks sum $hws (want $total)"
   sleep 2
 done
 log "Prometheus: 3 of 3 brook targets up; the partitions' high watermarks sum to $total"
-$PYTHON "$SRC/tests/deploy/check_dashboard.py" "$SRC/deploy/grafana/brook-cluster.json" || fail "Grafana dashboard queries"
+$PYTHON "$SRC/tests/deploy/check_dashboard.py" "$SRC/deploy/grafana/brook-cluster.json" ||
+  fail "Grafana dashboard queries"

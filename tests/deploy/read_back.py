@@ -23,7 +23,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "client", "python"))
-import brookclient  # noqa: E402  (generates the brook.v1 stubs on first use)
+import brookclient  # noqa: E402
+
+brookclient.ensure_stubs()  # generates the brook.v1 stubs (once) and puts them on sys.path
 import grpc  # noqa: E402
 from brook.v1 import admin_pb2, admin_pb2_grpc, log_pb2, log_pb2_grpc  # noqa: E402
 
