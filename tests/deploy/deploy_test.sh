@@ -52,9 +52,9 @@ ensure_docker() {
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing ${missing[*]}"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive timeout 600 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" \
-      >"$WORK/apt.log" 2>&1 || { tail -20 "$WORK/apt.log"; fail "apt-get install ${missing[*]}"; }
+    timeout 300 $SUDO apt-get update -qq || fail "apt-get update"
+    timeout 600 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "${missing[@]}" >"$WORK/apt.log" 2>&1 || { tail -20 "$WORK/apt.log"; fail "apt-get install ${missing[*]}"; }
   fi
   if ! docker info >/dev/null 2>&1; then
     log "starting dockerd (log: $WORK/dockerd.log)"
