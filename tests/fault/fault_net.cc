@@ -63,7 +63,7 @@ absl::StatusOr<std::string> FaultNet::AddLink(uint64_t from, uint64_t to, const 
   if (colon == std::string::npos || !absl::SimpleAtoi(target.substr(colon + 1), &port)) {
     return absl::InvalidArgumentError(absl::StrCat("target '", target, "' is not host:port"));
   }
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   sockaddr_in addr{};
@@ -122,10 +122,10 @@ void FaultNet::Close(Conn& c, bool reset) {
 
 void FaultNet::Accept(const Link& link) {
   for (int i = 0; i < 16; ++i) {
-    int fd = accept(link.listen_fd, nullptr, nullptr);
+    int fd = accept4(link.listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) return;
     accepted_.fetch_add(1, std::memory_order_relaxed);
-    int target = socket(AF_INET, SOCK_STREAM, 0);
+    int target = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

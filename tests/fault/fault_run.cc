@@ -28,6 +28,7 @@ ABSL_FLAG(int, tick_ms, 50, "brookd --tick_ms.");
 ABSL_FLAG(int, election_ticks, 10, "brookd --election_ticks.");
 ABSL_FLAG(std::string, unsafe_break, "none",
           "brookd --unsafe_break: run a deliberately broken brookd to see the checker catch it.");
+ABSL_FLAG(bool, torn_writes, true, "Power failures may keep part of a file's unsynced tail (a torn write).");
 ABSL_FLAG(bool, verbose, false, "Print every fault as it is injected and healed.");
 
 int main(int argc, char** argv) {
@@ -49,6 +50,7 @@ int main(int argc, char** argv) {
   o.election_ticks = absl::GetFlag(FLAGS_election_ticks);
   o.unsafe_break = absl::GetFlag(FLAGS_unsafe_break);
   o.verbose = absl::GetFlag(FLAGS_verbose);
+  o.torn_writes = absl::GetFlag(FLAGS_torn_writes);
   auto faults = brook::testing::ParseFaults(absl::GetFlag(FLAGS_faults));
   if (!faults.ok()) {
     std::fprintf(stderr, "fault_run: --faults: %s\n", std::string(faults.status().message()).c_str());

@@ -145,6 +145,7 @@ class Runner {
   void Kill(uint64_t id, Active& act, bool power, bool failover, std::mt19937_64& rng);
   void Apply(Fault f, Active& act, std::mt19937_64& rng);
   void Heal(Active& act);
+  void CheckCrashes();
   void Block(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b);
 
   const FaultOptions o_;
@@ -186,6 +187,7 @@ class Runner {
   std::set<uint64_t> paused_now_;  // nemesis thread only; Leaders() skips paused nodes
   std::set<uint64_t> down_now_;
 
+  std::vector<uint64_t> ends_;  // per partition: the end of the log after the final probes
   // Final logs: node index -> partition -> values by offset.
   std::vector<std::vector<std::vector<std::string>>> final_;
 };
@@ -510,7 +512,7 @@ void Runner::Kill(uint64_t id, Active& act, bool power, bool failover, std::mt19
   paused_now_.erase(id);
   if (power) {
     auto cut = CutPower(absl::StrCat(sync_dir_, "/node", id, ".synclog"), cluster_->node(id).data_dir,
-                        /*torn=*/true, rng);
+                        o_.torn_writes, rng);
     if (!cut.ok()) {
       harness_failed_.store(true);
       harness_error_ = std::string(cut.status().message());
@@ -625,7 +627,21 @@ void Runner::Apply(Fault f, Active& act, std::mt19937_64& rng) {
   }
 }
 
+void Runner::CheckCrashes() {
+  for (const auto& n : cluster_->nodes()) {
+    auto alive = cluster_->CheckAlive(n.id);
+    if (alive.ok()) continue;
+    report_.crashes++;
+    Example(absl::StrCat(alive.message(), " on its own; its log ends:\n", cluster_->LogTail(n.id, 8)));
+    if (auto s = cluster_->Restart(n.id); !s.ok()) {
+      harness_failed_.store(true);
+      harness_error_ = absl::StrCat("restart of crashed n", n.id, ": ", s.message());
+    }
+  }
+}
+
 void Runner::Heal(Active& act) {
+  CheckCrashes();  // before the restarts below: a node this fault killed is not running, not crashed
   net_->HealAll();
   for (uint64_t id : act.paused) {
     (void)cluster_->Resume(id);
@@ -690,6 +706,7 @@ void Runner::Nemesis() {
 
 void Runner::Finish() {
   // Every node is running and connected again (the nemesis heals each fault before it stops).
+  CheckCrashes();
   const int64_t healed = Now();
   std::vector<Op> probes;
   int target = 0;
@@ -715,53 +732,74 @@ void Runner::Finish() {
 
   // The log of each partition ends at the probe's end (nothing is produced after it). Read it whole from every
   // node: each must serve exactly the same records.
-  std::vector<uint64_t> ends(o_.partitions, 0);
+  std::vector<uint64_t>& ends = ends_;
+  ends.assign(o_.partitions, 0);
   for (const auto& op : ops_[static_cast<size_t>(o_.producers)]) {
     if (op.outcome == Outcome::kOk) ends[op.partition] = op.base_offset + op.values.size();
   }
+  // A partition whose probe failed (reported above): read up to its last acknowledgement instead.
+  for (size_t producer = 0; producer < static_cast<size_t>(o_.producers); ++producer) {
+    for (const auto& op : ops_[producer]) {
+      if (op.outcome == Outcome::kOk) {
+        ends[op.partition] = std::max<uint64_t>(ends[op.partition], op.base_offset + op.values.size());
+      }
+    }
+  }
   final_.assign(addresses_.size(), std::vector<std::vector<std::string>>(o_.partitions));
-  const auto until = Clock::now() + std::chrono::seconds(30);  // for every node to catch up, all reads included
-  for (size_t n = 0; n < addresses_.size(); ++n) {
-    for (uint32_t p = 0; p < o_.partitions; ++p) {
-      const uint64_t end = ends[p];
-      auto& log = final_[n][p];
-      std::string last_error;
-      while (log.size() < end && Clock::now() < until) {
+  // Every node gets 30 s in all to serve every log whole; reads go round the nodes so one that is stuck does not
+  // use up the others' time.
+  const auto until = Clock::now() + std::chrono::seconds(30);
+  std::vector<std::vector<std::string>> errors(addresses_.size(), std::vector<std::string>(o_.partitions));
+  std::vector<std::vector<bool>> done(addresses_.size(), std::vector<bool>(o_.partitions, false));
+  bool pending = true;
+  while (pending && Clock::now() < until) {
+    pending = false;
+    for (size_t n = 0; n < addresses_.size(); ++n) {
+      for (uint32_t p = 0; p < o_.partitions; ++p) {
+        auto& log = final_[n][p];
+        if (done[n][p] || log.size() >= ends[p]) continue;
+        pending = true;
         grpc::ClientContext ctx;
-        SetDeadline(ctx, milliseconds(3000));
+        SetDeadline(ctx, milliseconds(1000));
         v1::FetchRequest req;
         req.set_topic(kTopic);
         req.set_partition(p);
         req.set_offset(log.size());
         req.set_max_records(5000);
-        req.set_max_wait_ms(200);
+        req.set_max_wait_ms(100);
         v1::FetchResponse resp;
         grpc::Status s = log_[n]->Fetch(&ctx, req, &resp);
         if (!s.ok()) {
-          last_error = s.error_message();
-          std::this_thread::sleep_for(milliseconds(50));
+          errors[n][p] = s.error_message();
           continue;
         }
         if (resp.has_gap()) {
           gaps_.fetch_add(1);
-          break;
+          done[n][p] = true;
+          continue;
         }
         for (const auto& r : resp.records()) {
+          if (r.offset() >= ends[p]) break;
           if (r.offset() != log.size()) {
             backwards_.fetch_add(1);
+            done[n][p] = true;
             break;
           }
-          if (r.offset() >= end) break;
           RecordRead(p, r.offset(), r.value(), static_cast<int>(n), "the final read");
           log.push_back(r.value());
         }
-        if (resp.records_size() == 0) std::this_thread::sleep_for(milliseconds(20));
       }
-      if (log.size() < end) {
-        report_.converged = false;
-        Example(absl::StrCat("n", n + 1, " served only ", log.size(), " of the ", end, " records of partition ", p,
-                             " within 30 s", last_error.empty() ? "" : absl::StrCat(" (", last_error, ")")));
-      }
+    }
+    if (pending) std::this_thread::sleep_for(milliseconds(20));
+  }
+  for (size_t n = 0; n < addresses_.size(); ++n) {
+    for (uint32_t p = 0; p < o_.partitions; ++p) {
+      if (final_[n][p].size() >= ends[p]) continue;
+      report_.converged = false;
+      Example(absl::StrCat("n", n + 1, " served only ", final_[n][p].size(), " of the ", ends[p],
+                           " records of partition ", p, " within 30 s",
+                           errors[n][p].empty() ? "" : absl::StrCat(" (", errors[n][p], ")"), "; its log ends:\n",
+                           cluster_->LogTail(n + 1, 5)));
     }
   }
 }
@@ -775,6 +813,17 @@ void Runner::Check() {
   for (const auto& r : reads_) {
     report_.disagreements += static_cast<int64_t>(r->disagree.size());
     report_.duplicates += static_cast<int64_t>(r->duplicated.size());
+  }
+  // The records' fate is judged on the nodes that served every log whole (a node that did not is reported as not
+  // converged, and what it did serve was compared with everything else read). If none did, on all of them.
+  std::vector<size_t> judged;
+  for (size_t n = 0; n < final_.size(); ++n) {
+    bool whole = true;
+    for (uint32_t p = 0; p < o_.partitions; ++p) whole = whole && final_[n][p].size() >= ends_[p];
+    if (whole) judged.push_back(n);
+  }
+  if (judged.empty()) {
+    for (size_t n = 0; n < final_.size(); ++n) judged.push_back(n);
   }
   // Where each value is in each node's final log.
   std::vector<std::unordered_map<std::string, uint64_t>> position(final_.size());
@@ -801,7 +850,7 @@ void Runner::Check() {
           if (!probe) report_.records_acked += static_cast<int64_t>(op.values.size());
           for (size_t i = 0; i < op.values.size(); ++i) {
             const uint64_t want = op.base_offset + i;
-            for (size_t n = 0; n < final_.size(); ++n) {
+            for (size_t n : judged) {
               const auto& log = final_[n][op.partition];
               if (want < log.size() && log[want] == op.values[i]) continue;
               report_.lost++;
@@ -818,7 +867,7 @@ void Runner::Check() {
         case Outcome::kFailed:
           if (!probe) report_.produce_failed++;
           for (const auto& v : op.values) {
-            for (size_t n = 0; n < final_.size(); ++n) {
+            for (size_t n : judged) {
               if (!position[n].contains(v)) continue;
               report_.failed_but_present++;
               Example(absl::StrCat("record '", v.substr(0, 24), "' of a produce that failed for certain (",
@@ -830,7 +879,7 @@ void Runner::Check() {
         case Outcome::kUnknown:
           if (!probe) report_.produce_unknown++;
           for (const auto& v : op.values) {
-            if (!final_.empty() && position[0].contains(v)) report_.records_unknown_present++;
+            if (position[judged.front()].contains(v)) report_.records_unknown_present++;
           }
           break;
       }
@@ -864,6 +913,11 @@ absl::StatusOr<FaultReport> Runner::Go() {
   if (!harness_failed_.load()) Finish();
   stop_consumers_.store(true);
   for (auto& t : consumers) t.join();
+  CheckCrashes();
+  if (const char* hold = std::getenv("BROOK_FAULT_HOLD_S"); hold != nullptr && !report_.converged) {
+    std::fprintf(stderr, "holding the cluster for %s s (BROOK_FAULT_HOLD_S) for inspection\n", hold);
+    std::this_thread::sleep_for(std::chrono::seconds(std::atoi(hold)));
+  }
   if (harness_failed_.load()) return absl::InternalError(absl::StrCat("harness: ", harness_error_));
   Check();
   std::error_code ec;
@@ -937,8 +991,8 @@ std::string FaultReport::Summary() const {
       " ms, p99 ", Percentile(failover_ms, 99), " ms, max ", Percentile(failover_ms, 100),
       " ms; every partition accepted a produce ", recovery_ms, " ms after the final heal\n", "lost ", lost,
       ", duplicates ", duplicates, ", disagreements ", disagreements, ", backwards ", backwards, ", phantoms ",
-      phantoms, ", failed-but-present ", failed_but_present, ", gaps ", unexpected_gaps, ", live ",
-      live ? "yes" : "NO", ", converged ", converged ? "yes" : "NO", ": ", ok() ? "OK" : "VIOLATIONS");
+      phantoms, ", failed-but-present ", failed_but_present, ", gaps ", unexpected_gaps, ", crashes ", crashes,
+      ", live ", live ? "yes" : "NO", ", converged ", converged ? "yes" : "NO", ": ", ok() ? "OK" : "VIOLATIONS");
   for (const auto& e : examples) absl::StrAppend(&out, "\n  ", e);
   return out;
 }

@@ -58,6 +58,9 @@ struct FaultOptions {
   std::chrono::milliseconds op_timeout{5000};  // an operation not acknowledged by then has an unknown outcome
   int tick_ms = 50;
   int election_ticks = 10;
+  // Power failures keep a random part of each file's unsynced tail half of the time (a torn write) instead of
+  // dropping all of it.
+  bool torn_writes = true;
   std::string unsafe_break = "none";  // brookd --unsafe_break, for proving that the checker catches violations
   bool verbose = false;               // print every fault as it happens
 };
@@ -90,13 +93,14 @@ struct FaultReport {
   int64_t phantoms = 0;               // records read that no producer ever sent
   int64_t failed_but_present = 0;     // records of operations that failed for certain, found in the log
   int64_t unexpected_gaps = 0;        // TRIMMED gaps (no retention is configured)
+  int64_t crashes = 0;                // brookd processes that exited on their own (a fail-stop or a crash)
   bool live = true;                   // every partition accepted a produce after the final heal
   bool converged = true;              // every node served the same full log
   std::vector<std::string> examples;  // the first violations, described
 
   bool ok() const {
     return lost == 0 && duplicates == 0 && disagreements == 0 && backwards == 0 && phantoms == 0 &&
-           failed_but_present == 0 && unexpected_gaps == 0 && live && converged;
+           failed_but_present == 0 && unexpected_gaps == 0 && crashes == 0 && live && converged;
   }
   std::string Summary() const;
 };

@@ -148,6 +148,9 @@ absl::Status Cluster::Spawn(NodeProcess& n) {
   pid_t pid = fork();
   if (pid < 0) return absl::InternalError("fork failed");
   if (pid == 0) {
+    // No descriptor of the test process may leak into the node: a socket the harness closes (a proxy's
+    // connection, say) stays open while any child holds a copy, and its peer never sees the close.
+    close_range(3, ~0U, 0);
     int fd = open(n.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
       dup2(fd, 1);
@@ -188,6 +191,18 @@ absl::Status Cluster::Terminate(uint64_t id, std::chrono::milliseconds timeout) 
     return absl::InternalError(absl::StrCat("node ", id, " exited with status ", status, " after SIGTERM"));
   }
   return absl::OkStatus();
+}
+
+absl::Status Cluster::CheckAlive(uint64_t id) {
+  auto& n = nodes_.at(id - 1);
+  if (n.pid <= 0) return absl::OkStatus();
+  int status = 0;
+  if (waitpid(n.pid, &status, WNOHANG) != n.pid) return absl::OkStatus();
+  n.pid = -1;
+  if (WIFSIGNALED(status)) {
+    return absl::InternalError(absl::StrCat("node ", id, " was killed by signal ", WTERMSIG(status)));
+  }
+  return absl::InternalError(absl::StrCat("node ", id, " exited with code ", WEXITSTATUS(status)));
 }
 
 absl::Status Cluster::Pause(uint64_t id) {

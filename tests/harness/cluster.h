@@ -70,6 +70,9 @@ class Cluster {
   absl::Status Resume(uint64_t id);                                        // SIGCONT
   absl::Status Restart(uint64_t id);  // Starts the node again on the same addresses and data directory.
   bool Running(uint64_t id) const { return node(id).pid > 0; }
+  // OK while node `id` runs (or was stopped by this harness); once it has exited on its own, reaps it and says how
+  // it ended ("exited with code 3", "killed by signal 11").
+  absl::Status CheckAlive(uint64_t id);
 
   // Waits until node `id` answers DescribeCluster with a known controller.
   absl::Status WaitReady(uint64_t id, std::chrono::milliseconds timeout);
