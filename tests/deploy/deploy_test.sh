@@ -158,6 +158,17 @@ print(json.dumps(json.load(urllib.request.urlopen(url, timeout=5))["data"]["resu
 EOF
 }
 
+# prometheus_rules: "N rules, M ok" for the rules Prometheus loaded, then the errors of those not ok.
+prometheus_rules() {
+  $PYTHON - <<'EOF'
+import json, urllib.request
+groups = json.load(urllib.request.urlopen("http://127.0.0.1:9090/api/v1/rules", timeout=5))["data"]["groups"]
+rules = [r for g in groups for r in g["rules"]]
+bad = [f'{r["name"]}: {r["health"]} {r.get("lastError", "")}' for r in rules if r["health"] != "ok"]
+print(f"{len(rules)} rules, {len(rules) - len(bad)} ok" + "".join("; " + b for b in bad))
+EOF
+}
+
 # ---- the test ----
 
 [ -x "$BROOK" ] || fail "no brook CLI at $BROOK"
@@ -243,3 +254,13 @@ done
 log "Prometheus: 3 of 3 brook targets up; the partitions' high watermarks sum to $total"
 $PYTHON "$SRC/tests/deploy/check_dashboard.py" "$SRC/deploy/grafana/brook-cluster.json" ||
   fail "Grafana dashboard queries"
+
+# Every alert rule of deploy/prometheus/alerts.yml is loaded and has been evaluated without error.
+want_rules=$(grep -c -- '- alert:' "$SRC/deploy/prometheus/alerts.yml")
+deadline=$(($(date +%s) + 60))
+until [ "$(prometheus_rules 2>/dev/null)" = "$want_rules rules, $want_rules ok" ]; do
+  [ "$(date +%s)" -lt "$deadline" ] ||
+    fail "Prometheus alert rules: $(prometheus_rules 2>&1) (want $want_rules, all ok)"
+  sleep 2
+done
+log "Prometheus: $want_rules alert rules loaded and evaluated"
