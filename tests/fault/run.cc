@@ -133,6 +133,10 @@ class Runner {
   std::map<uint32_t, uint64_t> Leaders();
   void Finish();
   void Check();
+  bool Holds(size_t node, uint32_t partition) const {
+    const auto& r = replicas_[partition];
+    return std::find(r.begin(), r.end(), node) != r.end();
+  }
 
   // ---- nemesis helpers (nemesis thread only) ----
   struct Active {
@@ -187,7 +191,8 @@ class Runner {
   std::set<uint64_t> paused_now_;  // nemesis thread only; Leaders() skips paused nodes
   std::set<uint64_t> down_now_;
 
-  std::vector<uint64_t> ends_;  // per partition: the end of the log after the final probes
+  std::vector<uint64_t> ends_;                 // per partition: the end of the log after the final probes
+  std::vector<std::vector<size_t>> replicas_;  // per partition: indexes of the nodes that hold it
   // Final logs: node index -> partition -> values by offset.
   std::vector<std::vector<std::vector<std::string>>> final_;
 };
@@ -264,9 +269,31 @@ absl::Status Runner::CreateTopic() {
     return absl::UnavailableError(absl::StrCat("CreateTopic: ", last.error_message()));
   }
   while (Clock::now() < deadline) {
-    if (Leaders().size() == o_.partitions) return absl::OkStatus();
+    if (Leaders().size() == o_.partitions) break;
     std::this_thread::sleep_for(milliseconds(50));
   }
+  // Which nodes hold which partition (with replication below the node count, not all of them).
+  replicas_.assign(o_.partitions, {});
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, milliseconds(5000));
+  v1::GetMetadataRequest req;
+  req.add_topics(kTopic);
+  v1::GetMetadataResponse resp;
+  grpc::Status s = admin_[0]->GetMetadata(&ctx, req, &resp);
+  if (!s.ok() || resp.topics_size() != 1) {
+    return absl::UnavailableError(absl::StrCat("GetMetadata: ", s.error_message()));
+  }
+  for (const auto& p : resp.topics(0).partitions()) {
+    if (p.partition() >= o_.partitions) continue;
+    for (uint64_t id : p.replicas()) replicas_[p.partition()].push_back(id - 1);
+  }
+  for (uint32_t p = 0; p < o_.partitions; ++p) {
+    if (replicas_[p].size() != o_.replication) {
+      return absl::InternalError(
+          absl::StrCat("partition ", p, " has ", replicas_[p].size(), " replicas, not ", o_.replication));
+    }
+  }
+  if (Clock::now() < deadline) return absl::OkStatus();
   return absl::DeadlineExceededError("the topic's partitions did not all get a leader within 30 s");
 }
 
@@ -420,13 +447,14 @@ void Runner::RecordRead(uint32_t partition, uint64_t offset, const std::string& 
 void Runner::Consumer(int index) {
   std::mt19937_64 rng(o_.seed * 7'000'003 + static_cast<uint64_t>(index));
   const uint32_t partition = static_cast<uint32_t>(index) % o_.partitions;
-  const int nodes = static_cast<int>(addresses_.size());
-  int node = static_cast<int>(rng() % static_cast<uint64_t>(nodes));
+  const auto& replicas = replicas_[partition];
+  auto pick = [&] { return static_cast<int>(replicas[rng() % replicas.size()]); };
+  int node = pick();
   uint64_t position = 0;
   int fetches_here = 0;
   while (!stop_consumers_.load()) {
     if (++fetches_here > 25) {  // wander between replicas: every one of them must serve the same log
-      node = static_cast<int>(rng() % static_cast<uint64_t>(nodes));
+      node = pick();
       fetches_here = 0;
     }
     grpc::ClientContext ctx;
@@ -757,7 +785,7 @@ void Runner::Finish() {
     for (size_t n = 0; n < addresses_.size(); ++n) {
       for (uint32_t p = 0; p < o_.partitions; ++p) {
         auto& log = final_[n][p];
-        if (done[n][p] || log.size() >= ends[p]) continue;
+        if (!Holds(n, p) || done[n][p] || log.size() >= ends[p]) continue;
         pending = true;
         grpc::ClientContext ctx;
         SetDeadline(ctx, milliseconds(1000));
@@ -794,7 +822,7 @@ void Runner::Finish() {
   }
   for (size_t n = 0; n < addresses_.size(); ++n) {
     for (uint32_t p = 0; p < o_.partitions; ++p) {
-      if (final_[n][p].size() >= ends[p]) continue;
+      if (!Holds(n, p) || final_[n][p].size() >= ends[p]) continue;
       report_.converged = false;
       Example(absl::StrCat("n", n + 1, " served only ", final_[n][p].size(), " of the ", ends[p],
                            " records of partition ", p, " within 30 s",
@@ -814,16 +842,14 @@ void Runner::Check() {
     report_.disagreements += static_cast<int64_t>(r->disagree.size());
     report_.duplicates += static_cast<int64_t>(r->duplicated.size());
   }
-  // The records' fate is judged on the nodes that served every log whole (a node that did not is reported as not
-  // converged, and what it did serve was compared with everything else read). If none did, on all of them.
-  std::vector<size_t> judged;
-  for (size_t n = 0; n < final_.size(); ++n) {
-    bool whole = true;
-    for (uint32_t p = 0; p < o_.partitions; ++p) whole = whole && final_[n][p].size() >= ends_[p];
-    if (whole) judged.push_back(n);
-  }
-  if (judged.empty()) {
-    for (size_t n = 0; n < final_.size(); ++n) judged.push_back(n);
+  // A partition's records are judged on its replicas that served its log whole (one that did not is reported as
+  // not converged, and what it did serve was compared with everything else read); if none did, on all replicas.
+  std::vector<std::vector<size_t>> judged(o_.partitions);
+  for (uint32_t p = 0; p < o_.partitions; ++p) {
+    for (size_t n : replicas_[p]) {
+      if (final_[n][p].size() >= ends_[p]) judged[p].push_back(n);
+    }
+    if (judged[p].empty()) judged[p] = replicas_[p];
   }
   // Where each value is in each node's final log.
   std::vector<std::unordered_map<std::string, uint64_t>> position(final_.size());
@@ -850,7 +876,7 @@ void Runner::Check() {
           if (!probe) report_.records_acked += static_cast<int64_t>(op.values.size());
           for (size_t i = 0; i < op.values.size(); ++i) {
             const uint64_t want = op.base_offset + i;
-            for (size_t n : judged) {
+            for (size_t n : judged[op.partition]) {
               const auto& log = final_[n][op.partition];
               if (want < log.size() && log[want] == op.values[i]) continue;
               report_.lost++;
@@ -867,7 +893,7 @@ void Runner::Check() {
         case Outcome::kFailed:
           if (!probe) report_.produce_failed++;
           for (const auto& v : op.values) {
-            for (size_t n : judged) {
+            for (size_t n : judged[op.partition]) {
               if (!position[n].contains(v)) continue;
               report_.failed_but_present++;
               Example(absl::StrCat("record '", v.substr(0, 24), "' of a produce that failed for certain (",
@@ -879,7 +905,7 @@ void Runner::Check() {
         case Outcome::kUnknown:
           if (!probe) report_.produce_unknown++;
           for (const auto& v : op.values) {
-            if (position[judged.front()].contains(v)) report_.records_unknown_present++;
+            if (position[judged[op.partition].front()].contains(v)) report_.records_unknown_present++;
           }
           break;
       }

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
@@ -41,17 +42,25 @@ bool WaitExit(pid_t pid, std::chrono::milliseconds timeout, int* status) {
 }  // namespace
 
 int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
+  // Below the kernel's ephemeral range (32768-60999 here): a node that is down and restarted must find its port
+  // free again, and an ephemeral port can meanwhile be handed to any outgoing connection as its local port.
+  static std::atomic<int> next{20000 + static_cast<int>(getpid() % 1000) * 12};
+  for (int attempt = 0; attempt < 2000; ++attempt) {
+    int port = next.fetch_add(1);
+    if (port >= 32000) {
+      next.store(20000);
+      port = 20000;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    const bool free = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    close(fd);
+    if (free) return port;
+  }
+  return 0;
 }
 
 absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options,

@@ -89,7 +89,8 @@ class Cluster {
   std::vector<NodeProcess> nodes_;
 };
 
-// A free TCP port on 127.0.0.1 (bound and released; the kernel does not hand it out again at once).
+// A free TCP port on 127.0.0.1, below the ephemeral range so that no outgoing connection takes it while its node
+// is down and restarting (bound and released; each call in a process returns another port).
 int FreePort();
 
 }  // namespace brook::testing
