@@ -84,7 +84,8 @@ struct FaultReport {
   std::vector<FaultEvent> events;
   // Failover: per partition whose leader was killed, ms from the kill to the next acknowledged produce there.
   std::vector<int64_t> failover_ms;
-  int64_t recovery_ms = 0;  // after the final heal: until every partition accepted a produce again
+  std::vector<int64_t> failover_alone_ms;  // the same, for kills that came without a second fault
+  int64_t recovery_ms = 0;                 // after the final heal: until every partition accepted a produce again
   // Violations. Any of them fails the run.
   int64_t lost = 0;                   // acknowledged records missing at their acknowledged offset
   int64_t duplicates = 0;             // extra copies of a record value in a log
