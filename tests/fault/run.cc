@@ -610,7 +610,11 @@ void Runner::Apply(Fault f, Active& act, std::mt19937_64& rng) {
       act.down.push_back(id);
       down_now_.insert(id);
       act.what.push_back(absl::StrCat("restart n", id, s.ok() ? "" : absl::StrCat(" (", s.message(), ")")));
-      if (!s.ok()) Example(absl::StrCat("graceful stop of n", id, " failed: ", s.message()));
+      if (!s.ok()) {
+        report_.crashes++;  // a graceful stop must end with exit 0 within the shutdown timeout
+        Example(absl::StrCat("graceful stop of n", id, " failed: ", s.message(), "; its log ends:\n",
+                             cluster_->LogTail(id, 8)));
+      }
       return;
     }
     case Fault::kPartition: {

@@ -94,7 +94,7 @@ struct FaultReport {
   int64_t phantoms = 0;               // records read that no producer ever sent
   int64_t failed_but_present = 0;     // records of operations that failed for certain, found in the log
   int64_t unexpected_gaps = 0;        // TRIMMED gaps (no retention is configured)
-  int64_t crashes = 0;                // brookd processes that exited on their own (a fail-stop or a crash)
+  int64_t crashes = 0;                // brookd processes that exited on their own, or not cleanly on SIGTERM
   bool live = true;                   // every partition accepted a produce after the final heal
   bool converged = true;              // every node served the same full log
   std::vector<std::string> examples;  // the first violations, described
