@@ -376,12 +376,18 @@ TEST_F(ApiTest, AdminCallsValidateAndRoute) {
   v1::DescribeTopicRequest dreq;
   dreq.set_name("api");
   v1::DescribeTopicResponse dresp;
-  ASSERT_TRUE(Call([&](auto* ctx) { return client_->admin(0).DescribeTopic(ctx, dreq, &dresp); }).ok());
-  ASSERT_EQ(dresp.topic().partitions_size(), 3);
+  // The first election of a partition may go to any replica; its preferred leader takes over soon after. Wait
+  // (bounded) until the leaders have settled on three different nodes.
   std::set<uint64_t> leaders;
-  for (const auto& p : dresp.topic().partitions()) {
-    EXPECT_EQ(p.replicas_size(), 3);
-    leaders.insert(p.leader_id());
+  for (int attempt = 0; attempt < 200 && leaders.size() != 3; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ASSERT_TRUE(Call([&](auto* ctx) { return client_->admin(0).DescribeTopic(ctx, dreq, &dresp); }).ok());
+    ASSERT_EQ(dresp.topic().partitions_size(), 3);
+    leaders.clear();
+    for (const auto& p : dresp.topic().partitions()) {
+      EXPECT_EQ(p.replicas_size(), 3);
+      leaders.insert(p.leader_id());
+    }
   }
   EXPECT_EQ(leaders.size(), 3u) << "three partitions should have leaders on three different nodes";
   dreq.set_name("missing");
