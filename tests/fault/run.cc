@@ -25,6 +25,7 @@
 #include "tests/fault/fault_net.h"
 #include "tests/fault/power.h"
 #include "tests/harness/cluster.h"
+#include "tests/integration/raw_client.h"
 
 #ifndef BROOK_SYNC_TRACKER_PATH
 #define BROOK_SYNC_TRACKER_PATH ""
@@ -78,23 +79,6 @@ struct Op {
   uint64_t base_offset = 0;
   std::string last_error;
 };
-
-std::optional<v1::ErrorStatus> Details(const grpc::Status& status) {
-  if (status.error_details().empty()) return std::nullopt;
-  v1::ErrorStatus out;
-  if (!out.ParseFromString(status.error_details())) return std::nullopt;
-  return out;
-}
-
-std::optional<v1::NotLeader> NotLeaderOf(const grpc::Status& status) {
-  auto details = Details(status);
-  if (!details) return std::nullopt;
-  for (const auto& any : details->details()) {
-    v1::NotLeader out;
-    if (any.UnpackTo(&out)) return out;
-  }
-  return std::nullopt;
-}
 
 void SetDeadline(grpc::ClientContext& ctx, milliseconds d) {
   ctx.set_deadline(std::chrono::system_clock::now() + d);
@@ -250,34 +234,11 @@ absl::Status Runner::StartCluster() {
 }
 
 absl::Status Runner::CreateTopic() {
-  auto deadline = Clock::now() + std::chrono::seconds(30);
-  size_t target = 0;
-  grpc::Status last;
-  while (Clock::now() < deadline) {
-    grpc::ClientContext ctx;
-    SetDeadline(ctx, milliseconds(5000));
-    v1::CreateTopicRequest req;
-    req.set_name(kTopic);
-    req.set_partitions(o_.partitions);
-    req.set_replication_factor(o_.replication);
-    v1::CreateTopicResponse resp;
-    last = admin_[target]->CreateTopic(&ctx, req, &resp);
-    if (last.ok() || last.error_code() == grpc::StatusCode::ALREADY_EXISTS) break;
-    auto hint = NotLeaderOf(last);
-    if (hint && IndexOf(hint->leader_address()) >= 0) {
-      target = static_cast<size_t>(IndexOf(hint->leader_address()));
-    } else {
-      target = (target + 1) % addresses_.size();
-      std::this_thread::sleep_for(milliseconds(50));
-    }
-  }
-  if (!last.ok() && last.error_code() != grpc::StatusCode::ALREADY_EXISTS) {
-    return absl::UnavailableError(absl::StrCat("CreateTopic: ", last.error_message()));
-  }
-  while (Clock::now() < deadline) {
-    if (Leaders().size() == o_.partitions) break;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
+  // Created before any fault, through the integration tests' client (it follows NotLeader and waits until every
+  // partition has a leader).
+  RawClient setup(addresses_);
+  grpc::Status created = setup.CreateTopic(kTopic, o_.partitions, o_.replication, std::chrono::seconds(30));
+  if (!created.ok()) return absl::UnavailableError(absl::StrCat("CreateTopic: ", created.error_message()));
   // Which nodes hold which partition (with replication below the node count, not all of them).
   replicas_.assign(o_.partitions, {});
   grpc::ClientContext ctx;
@@ -299,8 +260,7 @@ absl::Status Runner::CreateTopic() {
           absl::StrCat("partition ", p, " has ", replicas_[p].size(), " replicas, not ", o_.replication));
     }
   }
-  if (Clock::now() < deadline) return absl::OkStatus();
-  return absl::DeadlineExceededError("the topic's partitions did not all get a leader within 30 s");
+  return absl::OkStatus();
 }
 
 std::map<uint32_t, uint64_t> Runner::Leaders() {
@@ -354,7 +314,7 @@ Op Runner::Produce(uint32_t partition, uint64_t producer_id, uint64_t sequence, 
       return op;
     }
     op.last_error = absl::StrCat(s.error_code(), " ", s.error_message());
-    auto hint = NotLeaderOf(s);
+    auto hint = Detail<v1::NotLeader>(s);
     const auto code = s.error_code();
     // Certainly not written: a node that is not the leader refused it, the proposal quota refused it, or the
     // request was malformed. Anything else (a deadline, a dropped connection, a leader that lost its term with the
