@@ -78,6 +78,7 @@ struct Broken {
   int seconds;
   int64_t FaultReport::*symptom;
   int consumers = 3;
+  int producers = 6;
 };
 
 class BrokenVariant : public ::testing::TestWithParam<Broken> {};
@@ -90,6 +91,7 @@ TEST_P(BrokenVariant, IsCaught) {
   o.faults = b.faults;
   o.duration = std::chrono::seconds(b.seconds);
   o.consumers = b.consumers;
+  o.producers = b.producers;
   o.combine_probability = 0;
   o.min_quiet = std::chrono::milliseconds(300);
   o.max_quiet = std::chrono::milliseconds(800);
@@ -102,9 +104,11 @@ TEST_P(BrokenVariant, IsCaught) {
 INSTANTIATE_TEST_SUITE_P(
     Checker, BrokenVariant,
     ::testing::Values(Broken{"ack_before_commit", {Fault::kIsolateLeader}, 20, &FaultReport::lost},
-                      // Three consumers per partition: some of them read from the isolated leader in the short
-                      // window before it steps down.
-                      Broken{"read_past_commit", {Fault::kIsolateLeader}, 20, &FaultReport::disagreements, 9},
+                      // Three consumers per partition, so that some read from the isolated leader in the short
+                      // window before it steps down; four producers per partition, so that the batches retried on
+                      // the new leader land in another order than on the isolated one (a retry that lands at the
+                      // same offset makes the uncommitted read right after all).
+                      Broken{"read_past_commit", {Fault::kIsolateLeader}, 25, &FaultReport::disagreements, 9, 12},
                       Broken{"skip_idempotence",
                              {Fault::kKillLeader, Fault::kIsolateLeader, Fault::kPauseLeader},
                              20,
