@@ -66,7 +66,7 @@ TEST_F(ClusterTest, ReplicatesEveryRecordToEveryReplicaInOrder) {
   Workload workload(client_.get(), w);
   workload.Start();
   workload.Join();
-  EXPECT_EQ(workload.failed_batches(), 0);
+  EXPECT_EQ(workload.failed_batches(), 0) << workload.first_failure();
   EXPECT_EQ(workload.acked_records(), 12000);
   WaitCaughtUp("orders", 3, {0, 1, 2});
   EXPECT_EQ(workload.Verify({0, 1, 2}), "");
@@ -94,7 +94,7 @@ TEST_F(ClusterTest, LeaderKilledWhileProducingLosesNothingAndRejoinsCaughtUp) {
   workload.Stop();
   workload.Join();
   EXPECT_GE(workload.acked_batches(), before + 200) << "producing did not continue after the leader was killed";
-  EXPECT_EQ(workload.failed_batches(), 0);
+  EXPECT_EQ(workload.failed_batches(), 0) << workload.first_failure();
   uint64_t new_leader = client_->LeaderId("events", 0);
   EXPECT_NE(new_leader, 0u);
   EXPECT_NE(new_leader, victim);
@@ -134,7 +134,7 @@ TEST_F(ClusterTest, RollingRestartLosesNothing) {
   }
   workload.Stop();
   workload.Join();
-  EXPECT_EQ(workload.failed_batches(), 0);
+  EXPECT_EQ(workload.failed_batches(), 0) << workload.first_failure();
   WaitCaughtUp("rolling", 3, {0, 1, 2});
   EXPECT_EQ(workload.Verify({0, 1, 2}), "");
 }

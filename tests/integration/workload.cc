@@ -44,6 +44,11 @@ void Workload::Run(int producer) {
     if (!s.ok()) {
       // Outcome unknown: this producer's later batches would be a sequence gap after a lost one, so it stops.
       failed_batches_.fetch_add(1);
+      std::lock_guard lock(mu_);
+      if (first_failure_.empty()) {
+        first_failure_ = absl::StrCat("producer ", producer, " partition ", partition, " sequence ",
+                                      sequence[partition], ": ", s.error_code(), " ", s.error_message());
+      }
       return;
     }
     sequence[partition] += static_cast<uint64_t>(options_.records_per_batch);

@@ -38,6 +38,11 @@ class Workload {
   int64_t acked_batches() const { return acked_batches_.load(); }
   int64_t acked_records() const { return acked_records_.load(); }
   int64_t failed_batches() const { return failed_batches_.load(); }
+  // The status of the first batch that failed ("" if none), for failure messages.
+  std::string first_failure() const {
+    std::lock_guard lock(mu_);
+    return first_failure_;
+  }
   // The end offset of every partition as far as acknowledgements go.
   std::map<uint32_t, uint64_t> AckedEnd() const;
 
@@ -58,6 +63,7 @@ class Workload {
   mutable std::mutex mu_;
   // partition -> offset -> value acknowledged there
   std::map<uint32_t, std::map<uint64_t, std::string>> acked_;
+  std::string first_failure_;
 };
 
 }  // namespace brook::testing
