@@ -124,10 +124,15 @@ int TopicList(Context& ctx) {
   return kExitOk;
 }
 
+void RefineTopicFromLeaders(Context& ctx, const std::map<uint64_t, std::string>& address, v1::Topic& t);
+std::map<uint64_t, std::string> ClientAddresses(const v1::DescribeClusterResponse& cluster);
+
 int TopicDescribe(Context& ctx) {
   client::Admin admin(ctx.connection);
   auto t = admin.DescribeTopic(ctx.positionals[0]);
   if (!t.ok()) return Fail(ctx, t.status());
+  // The answering node knows caught-up replicas only for partitions it leads; ask the other leaders too.
+  if (auto cluster = admin.DescribeCluster(); cluster.ok()) RefineTopicFromLeaders(ctx, ClientAddresses(*cluster), *t);
   if (ctx.json) {
     JsonWriter w;
     WriteTopic(w, *t);
@@ -425,31 +430,37 @@ int GroupCommit(Context& ctx) {
 // ---- cluster ----
 
 // caught_up_replicas is exact only on a partition's leader: ask each leader about the partitions it leads.
-// Best effort: a leader that does not answer leaves the metadata's view in place.
-void RefineFromLeaders(Context& ctx, const v1::DescribeClusterResponse& cluster, v1::GetMetadataResponse& meta) {
-  std::map<uint64_t, std::string> address;
-  for (const auto& n : cluster.nodes()) address[n.id()] = n.client_address();
-  for (v1::Topic& t : *meta.mutable_topics()) {
-    std::set<uint64_t> leaders;
-    for (const auto& p : t.partitions()) {
-      if (p.leader_id() != 0) leaders.insert(p.leader_id());
-    }
-    for (uint64_t leader : leaders) {
-      if (address[leader].empty()) continue;
-      grpc::ClientContext context;
-      client::SetDeadline(&context, client::Clock::now() + std::min(ctx.timeout, std::chrono::milliseconds(3000)));
-      v1::DescribeTopicRequest request;
-      request.set_name(t.name());
-      v1::DescribeTopicResponse response;
-      if (!ctx.connection->Stubs(address[leader])->admin->DescribeTopic(&context, request, &response).ok())
-        continue;
-      for (const auto& fresh : response.topic().partitions()) {
-        if (fresh.leader_id() != leader || fresh.partition() >= static_cast<uint32_t>(t.partitions_size()))
-          continue;
-        *t.mutable_partitions(static_cast<int>(fresh.partition())) = fresh;
-      }
+// Best effort: a leader that does not answer leaves the first answer's view in place.
+void RefineTopicFromLeaders(Context& ctx, const std::map<uint64_t, std::string>& address, v1::Topic& t) {
+  std::set<uint64_t> leaders;
+  for (const auto& p : t.partitions()) {
+    if (p.leader_id() != 0) leaders.insert(p.leader_id());
+  }
+  for (uint64_t leader : leaders) {
+    auto it = address.find(leader);
+    if (it == address.end() || it->second.empty()) continue;
+    grpc::ClientContext context;
+    client::SetDeadline(&context, client::Clock::now() + std::min(ctx.timeout, std::chrono::milliseconds(3000)));
+    v1::DescribeTopicRequest request;
+    request.set_name(t.name());
+    v1::DescribeTopicResponse response;
+    if (!ctx.connection->Stubs(it->second)->admin->DescribeTopic(&context, request, &response).ok()) continue;
+    for (const auto& fresh : response.topic().partitions()) {
+      if (fresh.leader_id() != leader || fresh.partition() >= static_cast<uint32_t>(t.partitions_size())) continue;
+      *t.mutable_partitions(static_cast<int>(fresh.partition())) = fresh;
     }
   }
+}
+
+std::map<uint64_t, std::string> ClientAddresses(const v1::DescribeClusterResponse& cluster) {
+  std::map<uint64_t, std::string> address;
+  for (const auto& n : cluster.nodes()) address[n.id()] = n.client_address();
+  return address;
+}
+
+void RefineFromLeaders(Context& ctx, const v1::DescribeClusterResponse& cluster, v1::GetMetadataResponse& meta) {
+  const auto address = ClientAddresses(cluster);
+  for (v1::Topic& t : *meta.mutable_topics()) RefineTopicFromLeaders(ctx, address, t);
 }
 
 int ClusterStatus(Context& ctx) {

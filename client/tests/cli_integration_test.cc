@@ -1,4 +1,8 @@
 // The `brook` binary against a live cluster: output, JSON, and exit codes, including bad input.
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -37,6 +41,24 @@ TEST_F(BrookCliTest, TopicLifecycle) {
   ASSERT_EQ(json.exit_code, 0) << last_;
   EXPECT_TRUE(absl::StrContains(json.out, "\"name\":\"clicks\"")) << last_;
   EXPECT_TRUE(absl::StrContains(json.out, "\"partition_count\":4")) << last_;
+
+  // Every partition shows all three replicas caught up, whichever node leads it (the CLI asks each leader).
+  int fully_caught_up = 0;
+  for (int attempt = 0; attempt < 100 && fully_caught_up != 4; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto described = Brook({"topic", "describe", "clicks", "--output=json"});
+    ASSERT_EQ(described.exit_code, 0) << last_;
+    std::vector<std::string> parts = absl::StrSplit(described.out, "\"caught_up_replicas\":[");
+    fully_caught_up = 0;
+    for (size_t i = 1; i < parts.size(); ++i) {
+      std::string ids = parts[i].substr(0, parts[i].find(']'));
+      if (std::count(ids.begin(), ids.end(), ',') == 2) ++fully_caught_up;
+    }
+  }
+  EXPECT_EQ(fully_caught_up, 4) << last_;
+  auto table = Brook({"topic", "describe", "clicks"});
+  ASSERT_EQ(table.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(table.out, "CAUGHT-UP")) << last_;
 
   auto again = Brook({"topic", "create", "clicks"});
   EXPECT_EQ(again.exit_code, 1) << last_;
