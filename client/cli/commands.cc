@@ -132,7 +132,8 @@ int TopicDescribe(Context& ctx) {
   auto t = admin.DescribeTopic(ctx.positionals[0]);
   if (!t.ok()) return Fail(ctx, t.status());
   // The answering node knows caught-up replicas only for partitions it leads; ask the other leaders too.
-  if (auto cluster = admin.DescribeCluster(); cluster.ok()) RefineTopicFromLeaders(ctx, ClientAddresses(*cluster), *t);
+  if (auto cluster = admin.DescribeCluster(); cluster.ok())
+    RefineTopicFromLeaders(ctx, ClientAddresses(*cluster), *t);
   if (ctx.json) {
     JsonWriter w;
     WriteTopic(w, *t);
