@@ -31,6 +31,9 @@ PYTHON=/usr/bin/python3
 
 WORK=$(mktemp -d /tmp/brook-deploy-test.XXXXXX)
 export BROOK_PY_STUBS=$WORK/py
+# Stamped into the images (docker-compose.yml build argument), reported by brook_build_info.
+BROOK_GIT_COMMIT=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
+export BROOK_GIT_COMMIT
 START=$(date +%s)
 STARTED_DOCKERD=""
 SUDO=""
@@ -252,6 +255,11 @@ while true; do
   sleep 2
 done
 log "Prometheus: 3 of 3 brook targets up; the partitions' high watermarks sum to $total"
+# The images carry the commit they were built from (BROOK_GIT_COMMIT, exported above).
+info=$(prometheus_query "count(brook_build_info{git_commit=\"$BROOK_GIT_COMMIT\"})")
+[ "$($PYTHON -c 'import json,sys; r=json.loads(sys.argv[1]); print(r[0]["value"][1] if r else 0)' "$info")" = 3 ] ||
+  fail "brook_build_info: want git_commit=\"$BROOK_GIT_COMMIT\" on 3 nodes, got $info"
+log "brook_build_info: git_commit=\"$BROOK_GIT_COMMIT\" on all 3 nodes"
 $PYTHON "$SRC/tests/deploy/check_dashboard.py" "$SRC/deploy/grafana/brook-cluster.json" ||
   fail "Grafana dashboard queries"
 
