@@ -218,7 +218,7 @@ void Host::Turn(std::vector<internal::MessageBatch>& inbox, std::vector<std::fun
   led_groups_.store(led, std::memory_order_relaxed);
   if (!ready_.load(std::memory_order_relaxed)) {
     Slot* meta = FindSlot(kMetadataGroup);
-    if (meta->raft->leader() != 0 && meta->applied >= metadata_commit_at_start_) {
+    if (meta->raft->leader() != 0 && meta->applied >= metadata_commit_at_start_ && !transport_->refused()) {
       ready_.store(true, std::memory_order_release);
       LogInfo("n", options_.node_id, " ready: metadata applied to ", meta->applied, ", controller n",
               meta->raft->leader());

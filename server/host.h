@@ -87,8 +87,9 @@ class Host {
   void Post(std::function<void()> task);
   void Deliver(internal::MessageBatch&& batch);
   std::shared_ptr<const ClusterView> cluster() const;
-  // The node has a metadata leader and has applied the metadata log as far as it knew it committed at start.
-  bool ready() const { return ready_.load(std::memory_order_acquire); }
+  // The node has a metadata leader and has applied the metadata log as far as it knew it committed at start, and
+  // no peer refuses it (Transport::refused: a node whose data directory its peers do not know is never ready).
+  bool ready() const { return ready_.load(std::memory_order_acquire) && !transport_->refused(); }
   storage::Store* store() const { return store_; }
   raft::NodeId node_id() const { return options_.node_id; }
   // Groups this node leads that have other voters to hand leadership to (approximate; shutdown progress).

@@ -1,6 +1,7 @@
 #include "server/node.h"
 
 #include <algorithm>
+#include <random>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -38,6 +39,40 @@ Node::Node(NodeConfig config) : config_(std::move(config)) {
 }
 
 Node::~Node() { Shutdown(); }
+
+// This data directory's incarnation (created with it, random, never 0) and the peers' as this node first saw them.
+absl::StatusOr<Node::Incarnations> Node::LoadIncarnations() {
+  Incarnations out;
+  auto parse = [](const std::string& key, const std::string& text) -> absl::StatusOr<uint64_t> {
+    uint64_t v = 0;
+    if (!absl::SimpleAtoi(text, &v) || v == 0) {
+      return absl::DataLossError(absl::StrCat("node meta '", key, "' is not an incarnation: '", text, "'"));
+    }
+    return v;
+  };
+  auto stored = store_->GetNodeMeta("incarnation");
+  if (!stored.ok()) return stored.status();
+  if (stored->has_value()) {
+    auto v = parse("incarnation", **stored);
+    if (!v.ok()) return v.status();
+    out.self = *v;
+  } else {
+    std::random_device entropy;
+    while (out.self == 0) out.self = (static_cast<uint64_t>(entropy()) << 32) ^ entropy();
+    if (auto s = store_->PutNodeMeta("incarnation", absl::StrCat(out.self)); !s.ok()) return s;
+  }
+  for (const auto& [id, addr] : config_.initial_members) {
+    if (id == config_.node_id) continue;
+    const std::string key = absl::StrCat("peer_incarnation/", id);
+    auto peer = store_->GetNodeMeta(key);
+    if (!peer.ok()) return peer.status();
+    if (!peer->has_value()) continue;
+    auto v = parse(key, **peer);
+    if (!v.ok()) return v.status();
+    out.peers[id] = *v;
+  }
+  return out;
+}
 
 absl::Status Node::Start() {
   storage::Options options;
@@ -90,12 +125,19 @@ absl::Status Node::Start() {
   if (!stored_members->has_value()) {
     if (auto s = store_->PutNodeMeta("members", members_spec); !s.ok()) return s;
   }
+  auto incarnation = LoadIncarnations();
+  if (!incarnation.ok()) return incarnation.status();
 
   Transport::Options topts;
   topts.self = config_.node_id;
   topts.cluster_id = config_.cluster_id;
   topts.client_address = config_.advertise_client_addr;
   topts.metrics_address = config_.metrics_addr;
+  topts.incarnation = incarnation->self;
+  topts.known_incarnations = incarnation->peers;
+  topts.remember_incarnation = [store = store_.get()](uint64_t peer, uint64_t value) {
+    return store->PutNodeMeta(absl::StrCat("peer_incarnation/", peer), absl::StrCat(value));
+  };
   for (const auto& [id, addr] : config_.initial_members) {
     if (id != config_.node_id) topts.peer_addresses[id] = addr;
   }

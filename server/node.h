@@ -58,6 +58,12 @@ class Node {
   Host* host() { return host_.get(); }
 
  private:
+  struct Incarnations {
+    uint64_t self = 0;
+    std::map<uint64_t, uint64_t> peers;
+  };
+  absl::StatusOr<Incarnations> LoadIncarnations();
+
   NodeConfig config_;
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<Transport> transport_;

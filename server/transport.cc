@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "server/limits.h"
 #include "server/log.h"
@@ -13,8 +14,8 @@ constexpr auto kHelloInterval = std::chrono::seconds(1);
 // One peer: a queue and a thread that owns the stream to it.
 class Transport::Peer {
  public:
-  Peer(uint64_t id, std::string address, const Transport::Options& options)
-      : id_(id), address_(std::move(address)), options_(options) {}
+  Peer(uint64_t id, std::string address, const Transport::Options& options, std::atomic<bool>* refused)
+      : id_(id), address_(std::move(address)), options_(options), refused_by_any_(refused) {}
   ~Peer() { Stop(); }
 
   void Start() {
@@ -101,6 +102,7 @@ class Transport::Peer {
         if (first) {
           batch.set_from_client_address(options_.client_address);
           batch.set_from_metrics_address(options_.metrics_address);
+          batch.set_from_incarnation(options_.incarnation);
         }
         if (!writer->Write(batch)) {
           ok = false;
@@ -118,8 +120,15 @@ class Transport::Peer {
       }
       // The stream broke: drop it and what was queued (Raft resends), back off, reconnect on the next batch.
       writer->WritesDone();
-      writer->Finish();
+      grpc::Status status = writer->Finish();
       writer.reset();
+      if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION && status.error_message() != refused_) {
+        // The peer refuses to talk to us (another cluster, or this data directory is not the one it knows): say
+        // so once per reason; we keep retrying, so the error stays visible in the log's first lines about it.
+        refused_ = status.error_message();
+        refused_by_any_->store(true, std::memory_order_relaxed);
+        LogError("n", options_.self, " node ", id_, " refuses this node: ", refused_);
+      }
       {
         std::lock_guard lock(mu_);
         context_ = nullptr;
@@ -150,6 +159,8 @@ class Transport::Peer {
   grpc::ClientContext* context_ = nullptr;  // guarded by mu_: the live stream's context, for cancelling on Stop
   std::deque<std::pair<internal::MessageBatch, size_t>> queue_;
   size_t queued_bytes_ = 0;
+  std::string refused_;  // the sender thread's: the last refusal logged
+  std::atomic<bool>* const refused_by_any_;
 };
 
 // The server side: one read reactor per incoming stream.
@@ -174,6 +185,14 @@ class Transport::Receiver : public internal::NodeTransport::CallbackService {
           Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "wrong cluster id or node id"));
           return;
         }
+        if (!checked_) {
+          if (auto s = transport_->CheckIncarnation(batch_.from_node(), batch_.from_incarnation()); !s.ok()) {
+            LogError("n", transport_->options_.self, " refusing node ", batch_.from_node(), ": ", s.message());
+            Finish(grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message())));
+            return;
+          }
+          checked_ = true;
+        }
         size_t bytes = batch_.ByteSizeLong();
         ack_->set_received_bytes(ack_->received_bytes() + bytes);
         transport_->Learn(batch_);
@@ -193,6 +212,7 @@ class Transport::Receiver : public internal::NodeTransport::CallbackService {
       Transport* transport_;
       internal::StreamAck* ack_;
       internal::MessageBatch batch_;
+      bool checked_ = false;  // the stream's first batch passed CheckIncarnation
     };
     return new Reader(transport_, ack);
   }
@@ -202,9 +222,11 @@ class Transport::Receiver : public internal::NodeTransport::CallbackService {
 };
 
 Transport::Transport(Options options, std::function<void(internal::MessageBatch&&)> deliver)
-    : options_(std::move(options)), deliver_(std::move(deliver)) {
+    : options_(std::move(options)),
+      deliver_(std::move(deliver)),
+      known_incarnations_(options_.known_incarnations) {
   for (const auto& [id, address] : options_.peer_addresses) {
-    if (id != options_.self) peers_[id] = std::make_unique<Peer>(id, address, options_);
+    if (id != options_.self) peers_[id] = std::make_unique<Peer>(id, address, options_, &refused_);
   }
   receiver_ = std::make_unique<Receiver>(this);
 }
@@ -235,6 +257,29 @@ void Transport::Learn(const internal::MessageBatch& batch) {
   std::lock_guard lock(learned_mu_);
   if (!batch.from_client_address().empty()) client_addresses_[batch.from_node()] = batch.from_client_address();
   if (!batch.from_metrics_address().empty()) metrics_addresses_[batch.from_node()] = batch.from_metrics_address();
+}
+
+absl::Status Transport::CheckIncarnation(uint64_t peer, uint64_t incarnation) {
+  if (incarnation == 0) return absl::OkStatus();
+  std::lock_guard lock(incarnation_mu_);
+  uint64_t& known = known_incarnations_[peer];
+  if (known == incarnation) return absl::OkStatus();
+  if (known == 0) {
+    if (options_.remember_incarnation) {
+      if (auto s = options_.remember_incarnation(peer, incarnation); !s.ok()) {
+        return absl::UnavailableError(
+            absl::StrCat("cannot remember node ", peer, "'s incarnation: ", s.message()));
+      }
+    }
+    known = incarnation;
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "node ", peer, " came back with another data directory (incarnation ", incarnation, ", this node knows ",
+      known,
+      "): it lost its data, and a node that forgot its Raft logs and votes could elect a leader that lacks "
+      "acknowledged records. Restore its data directory; replacing a node is not supported yet "
+      "(docs/operations.md)"));
 }
 
 std::map<uint64_t, std::string> Transport::client_addresses() const {

@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/status/status.h"
 #include "brook/internal/transport.grpc.pb.h"
 
 namespace brook::server {
@@ -41,6 +42,11 @@ class Transport {
     std::string client_address;                      // advertised to peers
     std::string metrics_address;                     // advertised to peers
     std::map<uint64_t, std::string> peer_addresses;  // node id -> node-to-node address, self excluded
+    // This node's incarnation (see MessageBatch.from_incarnation), the peers' as remembered, and how to remember
+    // a peer's first one durably (called once per peer, on a gRPC thread, before its stream is accepted).
+    uint64_t incarnation = 0;
+    std::map<uint64_t, uint64_t> known_incarnations;
+    std::function<absl::Status(uint64_t peer, uint64_t incarnation)> remember_incarnation;
   };
   // `deliver` receives every batch from a peer of this cluster, on a gRPC thread; it must not block for long.
   Transport(Options options, std::function<void(internal::MessageBatch&&)> deliver);
@@ -60,6 +66,13 @@ class Transport {
   std::map<uint64_t, std::string> metrics_addresses() const;
   const PeerStats* stats(uint64_t peer) const;
   bool reachable(uint64_t peer) const;
+  // A peer refused this node's streams (FAILED_PRECONDITION: another cluster, or it remembers another incarnation
+  // of this node). Permanent for this process: neither changes while it runs.
+  bool refused() const { return refused_.load(std::memory_order_relaxed); }
+
+  // OK if `incarnation` is the one remembered for `peer` (remembering it if none is); FAILED_PRECONDITION with
+  // what to do if the peer came back with another data directory. 0 (a peer that does not send one) passes.
+  absl::Status CheckIncarnation(uint64_t peer, uint64_t incarnation);
 
   static constexpr uint64_t kMaxQueuedBytes = 64 << 20;
 
@@ -75,6 +88,9 @@ class Transport {
   mutable std::mutex learned_mu_;
   std::map<uint64_t, std::string> client_addresses_;
   std::map<uint64_t, std::string> metrics_addresses_;
+  std::atomic<bool> refused_{false};
+  std::mutex incarnation_mu_;
+  std::map<uint64_t, uint64_t> known_incarnations_;  // guarded by incarnation_mu_
 };
 
 }  // namespace brook::server
