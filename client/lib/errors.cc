@@ -57,6 +57,7 @@ Retry RetryRule(absl::StatusCode code) {
     case absl::StatusCode::kResourceExhausted:
       return Retry::kAlways;
     case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kCancelled:  // not by us: a server that shuts down cancels the calls it holds
       return Retry::kIfIdempotent;
     default:
       return Retry::kNever;

@@ -47,7 +47,7 @@ absl::Status ToAbslStatus(const grpc::Status& status);
 enum class Retry {
   kNever,         // INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, ALREADY_EXISTS, OUT_OF_RANGE, ...
   kAlways,        // UNAVAILABLE, RESOURCE_EXHAUSTED: the server did not act on the call.
-  kIfIdempotent,  // DEADLINE_EXCEEDED, CANCELLED by a timeout: the outcome is unknown.
+  kIfIdempotent,  // DEADLINE_EXCEEDED, CANCELLED (a server shutting down cancels its calls): outcome unknown.
 };
 Retry RetryRule(absl::StatusCode code);
 

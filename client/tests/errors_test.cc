@@ -72,6 +72,7 @@ TEST(RetryRule, RetriesOnlyWhatIsSafe) {
   EXPECT_EQ(RetryRule(absl::StatusCode::kUnavailable), Retry::kAlways);
   EXPECT_EQ(RetryRule(absl::StatusCode::kResourceExhausted), Retry::kAlways);
   EXPECT_EQ(RetryRule(absl::StatusCode::kDeadlineExceeded), Retry::kIfIdempotent);
+  EXPECT_EQ(RetryRule(absl::StatusCode::kCancelled), Retry::kIfIdempotent);
   for (auto code :
        {absl::StatusCode::kInvalidArgument, absl::StatusCode::kNotFound, absl::StatusCode::kFailedPrecondition,
         absl::StatusCode::kAlreadyExists, absl::StatusCode::kOutOfRange}) {

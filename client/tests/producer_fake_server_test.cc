@@ -24,6 +24,7 @@ enum class Fault {
   kNone,
   kUnavailableBeforeApply,  // nothing written, UNAVAILABLE
   kLoseAnswer,              // written, but the client sees UNAVAILABLE
+  kCancelAnswer,            // written, but the client sees CANCELLED (a server shutting down cancels its calls)
   kInvalid,                 // nothing written, INVALID_ARGUMENT
   kNotLeader,               // nothing written, NotLeader naming `redirect_`
 };
@@ -124,6 +125,13 @@ class FakeNode final : public v1::Log::Service, public v1::Admin::Service {
     return grpc::Status::OK;
   }
 
+  // The answer to a call whose batch was written (or deduplicated).
+  static grpc::Status Answer(Fault fault) {
+    if (fault == Fault::kLoseAnswer) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "lost");
+    if (fault == Fault::kCancelAnswer) return grpc::Status(grpc::StatusCode::CANCELLED, "Cancelled");
+    return grpc::Status::OK;
+  }
+
   grpc::Status Produce(grpc::ServerContext*, const v1::ProduceRequest* req, v1::ProduceResponse* resp) override {
     absl::MutexLock l(&mu_);
     ++calls_;
@@ -152,8 +160,7 @@ class FakeNode final : public v1::Log::Service, public v1::Admin::Service {
         resp->set_base_offset(base);
         resp->set_record_count(static_cast<uint32_t>(count));
         resp->set_duplicate(true);
-        return fault == Fault::kLoseAnswer ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "lost")
-                                           : grpc::Status::OK;
+        return Answer(fault);
       }
     }
     if (req->sequence() != expected_) {
@@ -170,7 +177,7 @@ class FakeNode final : public v1::Log::Service, public v1::Admin::Service {
     expected_ += static_cast<uint64_t>(req->records_size());
     resp->set_base_offset(base);
     resp->set_record_count(static_cast<uint32_t>(req->records_size()));
-    return fault == Fault::kLoseAnswer ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "lost") : grpc::Status::OK;
+    return Answer(fault);
   }
 
  private:
@@ -241,6 +248,20 @@ TEST(ProducerAgainstFakeLeader, LostAnswersAreDeduplicatedNotRewritten) {
   FakeNode node(1);
   node.SetLeader(1, node.address());
   node.Script({Fault::kLoseAnswer, Fault::kLoseAnswer, Fault::kNone, Fault::kLoseAnswer});
+  auto acks = SendAll(Connect(node.address()), 60);
+  for (int i = 0; i < 60; ++i) {
+    ASSERT_TRUE(acks[i].ok()) << i << ": " << acks[i].status();
+    EXPECT_EQ(acks[i]->offset, static_cast<uint64_t>(i));
+  }
+  ExpectLogIsZeroToN(node.log(), 60);
+}
+
+// CANCELLED from the server (gRPC cancels the calls a shutting-down server has not answered) says nothing about
+// whether the batch was written: resent under the same sequence, never counted as "not written".
+TEST(ProducerAgainstFakeLeader, CancelledCallsAreResentNotSkipped) {
+  FakeNode node(1);
+  node.SetLeader(1, node.address());
+  node.Script({Fault::kCancelAnswer, Fault::kNone, Fault::kCancelAnswer, Fault::kCancelAnswer});
   auto acks = SendAll(Connect(node.address()), 60);
   for (int i = 0; i < 60; ++i) {
     ASSERT_TRUE(acks[i].ok()) << i << ": " << acks[i].status();

@@ -118,8 +118,9 @@ grpc::Status RawClient::Produce(const v1::ProduceRequest& req, v1::ProduceRespon
     last = log(static_cast<size_t>(target)).Produce(&ctx, req, resp);
     if (last.ok()) return last;
     auto code = last.error_code();
+    // CANCELLED: a node shutting down cancels the calls it has not answered (outcome unknown, like a timeout).
     if (code != grpc::StatusCode::UNAVAILABLE && code != grpc::StatusCode::RESOURCE_EXHAUSTED &&
-        code != grpc::StatusCode::DEADLINE_EXCEEDED) {
+        code != grpc::StatusCode::DEADLINE_EXCEEDED && code != grpc::StatusCode::CANCELLED) {
       return last;
     }
     auto hint = Detail<v1::NotLeader>(last);

@@ -36,8 +36,9 @@ class RawClient {
   // Node id of the partition's leader as the live nodes see it (0 if none), asking every node in turn.
   uint64_t LeaderId(const std::string& topic, uint32_t partition);
 
-  // Produces one batch, retrying UNAVAILABLE / RESOURCE_EXHAUSTED / DEADLINE_EXCEEDED (same producer id and
-  // sequence, so retries never duplicate) and following NotLeader, until `timeout`. The final status and response.
+  // Produces one batch, retrying UNAVAILABLE / RESOURCE_EXHAUSTED / DEADLINE_EXCEEDED / CANCELLED (same producer
+  // id and sequence, so retries never duplicate) and following NotLeader, until `timeout`. The final status and
+  // response.
   grpc::Status Produce(const v1::ProduceRequest& req, v1::ProduceResponse* resp,
                        std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
