@@ -604,6 +604,7 @@ void Host::FailPending(Slot& slot, const grpc::Status& status) {
 }
 
 void Host::PublishPartition(Slot& slot) {
+  NoteLeadership(slot);
   auto bounds = store_->Bounds(slot.id);
   raft::Index readable = slot.applied;
   uint64_t high_watermark = slot.machine->end_offset();
@@ -614,7 +615,11 @@ void Host::PublishPartition(Slot& slot) {
       high_watermark = bounds.end_offset;
     }
   }
-  slot.view->Publish(readable, high_watermark, bounds.log_start_offset, slot.raft->leader(), slot.raft->term());
+  // A new leader takes produce requests once it has applied what earlier terms left (its barrier); until then it
+  // does not name itself in metadata, so clients routed by GetMetadata do not meet "retry shortly" from it.
+  raft::NodeId leader = slot.raft->leader();
+  if (leader == options_.node_id && slot.applied < slot.barrier) leader = 0;
+  slot.view->Publish(readable, high_watermark, bounds.log_start_offset, leader, slot.raft->term());
 }
 
 absl::StatusOr<UnsafeBreak> ParseUnsafeBreak(absl::string_view name) {
@@ -876,7 +881,7 @@ void Host::DescribeTopic(const std::string& name, std::function<void(grpc::Statu
       for (auto r : p.replicas()) info->add_replicas(r);
       Slot* slot = FindSlot(p.group_id());
       if (slot == nullptr) continue;
-      info->set_leader_id(slot->raft->leader());
+      info->set_leader_id(slot->view ? slot->view->leader() : slot->raft->leader());  // as GetMetadata says
       info->set_leader_term(slot->raft->term());
       info->set_high_watermark(slot->machine->end_offset());
       info->set_log_start_offset(store_->Bounds(slot->id).log_start_offset);
