@@ -232,42 +232,34 @@ void ExpectLogIsZeroToN(const std::vector<std::string>& log, int n) {
   for (int i = 0; i < n; ++i) EXPECT_EQ(log[i], absl::StrCat(i)) << "offset " << i;
 }
 
-TEST(ProducerAgainstFakeLeader, FailuresBeforeApplyAreResentInOrder) {
+// A leader that faults the calls of `script` (in order): every one of `n` records is acknowledged at its offset
+// and written exactly once.
+void ExpectEveryRecordOnceInOrder(std::vector<Fault> script, int n) {
   FakeNode node(1);
   node.SetLeader(1, node.address());
-  node.Script({Fault::kNone, Fault::kUnavailableBeforeApply, Fault::kNone, Fault::kUnavailableBeforeApply});
-  auto acks = SendAll(Connect(node.address()), 100);
-  for (int i = 0; i < 100; ++i) {
+  node.Script(std::move(script));
+  auto acks = SendAll(Connect(node.address()), n);
+  for (int i = 0; i < n; ++i) {
     ASSERT_TRUE(acks[i].ok()) << i << ": " << acks[i].status();
     EXPECT_EQ(acks[i]->offset, static_cast<uint64_t>(i));
   }
-  ExpectLogIsZeroToN(node.log(), 100);
+  ExpectLogIsZeroToN(node.log(), n);
+}
+
+TEST(ProducerAgainstFakeLeader, FailuresBeforeApplyAreResentInOrder) {
+  ExpectEveryRecordOnceInOrder(
+      {Fault::kNone, Fault::kUnavailableBeforeApply, Fault::kNone, Fault::kUnavailableBeforeApply}, 100);
 }
 
 TEST(ProducerAgainstFakeLeader, LostAnswersAreDeduplicatedNotRewritten) {
-  FakeNode node(1);
-  node.SetLeader(1, node.address());
-  node.Script({Fault::kLoseAnswer, Fault::kLoseAnswer, Fault::kNone, Fault::kLoseAnswer});
-  auto acks = SendAll(Connect(node.address()), 60);
-  for (int i = 0; i < 60; ++i) {
-    ASSERT_TRUE(acks[i].ok()) << i << ": " << acks[i].status();
-    EXPECT_EQ(acks[i]->offset, static_cast<uint64_t>(i));
-  }
-  ExpectLogIsZeroToN(node.log(), 60);
+  ExpectEveryRecordOnceInOrder({Fault::kLoseAnswer, Fault::kLoseAnswer, Fault::kNone, Fault::kLoseAnswer}, 60);
 }
 
 // CANCELLED from the server (gRPC cancels the calls a shutting-down server has not answered) says nothing about
 // whether the batch was written: resent under the same sequence, never counted as "not written".
 TEST(ProducerAgainstFakeLeader, CancelledCallsAreResentNotSkipped) {
-  FakeNode node(1);
-  node.SetLeader(1, node.address());
-  node.Script({Fault::kCancelAnswer, Fault::kNone, Fault::kCancelAnswer, Fault::kCancelAnswer});
-  auto acks = SendAll(Connect(node.address()), 60);
-  for (int i = 0; i < 60; ++i) {
-    ASSERT_TRUE(acks[i].ok()) << i << ": " << acks[i].status();
-    EXPECT_EQ(acks[i]->offset, static_cast<uint64_t>(i));
-  }
-  ExpectLogIsZeroToN(node.log(), 60);
+  ExpectEveryRecordOnceInOrder({Fault::kCancelAnswer, Fault::kNone, Fault::kCancelAnswer, Fault::kCancelAnswer},
+                               60);
 }
 
 TEST(ProducerAgainstFakeLeader, RejectedBatchFailsAndTheRestCloseTheGap) {
