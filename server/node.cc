@@ -40,6 +40,11 @@ Node::Node(NodeConfig config) : config_(std::move(config)) {
 
 Node::~Node() { Shutdown(); }
 
+namespace {
+// Node meta key of the incarnation this node first saw from `peer`.
+std::string PeerIncarnationKey(uint64_t peer) { return absl::StrCat("peer_incarnation/", peer); }
+}  // namespace
+
 // This data directory's incarnation (created with it, random, never 0) and the peers' as this node first saw them.
 absl::StatusOr<Node::Incarnations> Node::LoadIncarnations() {
   Incarnations out;
@@ -63,7 +68,7 @@ absl::StatusOr<Node::Incarnations> Node::LoadIncarnations() {
   }
   for (const auto& [id, addr] : config_.initial_members) {
     if (id == config_.node_id) continue;
-    const std::string key = absl::StrCat("peer_incarnation/", id);
+    const std::string key = PeerIncarnationKey(id);
     auto peer = store_->GetNodeMeta(key);
     if (!peer.ok()) return peer.status();
     if (!peer->has_value()) continue;
@@ -136,7 +141,7 @@ absl::Status Node::Start() {
   topts.incarnation = incarnation->self;
   topts.known_incarnations = incarnation->peers;
   topts.remember_incarnation = [store = store_.get()](uint64_t peer, uint64_t value) {
-    return store->PutNodeMeta(absl::StrCat("peer_incarnation/", peer), absl::StrCat(value));
+    return store->PutNodeMeta(PeerIncarnationKey(peer), absl::StrCat(value));
   };
   for (const auto& [id, addr] : config_.initial_members) {
     if (id != config_.node_id) topts.peer_addresses[id] = addr;

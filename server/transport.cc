@@ -224,7 +224,7 @@ class Transport::Receiver : public internal::NodeTransport::CallbackService {
 Transport::Transport(Options options, std::function<void(internal::MessageBatch&&)> deliver)
     : options_(std::move(options)),
       deliver_(std::move(deliver)),
-      known_incarnations_(options_.known_incarnations) {
+      known_incarnations_(std::move(options_.known_incarnations)) {
   for (const auto& [id, address] : options_.peer_addresses) {
     if (id != options_.self) peers_[id] = std::make_unique<Peer>(id, address, options_, &refused_);
   }

@@ -42,7 +42,8 @@ class Transport {
     std::string client_address;                      // advertised to peers
     std::string metrics_address;                     // advertised to peers
     std::map<uint64_t, std::string> peer_addresses;  // node id -> node-to-node address, self excluded
-    // This node's incarnation (see MessageBatch.from_incarnation), the peers' as remembered, and how to remember
+    // This node's incarnation (see MessageBatch.from_incarnation), the peers' as remembered (moved into the
+    // Transport, which keeps them current), and how to remember
     // a peer's first one durably (called once per peer, on a gRPC thread, before its stream is accepted).
     uint64_t incarnation = 0;
     std::map<uint64_t, uint64_t> known_incarnations;
