@@ -1,0 +1,179 @@
+// brook.v1.Admin: topic changes and leadership transfers go through the host loop (the controller or the
+// partition leader); reads (ListTopics, DescribeCluster, GetMetadata, GetLimits) are served from the published
+// cluster view on gRPC's threads.
+#include "absl/strings/str_cat.h"
+#include "server/api/call_support.h"
+#include "server/api/read_path.h"
+#include "server/api/services.h"
+#include "server/api/validate.h"
+#include "server/codec/entry_codec.h"
+#include "server/common/errors.h"
+#include "server/common/limits.h"
+
+namespace brook::server {
+namespace {
+
+class AdminService final : public v1::Admin::CallbackService {
+ public:
+  explicit AdminService(ServiceContext* ctx) : ctx_(ctx) {}
+
+  grpc::ServerUnaryReactor* CreateTopic(grpc::CallbackServerContext* context, const v1::CreateTopicRequest* req,
+                                        v1::CreateTopicResponse* resp) override {
+    auto* reactor = context->DefaultReactor();
+    if (auto s = Admit(*ctx_, ValidateCreateTopic(*req)); !s.ok()) return Reject(reactor, s);
+    ctx_->host->CreateTopic(*req, [reactor, resp](grpc::Status s, v1::Topic t) {
+      if (s.ok()) *resp->mutable_topic() = std::move(t);
+      reactor->Finish(s);
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* DeleteTopic(grpc::CallbackServerContext* context, const v1::DeleteTopicRequest* req,
+                                        v1::DeleteTopicResponse* resp) override {
+    auto* reactor = context->DefaultReactor();
+    if (auto s = Admit(*ctx_, ValidateTopicName("name", req->name())); !s.ok()) return Reject(reactor, s);
+    ctx_->host->DeleteTopic(req->name(), [reactor](grpc::Status s) { reactor->Finish(s); });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* ListTopics(grpc::CallbackServerContext* context, const v1::ListTopicsRequest* req,
+                                       v1::ListTopicsResponse* resp) override {
+    auto* reactor = context->DefaultReactor();
+    auto cluster = ctx_->host->cluster();
+    for (const auto& [name, t] : cluster->metadata.topics()) *resp->add_topics() = TopicToApi(t);
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* DescribeTopic(grpc::CallbackServerContext* context,
+                                          const v1::DescribeTopicRequest* req,
+                                          v1::DescribeTopicResponse* resp) override {
+    auto* reactor = context->DefaultReactor();
+    if (auto s = ValidateTopicName("name", req->name()); !s.ok()) return Reject(reactor, s);
+    ctx_->host->DescribeTopic(req->name(), [reactor, resp](grpc::Status s, v1::Topic t) {
+      if (s.ok()) *resp->mutable_topic() = std::move(t);
+      reactor->Finish(s);
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* DescribeCluster(grpc::CallbackServerContext* context,
+                                            const v1::DescribeClusterRequest* req,
+                                            v1::DescribeClusterResponse* resp) override {
+    auto* reactor = context->DefaultReactor();
+    auto cluster = ctx_->host->cluster();
+    resp->set_cluster_id(cluster_id_);
+    resp->set_controller_id(ctx_->host->ready() ? cluster->controller : 0);
+    resp->set_metadata_term(cluster->controller_term);
+    resp->set_answered_by(ctx_->self);
+    FillNodes(*cluster, resp->mutable_nodes());
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* GetMetadata(grpc::CallbackServerContext* context, const v1::GetMetadataRequest* req,
+                                        v1::GetMetadataResponse* resp) override {
+    auto* reactor = context->DefaultReactor();
+    auto cluster = ctx_->host->cluster();
+    FillNodes(*cluster, resp->mutable_nodes());
+    resp->set_controller_id(cluster->controller);
+    auto add = [&](const internal::TopicRecord& t) {
+      v1::Topic* topic = resp->add_topics();
+      *topic = TopicToApi(t);
+      for (const auto& p : t.partitions()) {
+        auto* info = topic->add_partitions();
+        info->set_partition(p.partition());
+        info->set_group_id(p.group_id());
+        for (auto r : p.replicas()) info->add_replicas(r);
+        if (auto view = cluster->Find(t.name(), p.partition())) {
+          info->set_leader_id(view->leader());
+          info->set_leader_term(view->term());
+          info->set_high_watermark(view->high_watermark());
+          info->set_log_start_offset(view->log_start_offset());
+        }
+      }
+    };
+    if (req->topics_size() == 0) {
+      for (const auto& [name, t] : cluster->metadata.topics()) add(t);
+    } else {
+      for (const auto& name : req->topics()) {
+        auto it = cluster->metadata.topics().find(name);
+        if (it == cluster->metadata.topics().end()) {
+          reactor->Finish(
+              grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("topic '", name, "' does not exist")));
+          return reactor;
+        }
+        add(it->second);
+      }
+    }
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* TransferLeadership(grpc::CallbackServerContext* context,
+                                               const v1::TransferLeadershipRequest* req,
+                                               v1::TransferLeadershipResponse* resp) override {
+    auto* reactor = context->DefaultReactor();
+    if (auto s = ValidateTopicName("topic", req->topic()); !s.ok()) return Reject(reactor, s);
+    std::shared_ptr<PartitionView> view;
+    if (auto s = FindView(*ctx_, req->topic(), req->partition(), &view); !s.ok()) return Reject(reactor, s);
+    ctx_->host->TransferLeadership(*req, [reactor, resp](grpc::Status s, v1::TransferLeadershipResponse r) {
+      if (s.ok()) *resp = r;
+      reactor->Finish(s);
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* GetLimits(grpc::CallbackServerContext* context, const v1::GetLimitsRequest* req,
+                                      v1::Limits* resp) override {
+    auto* reactor = context->DefaultReactor();
+    resp->set_max_record_bytes(Limits::kMaxRecordBytes);
+    resp->set_max_batch_records(Limits::kMaxBatchRecords);
+    resp->set_max_batch_bytes(Limits::kMaxBatchBytes);
+    resp->set_max_fetch_records(Limits::kMaxFetchRecords);
+    resp->set_max_fetch_bytes(Limits::kMaxFetchBytes);
+    resp->set_max_wait_ms(Limits::kMaxWaitMs);
+    resp->set_max_partitions_per_topic(Limits::kMaxPartitionsPerTopic);
+    resp->set_max_topic_name_length(Limits::kMaxTopicNameLength);
+    resp->set_max_headers_per_record(Limits::kMaxHeadersPerRecord);
+    resp->set_idempotence_window_batches(Limits::kIdempotenceWindowBatches);
+    resp->set_max_replication_factor(Limits::kMaxReplicationFactor);
+    resp->set_max_message_bytes(Limits::kMaxMessageBytes);
+    resp->set_max_group_name_length(Limits::kMaxGroupNameLength);
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+  void set_cluster_id(std::string id) { cluster_id_ = std::move(id); }
+
+ private:
+  void FillNodes(const ClusterView& cluster, google::protobuf::RepeatedPtrField<v1::Node>* out) {
+    for (auto id : cluster.nodes) {
+      auto* n = out->Add();
+      n->set_id(id);
+      n->set_client_address(cluster.ClientAddress(id));
+      if (auto it = cluster.metrics_addresses.find(id); it != cluster.metrics_addresses.end()) {
+        n->set_metrics_address(it->second);
+      }
+      n->set_reachable(reachable_ ? reachable_(id) : id == ctx_->self);
+    }
+  }
+
+ public:
+  std::function<bool(uint64_t)> reachable_;
+
+ private:
+  ServiceContext* ctx_;
+  std::string cluster_id_;
+};
+
+}  // namespace
+
+std::unique_ptr<v1::Admin::CallbackService> MakeAdminService(ServiceContext* ctx) {
+  auto admin = std::make_unique<AdminService>(ctx);
+  admin->set_cluster_id(ctx->cluster_id);
+  admin->reachable_ = ctx->reachable;
+  return admin;
+}
+
+}  // namespace brook::server

@@ -1,0 +1,74 @@
+#include "server/api/call_support.h"
+
+#include "absl/strings/str_cat.h"
+#include "server/common/errors.h"
+
+namespace brook::server {
+
+grpc::Status ShuttingDown() {
+  return RetryLater(grpc::StatusCode::UNAVAILABLE, "node is shutting down; retry on another node", 100);
+}
+
+grpc::Status Admit(const ServiceContext& ctx, grpc::Status validation) {
+  if (!ctx.accepting.load()) return ShuttingDown();
+  return validation;
+}
+
+grpc::ServerUnaryReactor* Reject(grpc::ServerUnaryReactor* reactor, const grpc::Status& status) {
+  reactor->Finish(status);
+  return reactor;
+}
+
+grpc::Status FindView(const ServiceContext& ctx, const std::string& topic, uint32_t partition,
+                      std::shared_ptr<PartitionView>* out) {
+  auto cluster = ctx.host->cluster();
+  auto it = cluster->metadata.topics().find(topic);
+  if (it == cluster->metadata.topics().end()) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("topic '", topic, "' does not exist"));
+  }
+  const auto& t = it->second;
+  if (partition >= static_cast<uint32_t>(t.partitions_size())) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("topic '", topic, "' has ", t.partitions_size(), " partitions; partition ",
+                                     partition, " does not exist"));
+  }
+  *out = cluster->Find(topic, partition);
+  if (*out == nullptr) {
+    // Not a replica here: name a replica that is, so the client can go there.
+    const auto& replicas = t.partitions(static_cast<int>(partition)).replicas();
+    uint64_t to = replicas.empty() ? 0 : replicas[0];
+    return NotLeaderStatus(topic, partition, to, cluster->ClientAddress(to), 0);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status CheckView(const PartitionView& view) {
+  if (view.deleted()) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("topic '", view.topic(), "' was deleted"));
+  }
+  return grpc::Status::OK;
+}
+
+void WaitForWatermark(ServiceContext* ctx, std::shared_ptr<PartitionView> view, uint64_t offset,
+                      std::chrono::steady_clock::time_point deadline, std::function<void(bool)> then) {
+  struct State {
+    std::atomic<bool> fired{false};
+    std::atomic<uint64_t> waiter{0};
+    std::atomic<uint64_t> timer{0};
+  };
+  auto state = std::make_shared<State>();
+  auto fire = [ctx, state, view, then](bool passed) {
+    if (state->fired.exchange(true)) return;
+    ctx->executor->Submit([ctx, state, view, then, passed] {
+      if (uint64_t t = state->timer.load()) ctx->timers->Cancel(t);
+      if (uint64_t w = state->waiter.load()) view->Cancel(w);
+      then(passed);
+    });
+  };
+  state->timer = ctx->timers->Schedule(deadline, [fire] { fire(false); });
+  uint64_t id = view->WaitBeyond(offset, [fire] { fire(true); });
+  state->waiter = id;
+  if (state->fired.load() && id != 0) view->Cancel(id);
+}
+
+}  // namespace brook::server

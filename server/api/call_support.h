@@ -1,0 +1,51 @@
+// What every public service call shares: the node context the services run against, and the first checks and
+// waits of a call (is the node taking requests, where is the partition, wait for a watermark with a deadline).
+// Any thread (gRPC's callback threads and the services' executor).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "grpcpp/grpcpp.h"
+#include "server/api/async.h"
+#include "server/host/host.h"
+
+namespace brook::server {
+
+// What every service needs. All pointers outlive the services.
+struct ServiceContext {
+  Host* host = nullptr;
+  storage::Store* store = nullptr;
+  Executor* executor = nullptr;
+  Timers* timers = nullptr;
+  raft::NodeId self = 0;
+  std::string cluster_id;
+  // Whether this node has a working connection to a peer (DescribeCluster).
+  std::function<bool(uint64_t)> reachable;
+  // False once shutdown begins: new calls get UNAVAILABLE.
+  std::atomic<bool> accepting{true};
+  // Active Subscribe streams (for metrics and shutdown).
+  std::atomic<int> subscriptions{0};
+};
+
+// UNAVAILABLE + RetryInfo: the node is shutting down.
+grpc::Status ShuttingDown();
+// The first checks of a call that changes state: the node still takes requests, and the request is valid.
+grpc::Status Admit(const ServiceContext& ctx, grpc::Status validation);
+// Finishes a unary call with `status` and returns its reactor (for `return Reject(reactor, s);`).
+grpc::ServerUnaryReactor* Reject(grpc::ServerUnaryReactor* reactor, const grpc::Status& status);
+// Resolves (topic, partition) to the partition's view on this node, or the status that says why not (NOT_FOUND,
+// or NotLeader naming a replica when this node holds none).
+grpc::Status FindView(const ServiceContext& ctx, const std::string& topic, uint32_t partition,
+                      std::shared_ptr<PartitionView>* out);
+// NOT_FOUND once the partition's topic was deleted.
+grpc::Status CheckView(const PartitionView& view);
+// A one-shot wait for a partition's watermark to pass an offset, bounded by a deadline. `then` runs once, on the
+// executor, with true if the watermark passed (or the partition was deleted) and false on timeout.
+void WaitForWatermark(ServiceContext* ctx, std::shared_ptr<PartitionView> view, uint64_t offset,
+                      std::chrono::steady_clock::time_point deadline, std::function<void(bool)> then);
+
+}  // namespace brook::server

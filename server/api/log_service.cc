@@ -1,0 +1,111 @@
+// brook.v1.Log: Produce goes through the host loop; Fetch, Subscribe and ListOffsets are served from the
+// published views and storage on gRPC's threads (docs/decisions.md D4: committed data only).
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "server/api/call_support.h"
+#include "server/api/read_path.h"
+#include "server/api/services.h"
+#include "server/api/subscribe.h"
+#include "server/api/validate.h"
+#include "server/codec/entry_codec.h"
+#include "server/common/errors.h"
+#include "server/common/limits.h"
+
+namespace brook::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class LogService final : public v1::Log::CallbackService {
+ public:
+  explicit LogService(ServiceContext* ctx) : ctx_(ctx) {}
+
+  grpc::ServerUnaryReactor* Produce(grpc::CallbackServerContext* context, const v1::ProduceRequest* req,
+                                    v1::ProduceResponse* resp) override {
+    auto* reactor = context->DefaultReactor();
+    if (auto s = Admit(*ctx_, ValidateProduce(*req)); !s.ok()) return Reject(reactor, s);
+    std::shared_ptr<PartitionView> view;
+    if (auto s = FindView(*ctx_, req->topic(), req->partition(), &view); !s.ok()) return Reject(reactor, s);
+    ProduceArgs args;
+    args.topic = req->topic();
+    args.partition = req->partition();
+    args.producer_id = req->producer_id();
+    args.sequence = req->sequence();
+    args.record_count = static_cast<uint32_t>(req->records_size());
+    if (req->has_expected_offset()) args.expected_offset = req->expected_offset();
+    ctx_->host->Produce(std::move(args), EncodeRecordBatch(*req),
+                        [reactor, resp](grpc::Status s, v1::ProduceResponse r) {
+                          if (s.ok()) *resp = std::move(r);
+                          reactor->Finish(s);
+                        });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* Fetch(grpc::CallbackServerContext* context, const v1::FetchRequest* req,
+                                  v1::FetchResponse* resp) override {
+    auto* reactor = context->DefaultReactor();
+    if (auto s = Admit(*ctx_, ValidateFetch(*req)); !s.ok()) return Reject(reactor, s);
+    std::shared_ptr<PartitionView> view;
+    if (auto s = FindView(*ctx_, req->topic(), req->partition(), &view); !s.ok()) return Reject(reactor, s);
+    auto deadline = Clock::now() + std::chrono::milliseconds(req->max_wait_ms());
+    auto read = [this, reactor, req, resp, view, deadline]() {
+      if (auto s = CheckView(*view); !s.ok()) return reactor->Finish(s);
+      resp->Clear();
+      auto s =
+          ReadRecords(*ctx_->store, *view, req->offset(), req->max_records(), req->max_bytes(), ctx_->self, resp);
+      if (!s.ok() || resp->records_size() > 0 || resp->has_gap() || Clock::now() >= deadline) {
+        return reactor->Finish(s);
+      }
+      // Nothing yet: long-poll until a record commits past the offset or the wait ends.
+      WaitForWatermark(ctx_, view, req->offset(), deadline, [this, reactor, req, resp, view](bool) {
+        if (auto s = CheckView(*view); !s.ok()) return reactor->Finish(s);
+        resp->Clear();
+        reactor->Finish(ReadRecords(*ctx_->store, *view, req->offset(), req->max_records(), req->max_bytes(),
+                                    ctx_->self, resp));
+      });
+    };
+    if (req->has_min_acknowledged_offset() && view->high_watermark() <= req->min_acknowledged_offset()) {
+      uint64_t want = req->min_acknowledged_offset();
+      WaitForWatermark(ctx_, view, want, deadline, [reactor, view, want, read](bool) {
+        if (view->high_watermark() <= want) {
+          return reactor->Finish(
+              RetryLater(grpc::StatusCode::UNAVAILABLE,
+                         absl::StrCat("this replica has committed up to offset ", view->high_watermark(),
+                                      ", not yet past ", want, "; retry or read from the leader"),
+                         50));
+        }
+        read();
+      });
+      return reactor;
+    }
+    read();
+    return reactor;
+  }
+
+  grpc::ServerWriteReactor<v1::FetchResponse>* Subscribe(grpc::CallbackServerContext* context,
+                                                         const v1::SubscribeRequest* req) override {
+    return StartSubscribe(ctx_, req);
+  }
+
+  grpc::ServerUnaryReactor* ListOffsets(grpc::CallbackServerContext* context, const v1::ListOffsetsRequest* req,
+                                        v1::ListOffsetsResponse* resp) override {
+    auto* reactor = context->DefaultReactor();
+    if (auto s = ValidateListOffsets(*req); !s.ok()) return Reject(reactor, s);
+    std::shared_ptr<PartitionView> view;
+    if (auto s = FindView(*ctx_, req->topic(), req->partition(), &view); !s.ok()) return Reject(reactor, s);
+    reactor->Finish(server::ListOffsets(*ctx_->store, *view, *req, resp));
+    return reactor;
+  }
+
+ private:
+  ServiceContext* ctx_;
+};
+
+}  // namespace
+
+std::unique_ptr<v1::Log::CallbackService> MakeLogService(ServiceContext* ctx) {
+  return std::make_unique<LogService>(ctx);
+}
+
+}  // namespace brook::server

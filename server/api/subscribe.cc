@@ -1,0 +1,123 @@
+#include "server/api/subscribe.h"
+
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "server/api/call_support.h"
+#include "server/api/read_path.h"
+#include "server/api/services.h"
+#include "server/api/validate.h"
+#include "server/codec/entry_codec.h"
+#include "server/common/errors.h"
+#include "server/common/limits.h"
+
+namespace brook::server {
+namespace {
+
+// One Subscribe stream: read a chunk, write it, repeat; when caught up, wait on the partition's watermark.
+// Thread-safety: mu_ guards the state; the reactor deletes itself in OnDone, after Finish, and Finish is called
+// only when no wait is registered (a registered wait is cancelled first, or has fired).
+class SubscribeReactor final : public grpc::ServerWriteReactor<v1::FetchResponse> {
+ public:
+  SubscribeReactor(ServiceContext* ctx, const v1::SubscribeRequest* req) : ctx_(ctx), req_(*req) {
+    ctx_->subscriptions.fetch_add(1);
+    if (!ctx_->accepting.load()) {
+      Finish(ShuttingDown());
+      return;
+    }
+    if (auto s = ValidateSubscribe(req_); !s.ok()) {
+      Finish(s);
+      return;
+    }
+    if (auto s = FindView(*ctx_, req_.topic(), req_.partition(), &view_); !s.ok()) {
+      Finish(s);
+      return;
+    }
+    offset_ = req_.offset();
+    if (req_.has_min_acknowledged_offset()) start_after_ = req_.min_acknowledged_offset() + 1;
+    ctx_->executor->Submit([this] { Next(); });
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "stream closed"));
+      return;
+    }
+    ctx_->executor->Submit([this] { Next(); });
+  }
+
+  void OnCancel() override {
+    uint64_t waiter = 0;
+    {
+      std::lock_guard lock(mu_);
+      cancelled_ = true;
+      waiter = waiter_;
+    }
+    // If the wait is still registered, remove it and finish here; otherwise the wait has fired (or there is
+    // none) and Next() finishes on seeing cancelled_.
+    if (waiter != 0 && view_->Cancel(waiter)) {
+      FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "subscription cancelled"));
+    }
+  }
+
+  void OnDone() override {
+    ctx_->subscriptions.fetch_sub(1);
+    delete this;
+  }
+
+ private:
+  void Next() {
+    bool cancelled;
+    {
+      std::lock_guard lock(mu_);
+      waiter_ = 0;
+      cancelled = cancelled_;
+    }
+    if (cancelled) return FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "subscription cancelled"));
+    if (!ctx_->accepting.load()) return FinishOnce(ShuttingDown());
+    if (auto s = CheckView(*view_); !s.ok()) return FinishOnce(s);
+    if (start_after_ > 0 && view_->high_watermark() < start_after_) return Wait(start_after_ - 1);
+    resp_.Clear();
+    auto s = ReadRecords(*ctx_->store, *view_, offset_, req_.max_records(), req_.max_bytes(), ctx_->self, &resp_);
+    if (!s.ok()) return FinishOnce(s);
+    if (resp_.records_size() == 0 && !resp_.has_gap()) return Wait(offset_);
+    offset_ = resp_.next_offset();
+    StartWrite(&resp_);
+  }
+
+  void Wait(uint64_t beyond) {
+    std::lock_guard lock(mu_);
+    if (cancelled_) {
+      ctx_->executor->Submit([this] { Next(); });
+      return;
+    }
+    // The callback may run before WaitBeyond returns (the watermark moved meanwhile); Next() then clears waiter_.
+    waiter_ = view_->WaitBeyond(beyond, [this] { ctx_->executor->Submit([this] { Next(); }); });
+  }
+
+  void FinishOnce(const grpc::Status& s) {
+    std::lock_guard lock(mu_);
+    if (finished_) return;
+    finished_ = true;
+    Finish(s);
+  }
+
+  ServiceContext* ctx_;
+  const v1::SubscribeRequest req_;
+  std::shared_ptr<PartitionView> view_;
+  uint64_t offset_ = 0;
+  uint64_t start_after_ = 0;
+  v1::FetchResponse resp_;
+  std::mutex mu_;
+  bool cancelled_ = false;
+  bool finished_ = false;
+  uint64_t waiter_ = 0;
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::FetchResponse>* StartSubscribe(ServiceContext* ctx, const v1::SubscribeRequest* req) {
+  return new SubscribeReactor(ctx, req);
+}
+
+}  // namespace brook::server

@@ -1,0 +1,157 @@
+// The partition entry format (kind | append time | CRC-32C | body): round trips, the append-time stamp, and
+// that truncation and bit flips are caught by VerifyEntryData.
+#include "server/codec/entry_codec.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+#include "storage/crc32c.h"
+
+namespace brook::server {
+namespace {
+
+v1::ProduceRequest SampleProduce() {
+  v1::ProduceRequest req;
+  req.set_topic("orders");
+  req.set_producer_id(0xfeedface12345678ull);
+  req.set_sequence(41);
+  for (int i = 0; i < 3; ++i) {
+    auto* r = req.add_records();
+    r->set_key("key-" + std::to_string(i));
+    r->set_value(std::string(100 + i, static_cast<char>('a' + i)));
+    r->set_timestamp_ms(1'700'000'000'000 + i);
+    auto* h = r->add_headers();
+    h->set_key("trace");
+    h->set_value(std::string("\0\1\2", 3));
+  }
+  return req;
+}
+
+internal::OffsetCommit SampleCommit() {
+  internal::OffsetCommit c;
+  c.set_group("billing");
+  c.set_partition(3);
+  c.set_offset(123'456);
+  c.set_metadata("cursor");
+  return c;
+}
+
+// Header byte ranges (entry_codec.h).
+constexpr size_t kKindByte = 0;
+constexpr size_t kTimeBegin = 1, kTimeEnd = 9;
+constexpr size_t kCrcBegin = 9, kCrcEnd = 13;
+
+TEST(EntryCodec, RecordBatchRoundTrips) {
+  const auto req = SampleProduce();
+  std::string data = EncodeRecordBatch(req);
+  EXPECT_EQ(EntryKindOf(data), EntryKind::kRecordBatch);
+  EXPECT_EQ(EntryAppendTime(data), 0) << "the append time is 0 until the leader stamps it";
+  ASSERT_TRUE(VerifyEntryData(data).ok()) << VerifyEntryData(data);
+  auto batch = DecodeRecordBatch(data);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  EXPECT_EQ(batch->producer_id(), req.producer_id());
+  EXPECT_EQ(batch->sequence(), req.sequence());
+  ASSERT_EQ(batch->records_size(), req.records_size());
+  for (int i = 0; i < req.records_size(); ++i) {
+    EXPECT_EQ(batch->records(i).SerializeAsString(), req.records(i).SerializeAsString()) << "record " << i;
+  }
+}
+
+TEST(EntryCodec, OffsetCommitRoundTrips) {
+  std::string data = EncodeOffsetCommit(SampleCommit());
+  EXPECT_EQ(EntryKindOf(data), EntryKind::kOffsetCommit);
+  auto commit = DecodeOffsetCommit(data);
+  ASSERT_TRUE(commit.ok()) << commit.status();
+  EXPECT_EQ(commit->SerializeAsString(), SampleCommit().SerializeAsString());
+}
+
+TEST(EntryCodec, DecodingAsTheWrongKindIsDataLoss) {
+  auto as_commit = DecodeOffsetCommit(EncodeRecordBatch(SampleProduce()));
+  EXPECT_EQ(as_commit.status().code(), absl::StatusCode::kDataLoss) << as_commit.status();
+  auto as_batch = DecodeRecordBatch(EncodeOffsetCommit(SampleCommit()));
+  EXPECT_EQ(as_batch.status().code(), absl::StatusCode::kDataLoss) << as_batch.status();
+}
+
+TEST(EntryCodec, StampingTheAppendTimeKeepsTheEntryValid) {
+  std::string data = EncodeRecordBatch(SampleProduce());
+  const std::string body = data.substr(kEntryHeaderBytes);
+  for (int64_t t : {int64_t{1}, int64_t{1'700'000'000'123}, int64_t{-5}, INT64_MAX}) {
+    StampAppendTime(data, t);
+    EXPECT_EQ(EntryAppendTime(data), t);
+    EXPECT_TRUE(VerifyEntryData(data).ok()) << "after stamping " << t << ": " << VerifyEntryData(data);
+    EXPECT_EQ(data.substr(kEntryHeaderBytes), body) << "stamping must touch only the time field";
+    EXPECT_EQ(EntryKindOf(data), EntryKind::kRecordBatch);
+    EXPECT_TRUE(DecodeRecordBatch(data).ok());
+  }
+}
+
+TEST(EntryCodec, EveryTruncationIsDetected) {
+  for (const std::string& full : {EncodeRecordBatch(SampleProduce()), EncodeOffsetCommit(SampleCommit())}) {
+    std::string data = full;
+    StampAppendTime(data, 1'700'000'000'000);
+    for (size_t len = 0; len < data.size(); ++len) {
+      auto s = VerifyEntryData(std::string_view(data).substr(0, len));
+      ASSERT_FALSE(s.ok()) << "entry of " << data.size() << " bytes truncated to " << len << " passed";
+      EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+    }
+    EXPECT_EQ(EntryKindOf(std::string_view(data).substr(0, kEntryHeaderBytes - 1)), static_cast<EntryKind>(0))
+        << "a header cut short has no kind";
+    EXPECT_EQ(EntryAppendTime(std::string_view(data).substr(0, kEntryHeaderBytes - 1)), 0);
+  }
+}
+
+TEST(EntryCodec, EveryBitFlipOfKindCrcOrBodyIsDetected) {
+  for (const std::string& full : {EncodeRecordBatch(SampleProduce()), EncodeOffsetCommit(SampleCommit())}) {
+    std::string data = full;
+    StampAppendTime(data, 1'700'000'000'000);
+    for (size_t byte = 0; byte < data.size(); ++byte) {
+      if (byte >= kTimeBegin && byte < kTimeEnd) continue;  // see the next test
+      for (int bit = 0; bit < 8; ++bit) {
+        std::string bad = data;
+        bad[byte] = static_cast<char>(bad[byte] ^ (1 << bit));
+        auto s = VerifyEntryData(bad);
+        const char* where = byte == kKindByte ? "kind" : byte < kCrcEnd ? "CRC" : "body";
+        ASSERT_FALSE(s.ok()) << "flipping bit " << bit << " of byte " << byte << " (" << where << ") passed";
+        EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+      }
+    }
+  }
+}
+
+TEST(EntryCodec, AppendTimeIsOutsideTheBodyCrcByDesign) {
+  // entry_codec.h: the CRC is computed once, before the leader stamps the time, and covers only the body; the
+  // stored value's own CRC protects the time at rest. This pins that documented choice: if the format starts
+  // covering the time, this test should change with it.
+  std::string data = EncodeRecordBatch(SampleProduce());
+  StampAppendTime(data, 1'700'000'000'000);
+  data[kTimeBegin] = static_cast<char>(data[kTimeBegin] ^ 1);
+  EXPECT_TRUE(VerifyEntryData(data).ok());
+  EXPECT_EQ(EntryAppendTime(data), 1'700'000'000'001);
+}
+
+TEST(EntryCodec, UnknownKindIsDataLoss) {
+  std::string data = EncodeOffsetCommit(SampleCommit());
+  for (char kind : {'\0', '\3', '\xff'}) {
+    data[kKindByte] = kind;
+    auto s = VerifyEntryData(data);
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << "kind " << static_cast<int>(kind) << ": " << s;
+  }
+}
+
+TEST(EntryCodec, CrcFieldIsLittleEndianCrc32cOfTheBody) {
+  // Pins the on-disk layout: another implementation must be able to verify entries from the header comment.
+  std::string data = EncodeOffsetCommit(SampleCommit());
+  ASSERT_GT(data.size(), kEntryHeaderBytes);
+  uint32_t stored = 0;
+  for (size_t i = kCrcBegin; i < kCrcEnd; ++i) {
+    stored |= static_cast<uint32_t>(static_cast<uint8_t>(data[i])) << (8 * (i - kCrcBegin));
+  }
+  EXPECT_EQ(stored, storage::Crc32c(std::string_view(data).substr(kEntryHeaderBytes)));
+  // Another entry's body under this entry's header fails.
+  std::string other = EncodeOffsetCommit(internal::OffsetCommit());
+  std::string spliced = data.substr(0, kEntryHeaderBytes) + other.substr(kEntryHeaderBytes);
+  EXPECT_FALSE(VerifyEntryData(spliced).ok()) << "a body under another body's CRC";
+}
+
+}  // namespace
+}  // namespace brook::server

@@ -1,0 +1,61 @@
+// What the host's handlers share: the node's options, clock, storage, network and groups, and the few rules
+// every handler applies the same way (who leads, who is heard from). Owned by the Host; loop thread only.
+#pragma once
+
+#include <chrono>
+#include <vector>
+
+#include "grpcpp/support/status.h"
+#include "raft/raft.h"
+#include "server/host/clock.h"
+#include "server/host/host_metrics.h"
+#include "server/host/network.h"
+#include "server/host/registry.h"
+#include "server/host/unsafe_break.h"
+#include "storage/store.h"
+
+namespace brook::server {
+
+struct HostOptions {
+  raft::NodeId node_id = 0;
+  std::string cluster_id;
+  // Voters of the metadata group when this node bootstraps it (first start with an empty data directory).
+  std::vector<raft::NodeId> initial_members;
+  std::chrono::milliseconds tick{50};
+  int election_ticks = 10;
+  int heartbeat_ticks = 2;
+  // How often each partition's retention (topic config retention_ms / retention_bytes) is enforced.
+  std::chrono::milliseconds retention_interval{5000};
+  // Seeds the groups' election-timeout randomization (0: from the clock). Tests fix it.
+  uint64_t seed = 0;
+  // A deliberately broken safety rule, for the fault-injection suite to prove that its checker catches each
+  // kind of violation (brookd --unsafe_break). kNone in every real deployment.
+  UnsafeBreak unsafe_break = UnsafeBreak::kNone;
+};
+
+struct HostContext {
+  const HostOptions* options;
+  Clock* clock;
+  storage::Store* store;
+  Network* network;
+  GroupRegistry* groups;
+  HostMetrics* metrics = nullptr;
+  // The published ClusterView is out of date (topics, hosted partitions or the controller changed).
+  bool cluster_dirty = true;
+
+  raft::NodeId self() const { return options->node_id; }
+  int64_t NowMs() const { return clock->UnixMillis(); }
+  // UNAVAILABLE + NotLeader naming `g`'s leader and its client address (leader 0 when none is known, or when
+  // this node leads but does not serve yet).
+  grpc::Status NotLeaderFor(const Group& g) const;
+  // OK when this node leads `g` and takes proposals; else the status to answer (NotLeader, retry shortly, or
+  // DATA_LOSS for a group that stopped applying).
+  grpc::Status CheckLeaderReady(Group& g) const;
+  // A replica the leader heard from within an election timeout (the leader itself always counts). A follower that
+  // died on an idle partition matches the commit index forever; it must still not count as in sync.
+  bool Heard(const raft::ReplicaProgress& p) const {
+    return p.id == options->node_id || p.ticks_since_heard <= options->election_ticks;
+  }
+};
+
+}  // namespace brook::server

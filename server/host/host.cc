@@ -1,0 +1,212 @@
+#include "server/host/host.h"
+
+#include <algorithm>
+#include <random>
+
+#include "server/codec/raft_codec.h"
+#include "server/common/errors.h"
+#include "server/common/log.h"
+
+namespace brook::server {
+namespace {
+
+grpc::Status ShuttingDown() {
+  return RetryLater(grpc::StatusCode::UNAVAILABLE, "node is shutting down; retry on another node", 100);
+}
+
+GroupOptions GroupOptionsOf(const HostOptions& o) {
+  GroupOptions g;
+  g.self = o.node_id;
+  g.election_ticks = o.election_ticks;
+  g.heartbeat_ticks = o.heartbeat_ticks;
+  g.seed = o.seed;
+  if (g.seed == 0) g.seed = (static_cast<uint64_t>(std::random_device()()) << 32) ^ std::random_device()();
+  return g;
+}
+
+}  // namespace
+
+Host::Host(HostOptions options, storage::Store* store, Network* network, Clock* clock)
+    : options_(std::move(options)),
+      store_(store),
+      network_(network),
+      clock_(clock),
+      groups_(store, GroupOptionsOf(options_), options_.unsafe_break == UnsafeBreak::kReadPastCommit),
+      ctx_{&options_, clock, store, network, &groups_},
+      group_commit_(&ctx_),
+      produce_(&ctx_),
+      offsets_(&ctx_),
+      topics_(&ctx_),
+      maintenance_(&ctx_),
+      loop_(clock, options_.tick,
+            [this](std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Task>& tasks, bool tick,
+                   Clock::TimePoint now) { Turn(inbox, tasks, tick, now); }) {
+  cluster_view_ = std::make_shared<ClusterView>();
+}
+
+Host::~Host() { Stop(); }
+
+void Host::set_metrics(HostMetrics* metrics) {
+  ctx_.metrics = metrics;
+  groups_.set_metrics(metrics);
+}
+
+absl::Status Host::Load() {
+  // The metadata group first: it says which partitions this node hosts.
+  raft::ConfState bootstrap;
+  bootstrap.voters = options_.initial_members;
+  std::sort(bootstrap.voters.begin(), bootstrap.voters.end());
+  if (auto s = groups_.OpenMetadata(bootstrap); !s.ok()) return s;
+  MetadataGroup& meta = groups_.metadata();
+  meta.set_applied_hook(
+      [this](const raft::Entry& e, const MetadataApplied& applied) { topics_.OnMetadataApplied(e, applied); });
+  meta.set_restored_hook([this] { ctx_.cluster_dirty = true; });
+  metadata_commit_at_start_ = meta.raft().commit_index();
+  if (auto s = topics_.OpenHosted(); !s.ok()) return s;
+  LogInfo("n", options_.node_id, " loaded ", groups_.size(), " groups (", meta.machine().state().topics_size(),
+          " topics); metadata commit index ", metadata_commit_at_start_);
+  PublishCluster();
+  return absl::OkStatus();
+}
+
+absl::Status Host::Start() {
+  if (auto s = Load(); !s.ok()) return s;
+  loop_.Start();
+  return absl::OkStatus();
+}
+
+absl::Status Host::StartManual() { return Load(); }
+
+void Host::Stop() {
+  if (!loop_.Stop()) return;
+  // The loop has stopped and rejects every later task: this thread owns the groups now. Fail what still waits.
+  const grpc::Status stopping = ShuttingDown();
+  for (auto& [id, g] : groups_.partitions()) {
+    g->FailPending(stopping);
+    g->FailTransfers(stopping);
+    g->view()->MarkDeleted();
+  }
+  if (groups_.size() > 0) groups_.metadata().FailPending(stopping);
+}
+
+std::shared_ptr<const ClusterView> Host::cluster() const {
+  std::lock_guard lock(mu_);
+  return cluster_view_;
+}
+
+void Host::Post(Loop::Task run, std::function<void(const grpc::Status&)> stopped) {
+  loop_.Post(std::move(run), [stopped = std::move(stopped)] { stopped(ShuttingDown()); });
+}
+
+void Host::Turn(std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Task>& tasks, bool tick,
+                Clock::TimePoint now) {
+  for (const auto& batch : inbox) {
+    for (const auto& gm : batch.messages()) Step(gm);
+  }
+  for (auto& task : tasks) task();
+  if (tick) groups_.ForEach([](Group& g) { g.raft().Tick(); });
+  if (group_commit_.Run()) loop_.Wake();
+  topics_.CloseDeleted();
+  FollowLeadership();
+  if (now >= next_retention_) {
+    maintenance_.EnforceRetention();
+    next_retention_ = now + options_.retention_interval;
+  }
+  if (ctx_.cluster_dirty || now >= next_publish_) {
+    PublishCluster();
+    next_publish_ = now + std::chrono::seconds(1);
+  }
+}
+
+void Host::Step(const internal::GroupMessage& gm) {
+  Group* g = groups_.Find(gm.group_id());
+  if (g == nullptr) return;  // not (yet, or no longer) hosted here: Raft retries
+  raft::Message m = FromProto(gm.message());
+  if (!g->Accepts(m)) return;
+  if (auto s = g->raft().Step(m); !s.ok()) {
+    LogWarning("n", options_.node_id, " g", g->id(), " rejected message: ", s.message());
+  }
+}
+
+void Host::FollowLeadership() {
+  int led = 0;
+  groups_.ForEach([&](Group& g) {
+    g.NoteLeadership();
+    // Only groups whose leadership could move (another voter exists) count: shutdown waits for these.
+    if (g.was_leader() && g.raft().conf().voters.size() > 1) ++led;
+  });
+  for (auto& [id, g] : groups_.partitions()) maintenance_.CheckTransfers(*g);
+  led_groups_.store(led, std::memory_order_relaxed);
+  const MetadataGroup& meta = groups_.metadata();
+  if (meta.raft().leader() != cluster_view_->controller || meta.raft().term() != cluster_view_->controller_term) {
+    ctx_.cluster_dirty = true;
+  }
+  if (!ready_.load(std::memory_order_relaxed) && meta.raft().leader() != 0 &&
+      meta.applied() >= metadata_commit_at_start_ && !network_->refused()) {
+    ready_.store(true, std::memory_order_release);
+    LogInfo("n", options_.node_id, " ready: metadata applied to ", meta.applied(), ", controller n",
+            meta.raft().leader());
+  }
+}
+
+void Host::PublishCluster() {
+  auto view = std::make_shared<ClusterView>();
+  const MetadataGroup& meta = groups_.metadata();
+  view->metadata = meta.machine().state();
+  view->controller = meta.raft().leader();
+  view->controller_term = meta.raft().term();
+  view->nodes = meta.raft().conf().voters;
+  view->client_addresses = network_->client_addresses();
+  view->metrics_addresses = network_->metrics_addresses();
+  for (const auto& [id, g] : groups_.partitions()) view->partitions[{g->topic(), g->partition()}] = g->view();
+  {
+    std::lock_guard lock(mu_);
+    cluster_view_ = std::move(view);
+  }
+  ctx_.cluster_dirty = false;
+}
+
+// ---- Operations: each posts one call of a handler -------------------------------------------------------------
+
+void Host::Produce(ProduceArgs args, std::string entry_data, ProduceDone done) {
+  Post([this, args = std::move(args), data = std::move(entry_data),
+        done]() mutable { produce_.Produce(std::move(args), std::move(data), std::move(done)); },
+       [done](const grpc::Status& s) { done(s, {}); });
+}
+
+void Host::CreateTopic(const v1::CreateTopicRequest& req, std::function<void(grpc::Status, v1::Topic)> done) {
+  Post([this, req, done] { topics_.Create(req, done); }, [done](const grpc::Status& s) { done(s, {}); });
+}
+
+void Host::DeleteTopic(const std::string& name, std::function<void(grpc::Status)> done) {
+  Post([this, name, done] { topics_.Delete(name, done); }, done);
+}
+
+void Host::DescribeTopic(const std::string& name, std::function<void(grpc::Status, v1::Topic)> done) {
+  Post([this, name, done] { topics_.Describe(name, done); }, [done](const grpc::Status& s) { done(s, {}); });
+}
+
+void Host::TransferLeadership(const v1::TransferLeadershipRequest& req,
+                              std::function<void(grpc::Status, v1::TransferLeadershipResponse)> done) {
+  Post([this, req, done] { maintenance_.TransferLeadership(req, done); },
+       [done](const grpc::Status& s) { done(s, {}); });
+}
+
+void Host::CommitOffsets(const v1::CommitOffsetsRequest& req, std::function<void(grpc::Status)> done) {
+  Post([this, req, done] { offsets_.Commit(req, done); }, done);
+}
+
+void Host::FetchOffsets(const v1::FetchOffsetsRequest& req,
+                        std::function<void(grpc::Status, v1::FetchOffsetsResponse)> done) {
+  Post([this, req, done] { offsets_.Fetch(req, done); }, [done](const grpc::Status& s) { done(s, {}); });
+}
+
+void Host::TransferAllLeadership() {
+  Post([this] { maintenance_.TransferAllLeadership(); }, [](const grpc::Status&) {});
+}
+
+void Host::CollectStats(std::function<void(std::vector<GroupStats>)> done) {
+  Post([this, done] { done(server::CollectStats(ctx_)); }, [](const grpc::Status&) {});
+}
+
+}  // namespace brook::server

@@ -1,0 +1,120 @@
+// The multi-Raft host (docs/decisions.md D2): one loop thread drives every Raft group of the node. The Host is
+// the coordinator: it wires the loop (server/host/loop.h), the groups (registry.h), the Ready cycle
+// (group_commit.h) and the handlers (produce.h, offsets.h, topics.h, maintenance.h, stats.h), and publishes the
+// views readers use (views.h). server/README.md maps where each request goes.
+//
+// One turn of the loop: step the peers' messages into their groups; run the posted tasks (the handlers); tick
+// every group when a tick is due; run the Ready cycle (one group-commit write); close the groups of deleted
+// topics; follow leadership changes and pending transfers; enforce retention when due; publish the cluster view.
+//
+// Threads: the operations below may be called from any thread; each posts a task to the loop and its `done`
+// runs once, on the loop thread (or, when the node is stopping, at once with UNAVAILABLE "node is shutting
+// down", on the calling or the stopping thread: a task that arrives after Stop never touches the groups).
+// Completion callbacks must not block.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "brook/v1/admin.pb.h"
+#include "brook/v1/groups.pb.h"
+#include "brook/v1/log.pb.h"
+#include "server/host/context.h"
+#include "server/host/group_commit.h"
+#include "server/host/loop.h"
+#include "server/host/maintenance.h"
+#include "server/host/offsets.h"
+#include "server/host/produce.h"
+#include "server/host/stats.h"
+#include "server/host/topics.h"
+#include "server/host/views.h"
+
+namespace brook::server {
+
+class Host {
+ public:
+  // `clock` and `network` must outlive the Host (SystemClock::Get() and the Transport in brookd).
+  Host(HostOptions options, storage::Store* store, Network* network, Clock* clock = SystemClock::Get());
+  ~Host();
+
+  // Loads every group this node hosts from storage and starts the loop thread.
+  absl::Status Start();
+  // Loads the groups without starting the thread: the caller drives turns with RunOnce (tests).
+  absl::Status StartManual();
+  // Stops the loop after its current turn; pending operations fail with UNAVAILABLE. Idempotent.
+  void Stop();
+  // Tests (StartManual): runs one turn on the caller's thread. False once stopped.
+  bool RunOnce() { return loop_.RunOnce(); }
+  bool HasInput() const { return loop_.HasInput(); }
+
+  // ---- Any thread --------------------------------------------------------------------------------------------
+  void Deliver(internal::MessageBatch&& batch) { loop_.Deliver(std::move(batch)); }
+  std::shared_ptr<const ClusterView> cluster() const;
+  // The node has a metadata leader and has applied the metadata log as far as it knew it committed at start, and
+  // no peer refuses it (a node whose data directory its peers do not know is never ready).
+  bool ready() const { return ready_.load(std::memory_order_acquire) && !network_->refused(); }
+  storage::Store* store() const { return store_; }
+  raft::NodeId node_id() const { return options_.node_id; }
+  // Groups this node leads that have other voters to hand leadership to (approximate; shutdown progress).
+  int led_groups() const { return led_groups_.load(std::memory_order_relaxed); }
+  // Before Start.
+  void set_metrics(HostMetrics* metrics);
+
+  // ---- Operations --------------------------------------------------------------------------------------------
+  // `entry_data` is EncodeRecordBatch(request), encoded by the caller's thread (the records are not copied again).
+  void Produce(ProduceArgs args, std::string entry_data, ProduceDone done);
+  void CreateTopic(const v1::CreateTopicRequest& req, std::function<void(grpc::Status, v1::Topic)> done);
+  void DeleteTopic(const std::string& name, std::function<void(grpc::Status)> done);
+  // Fills each partition's live state (leader, caught-up replicas, offsets) of a topic.
+  void DescribeTopic(const std::string& name, std::function<void(grpc::Status, v1::Topic)> done);
+  void TransferLeadership(const v1::TransferLeadershipRequest& req,
+                          std::function<void(grpc::Status, v1::TransferLeadershipResponse)> done);
+  void CommitOffsets(const v1::CommitOffsetsRequest& req, std::function<void(grpc::Status)> done);
+  void FetchOffsets(const v1::FetchOffsetsRequest& req,
+                    std::function<void(grpc::Status, v1::FetchOffsetsResponse)> done);
+  // Asks every group this node leads to hand leadership to its most caught-up other voter (graceful shutdown).
+  void TransferAllLeadership();
+  // Gathers every group's stats on the loop thread and hands them to `done` there. Not called once stopping.
+  void CollectStats(std::function<void(std::vector<GroupStats>)> done);
+
+ private:
+  absl::Status Load();
+  void Turn(std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Task>& tasks, bool tick,
+            Clock::TimePoint now);
+  void Step(const internal::GroupMessage& gm);
+  // After the Ready cycle: leadership, transfers, the led-group count and readiness.
+  void FollowLeadership();
+  void PublishCluster();
+  // Posts `run` to the loop; when the node is stopping, `stopped` runs instead with the shutdown status.
+  void Post(Loop::Task run, std::function<void(const grpc::Status&)> stopped);
+
+  const HostOptions options_;
+  storage::Store* const store_;
+  Network* const network_;
+  Clock* const clock_;
+
+  // Loop thread only, except where noted.
+  GroupRegistry groups_;
+  HostContext ctx_;
+  GroupCommit group_commit_;
+  ProduceHandler produce_;
+  OffsetsHandler offsets_;
+  TopicsHandler topics_;
+  Maintenance maintenance_;
+  Clock::TimePoint next_publish_;
+  Clock::TimePoint next_retention_;
+  raft::Index metadata_commit_at_start_ = 0;
+  Loop loop_;  // last: its thread uses everything above
+
+  // Published views (guarded by mu_ for the pointer swap).
+  mutable std::mutex mu_;
+  std::shared_ptr<const ClusterView> cluster_view_;
+  std::atomic<bool> ready_{false};
+  std::atomic<int> led_groups_{0};
+};
+
+}  // namespace brook::server

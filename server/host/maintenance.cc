@@ -1,0 +1,123 @@
+#include "server/host/maintenance.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/common/errors.h"
+#include "server/common/log.h"
+
+namespace brook::server {
+
+void Maintenance::EnforceRetention() {
+  const int64_t now_ms = ctx_->NowMs();
+  const auto& topics = ctx_->groups->metadata().machine().state().topics();
+  for (const auto& [id, g] : ctx_->groups->partitions()) {
+    if (g->broken()) continue;
+    auto topic = topics.find(g->topic());
+    if (topic == topics.end()) continue;
+    const auto& config = topic->second.config();
+    if (config.retention_bytes() == 0 && config.retention_ms() == 0) continue;
+    EnforceRetention(*g, config, now_ms);
+  }
+}
+
+void Maintenance::EnforceRetention(PartitionGroup& g, const v1::TopicConfig& config, int64_t now_ms) {
+  storage::Store& store = *ctx_->store;
+  const raft::Index start = store.Bounds(g.id()).first_index - 1;
+  raft::Index cut = start;
+  if (config.retention_bytes() > 0) {
+    auto c = store.RetentionCutForSize(g.id(), config.retention_bytes(), g.applied());
+    if (c.ok()) cut = std::max(cut, *c);
+  }
+  if (config.retention_ms() > 0) {
+    auto c = store.RetentionCutForTime(g.id(), now_ms - static_cast<int64_t>(config.retention_ms()), g.applied());
+    if (c.ok()) cut = std::max(cut, *c);
+  }
+  if (cut <= start) return;
+  if (auto s = store.DropPrefix(g.id(), cut); !s.ok()) {
+    LogWarning("n", ctx_->self(), " g", g.id(), " retention could not drop the log up to ", cut, ": ",
+               s.message());
+    return;
+  }
+  g.raft().Compact(cut);
+  ++g.counters().truncations;
+  g.Publish();
+}
+
+void Maintenance::TransferLeadership(const v1::TransferLeadershipRequest& req,
+                                     std::function<void(grpc::Status, v1::TransferLeadershipResponse)> done) {
+  PartitionGroup* g = ctx_->groups->FindPartition(req.topic(), req.partition());
+  if (g == nullptr) {
+    return done(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                             absl::StrCat("partition ", req.topic(), "/", req.partition(), " is not hosted here")),
+                {});
+  }
+  if (auto s = ctx_->CheckLeaderReady(*g); !s.ok()) return done(s, {});
+  raft::NodeId target = req.target_node_id();
+  const auto& voters = g->raft().conf().voters;
+  if (target == 0) {
+    raft::Index best = 0;
+    for (const auto& p : g->raft().progress()) {
+      if (p.id != ctx_->self() && !p.learner && p.match >= best) {
+        best = p.match;
+        target = p.id;
+      }
+    }
+  }
+  if (target == ctx_->self()) {
+    v1::TransferLeadershipResponse resp;
+    resp.set_leader_id(target);
+    resp.set_term(g->raft().term());
+    return done(grpc::Status::OK, resp);
+  }
+  if (target == 0 || std::find(voters.begin(), voters.end(), target) == voters.end()) {
+    return done(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                             absl::StrCat("node ", req.target_node_id(), " is not a replica of ", req.topic(), "/",
+                                          req.partition(), "; replicas are ", absl::StrJoin(voters, ","))),
+                {});
+  }
+  if (auto s = g->raft().TransferLeadership(target); !s.ok()) return done(ToGrpc(s), {});
+  const auto timeout = ctx_->options->tick * ctx_->options->election_ticks * 3;
+  g->transfers().push_back(PartitionGroup::Transfer{target, ctx_->clock->Now() + timeout, std::move(done)});
+}
+
+void Maintenance::CheckTransfers(PartitionGroup& g) {
+  auto& transfers = g.transfers();
+  if (transfers.empty()) return;
+  const auto now = ctx_->clock->Now();
+  auto keep = transfers.begin();
+  for (auto& t : transfers) {
+    if (g.raft().leader() == t.target) {
+      v1::TransferLeadershipResponse resp;
+      resp.set_leader_id(t.target);
+      resp.set_term(g.raft().term());
+      t.done(grpc::Status::OK, resp);
+    } else if (now >= t.deadline) {
+      t.done(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                          absl::StrCat("leadership did not move to node ", t.target,
+                                       " within the transfer timeout; it may be lagging or unreachable")),
+             {});
+    } else {
+      *keep++ = std::move(t);
+    }
+  }
+  transfers.erase(keep, transfers.end());
+}
+
+void Maintenance::TransferAllLeadership() {
+  ctx_->groups->ForEach([&](Group& g) {
+    if (g.raft().role() != raft::Role::kLeader) return;
+    raft::NodeId target = 0;
+    raft::Index best = 0;
+    for (const auto& p : g.raft().progress()) {
+      if (p.id != ctx_->self() && !p.learner && p.recent_active && p.match >= best) {
+        best = p.match;
+        target = p.id;
+      }
+    }
+    if (target != 0) (void)g.raft().TransferLeadership(target);
+  });
+}
+
+}  // namespace brook::server

@@ -1,0 +1,26 @@
+// What the host needs from the node-to-node transport: a port the host defines and the transport implements
+// (server/transport/transport.h over gRPC streams; host/testing/fake_network.h in-process for the host tests).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "brook/internal/transport.pb.h"
+
+namespace brook::server {
+
+class Network {
+ public:
+  virtual ~Network() = default;
+  // Queues `batch` (Raft messages of many groups) for node `to`. Any thread; never blocks on the network; may
+  // drop the batch (Raft resends what matters).
+  virtual void Send(uint64_t to, internal::MessageBatch batch) = 0;
+  // Client API and metrics addresses of the nodes, this one included, as far as known. Any thread.
+  virtual std::map<uint64_t, std::string> client_addresses() const = 0;
+  virtual std::map<uint64_t, std::string> metrics_addresses() const = 0;
+  // A peer refused this node (it came back with a data directory its peers do not know): never ready.
+  virtual bool refused() const = 0;
+};
+
+}  // namespace brook::server

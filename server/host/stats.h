@@ -1,0 +1,40 @@
+// A moment's state of every hosted group, for metrics (server/metrics/metrics.h samples it twice a second).
+//
+// Loop thread: Collect reads the groups; the result is a plain copy any thread may keep.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "server/host/context.h"
+
+namespace brook::server {
+
+struct GroupStats {
+  raft::GroupId group = 0;
+  bool is_metadata = false;
+  std::string topic;
+  uint32_t partition = 0;
+  raft::Term term = 0;
+  raft::Index commit_index = 0;
+  raft::Index applied_index = 0;
+  raft::Index last_index = 0;
+  raft::NodeId leader = 0;
+  bool is_leader = false;
+  uint64_t high_watermark = 0;
+  uint64_t log_start_offset = 0;
+  uint64_t log_end_offset = 0;
+  // Leader only: the largest (last_index - match) over voters, and voters whose match < commit index.
+  uint64_t max_follower_lag = 0;
+  uint32_t under_replicated = 0;
+  uint32_t replicas = 0;
+  GroupCounters counters;                         // totals since the node started
+  std::map<std::string, uint64_t> group_offsets;  // consumer group -> committed offset (partitions only)
+};
+
+// One GroupStats per hosted group. Cost: O(groups x replicas) plus each partition's consumer groups.
+std::vector<GroupStats> CollectStats(const HostContext& ctx);
+
+}  // namespace brook::server

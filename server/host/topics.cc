@@ -1,0 +1,161 @@
+#include "server/host/topics.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "server/common/errors.h"
+#include "server/common/log.h"
+
+namespace brook::server {
+namespace {
+
+bool IsReplica(const internal::PartitionAssignment& p, raft::NodeId node) {
+  return std::find(p.replicas().begin(), p.replicas().end(), node) != p.replicas().end();
+}
+
+raft::ConfState VotersOf(const internal::PartitionAssignment& p) {
+  raft::ConfState conf;
+  conf.voters.assign(p.replicas().begin(), p.replicas().end());
+  return conf;
+}
+
+}  // namespace
+
+absl::Status TopicsHandler::OpenHosted() {
+  for (const auto& [name, topic] : ctx_->groups->metadata().machine().state().topics()) {
+    for (const auto& p : topic.partitions()) {
+      if (!IsReplica(p, ctx_->self())) continue;
+      auto g = ctx_->groups->OpenPartition(topic, p.partition(), VotersOf(p));
+      if (!g.ok()) return g.status();
+    }
+  }
+  ctx_->cluster_dirty = true;
+  return absl::OkStatus();
+}
+
+void TopicsHandler::OpenReplicas(const internal::TopicRecord& topic, bool campaign_preferred) {
+  for (const auto& p : topic.partitions()) {
+    if (!IsReplica(p, ctx_->self())) continue;
+    auto g = ctx_->groups->OpenPartition(topic, p.partition(), VotersOf(p));
+    if (!g.ok()) {
+      LogError("n", ctx_->self(), " cannot open g", p.group_id(), ": ", g.status().message());
+      continue;
+    }
+    ctx_->cluster_dirty = true;
+    // The preferred leader campaigns at once, so leaders land where placement put them.
+    if (campaign_preferred && p.replicas(0) == ctx_->self() && (*g)->raft().term() == 0) (*g)->raft().Campaign();
+  }
+}
+
+void TopicsHandler::OnMetadataApplied(const raft::Entry& entry, const MetadataApplied& applied) {
+  if (entry.type != raft::EntryType::kNormal) return;
+  ctx_->cluster_dirty = true;
+  if (!applied.status.ok()) return;
+  if (applied.created.partitions_size() > 0) {
+    OpenReplicas(applied.created, true);
+    LogInfo("n", ctx_->self(), " topic '", applied.created.name(), "' created with ",
+            applied.created.partitions_size(), " partitions");
+  }
+  if (applied.deleted.partitions_size() > 0) {
+    for (const auto& p : applied.deleted.partitions()) {
+      if (ctx_->groups->FindPartition(p.group_id()) != nullptr) to_close_.push_back(p.group_id());
+    }
+    LogInfo("n", ctx_->self(), " topic '", applied.deleted.name(), "' deleted");
+  }
+}
+
+void TopicsHandler::CloseDeleted() {
+  for (auto id : to_close_) {
+    ctx_->groups->ClosePartition(id, true);
+    ctx_->cluster_dirty = true;
+  }
+  to_close_.clear();
+}
+
+void TopicsHandler::ProposeMetadata(const internal::MetadataCommand& cmd, MetadataDone done) {
+  MetadataGroup& meta = ctx_->groups->metadata();
+  if (auto s = ctx_->CheckLeaderReady(meta); !s.ok()) return done(s, nullptr);
+  auto proposed = meta.raft().Propose(cmd.SerializeAsString(), 0);
+  if (!proposed.ok()) {
+    if (absl::IsFailedPrecondition(proposed.status())) return done(ctx_->NotLeaderFor(meta), nullptr);
+    return done(RetryLater(grpc::StatusCode::UNAVAILABLE, std::string(proposed.status().message()), 50), nullptr);
+  }
+  meta.proposals().Add(
+      proposed->index, proposed->term,
+      [done = std::move(done)](const grpc::Status& s, const Proposals<MetadataApplied>::Committed* c) {
+        done(s, c != nullptr ? &c->result : nullptr);
+      });
+}
+
+void TopicsHandler::Create(const v1::CreateTopicRequest& req, std::function<void(grpc::Status, v1::Topic)> done) {
+  MetadataGroup& meta = ctx_->groups->metadata();
+  if (auto s = ctx_->CheckLeaderReady(meta); !s.ok()) return done(s, {});
+  if (meta.machine().state().topics().contains(req.name())) {
+    return done(
+        grpc::Status(grpc::StatusCode::ALREADY_EXISTS, absl::StrCat("topic '", req.name(), "' already exists")),
+        {});
+  }
+  const auto& nodes = meta.raft().conf().voters;
+  const uint32_t rf = req.replication_factor() == 0 ? std::min<uint32_t>(3, static_cast<uint32_t>(nodes.size()))
+                                                    : req.replication_factor();
+  if (rf > nodes.size()) {
+    return done(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                             absl::StrCat("replication_factor ", rf, " exceeds the cluster's ", nodes.size(),
+                                          " nodes; use at most ", nodes.size())),
+                {});
+  }
+  internal::MetadataCommand cmd;
+  *cmd.mutable_create_topic()->mutable_topic() =
+      MetadataMachine::Place(req, rf, nodes, meta.machine().state(), ctx_->NowMs());
+  ProposeMetadata(cmd, [done](const grpc::Status& s, const MetadataApplied* m) {
+    if (!s.ok()) return done(s, {});
+    if (!m->status.ok()) return done(ToGrpc(m->status), {});
+    done(grpc::Status::OK, TopicToApi(m->created));
+  });
+}
+
+void TopicsHandler::Delete(const std::string& name, std::function<void(grpc::Status)> done) {
+  MetadataGroup& meta = ctx_->groups->metadata();
+  if (auto s = ctx_->CheckLeaderReady(meta); !s.ok()) return done(s);
+  auto it = meta.machine().state().topics().find(name);
+  if (it == meta.machine().state().topics().end()) {
+    return done(grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("topic '", name, "' does not exist")));
+  }
+  internal::MetadataCommand cmd;
+  cmd.mutable_delete_topic()->set_name(name);
+  cmd.mutable_delete_topic()->set_topic_id(it->second.topic_id());
+  ProposeMetadata(cmd, [done](const grpc::Status& s, const MetadataApplied* m) {
+    if (!s.ok()) return done(s);
+    done(ToGrpc(m->status));
+  });
+}
+
+void TopicsHandler::Describe(const std::string& name, std::function<void(grpc::Status, v1::Topic)> done) {
+  const auto& topics = ctx_->groups->metadata().machine().state().topics();
+  auto it = topics.find(name);
+  if (it == topics.end()) {
+    return done(grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("topic '", name, "' does not exist")), {});
+  }
+  v1::Topic topic = TopicToApi(it->second);
+  for (const auto& p : it->second.partitions()) DescribePartition(p, topic.add_partitions());
+  done(grpc::Status::OK, std::move(topic));
+}
+
+void TopicsHandler::DescribePartition(const internal::PartitionAssignment& p, v1::PartitionInfo* info) {
+  info->set_partition(p.partition());
+  info->set_group_id(p.group_id());
+  for (auto r : p.replicas()) info->add_replicas(r);
+  PartitionGroup* g = ctx_->groups->FindPartition(p.group_id());
+  if (g == nullptr) return;
+  info->set_leader_id(g->view()->leader());  // as GetMetadata says
+  info->set_leader_term(g->raft().term());
+  info->set_high_watermark(g->machine().end_offset());
+  info->set_log_start_offset(ctx_->store->Bounds(g->id()).log_start_offset);
+  if (g->raft().role() != raft::Role::kLeader) return;
+  const raft::Index commit = g->raft().commit_index();
+  for (const auto& pr : g->raft().progress()) {
+    if (!pr.learner && ctx_->Heard(pr) && pr.match >= commit) info->add_caught_up_replicas(pr.id);
+  }
+}
+
+}  // namespace brook::server

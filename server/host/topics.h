@@ -1,0 +1,47 @@
+// Topics and the metadata group (docs/decisions.md D5): CreateTopic and DeleteTopic are validated and placed by
+// the controller (the metadata leader) and proposed to the metadata group; every node applies them and starts or
+// stops hosting the partition groups it is a replica of. DescribeTopic adds live partition state.
+//
+// Loop thread only (Host posts to it).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "brook/v1/admin.pb.h"
+#include "server/host/context.h"
+
+namespace brook::server {
+
+class TopicsHandler {
+ public:
+  explicit TopicsHandler(HostContext* ctx) : ctx_(ctx) {}
+
+  // Opens the partition groups of every stored topic that this node is a replica of (at start).
+  absl::Status OpenHosted();
+
+  void Create(const v1::CreateTopicRequest& req, std::function<void(grpc::Status, v1::Topic)> done);
+  void Delete(const std::string& name, std::function<void(grpc::Status)> done);
+  // Fills each partition's live state (leader, caught-up replicas, offsets) of a topic.
+  void Describe(const std::string& name, std::function<void(grpc::Status, v1::Topic)> done);
+
+  // The metadata group applied an entry: open the groups of a created topic placed here (the preferred leader
+  // campaigns at once), and schedule the groups of a deleted topic to close at the end of the turn.
+  void OnMetadataApplied(const raft::Entry& entry, const MetadataApplied& applied);
+  // Closes the groups of deleted topics (after the turn's Ready cycle, never inside it).
+  void CloseDeleted();
+
+ private:
+  // Proposes a metadata command on the controller; `done` gets the applied result or the failure.
+  using MetadataDone = std::function<void(const grpc::Status&, const MetadataApplied*)>;
+  void ProposeMetadata(const internal::MetadataCommand& cmd, MetadataDone done);
+  // Opens the groups of `topic`'s partitions that have this node as a replica.
+  void OpenReplicas(const internal::TopicRecord& topic, bool campaign_preferred);
+  void DescribePartition(const internal::PartitionAssignment& p, v1::PartitionInfo* info);
+
+  HostContext* const ctx_;
+  std::vector<raft::GroupId> to_close_;
+};
+
+}  // namespace brook::server

@@ -1,0 +1,121 @@
+#include "server/machines/metadata_machine.h"
+
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+
+namespace brook::server {
+
+absl::Status MetadataMachine::Load(const StoredState& state, LogPoint) {
+  state_.Clear();
+  state_.set_next_group_id(1);
+  state_.set_next_topic_id(1);
+  for (const auto& [key, value] : state) {
+    if (key == kStateKey && !state_.ParseFromString(value)) {
+      return absl::DataLossError("metadata state does not parse");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<MetadataMachine::Applied> MetadataMachine::Apply(const raft::Entry& entry, StateDelta* delta) {
+  Applied out;
+  if (entry.type != raft::EntryType::kNormal) return out;
+  if (state_.next_group_id() == 0) state_.set_next_group_id(1);
+  if (state_.next_topic_id() == 0) state_.set_next_topic_id(1);
+  internal::MetadataCommand cmd;
+  if (!cmd.ParseFromString(entry.data)) {
+    return absl::DataLossError(absl::StrCat("metadata entry ", entry.index, " does not parse"));
+  }
+  switch (cmd.command_case()) {
+    case internal::MetadataCommand::kCreateTopic: {
+      internal::TopicRecord topic = cmd.create_topic().topic();
+      out.topic = topic.name();
+      if (state_.topics().contains(topic.name())) {
+        out.status = absl::AlreadyExistsError(absl::StrCat("topic '", topic.name(), "' already exists"));
+        return out;
+      }
+      topic.set_topic_id(state_.next_topic_id());
+      state_.set_next_topic_id(state_.next_topic_id() + 1);
+      for (auto& p : *topic.mutable_partitions()) {
+        p.set_group_id(state_.next_group_id());
+        state_.set_next_group_id(state_.next_group_id() + 1);
+      }
+      (*state_.mutable_topics())[topic.name()] = topic;
+      out.created = std::move(topic);
+      break;
+    }
+    case internal::MetadataCommand::kDeleteTopic: {
+      const auto& del = cmd.delete_topic();
+      out.topic = del.name();
+      auto it = state_.topics().find(del.name());
+      if (it == state_.topics().end() || (del.topic_id() != 0 && it->second.topic_id() != del.topic_id())) {
+        out.status = absl::NotFoundError(absl::StrCat("topic '", del.name(), "' does not exist"));
+        return out;
+      }
+      out.deleted = it->second;
+      state_.mutable_topics()->erase(del.name());
+      break;
+    }
+    default:
+      return absl::DataLossError(absl::StrCat("metadata entry ", entry.index, " has no known command"));
+  }
+  delta->puts.emplace_back(std::string(kStateKey), state_.SerializeAsString());
+  return out;
+}
+
+absl::Status MetadataMachine::Restore(std::string_view snapshot, LogPoint, StateDelta* delta) {
+  internal::MetadataState s;
+  if (!s.ParseFromArray(snapshot.data(), static_cast<int>(snapshot.size()))) {
+    return absl::DataLossError("metadata snapshot does not parse");
+  }
+  state_ = std::move(s);
+  delta->puts.emplace_back(std::string(kStateKey), state_.SerializeAsString());
+  return absl::OkStatus();
+}
+
+internal::TopicRecord MetadataMachine::Place(const v1::CreateTopicRequest& req, uint32_t replication_factor,
+                                             const std::vector<uint64_t>& nodes_in,
+                                             const internal::MetadataState& state, int64_t now_ms) {
+  std::vector<uint64_t> nodes = nodes_in;
+  std::sort(nodes.begin(), nodes.end());
+  std::map<uint64_t, uint64_t> leaders;  // preferred-leader count per node
+  for (uint64_t n : nodes) leaders[n] = 0;
+  for (const auto& [name, t] : state.topics()) {
+    for (const auto& p : t.partitions()) {
+      if (p.replicas_size() > 0 && leaders.contains(p.replicas(0))) ++leaders[p.replicas(0)];
+    }
+  }
+  internal::TopicRecord topic;
+  topic.set_name(req.name());
+  topic.set_replication_factor(replication_factor);
+  *topic.mutable_config() = req.config();
+  topic.set_created_ms(now_ms);
+  for (uint32_t p = 0; p < req.partitions(); ++p) {
+    size_t first = 0;
+    for (size_t i = 1; i < nodes.size(); ++i) {
+      if (leaders[nodes[i]] < leaders[nodes[first]]) first = i;
+    }
+    ++leaders[nodes[first]];
+    auto* a = topic.add_partitions();
+    a->set_partition(p);
+    for (uint32_t r = 0; r < replication_factor && r < nodes.size(); ++r) {
+      a->add_replicas(nodes[(first + r) % nodes.size()]);
+    }
+  }
+  return topic;
+}
+
+v1::Topic TopicToApi(const internal::TopicRecord& t) {
+  v1::Topic out;
+  out.set_name(t.name());
+  out.set_topic_id(t.topic_id());
+  out.set_partition_count(static_cast<uint32_t>(t.partitions_size()));
+  out.set_replication_factor(t.replication_factor());
+  *out.mutable_config() = t.config();
+  out.set_created_ms(t.created_ms());
+  return out;
+}
+
+}  // namespace brook::server

@@ -1,0 +1,60 @@
+// The state machine of the metadata group (group 0, replicated on every node; docs/decisions.md D5): topics and
+// the placement of their partitions. The metadata leader is the controller: it validates and places topics and
+// proposes commands; every node applies them and starts or stops hosting partition groups accordingly.
+//
+// Owned by the host loop thread; readers on other threads use the immutable copies the host publishes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "brook/internal/state.pb.h"
+#include "brook/v1/admin.pb.h"
+#include "raft/types.h"
+#include "server/machines/state_machine.h"
+
+namespace brook::server {
+
+// What applying one entry of the metadata group tells its proposer and the host.
+struct MetadataApplied {
+  absl::Status status;            // what the proposer is answered (ALREADY_EXISTS, NOT_FOUND, ...)
+  std::string topic;              // the topic created or deleted
+  internal::TopicRecord created;  // CreateTopic: the topic as stored (with ids)
+  internal::TopicRecord deleted;  // DeleteTopic: the topic as it was
+};
+
+class MetadataMachine final : public StateMachine<MetadataApplied> {
+ public:
+  // The state is one key; the applied point is not needed (metadata entries carry no offsets).
+  absl::Status Load(const StoredState& state, LogPoint applied = {}) override;
+  // Applies one committed entry of group 0. Errors of the command itself go into Applied::status; a returned
+  // error means the entry is corrupt.
+  absl::StatusOr<Applied> Apply(const raft::Entry& entry, StateDelta* delta) override;
+
+  std::string Snapshot() const override { return state_.SerializeAsString(); }
+  absl::Status Restore(std::string_view snapshot, LogPoint log_start, StateDelta* delta) override;
+
+  const internal::MetadataState& state() const { return state_; }
+
+  // Places a new topic's partitions on `nodes` (the cluster's node ids): each partition's first replica (its
+  // preferred leader) goes to the node that currently is preferred leader of the fewest partitions (ties: lowest
+  // id), and the other replicas follow it in node-id order, wrapping around. Group ids are assigned at apply.
+  static internal::TopicRecord Place(const v1::CreateTopicRequest& req, uint32_t replication_factor,
+                                     const std::vector<uint64_t>& nodes, const internal::MetadataState& state,
+                                     int64_t now_ms);
+
+  static constexpr std::string_view kStateKey = "meta";
+
+ private:
+  // Invariant: next_group_id is larger than every group id of every topic ever created (ids are never reused,
+  // so a deleted topic's leftover Raft messages can never reach a new topic's group).
+  internal::MetadataState state_;
+};
+
+// A topic as stored, in its API form (no live partition state).
+v1::Topic TopicToApi(const internal::TopicRecord& t);
+
+}  // namespace brook::server

@@ -1,0 +1,265 @@
+// The metadata state machine (topics, group ids) and Place(): even preferred leaders across nodes and topics,
+// distinct replicas, the replication factor. Ends with a seeded property test of leader balance.
+#include "server/machines/metadata_machine.h"
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gtest/gtest.h"
+
+namespace brook::server {
+namespace {
+
+// The metadata group as the controller drives it: Place, then propose and apply a command.
+class Controller {
+ public:
+  explicit Controller(std::vector<uint64_t> nodes) : nodes_(std::move(nodes)) {
+    EXPECT_TRUE(machine.Load({}).ok());
+  }
+
+  internal::TopicRecord PlaceTopic(const std::string& name, uint32_t partitions, uint32_t rf) const {
+    v1::CreateTopicRequest req;
+    req.set_name(name);
+    req.set_partitions(partitions);
+    req.set_replication_factor(rf);
+    return MetadataMachine::Place(req, rf, nodes_, machine.state(), /*now_ms=*/5'000);
+  }
+
+  MetadataMachine::Applied Create(const std::string& name, uint32_t partitions, uint32_t rf) {
+    internal::MetadataCommand cmd;
+    *cmd.mutable_create_topic()->mutable_topic() = PlaceTopic(name, partitions, rf);
+    return Propose(cmd);
+  }
+
+  MetadataMachine::Applied Delete(const std::string& name, uint64_t topic_id = 0) {
+    internal::MetadataCommand cmd;
+    cmd.mutable_delete_topic()->set_name(name);
+    cmd.mutable_delete_topic()->set_topic_id(topic_id);
+    return Propose(cmd);
+  }
+
+  MetadataMachine::Applied Propose(const internal::MetadataCommand& cmd) {
+    raft::Entry e;
+    e.index = next_index_++;
+    e.term = 1;
+    e.data = cmd.SerializeAsString();
+    StateDelta delta;
+    auto applied = machine.Apply(e, &delta);
+    EXPECT_TRUE(applied.ok()) << applied.status();
+    for (const auto& [k, v] : delta.puts) stored[k] = v;
+    return applied.ok() ? *applied : MetadataMachine::Applied{};
+  }
+
+  // Preferred leaders per node over every topic.
+  std::map<uint64_t, int> LeaderCounts() const {
+    std::map<uint64_t, int> counts;
+    for (uint64_t n : nodes_) counts[n] = 0;
+    for (const auto& [name, t] : machine.state().topics()) {
+      for (const auto& p : t.partitions()) ++counts[p.replicas(0)];
+    }
+    return counts;
+  }
+
+  MetadataMachine machine;
+  std::map<std::string, std::string> stored;
+
+ private:
+  std::vector<uint64_t> nodes_;
+  raft::Index next_index_ = 1;
+};
+
+std::string Describe(const std::map<uint64_t, int>& counts) {
+  return absl::StrJoin(
+      counts, " ", [](std::string* out, const auto& kv) { absl::StrAppend(out, "n", kv.first, "=", kv.second); });
+}
+
+std::pair<int, int> MinMax(const std::map<uint64_t, int>& counts) {
+  int lo = INT32_MAX, hi = 0;
+  for (const auto& [n, c] : counts) {
+    lo = std::min(lo, c);
+    hi = std::max(hi, c);
+  }
+  return {lo, hi};
+}
+
+// ---- Apply ---------------------------------------------------------------------------------------------------
+
+TEST(MetadataApply, CreateTopicAssignsTopicAndGroupIdsAtApply) {
+  Controller c({1, 2, 3});
+  auto placed = c.PlaceTopic("orders", 3, 3);
+  for (const auto& p : placed.partitions()) {
+    EXPECT_EQ(p.group_id(), 0u) << "Place leaves group ids to apply, so every node assigns the same ones";
+  }
+  auto applied = c.Create("orders", 3, 3);
+  ASSERT_TRUE(applied.status.ok()) << applied.status;
+  EXPECT_EQ(applied.topic, "orders");
+  EXPECT_EQ(applied.created.topic_id(), 1u);
+  ASSERT_EQ(applied.created.partitions_size(), 3);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(applied.created.partitions(i).group_id(), static_cast<uint64_t>(1 + i))
+        << "partition " << i << " gets the next group id (ids start at 1; group 0 is metadata)";
+  }
+  ASSERT_TRUE(c.machine.state().topics().contains("orders"));
+  EXPECT_EQ(c.machine.state().topics().at("orders").SerializeAsString(), applied.created.SerializeAsString());
+  EXPECT_TRUE(c.stored.contains(std::string(MetadataMachine::kStateKey))) << "the state is persisted";
+}
+
+TEST(MetadataApply, CreatingAnExistingTopicIsAlreadyExistsAndChangesNothing) {
+  Controller c({1, 2, 3});
+  ASSERT_TRUE(c.Create("orders", 2, 3).status.ok());
+  auto again = c.Create("orders", 5, 1);
+  EXPECT_EQ(again.status.code(), absl::StatusCode::kAlreadyExists) << again.status;
+  EXPECT_NE(again.status.message().find("orders"), absl::string_view::npos) << "the message names the topic";
+  EXPECT_EQ(c.machine.state().topics().at("orders").partitions_size(), 2) << "the first topic is kept";
+  EXPECT_EQ(c.machine.state().next_group_id(), 3u) << "a refused create must not consume group ids";
+}
+
+TEST(MetadataApply, DeleteTopicRemovesItAndUnknownTopicIsNotFound) {
+  Controller c({1, 2, 3});
+  auto created = c.Create("orders", 2, 3);
+  auto missing = c.Delete("payments");
+  EXPECT_EQ(missing.status.code(), absl::StatusCode::kNotFound) << missing.status;
+  auto wrong_id = c.Delete("orders", created.created.topic_id() + 1);
+  EXPECT_EQ(wrong_id.status.code(), absl::StatusCode::kNotFound)
+      << "a delete aimed at an earlier incarnation of the name must not delete the new one";
+  EXPECT_TRUE(c.machine.state().topics().contains("orders"));
+
+  auto deleted = c.Delete("orders", created.created.topic_id());
+  ASSERT_TRUE(deleted.status.ok()) << deleted.status;
+  EXPECT_EQ(deleted.deleted.SerializeAsString(), created.created.SerializeAsString())
+      << "Applied::deleted is the topic as it was, so nodes can stop its groups";
+  EXPECT_FALSE(c.machine.state().topics().contains("orders"));
+  EXPECT_EQ(c.Delete("orders").status.code(), absl::StatusCode::kNotFound) << "deleting twice";
+}
+
+TEST(MetadataApply, GroupIdsAreNeverReusedAfterDelete) {
+  Controller c({1, 2, 3});
+  std::set<uint64_t> seen;
+  for (int round = 0; round < 5; ++round) {
+    auto created = c.Create("orders", 3, 3);
+    ASSERT_TRUE(created.status.ok()) << created.status;
+    for (const auto& p : created.created.partitions()) {
+      EXPECT_TRUE(seen.insert(p.group_id()).second)
+          << "round " << round << ": group id " << p.group_id() << " was used by a deleted topic";
+    }
+    ASSERT_TRUE(c.Delete("orders").status.ok());
+  }
+  // Also across a restart from persisted state.
+  MetadataMachine reloaded;
+  ASSERT_TRUE(reloaded.Load({{std::string(MetadataMachine::kStateKey), c.stored.at("meta")}}).ok());
+  c.machine = reloaded;
+  auto created = c.Create("orders", 1, 1);
+  EXPECT_FALSE(seen.contains(created.created.partitions(0).group_id())) << "after reload";
+  EXPECT_EQ(created.created.topic_id(), 6u) << "topic ids are never reused either";
+}
+
+TEST(MetadataApply, SnapshotRestoreRoundTrips) {
+  Controller c({1, 2, 3});
+  c.Create("orders", 4, 3);
+  c.Create("audit", 1, 1);
+  MetadataMachine other;
+  StateDelta delta;
+  ASSERT_TRUE(other.Restore(c.machine.Snapshot(), {}, &delta).ok());
+  EXPECT_EQ(other.state().topics().size(), 2u);
+  EXPECT_EQ(other.state().next_group_id(), c.machine.state().next_group_id());
+  EXPECT_EQ(other.state().topics().at("orders").SerializeAsString(),
+            c.machine.state().topics().at("orders").SerializeAsString());
+  ASSERT_EQ(delta.puts.size(), 1u) << "the restored state is persisted";
+}
+
+TEST(MetadataApply, UnparsableEntryIsDataLoss) {
+  MetadataMachine m;
+  ASSERT_TRUE(m.Load({}).ok());
+  raft::Entry e;
+  e.index = 4;
+  e.data = std::string("\xff\xff\xff", 3);
+  StateDelta delta;
+  auto applied = m.Apply(e, &delta);
+  ASSERT_FALSE(applied.ok());
+  EXPECT_EQ(applied.status().code(), absl::StatusCode::kDataLoss) << applied.status();
+  e.data.clear();  // parses, but holds no command
+  applied = m.Apply(e, &delta);
+  EXPECT_EQ(applied.status().code(), absl::StatusCode::kDataLoss) << applied.status();
+}
+
+// ---- Place -----------------------------------------------------------------------------------------------------
+
+TEST(Placement, PreferredLeadersRotateOverNodesAndReplicasFollowInIdOrder) {
+  Controller c({3, 1, 2});  // unsorted on purpose
+  auto t = c.PlaceTopic("orders", 6, 3);
+  ASSERT_EQ(t.partitions_size(), 6);
+  const std::vector<std::vector<uint64_t>> want = {{1, 2, 3}, {2, 3, 1}, {3, 1, 2},
+                                                   {1, 2, 3}, {2, 3, 1}, {3, 1, 2}};
+  for (int p = 0; p < 6; ++p) {
+    std::vector<uint64_t> got(t.partitions(p).replicas().begin(), t.partitions(p).replicas().end());
+    EXPECT_EQ(got, want[p]) << "partition " << p << " replicas";
+    EXPECT_EQ(t.partitions(p).partition(), static_cast<uint32_t>(p));
+  }
+  EXPECT_EQ(t.replication_factor(), 3u);
+  EXPECT_EQ(t.created_ms(), 5'000);
+}
+
+TEST(Placement, ReplicasAreDistinctAndMatchTheReplicationFactor) {
+  for (uint32_t nodes = 1; nodes <= 7; ++nodes) {
+    std::vector<uint64_t> ids;
+    for (uint32_t i = 0; i < nodes; ++i) ids.push_back(10 * (i + 1));
+    Controller c(ids);
+    for (uint32_t rf = 1; rf <= nodes; ++rf) {
+      auto t = c.PlaceTopic("t", 12, rf);
+      for (const auto& p : t.partitions()) {
+        ASSERT_EQ(static_cast<uint32_t>(p.replicas_size()), rf) << nodes << " nodes, rf " << rf;
+        std::set<uint64_t> distinct(p.replicas().begin(), p.replicas().end());
+        EXPECT_EQ(distinct.size(), rf) << nodes << " nodes, rf " << rf << ": a node holds two replicas";
+        for (uint64_t r : distinct) EXPECT_TRUE(std::count(ids.begin(), ids.end(), r)) << "unknown node " << r;
+      }
+    }
+  }
+}
+
+TEST(Placement, LeadersStayEvenAcrossSeveralTopics) {
+  Controller c({1, 2, 3, 4});
+  c.Create("a", 3, 3);  // leaders 1, 2, 3
+  auto b = c.PlaceTopic("b", 3, 3);
+  EXPECT_EQ(b.partitions(0).replicas(0), 4u) << "node 4 leads nothing yet, so it leads the next partition";
+  c.Create("b", 3, 3);
+  c.Create("c", 2, 2);
+  auto [lo, hi] = MinMax(c.LeaderCounts());
+  EXPECT_LE(hi - lo, 1) << "preferred leaders: " << Describe(c.LeaderCounts());
+}
+
+TEST(PlacementProperty, LeaderCountsDifferByAtMostOneAfterEveryPlacement) {
+  for (uint64_t seed = 1; seed <= 2'000; ++seed) {
+    std::mt19937_64 rng(seed);
+    size_t n = 1 + rng() % 9;
+    std::vector<uint64_t> nodes;
+    for (uint64_t id = 1; nodes.size() < n; ++id) {
+      if (rng() % 2) nodes.push_back(id);
+    }
+    std::shuffle(nodes.begin(), nodes.end(), rng);
+    Controller c(nodes);
+    int topics = 1 + static_cast<int>(rng() % 6);
+    for (int t = 0; t < topics; ++t) {
+      uint32_t partitions = 1 + static_cast<uint32_t>(rng() % 40);
+      uint32_t rf = 1 + static_cast<uint32_t>(rng() % std::min<size_t>(n, 3));
+      auto created = c.Create(absl::StrCat("t", t), partitions, rf);
+      ASSERT_TRUE(created.status.ok()) << "seed " << seed;
+      for (const auto& p : created.created.partitions()) {
+        std::set<uint64_t> distinct(p.replicas().begin(), p.replicas().end());
+        ASSERT_EQ(distinct.size(), rf) << "seed " << seed << " topic " << t << " partition " << p.partition();
+      }
+      auto counts = c.LeaderCounts();
+      auto [lo, hi] = MinMax(counts);
+      ASSERT_LE(hi - lo, 1) << "seed " << seed << ", " << n << " nodes, after topic " << t << " (" << partitions
+                            << " partitions): " << Describe(counts);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace brook::server

@@ -1,0 +1,263 @@
+#include "server/machines/partition_machine.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "server/codec/entry_codec.h"
+#include "server/common/limits.h"
+
+namespace brook::server {
+namespace {
+
+constexpr std::string_view kProducerPrefix = "p/";
+constexpr std::string_view kGroupPrefix = "g/";
+constexpr std::string_view kMetaKey = "m";
+
+// The "m" key: last_append_time_ms and state_index, 8 bytes little-endian each.
+std::string EncodeMeta(int64_t last_append_time_ms, uint64_t state_index) {
+  std::string out(16, '\0');
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((static_cast<uint64_t>(last_append_time_ms) >> (8 * i)));
+  for (int i = 0; i < 8; ++i) out[8 + i] = static_cast<char>(state_index >> (8 * i));
+  return out;
+}
+
+uint64_t GetLe64(std::string_view v, size_t pos) {
+  uint64_t out = 0;
+  for (int i = 0; i < 8; ++i) out |= static_cast<uint64_t>(static_cast<uint8_t>(v[pos + i])) << (8 * i);
+  return out;
+}
+
+}  // namespace
+
+std::string PartitionMachine::ProducerKey(uint64_t producer_id) {
+  std::string key(kProducerPrefix);
+  for (int i = 7; i >= 0; --i) key.push_back(static_cast<char>((producer_id >> (8 * i)) & 0xff));
+  return key;
+}
+
+std::string PartitionMachine::GroupKey(std::string_view group) {
+  std::string key(kGroupPrefix);
+  key.append(group);
+  return key;
+}
+
+absl::Status PartitionMachine::Load(const StoredState& state, LogPoint applied) {
+  applied_index_ = applied.index;
+  producers_.clear();
+  groups_.clear();
+  inflight_.clear();
+  end_offset_ = applied.end_offset;
+  last_append_time_ms_ = 0;
+  state_index_ = 0;
+  for (const auto& [key, value] : state) {
+    if (key.starts_with(kProducerPrefix)) {
+      internal::ProducerState p;
+      if (!p.ParseFromString(value))
+        return absl::DataLossError(absl::StrCat("producer state '", key, "' corrupt"));
+      producers_[p.producer_id()] = std::move(p);
+    } else if (key.starts_with(kGroupPrefix)) {
+      internal::GroupOffset g;
+      if (!g.ParseFromString(value)) return absl::DataLossError(absl::StrCat("group offset '", key, "' corrupt"));
+      groups_[key.substr(kGroupPrefix.size())] = std::move(g);
+    } else if (key == kMetaKey && value.size() == 16) {
+      last_append_time_ms_ = static_cast<int64_t>(GetLe64(value, 0));
+      state_index_ = GetLe64(value, 8);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PartitionMachine::Applied> PartitionMachine::Apply(const raft::Entry& entry, StateDelta* delta) {
+  Applied out;
+  if (entry.type != raft::EntryType::kNormal) return out;
+  if (entry.base_offset != end_offset_) {
+    return absl::InternalError(absl::StrCat("entry ", entry.index, " has base offset ", entry.base_offset,
+                                            " but the partition's end offset is ", end_offset_));
+  }
+  // Drop in-flight bookkeeping for everything up to this index: it is applied now (or was superseded).
+  for (auto it = inflight_.begin(); it != inflight_.end();) {
+    auto& q = it->second;
+    while (!q.empty() && q.front().index <= entry.index) q.pop_front();
+    it = q.empty() ? inflight_.erase(it) : std::next(it);
+  }
+  int64_t append_time = EntryAppendTime(entry.data);
+  if (entry.index <= state_index_) {
+    // Already reflected in the state (installed from a snapshot taken at state_index_): only the offsets move.
+    out.records = entry.record_count > 0;
+    out.base_offset = entry.base_offset;
+    out.record_count = entry.record_count;
+    out.append_time_ms = append_time;
+    end_offset_ = entry.end_offset();
+    applied_index_ = entry.index;
+    return out;
+  }
+  switch (EntryKindOf(entry.data)) {
+    case EntryKind::kRecordBatch: {
+      auto batch = DecodeRecordBatch(entry.data);
+      if (!batch.ok()) return batch.status();
+      if (static_cast<uint32_t>(batch->records_size()) != entry.record_count) {
+        return absl::DataLossError(absl::StrCat("entry ", entry.index, " says ", entry.record_count,
+                                                " records but holds ", batch->records_size()));
+      }
+      out.records = true;
+      out.base_offset = entry.base_offset;
+      out.record_count = entry.record_count;
+      out.append_time_ms = append_time;
+      if (batch->producer_id() != 0) {
+        internal::ProducerBatch b;
+        b.set_first_sequence(batch->sequence());
+        b.set_record_count(entry.record_count);
+        b.set_base_offset(entry.base_offset);
+        b.set_append_time_ms(append_time);
+        b.set_term(entry.term);
+        b.set_raft_index(entry.index);
+        RememberBatch(batch->producer_id(), b, delta);
+      }
+      break;
+    }
+    case EntryKind::kOffsetCommit: {
+      auto commit = DecodeOffsetCommit(entry.data);
+      if (!commit.ok()) return commit.status();
+      internal::GroupOffset g;
+      g.set_offset(commit->offset());
+      g.set_metadata(commit->metadata());
+      g.set_commit_time_ms(append_time);
+      delta->puts.emplace_back(GroupKey(commit->group()), g.SerializeAsString());
+      groups_[commit->group()] = std::move(g);
+      break;
+    }
+    default:
+      return absl::DataLossError(absl::StrCat("entry ", entry.index, " has unknown kind"));
+  }
+  end_offset_ = entry.end_offset();
+  applied_index_ = entry.index;
+  if (append_time > last_append_time_ms_) {
+    last_append_time_ms_ = append_time;
+    delta->puts.emplace_back(std::string(kMetaKey), EncodeMeta(last_append_time_ms_, state_index_));
+  }
+  return out;
+}
+
+void PartitionMachine::RememberBatch(uint64_t producer_id, const internal::ProducerBatch& batch,
+                                     StateDelta* delta) {
+  auto& p = producers_[producer_id];
+  p.set_producer_id(producer_id);
+  *p.add_batches() = batch;
+  while (static_cast<uint32_t>(p.batches_size()) > Limits::kIdempotenceWindowBatches) {
+    p.mutable_batches()->DeleteSubrange(0, 1);
+  }
+  p.set_last_append_time_ms(batch.append_time_ms());
+  delta->puts.emplace_back(ProducerKey(producer_id), p.SerializeAsString());
+  // Forget the least recently used producer when the table is full. Deterministic on every replica: oldest last
+  // append time, then (times tie within a millisecond) oldest last batch by Raft index, so the producer just
+  // written is never the one forgotten.
+  if (producers_.size() > Limits::kMaxProducersPerPartition) {
+    auto last_used = [](const internal::ProducerState& p) {
+      uint64_t index = p.batches_size() > 0 ? p.batches(p.batches_size() - 1).raft_index() : 0;
+      return std::make_pair(p.last_append_time_ms(), index);
+    };
+    auto victim = producers_.begin();
+    for (auto it = producers_.begin(); it != producers_.end(); ++it) {
+      if (last_used(it->second) < last_used(victim->second)) victim = it;
+    }
+    delta->deletes.push_back(ProducerKey(victim->first));
+    producers_.erase(victim);
+  }
+}
+
+PartitionMachine::Decision PartitionMachine::CheckProduce(uint64_t producer_id, uint64_t sequence,
+                                                          uint32_t count) const {
+  Decision d;
+  if (producer_id == 0) return d;
+  const internal::ProducerState* state = nullptr;
+  if (auto it = producers_.find(producer_id); it != producers_.end()) state = &it->second;
+  const std::deque<InFlight>* flying = nullptr;
+  if (auto it = inflight_.find(producer_id); it != inflight_.end()) flying = &it->second;
+
+  bool known = false;
+  uint64_t expected = 0;
+  if (state != nullptr && state->batches_size() > 0) {
+    const auto& last = state->batches(state->batches_size() - 1);
+    expected = last.first_sequence() + last.record_count();
+    known = true;
+  }
+  if (flying != nullptr && !flying->empty()) {
+    expected = flying->back().sequence + flying->back().count;
+    known = true;
+  }
+  if (!known || sequence == expected) return d;  // an unknown producer may start anywhere
+  if (sequence < expected) {
+    if (flying != nullptr) {
+      for (const auto& f : *flying) {
+        if (f.sequence == sequence && f.count == count) {
+          d.verdict = Verdict::kInFlight;
+          d.inflight_index = f.index;
+          return d;
+        }
+      }
+    }
+    if (state != nullptr) {
+      for (const auto& b : state->batches()) {
+        if (b.first_sequence() == sequence && b.record_count() == count) {
+          d.verdict = Verdict::kDuplicate;
+          d.original = b;
+          return d;
+        }
+      }
+    }
+  }
+  d.verdict = Verdict::kSequenceGap;
+  d.expected_sequence = expected;
+  return d;
+}
+
+void PartitionMachine::AddInFlight(uint64_t producer_id, uint64_t sequence, uint32_t count, raft::Index index) {
+  if (producer_id == 0) return;
+  inflight_[producer_id].push_back(InFlight{sequence, count, index});
+}
+
+std::string PartitionMachine::Snapshot() const {
+  internal::PartitionSnapshot snap;
+  for (const auto& [id, p] : producers_) *snap.add_producers() = p;
+  for (const auto& [name, g] : groups_) (*snap.mutable_groups())[name] = g;
+  snap.set_last_append_time_ms(last_append_time_ms_);
+  // After a Restore, the state may reflect entries past the applied index (re-apply still under way).
+  snap.set_state_index(std::max(applied_index_, state_index_));
+  return snap.SerializeAsString();
+}
+
+absl::Status PartitionMachine::Restore(std::string_view snapshot, LogPoint log_start, StateDelta* delta) {
+  applied_index_ = log_start.index;
+  internal::PartitionSnapshot snap;
+  if (!snapshot.empty() && !snap.ParseFromArray(snapshot.data(), static_cast<int>(snapshot.size()))) {
+    return absl::DataLossError("partition snapshot does not parse");
+  }
+  // Keys the snapshot does not have are deleted; the others are overwritten below.
+  std::set<uint64_t> keep_producers;
+  for (const auto& p : snap.producers()) keep_producers.insert(p.producer_id());
+  for (const auto& [id, p] : producers_) {
+    if (!keep_producers.contains(id)) delta->deletes.push_back(ProducerKey(id));
+  }
+  for (const auto& [name, g] : groups_) {
+    if (!snap.groups().contains(name)) delta->deletes.push_back(GroupKey(name));
+  }
+  producers_.clear();
+  groups_.clear();
+  inflight_.clear();
+  for (const auto& p : snap.producers()) {
+    producers_[p.producer_id()] = p;
+    delta->puts.emplace_back(ProducerKey(p.producer_id()), p.SerializeAsString());
+  }
+  for (const auto& [name, g] : snap.groups()) {
+    groups_[name] = g;
+    delta->puts.emplace_back(GroupKey(name), g.SerializeAsString());
+  }
+  last_append_time_ms_ = snap.last_append_time_ms();
+  state_index_ = snap.state_index();
+  delta->puts.emplace_back(std::string(kMetaKey), EncodeMeta(last_append_time_ms_, state_index_));
+  end_offset_ = log_start.end_offset;
+  return absl::OkStatus();
+}
+
+}  // namespace brook::server

@@ -1,0 +1,123 @@
+// brookd: one node of a Brook cluster. See `brookd --help` and docs/operations.md.
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "server/common/log.h"
+#include "server/node/node.h"
+
+ABSL_FLAG(uint64_t, node_id, 0, "This node's id, >= 1, unique in the cluster and fixed for its data directory.");
+ABSL_FLAG(std::string, client_addr, "127.0.0.1:7101",
+          "host:port to serve the public gRPC API (Log, Admin, ConsumerGroups, health, reflection) on.");
+ABSL_FLAG(std::string, advertise_client_addr, "",
+          "host:port that clients and other nodes are told to use for this node's API (default: --client_addr).");
+ABSL_FLAG(std::string, peer_addr, "127.0.0.1:7201", "host:port to serve the node-to-node Raft transport on.");
+ABSL_FLAG(std::string, metrics_addr, "127.0.0.1:7301",
+          "host:port of the Prometheus metrics endpoint (/metrics); empty disables it.");
+ABSL_FLAG(std::string, data_dir, "./brook-data", "Directory of this node's RocksDB database; created if missing.");
+ABSL_FLAG(std::string, initial_members, "",
+          "The cluster's first members as ID=PEER_HOST:PORT,... (e.g. 1=127.0.0.1:7201,2=127.0.0.1:7202,"
+          "3=127.0.0.1:7203). Required on the first start; remembered in the data directory after that.");
+ABSL_FLAG(std::string, cluster_id, "brook",
+          "Name of the cluster; nodes refuse traffic from another cluster and data directories of another.");
+ABSL_FLAG(int, tick_ms, 50, "Length of one Raft tick in milliseconds (10..1000).");
+ABSL_FLAG(int, election_ticks, 10,
+          "Ticks without a leader before a follower campaigns (randomized in [n, 2n)); >= 3 x heartbeat_ticks.");
+ABSL_FLAG(int, heartbeat_ticks, 2, "Ticks between leader heartbeats (>= 1).");
+ABSL_FLAG(
+    bool, per_partition_metrics, true,
+    "Export per-partition series (labels topic, partition). Turn off for clusters with very many partitions.");
+ABSL_FLAG(
+    int, retention_check_ms, 5000,
+    "How often each partition's retention (topic retention_ms / retention_bytes) is enforced, in ms (>= 10).");
+ABSL_FLAG(std::string, unsafe_break, "none",
+          "TESTS ONLY: break one safety rule on purpose so the fault-injection suite can show that its checker "
+          "catches it: ack_before_commit, read_past_commit, skip_idempotence or skip_sync. Loses data.");
+ABSL_FLAG(int, shutdown_timeout_ms, 5000,
+          "On SIGTERM: how long to hand leadership away and finish in-flight calls.");
+
+namespace {
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "brookd: %s\n", message.c_str());
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "one node of a Brook cluster (a Raft-replicated commit log).\n\n"
+      "  brookd --node_id=1 --initial_members=1=127.0.0.1:7201,2=127.0.0.1:7202,3=127.0.0.1:7203 \\\n"
+      "         --client_addr=127.0.0.1:7101 --peer_addr=127.0.0.1:7201 --data_dir=/var/lib/brook\n\n"
+      "A config file of flags, one per line (--name=value), is read with --flagfile=PATH.\n"
+      "SIGTERM or SIGINT stops the node gracefully (exit 0).");
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) { return absl::StrContains(file, "server/main.cc"); };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
+  absl::ParseCommandLine(argc, argv);
+
+  brook::server::NodeConfig config;
+  config.node_id = absl::GetFlag(FLAGS_node_id);
+  if (config.node_id == 0) return Fail("--node_id is required and must be >= 1");
+  config.client_addr = absl::GetFlag(FLAGS_client_addr);
+  config.advertise_client_addr = absl::GetFlag(FLAGS_advertise_client_addr);
+  config.peer_addr = absl::GetFlag(FLAGS_peer_addr);
+  config.metrics_addr = absl::GetFlag(FLAGS_metrics_addr);
+  config.data_dir = absl::GetFlag(FLAGS_data_dir);
+  config.cluster_id = absl::GetFlag(FLAGS_cluster_id);
+  config.tick_ms = absl::GetFlag(FLAGS_tick_ms);
+  config.election_ticks = absl::GetFlag(FLAGS_election_ticks);
+  config.heartbeat_ticks = absl::GetFlag(FLAGS_heartbeat_ticks);
+  config.per_partition_metrics = absl::GetFlag(FLAGS_per_partition_metrics);
+  config.shutdown_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_shutdown_timeout_ms));
+  config.retention_check_ms = absl::GetFlag(FLAGS_retention_check_ms);
+  if (config.retention_check_ms < 10) return Fail("--retention_check_ms must be >= 10");
+  if (config.client_addr.empty() || config.peer_addr.empty())
+    return Fail("--client_addr and --peer_addr are required");
+  if (config.data_dir.empty()) return Fail("--data_dir is required");
+  if (config.cluster_id.empty()) return Fail("--cluster_id may not be empty");
+  if (config.tick_ms < 10 || config.tick_ms > 1000) return Fail("--tick_ms must be 10..1000");
+  if (config.heartbeat_ticks < 1) return Fail("--heartbeat_ticks must be >= 1");
+  if (config.election_ticks < 3 * config.heartbeat_ticks) {
+    return Fail("--election_ticks must be at least 3 x --heartbeat_ticks");
+  }
+  if (auto broken = brook::server::ParseUnsafeBreak(absl::GetFlag(FLAGS_unsafe_break)); broken.ok()) {
+    config.unsafe_break = *broken;
+  } else {
+    return Fail(absl::StrCat("--unsafe_break: ", broken.status().message()));
+  }
+  if (std::string members = absl::GetFlag(FLAGS_initial_members); !members.empty()) {
+    auto parsed = brook::server::ParseMembers(members);
+    if (!parsed.ok()) return Fail(absl::StrCat("--initial_members: ", parsed.status().message()));
+    config.initial_members = *parsed;
+  }
+
+  // Block the stop signals in every thread; this one waits for them.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  brook::server::Node node(config);
+  if (auto s = node.Start(); !s.ok()) {
+    brook::server::LogError("n", config.node_id, " cannot start: ", s.message());
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&stop, &sig);
+  brook::server::LogInfo("n", config.node_id, " received ", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                         ", stopping gracefully");
+  node.Shutdown();
+  return 0;
+}

@@ -1,0 +1,269 @@
+#include "server/node/node.h"
+
+#include <algorithm>
+#include <random>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "server/codec/entry_codec.h"
+#include "server/common/limits.h"
+#include "server/common/log.h"
+#include "server/metrics/metrics.h"
+
+namespace brook::server {
+
+absl::StatusOr<std::map<uint64_t, std::string>> ParseMembers(absl::string_view spec) {
+  std::map<uint64_t, std::string> out;
+  for (absl::string_view part : absl::StrSplit(spec, ',', absl::SkipWhitespace())) {
+    std::vector<absl::string_view> kv = absl::StrSplit(part, absl::MaxSplits('=', 1));
+    uint64_t id = 0;
+    if (kv.size() != 2 || !absl::SimpleAtoi(kv[0], &id) || id == 0 || kv[1].empty() ||
+        kv[1].find(':') == absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("member '", part, "' is not ID=HOST:PORT with ID >= 1 (example: 1=127.0.0.1:7201)"));
+    }
+    if (!out.emplace(id, std::string(kv[1])).second) {
+      return absl::InvalidArgumentError(absl::StrCat("node id ", id, " is listed twice"));
+    }
+  }
+  if (out.empty()) return absl::InvalidArgumentError("no members given (example: 1=127.0.0.1:7201)");
+  return out;
+}
+
+Node::Node(NodeConfig config) : config_(std::move(config)) {
+  if (config_.advertise_client_addr.empty()) config_.advertise_client_addr = config_.client_addr;
+}
+
+Node::~Node() { Shutdown(); }
+
+namespace {
+// Node meta key of the incarnation this node first saw from `peer`.
+std::string PeerIncarnationKey(uint64_t peer) { return absl::StrCat("peer_incarnation/", peer); }
+}  // namespace
+
+// This data directory's incarnation (created with it, random, never 0) and the peers' as this node first saw them.
+absl::StatusOr<Node::Incarnations> Node::LoadIncarnations() {
+  Incarnations out;
+  auto parse = [](const std::string& key, const std::string& text) -> absl::StatusOr<uint64_t> {
+    uint64_t v = 0;
+    if (!absl::SimpleAtoi(text, &v) || v == 0) {
+      return absl::DataLossError(absl::StrCat("node meta '", key, "' is not an incarnation: '", text, "'"));
+    }
+    return v;
+  };
+  auto stored = store_->GetNodeMeta("incarnation");
+  if (!stored.ok()) return stored.status();
+  if (stored->has_value()) {
+    auto v = parse("incarnation", **stored);
+    if (!v.ok()) return v.status();
+    out.self = *v;
+  } else {
+    std::random_device entropy;
+    while (out.self == 0) out.self = (static_cast<uint64_t>(entropy()) << 32) ^ entropy();
+    if (auto s = store_->PutNodeMeta("incarnation", absl::StrCat(out.self)); !s.ok()) return s;
+  }
+  for (const auto& [id, addr] : config_.initial_members) {
+    if (id == config_.node_id) continue;
+    const std::string key = PeerIncarnationKey(id);
+    auto peer = store_->GetNodeMeta(key);
+    if (!peer.ok()) return peer.status();
+    if (!peer->has_value()) continue;
+    auto v = parse(key, **peer);
+    if (!v.ok()) return v.status();
+    out.peers[id] = *v;
+  }
+  return out;
+}
+
+absl::Status Node::Start() {
+  storage::Options options;
+  options.entry_timestamp_ms = [](const raft::Entry& e) { return EntryAppendTime(e.data); };
+  auto store = storage::Store::Open(config_.data_dir, options);
+  if (!store.ok()) {
+    return absl::Status(store.status().code(), absl::StrCat("cannot open data directory '", config_.data_dir,
+                                                            "': ", store.status().message()));
+  }
+  store_ = std::move(*store);
+
+  // The data directory remembers whose it is: starting node 2 on node 1's data would corrupt the cluster.
+  auto stored_id = store_->GetNodeMeta("node_id");
+  auto stored_cluster = store_->GetNodeMeta("cluster_id");
+  auto stored_members = store_->GetNodeMeta("members");
+  if (!stored_id.ok()) return stored_id.status();
+  if (!stored_cluster.ok()) return stored_cluster.status();
+  if (!stored_members.ok()) return stored_members.status();
+  if (stored_id->has_value() && **stored_id != absl::StrCat(config_.node_id)) {
+    return absl::FailedPreconditionError(absl::StrCat("data directory '", config_.data_dir, "' belongs to node ",
+                                                      **stored_id, ", not node ", config_.node_id));
+  }
+  if (stored_cluster->has_value() && **stored_cluster != config_.cluster_id) {
+    return absl::FailedPreconditionError(absl::StrCat("data directory '", config_.data_dir,
+                                                      "' belongs to cluster '", **stored_cluster, "', not '",
+                                                      config_.cluster_id, "'"));
+  }
+  if (config_.initial_members.empty()) {
+    if (!stored_members->has_value()) {
+      return absl::InvalidArgumentError(
+          "--initial_members is required on the first start (example: 1=127.0.0.1:7201,2=127.0.0.1:7202,"
+          "3=127.0.0.1:7203)");
+    }
+    auto members = ParseMembers(**stored_members);
+    if (!members.ok()) return members.status();
+    config_.initial_members = *members;
+  }
+  if (!config_.initial_members.contains(config_.node_id)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--initial_members does not list this node's id ", config_.node_id));
+  }
+  std::string members_spec;
+  for (const auto& [id, addr] : config_.initial_members) {
+    absl::StrAppend(&members_spec, members_spec.empty() ? "" : ",", id, "=", addr);
+  }
+  if (!stored_id->has_value()) {
+    if (auto s = store_->PutNodeMeta("node_id", absl::StrCat(config_.node_id)); !s.ok()) return s;
+    if (auto s = store_->PutNodeMeta("cluster_id", config_.cluster_id); !s.ok()) return s;
+  }
+  if (!stored_members->has_value()) {
+    if (auto s = store_->PutNodeMeta("members", members_spec); !s.ok()) return s;
+  }
+  auto incarnation = LoadIncarnations();
+  if (!incarnation.ok()) return incarnation.status();
+
+  Transport::Options topts;
+  topts.self = config_.node_id;
+  topts.cluster_id = config_.cluster_id;
+  topts.client_address = config_.advertise_client_addr;
+  topts.metrics_address = config_.metrics_addr;
+  topts.incarnation = incarnation->self;
+  topts.known_incarnations = incarnation->peers;
+  topts.remember_incarnation = [store = store_.get()](uint64_t peer, uint64_t value) {
+    return store->PutNodeMeta(PeerIncarnationKey(peer), absl::StrCat(value));
+  };
+  for (const auto& [id, addr] : config_.initial_members) {
+    if (id != config_.node_id) topts.peer_addresses[id] = addr;
+  }
+  transport_ =
+      std::make_unique<Transport>(topts, [this](internal::MessageBatch&& b) { host_->Deliver(std::move(b)); });
+
+  HostOptions hopts;
+  hopts.node_id = config_.node_id;
+  hopts.cluster_id = config_.cluster_id;
+  for (const auto& [id, addr] : config_.initial_members) hopts.initial_members.push_back(id);
+  hopts.tick = std::chrono::milliseconds(config_.tick_ms);
+  hopts.election_ticks = config_.election_ticks;
+  hopts.heartbeat_ticks = config_.heartbeat_ticks;
+  hopts.retention_interval = std::chrono::milliseconds(config_.retention_check_ms);
+  hopts.unsafe_break = config_.unsafe_break;
+  if (config_.unsafe_break != UnsafeBreak::kNone) {
+    LogError("n", config_.node_id, " runs with --unsafe_break: it breaks a safety rule on purpose (tests only)");
+  }
+  host_ = std::make_unique<Host>(hopts, store_.get(), transport_.get());
+
+  if (!config_.metrics_addr.empty()) {
+    auto metrics = Metrics::Create(config_.metrics_addr, config_.node_id, config_.per_partition_metrics);
+    if (!metrics.ok()) return metrics.status();
+    metrics_ = std::move(*metrics);
+    host_->set_metrics(metrics_.get());
+  }
+
+  // Node-to-node server first, so peers can reach us as soon as our groups start talking.
+  {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort(config_.peer_addr, grpc::InsecureServerCredentials(), &port);
+    builder.SetMaxReceiveMessageSize(64 << 20);
+    builder.RegisterService(transport_->service());
+    peer_server_ = builder.BuildAndStart();
+    if (peer_server_ == nullptr || port == 0) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on --peer_addr ", config_.peer_addr,
+                                                 " (in use, or not an address of this machine?)"));
+    }
+  }
+  if (auto s = host_->Start(); !s.ok()) return s;
+  transport_->Start();
+
+  executor_ = std::make_unique<Executor>(2);
+  timers_ = std::make_unique<Timers>();
+  context_.host = host_.get();
+  context_.store = store_.get();
+  context_.executor = executor_.get();
+  context_.timers = timers_.get();
+  context_.self = config_.node_id;
+  context_.cluster_id = config_.cluster_id;
+  context_.reachable = [this](uint64_t id) { return transport_->reachable(id); };
+  log_service_ = MakeLogService(&context_);
+  admin_service_ = MakeAdminService(&context_);
+  groups_service_ = MakeGroupsService(&context_);
+  {
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort(config_.client_addr, grpc::InsecureServerCredentials(), &port);
+    builder.SetMaxReceiveMessageSize(static_cast<int>(Limits::kMaxMessageBytes));
+    builder.SetMaxSendMessageSize(static_cast<int>(Limits::kMaxFetchBytes + (1 << 20)));
+    builder.RegisterService(log_service_.get());
+    builder.RegisterService(admin_service_.get());
+    builder.RegisterService(groups_service_.get());
+    if (metrics_) metrics_->InstallServerMetrics(builder);
+    client_server_ = builder.BuildAndStart();
+    if (client_server_ == nullptr || port == 0) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on --client_addr ", config_.client_addr,
+                                                 " (in use, or not an address of this machine?)"));
+    }
+    client_server_->GetHealthCheckService()->SetServingStatus(false);
+  }
+  if (metrics_) metrics_->Attach(host_.get(), store_.get(), transport_.get(), &context_, config_.initial_members);
+  // Readiness: SERVING once the node has caught up with the metadata it knew of at start and sees a controller.
+  health_thread_ = std::thread([this] {
+    bool serving = false;
+    while (!stopping_.load()) {
+      bool ready = host_->ready();
+      if (ready != serving) {
+        client_server_->GetHealthCheckService()->SetServingStatus(ready);
+        serving = ready;
+      }
+      if (metrics_) metrics_->Refresh();
+      std::this_thread::sleep_for(std::chrono::milliseconds(serving ? 500 : 50));
+    }
+  });
+  LogInfo("n", config_.node_id, " started: client ", config_.client_addr, ", peers ", config_.peer_addr,
+          ", metrics ", config_.metrics_addr.empty() ? "off" : config_.metrics_addr, ", data ", config_.data_dir);
+  return absl::OkStatus();
+}
+
+void Node::Shutdown() {
+  if (stopping_.exchange(true)) return;
+  auto start = std::chrono::steady_clock::now();
+  if (client_server_) client_server_->GetHealthCheckService()->SetServingStatus(false);
+  context_.accepting.store(false);
+  if (host_) {
+    // Hand leadership away so the cluster does not wait an election timeout for us.
+    host_->TransferAllLeadership();
+    auto deadline = start + config_.shutdown_timeout / 2;
+    while (host_->led_groups() > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    LogInfo("n", config_.node_id, " shutting down; still leading ", host_->led_groups(), " groups");
+    host_->Stop();
+  }
+  if (health_thread_.joinable()) health_thread_.join();
+  if (client_server_) client_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  if (peer_server_) peer_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  if (transport_) transport_->Stop();
+  timers_.reset();  // first: a timer firing now would hand work to the executor
+  executor_.reset();
+  metrics_.reset();
+  client_server_.reset();
+  peer_server_.reset();
+  host_.reset();
+  transport_.reset();
+  store_.reset();
+  LogInfo("n", config_.node_id, " stopped");
+}
+
+}  // namespace brook::server

@@ -1,0 +1,84 @@
+// One brookd node: storage, transport, the multi-Raft host, and the gRPC servers, started and stopped in order.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "grpcpp/server.h"
+#include "server/api/async.h"
+#include "server/api/services.h"
+#include "server/host/host.h"
+#include "server/transport/transport.h"
+#include "storage/store.h"
+
+namespace brook::server {
+
+class Metrics;
+
+struct NodeConfig {
+  uint64_t node_id = 0;
+  std::string cluster_id = "brook";
+  std::string client_addr;
+  std::string advertise_client_addr;  // what other nodes and clients are told; client_addr when empty
+  std::string peer_addr;
+  std::string metrics_addr;  // empty: no metrics endpoint
+  std::string data_dir;
+  std::map<uint64_t, std::string> initial_members;  // node id -> peer address
+  int tick_ms = 50;
+  int election_ticks = 10;
+  int heartbeat_ticks = 2;
+  bool per_partition_metrics = true;
+  int retention_check_ms = 5000;
+  std::chrono::milliseconds shutdown_timeout{5000};
+  UnsafeBreak unsafe_break = UnsafeBreak::kNone;  // tests of the fault-injection checker only
+};
+
+// Parses "1=host:port,2=host:port". INVALID_ARGUMENT says what is wrong.
+absl::StatusOr<std::map<uint64_t, std::string>> ParseMembers(absl::string_view spec);
+
+class Node {
+ public:
+  explicit Node(NodeConfig config);
+  ~Node();
+
+  // Opens storage (checking that the data directory belongs to this node and cluster), starts the host loop,
+  // the node-to-node server and transport, the client API server and the metrics endpoint.
+  absl::Status Start();
+  // Graceful stop (SIGTERM): stop taking requests, hand leadership away, finish in-flight work, close storage.
+  void Shutdown();
+
+  Host* host() { return host_.get(); }
+
+ private:
+  struct Incarnations {
+    uint64_t self = 0;
+    std::map<uint64_t, uint64_t> peers;
+  };
+  absl::StatusOr<Incarnations> LoadIncarnations();
+
+  NodeConfig config_;
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<Transport> transport_;
+  std::unique_ptr<Host> host_;
+  std::unique_ptr<Executor> executor_;
+  std::unique_ptr<Timers> timers_;
+  ServiceContext context_;
+  std::unique_ptr<v1::Log::CallbackService> log_service_;
+  std::unique_ptr<v1::Admin::CallbackService> admin_service_;
+  std::unique_ptr<v1::ConsumerGroups::CallbackService> groups_service_;
+  std::unique_ptr<grpc::Server> peer_server_;
+  std::unique_ptr<grpc::Server> client_server_;
+  std::unique_ptr<Metrics> metrics_;
+  std::thread health_thread_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace brook::server

@@ -1,0 +1,310 @@
+#include "server/transport/transport.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/grpcpp.h"
+#include "server/common/limits.h"
+#include "server/common/log.h"
+
+namespace brook::server {
+
+constexpr auto kHelloInterval = std::chrono::seconds(1);
+
+// One peer: a queue and a thread that owns the stream to it.
+class Transport::Peer {
+ public:
+  Peer(uint64_t id, std::string address, const Transport::Options& options, std::atomic<bool>* refused)
+      : id_(id), address_(std::move(address)), options_(options), refused_by_any_(refused) {}
+  ~Peer() { Stop(); }
+
+  void Start() {
+    thread_ = std::thread([this] { Run(); });
+  }
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+      if (context_ != nullptr) context_->TryCancel();
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void Enqueue(internal::MessageBatch batch) {
+    size_t bytes = batch.ByteSizeLong();
+    {
+      std::lock_guard lock(mu_);
+      if (queued_bytes_ + bytes > kMaxQueuedBytes) {
+        stats_.batches_dropped.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      queued_bytes_ += bytes;
+      queue_.emplace_back(std::move(batch), bytes);
+    }
+    cv_.notify_one();
+  }
+
+  PeerStats stats_;
+
+ private:
+  void Run() {
+    auto backoff = std::chrono::milliseconds(50);
+    grpc::ChannelArguments args;
+    args.SetMaxSendMessageSize(64 << 20);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
+    auto channel = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args);
+    auto stub = internal::NodeTransport::NewStub(channel);
+    std::unique_ptr<grpc::ClientContext> context;
+    std::unique_ptr<grpc::ClientWriter<internal::MessageBatch>> writer;
+    internal::StreamAck ack;
+    bool first = true;
+    // A peer hears from us at least every kHelloInterval even when no group has anything to say: the first
+    // batch of a stream tells it our addresses, and a failing send tells us it is unreachable.
+    auto next_hello = std::chrono::steady_clock::now();
+    while (true) {
+      std::deque<std::pair<internal::MessageBatch, size_t>> work;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait_until(lock,
+                       std::min(next_hello, std::chrono::steady_clock::now() + std::chrono::milliseconds(200)),
+                       [&] { return stopping_ || !queue_.empty(); });
+        if (stopping_) break;
+        work.swap(queue_);
+        queued_bytes_ = 0;
+      }
+      auto now = std::chrono::steady_clock::now();
+      if (work.empty()) {
+        if (now < next_hello) continue;
+        internal::MessageBatch hello;
+        hello.set_cluster_id(options_.cluster_id);
+        hello.set_from_node(options_.self);
+        hello.set_to_node(id_);
+        work.emplace_back(std::move(hello), 0);
+      }
+      next_hello = now + kHelloInterval;
+      if (writer == nullptr) {
+        // Fail fast while the peer is down: wait_for_ready would hold batches that Raft will resend anyway.
+        context = std::make_unique<grpc::ClientContext>();
+        {
+          std::lock_guard lock(mu_);
+          context_ = context.get();
+        }
+        writer = stub->Stream(context.get(), &ack);
+        first = true;
+        stats_.reconnects.fetch_add(1, std::memory_order_relaxed);
+      }
+      bool ok = true;
+      for (auto& [batch, bytes] : work) {
+        if (first) {
+          batch.set_from_client_address(options_.client_address);
+          batch.set_from_metrics_address(options_.metrics_address);
+          batch.set_from_incarnation(options_.incarnation);
+        }
+        if (!writer->Write(batch)) {
+          ok = false;
+          break;
+        }
+        first = false;
+        stats_.batches_sent.fetch_add(1, std::memory_order_relaxed);
+        stats_.messages_sent.fetch_add(batch.messages_size(), std::memory_order_relaxed);
+        stats_.bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
+      }
+      stats_.connected.store(ok, std::memory_order_relaxed);
+      if (ok) {
+        backoff = std::chrono::milliseconds(50);
+        continue;
+      }
+      // The stream broke: drop it and what was queued (Raft resends), back off, reconnect on the next batch.
+      writer->WritesDone();
+      grpc::Status status = writer->Finish();
+      writer.reset();
+      if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION && status.error_message() != refused_) {
+        // The peer refuses to talk to us (another cluster, or this data directory is not the one it knows): say
+        // so once per reason; we keep retrying, so the error stays visible in the log's first lines about it.
+        refused_ = status.error_message();
+        refused_by_any_->store(true, std::memory_order_relaxed);
+        LogError("n", options_.self, " node ", id_, " refuses this node: ", refused_);
+      }
+      {
+        std::lock_guard lock(mu_);
+        context_ = nullptr;
+      }
+      context.reset();
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, backoff, [&] { return stopping_; });
+      if (stopping_) break;
+      queue_.clear();
+      queued_bytes_ = 0;
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+    }
+    if (writer != nullptr) {
+      context->TryCancel();
+      writer->Finish();
+    }
+    std::lock_guard lock(mu_);
+    context_ = nullptr;
+  }
+
+  const uint64_t id_;
+  const std::string address_;
+  const Transport::Options& options_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  grpc::ClientContext* context_ = nullptr;  // guarded by mu_: the live stream's context, for cancelling on Stop
+  std::deque<std::pair<internal::MessageBatch, size_t>> queue_;
+  size_t queued_bytes_ = 0;
+  std::string refused_;  // the sender thread's: the last refusal logged
+  std::atomic<bool>* const refused_by_any_;
+};
+
+// The server side: one read reactor per incoming stream.
+class Transport::Receiver : public internal::NodeTransport::CallbackService {
+ public:
+  explicit Receiver(Transport* transport) : transport_(transport) {}
+
+  grpc::ServerReadReactor<internal::MessageBatch>* Stream(grpc::CallbackServerContext* context,
+                                                          internal::StreamAck* ack) override {
+    class Reader : public grpc::ServerReadReactor<internal::MessageBatch> {
+     public:
+      Reader(Transport* t, internal::StreamAck* ack) : transport_(t), ack_(ack) { StartRead(&batch_); }
+      void OnReadDone(bool ok) override {
+        if (!ok) {
+          Finish(grpc::Status::OK);
+          return;
+        }
+        if (batch_.cluster_id() != transport_->options_.cluster_id ||
+            batch_.to_node() != transport_->options_.self) {
+          LogWarning("n", transport_->options_.self, " rejecting a node stream from node ", batch_.from_node(),
+                     " of cluster '", batch_.cluster_id(), "' addressed to node ", batch_.to_node());
+          Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "wrong cluster id or node id"));
+          return;
+        }
+        if (!checked_) {
+          if (auto s = transport_->CheckIncarnation(batch_.from_node(), batch_.from_incarnation()); !s.ok()) {
+            LogError("n", transport_->options_.self, " refusing node ", batch_.from_node(), ": ", s.message());
+            Finish(grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message())));
+            return;
+          }
+          checked_ = true;
+        }
+        size_t bytes = batch_.ByteSizeLong();
+        ack_->set_received_bytes(ack_->received_bytes() + bytes);
+        transport_->Learn(batch_);
+        if (auto it = transport_->peers_.find(batch_.from_node()); it != transport_->peers_.end()) {
+          auto& s = it->second->stats_;
+          s.batches_received.fetch_add(1, std::memory_order_relaxed);
+          s.messages_received.fetch_add(batch_.messages_size(), std::memory_order_relaxed);
+          s.bytes_received.fetch_add(bytes, std::memory_order_relaxed);
+        }
+        if (batch_.messages_size() > 0) transport_->deliver_(std::move(batch_));
+        batch_.Clear();
+        StartRead(&batch_);
+      }
+      void OnDone() override { delete this; }
+
+     private:
+      Transport* transport_;
+      internal::StreamAck* ack_;
+      internal::MessageBatch batch_;
+      bool checked_ = false;  // the stream's first batch passed CheckIncarnation
+    };
+    return new Reader(transport_, ack);
+  }
+
+ private:
+  Transport* transport_;
+};
+
+Transport::Transport(Options options, std::function<void(internal::MessageBatch&&)> deliver)
+    : options_(std::move(options)),
+      deliver_(std::move(deliver)),
+      known_incarnations_(std::move(options_.known_incarnations)) {
+  for (const auto& [id, address] : options_.peer_addresses) {
+    if (id != options_.self) peers_[id] = std::make_unique<Peer>(id, address, options_, &refused_);
+  }
+  receiver_ = std::make_unique<Receiver>(this);
+}
+
+Transport::~Transport() { Stop(); }
+
+void Transport::Start() {
+  for (auto& [id, peer] : peers_) peer->Start();
+}
+
+void Transport::Stop() {
+  for (auto& [id, peer] : peers_) peer->Stop();
+}
+
+void Transport::Send(uint64_t to, internal::MessageBatch batch) {
+  auto it = peers_.find(to);
+  if (it == peers_.end()) return;
+  batch.set_cluster_id(options_.cluster_id);
+  batch.set_from_node(options_.self);
+  batch.set_to_node(to);
+  it->second->Enqueue(std::move(batch));
+}
+
+grpc::Service* Transport::service() { return receiver_.get(); }
+
+void Transport::Learn(const internal::MessageBatch& batch) {
+  if (batch.from_client_address().empty() && batch.from_metrics_address().empty()) return;
+  std::lock_guard lock(learned_mu_);
+  if (!batch.from_client_address().empty()) client_addresses_[batch.from_node()] = batch.from_client_address();
+  if (!batch.from_metrics_address().empty()) metrics_addresses_[batch.from_node()] = batch.from_metrics_address();
+}
+
+absl::Status Transport::CheckIncarnation(uint64_t peer, uint64_t incarnation) {
+  if (incarnation == 0) return absl::OkStatus();
+  std::lock_guard lock(incarnation_mu_);
+  uint64_t& known = known_incarnations_[peer];
+  if (known == incarnation) return absl::OkStatus();
+  if (known == 0) {
+    if (options_.remember_incarnation) {
+      if (auto s = options_.remember_incarnation(peer, incarnation); !s.ok()) {
+        return absl::UnavailableError(
+            absl::StrCat("cannot remember node ", peer, "'s incarnation: ", s.message()));
+      }
+    }
+    known = incarnation;
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "node ", peer, " came back with another data directory (incarnation ", incarnation, ", this node knows ",
+      known,
+      "): it lost its data, and a node that forgot its Raft logs and votes could elect a leader that lacks "
+      "acknowledged records. Restore its data directory; replacing a node is not supported yet "
+      "(docs/operations.md)"));
+}
+
+std::map<uint64_t, std::string> Transport::client_addresses() const {
+  std::lock_guard lock(learned_mu_);
+  auto out = client_addresses_;
+  out[options_.self] = options_.client_address;
+  return out;
+}
+
+std::map<uint64_t, std::string> Transport::metrics_addresses() const {
+  std::lock_guard lock(learned_mu_);
+  auto out = metrics_addresses_;
+  out[options_.self] = options_.metrics_address;
+  return out;
+}
+
+const PeerStats* Transport::stats(uint64_t peer) const {
+  auto it = peers_.find(peer);
+  return it == peers_.end() ? nullptr : &it->second->stats_;
+}
+
+bool Transport::reachable(uint64_t peer) const {
+  if (peer == options_.self) return true;
+  const PeerStats* s = stats(peer);
+  return s != nullptr && s->connected.load(std::memory_order_relaxed);
+}
+
+}  // namespace brook::server
