@@ -370,52 +370,7 @@ void Metrics::ApplyGroupStats(const std::vector<GroupStats>& stats) {
     elections += static_cast<double>(g.counters.elections_started);
     won += static_cast<double>(g.counters.elections_won);
     changes += static_cast<double>(g.counters.leader_changes);
-    if (!per_partition_) continue;
-    std::map<std::string, std::string> l{{"topic", g.topic}, {"partition", absl::StrCat(g.partition)}};
-    GaugeOf("brook_raft_term", "Raft term of the partition's group", l).Set(static_cast<double>(g.term));
-    GaugeOf("brook_raft_commit_index", "Raft commit index known on this node", l)
-        .Set(static_cast<double>(g.commit_index));
-    GaugeOf("brook_raft_applied_index", "Raft index applied on this node", l)
-        .Set(static_cast<double>(g.applied_index));
-    GaugeOf("brook_raft_last_index", "Last Raft index in this node's log", l)
-        .Set(static_cast<double>(g.last_index));
-    GaugeOf("brook_raft_is_leader", "1 if this node leads the partition", l).Set(g.is_leader ? 1 : 0);
-    GaugeOf("brook_raft_leader_id", "Node id of the leader this node knows, 0 if none", l)
-        .Set(static_cast<double>(g.leader));
-    GaugeOf("brook_raft_max_follower_lag_entries", "Leader: largest number of entries a follower is behind", l)
-        .Set(static_cast<double>(g.max_follower_lag));
-    GaugeOf("brook_raft_under_replicated_replicas",
-            "Leader: voters not heard from within an election timeout or behind the commit index", l)
-        .Set(static_cast<double>(g.under_replicated));
-    SetTotal(CounterOf("brook_raft_elections_started_total", "Elections this node started as candidate", l),
-             static_cast<double>(g.counters.elections_started));
-    SetTotal(CounterOf("brook_raft_elections_won_total", "Elections this node won", l),
-             static_cast<double>(g.counters.elections_won));
-    SetTotal(CounterOf("brook_raft_leader_changes_total", "Leader changes this node saw", l),
-             static_cast<double>(g.counters.leader_changes));
-    SetTotal(CounterOf("brook_raft_snapshots_installed_total", "Snapshots this node installed from a leader", l),
-             static_cast<double>(g.counters.snapshots_installed));
-    SetTotal(CounterOf("brook_raft_log_truncations_total", "Log prefixes this node dropped by retention", l),
-             static_cast<double>(g.counters.truncations));
-    GaugeOf("brook_partition_high_watermark", "Offset after the last committed record, as applied here", l)
-        .Set(static_cast<double>(g.high_watermark));
-    GaugeOf("brook_partition_log_start_offset", "First offset still stored here", l)
-        .Set(static_cast<double>(g.log_start_offset));
-    GaugeOf("brook_partition_log_end_offset", "Offset after the last record in this node's log (committed or not)",
-            l)
-        .Set(static_cast<double>(g.log_end_offset));
-    GaugeOf("brook_partition_disk_bytes", "Bytes the partition occupies in storage (RocksDB estimate)", l)
-        .Set(static_cast<double>(store_->ApproximateGroupBytes(g.group)));
-    if (g.is_leader) {
-      for (const auto& [group, offset] : g.group_offsets) {
-        std::map<std::string, std::string> gl = l;
-        gl["group"] = group;
-        GaugeOf("brook_consumer_group_offset", "Leader: committed offset of a consumer group", gl)
-            .Set(static_cast<double>(offset));
-        GaugeOf("brook_consumer_group_lag", "Leader: high watermark minus the group's committed offset", gl)
-            .Set(static_cast<double>(g.high_watermark > offset ? g.high_watermark - offset : 0));
-      }
-    }
+    if (per_partition_) ApplyPartitionStats(g);
   }
   GaugeOf("brook_partitions_led", "Partitions this node leads", {}).Set(static_cast<double>(led));
   GaugeOf("brook_groups_without_leader", "Hosted partitions with no known leader", {})
@@ -431,6 +386,53 @@ void Metrics::ApplyGroupStats(const std::vector<GroupStats>& stats) {
   tracking_ = false;
   RemoveStale(live_gauges_, touched_gauges_);
   RemoveStale(live_counters_, touched_counters_);
+}
+
+void Metrics::ApplyPartitionStats(const GroupStats& g) {
+  std::map<std::string, std::string> l{{"topic", g.topic}, {"partition", absl::StrCat(g.partition)}};
+  GaugeOf("brook_raft_term", "Raft term of the partition's group", l).Set(static_cast<double>(g.term));
+  GaugeOf("brook_raft_commit_index", "Raft commit index known on this node", l)
+      .Set(static_cast<double>(g.commit_index));
+  GaugeOf("brook_raft_applied_index", "Raft index applied on this node", l)
+      .Set(static_cast<double>(g.applied_index));
+  GaugeOf("brook_raft_last_index", "Last Raft index in this node's log", l).Set(static_cast<double>(g.last_index));
+  GaugeOf("brook_raft_is_leader", "1 if this node leads the partition", l).Set(g.is_leader ? 1 : 0);
+  GaugeOf("brook_raft_leader_id", "Node id of the leader this node knows, 0 if none", l)
+      .Set(static_cast<double>(g.leader));
+  GaugeOf("brook_raft_max_follower_lag_entries", "Leader: largest number of entries a follower is behind", l)
+      .Set(static_cast<double>(g.max_follower_lag));
+  GaugeOf("brook_raft_under_replicated_replicas",
+          "Leader: voters not heard from within an election timeout or behind the commit index", l)
+      .Set(static_cast<double>(g.under_replicated));
+  SetTotal(CounterOf("brook_raft_elections_started_total", "Elections this node started as candidate", l),
+           static_cast<double>(g.counters.elections_started));
+  SetTotal(CounterOf("brook_raft_elections_won_total", "Elections this node won", l),
+           static_cast<double>(g.counters.elections_won));
+  SetTotal(CounterOf("brook_raft_leader_changes_total", "Leader changes this node saw", l),
+           static_cast<double>(g.counters.leader_changes));
+  SetTotal(CounterOf("brook_raft_snapshots_installed_total", "Snapshots this node installed from a leader", l),
+           static_cast<double>(g.counters.snapshots_installed));
+  SetTotal(CounterOf("brook_raft_log_truncations_total", "Log prefixes this node dropped by retention", l),
+           static_cast<double>(g.counters.truncations));
+  GaugeOf("brook_partition_high_watermark", "Offset after the last committed record, as applied here", l)
+      .Set(static_cast<double>(g.high_watermark));
+  GaugeOf("brook_partition_log_start_offset", "First offset still stored here", l)
+      .Set(static_cast<double>(g.log_start_offset));
+  GaugeOf("brook_partition_log_end_offset", "Offset after the last record in this node's log (committed or not)",
+          l)
+      .Set(static_cast<double>(g.log_end_offset));
+  GaugeOf("brook_partition_disk_bytes", "Bytes the partition occupies in storage (RocksDB estimate)", l)
+      .Set(static_cast<double>(store_->ApproximateGroupBytes(g.group)));
+  if (g.is_leader) {
+    for (const auto& [group, offset] : g.group_offsets) {
+      std::map<std::string, std::string> gl = l;
+      gl["group"] = group;
+      GaugeOf("brook_consumer_group_offset", "Leader: committed offset of a consumer group", gl)
+          .Set(static_cast<double>(offset));
+      GaugeOf("brook_consumer_group_lag", "Leader: high watermark minus the group's committed offset", gl)
+          .Set(static_cast<double>(g.high_watermark > offset ? g.high_watermark - offset : 0));
+    }
+  }
 }
 
 void Metrics::RefreshProcess() {

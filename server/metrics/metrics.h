@@ -61,6 +61,8 @@ class Metrics final : public HostMetrics {
  private:
   Metrics(uint64_t node_id, bool per_partition);
   void ApplyGroupStats(const std::vector<GroupStats>& stats);
+  // The per-partition series of one group (with --per_partition_metrics).
+  void ApplyPartitionStats(const GroupStats& g);
   void RefreshProcess();
 
   const uint64_t node_id_;

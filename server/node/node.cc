@@ -80,6 +80,25 @@ absl::StatusOr<Node::Incarnations> Node::LoadIncarnations() {
 }
 
 absl::Status Node::Start() {
+  if (auto s = OpenStore(); !s.ok()) return s;
+  if (auto s = CheckIdentity(); !s.ok()) return s;
+  auto incarnation = LoadIncarnations();
+  if (!incarnation.ok()) return incarnation.status();
+  StartTransport(*incarnation);
+  if (auto s = CreateHost(); !s.ok()) return s;
+  // Node-to-node server first, so peers can reach us as soon as our groups start talking.
+  if (auto s = ListenPeers(); !s.ok()) return s;
+  if (auto s = host_->Start(); !s.ok()) return s;
+  transport_->Start();
+  if (auto s = ServeClients(); !s.ok()) return s;
+  if (metrics_) metrics_->Attach(host_.get(), store_.get(), transport_.get(), &context_, config_.initial_members);
+  StartHealth();
+  LogInfo("n", config_.node_id, " started: client ", config_.client_addr, ", peers ", config_.peer_addr,
+          ", metrics ", config_.metrics_addr.empty() ? "off" : config_.metrics_addr, ", data ", config_.data_dir);
+  return absl::OkStatus();
+}
+
+absl::Status Node::OpenStore() {
   storage::Options options;
   options.entry_timestamp_ms = [](const raft::Entry& e) { return EntryAppendTime(e.data); };
   auto store = storage::Store::Open(config_.data_dir, options);
@@ -88,8 +107,12 @@ absl::Status Node::Start() {
                                                             "': ", store.status().message()));
   }
   store_ = std::move(*store);
+  return absl::OkStatus();
+}
 
-  // The data directory remembers whose it is: starting node 2 on node 1's data would corrupt the cluster.
+// The data directory remembers whose it is: starting node 2 on node 1's data would corrupt the cluster. The
+// members given on the first start are remembered and used when --initial_members is not given again.
+absl::Status Node::CheckIdentity() {
   auto stored_id = store_->GetNodeMeta("node_id");
   auto stored_cluster = store_->GetNodeMeta("cluster_id");
   auto stored_members = store_->GetNodeMeta("members");
@@ -119,27 +142,26 @@ absl::Status Node::Start() {
     return absl::InvalidArgumentError(
         absl::StrCat("--initial_members does not list this node's id ", config_.node_id));
   }
-  std::string members_spec;
-  for (const auto& [id, addr] : config_.initial_members) {
-    absl::StrAppend(&members_spec, members_spec.empty() ? "" : ",", id, "=", addr);
-  }
   if (!stored_id->has_value()) {
     if (auto s = store_->PutNodeMeta("node_id", absl::StrCat(config_.node_id)); !s.ok()) return s;
     if (auto s = store_->PutNodeMeta("cluster_id", config_.cluster_id); !s.ok()) return s;
   }
-  if (!stored_members->has_value()) {
-    if (auto s = store_->PutNodeMeta("members", members_spec); !s.ok()) return s;
+  if (stored_members->has_value()) return absl::OkStatus();
+  std::string members_spec;
+  for (const auto& [id, addr] : config_.initial_members) {
+    absl::StrAppend(&members_spec, members_spec.empty() ? "" : ",", id, "=", addr);
   }
-  auto incarnation = LoadIncarnations();
-  if (!incarnation.ok()) return incarnation.status();
+  return store_->PutNodeMeta("members", members_spec);
+}
 
+void Node::StartTransport(const Incarnations& incarnation) {
   Transport::Options topts;
   topts.self = config_.node_id;
   topts.cluster_id = config_.cluster_id;
   topts.client_address = config_.advertise_client_addr;
   topts.metrics_address = config_.metrics_addr;
-  topts.incarnation = incarnation->self;
-  topts.known_incarnations = incarnation->peers;
+  topts.incarnation = incarnation.self;
+  topts.known_incarnations = incarnation.peers;
   topts.remember_incarnation = [store = store_.get()](uint64_t peer, uint64_t value) {
     return store->PutNodeMeta(PeerIncarnationKey(peer), absl::StrCat(value));
   };
@@ -148,7 +170,9 @@ absl::Status Node::Start() {
   }
   transport_ =
       std::make_unique<Transport>(topts, [this](internal::MessageBatch&& b) { host_->Deliver(std::move(b)); });
+}
 
+absl::Status Node::CreateHost() {
   HostOptions hopts;
   hopts.node_id = config_.node_id;
   hopts.cluster_id = config_.cluster_id;
@@ -162,30 +186,29 @@ absl::Status Node::Start() {
     LogError("n", config_.node_id, " runs with --unsafe_break: it breaks a safety rule on purpose (tests only)");
   }
   host_ = std::make_unique<Host>(hopts, store_.get(), transport_.get());
+  if (config_.metrics_addr.empty()) return absl::OkStatus();
+  auto metrics = Metrics::Create(config_.metrics_addr, config_.node_id, config_.per_partition_metrics);
+  if (!metrics.ok()) return metrics.status();
+  metrics_ = std::move(*metrics);
+  host_->set_metrics(metrics_.get());
+  return absl::OkStatus();
+}
 
-  if (!config_.metrics_addr.empty()) {
-    auto metrics = Metrics::Create(config_.metrics_addr, config_.node_id, config_.per_partition_metrics);
-    if (!metrics.ok()) return metrics.status();
-    metrics_ = std::move(*metrics);
-    host_->set_metrics(metrics_.get());
+absl::Status Node::ListenPeers() {
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(config_.peer_addr, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(64 << 20);
+  builder.RegisterService(transport_->service());
+  peer_server_ = builder.BuildAndStart();
+  if (peer_server_ == nullptr || port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on --peer_addr ", config_.peer_addr,
+                                               " (in use, or not an address of this machine?)"));
   }
+  return absl::OkStatus();
+}
 
-  // Node-to-node server first, so peers can reach us as soon as our groups start talking.
-  {
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort(config_.peer_addr, grpc::InsecureServerCredentials(), &port);
-    builder.SetMaxReceiveMessageSize(64 << 20);
-    builder.RegisterService(transport_->service());
-    peer_server_ = builder.BuildAndStart();
-    if (peer_server_ == nullptr || port == 0) {
-      return absl::UnavailableError(absl::StrCat("cannot listen on --peer_addr ", config_.peer_addr,
-                                                 " (in use, or not an address of this machine?)"));
-    }
-  }
-  if (auto s = host_->Start(); !s.ok()) return s;
-  transport_->Start();
-
+absl::Status Node::ServeClients() {
   executor_ = std::make_unique<Executor>(2);
   timers_ = std::make_unique<Timers>();
   context_.host = host_.get();
@@ -198,27 +221,28 @@ absl::Status Node::Start() {
   log_service_ = MakeLogService(&context_);
   admin_service_ = MakeAdminService(&context_);
   groups_service_ = MakeGroupsService(&context_);
-  {
-    grpc::EnableDefaultHealthCheckService(true);
-    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort(config_.client_addr, grpc::InsecureServerCredentials(), &port);
-    builder.SetMaxReceiveMessageSize(static_cast<int>(Limits::kMaxMessageBytes));
-    builder.SetMaxSendMessageSize(static_cast<int>(Limits::kMaxFetchBytes + (1 << 20)));
-    builder.RegisterService(log_service_.get());
-    builder.RegisterService(admin_service_.get());
-    builder.RegisterService(groups_service_.get());
-    if (metrics_) metrics_->InstallServerMetrics(builder);
-    client_server_ = builder.BuildAndStart();
-    if (client_server_ == nullptr || port == 0) {
-      return absl::UnavailableError(absl::StrCat("cannot listen on --client_addr ", config_.client_addr,
-                                                 " (in use, or not an address of this machine?)"));
-    }
-    client_server_->GetHealthCheckService()->SetServingStatus(false);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(config_.client_addr, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(Limits::kMaxMessageBytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(Limits::kMaxFetchBytes + (1 << 20)));
+  builder.RegisterService(log_service_.get());
+  builder.RegisterService(admin_service_.get());
+  builder.RegisterService(groups_service_.get());
+  if (metrics_) metrics_->InstallServerMetrics(builder);
+  client_server_ = builder.BuildAndStart();
+  if (client_server_ == nullptr || port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on --client_addr ", config_.client_addr,
+                                               " (in use, or not an address of this machine?)"));
   }
-  if (metrics_) metrics_->Attach(host_.get(), store_.get(), transport_.get(), &context_, config_.initial_members);
-  // Readiness: SERVING once the node has caught up with the metadata it knew of at start and sees a controller.
+  client_server_->GetHealthCheckService()->SetServingStatus(false);
+  return absl::OkStatus();
+}
+
+// Readiness: SERVING once the node has caught up with the metadata it knew of at start and sees a controller.
+void Node::StartHealth() {
   health_thread_ = std::thread([this] {
     bool serving = false;
     while (!stopping_.load()) {
@@ -231,9 +255,6 @@ absl::Status Node::Start() {
       std::this_thread::sleep_for(std::chrono::milliseconds(serving ? 500 : 50));
     }
   });
-  LogInfo("n", config_.node_id, " started: client ", config_.client_addr, ", peers ", config_.peer_addr,
-          ", metrics ", config_.metrics_addr.empty() ? "off" : config_.metrics_addr, ", data ", config_.data_dir);
-  return absl::OkStatus();
 }
 
 void Node::Shutdown() {

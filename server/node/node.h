@@ -63,6 +63,14 @@ class Node {
     std::map<uint64_t, uint64_t> peers;
   };
   absl::StatusOr<Incarnations> LoadIncarnations();
+  // The steps of Start, in order.
+  absl::Status OpenStore();
+  absl::Status CheckIdentity();
+  void StartTransport(const Incarnations& incarnation);
+  absl::Status CreateHost();
+  absl::Status ListenPeers();
+  absl::Status ServeClients();
+  void StartHealth();
 
   NodeConfig config_;
   std::unique_ptr<storage::Store> store_;

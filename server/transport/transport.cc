@@ -49,104 +49,121 @@ class Transport::Peer {
   PeerStats stats_;
 
  private:
+  using Work = std::deque<std::pair<internal::MessageBatch, size_t>>;
+
   void Run() {
-    auto backoff = std::chrono::milliseconds(50);
     grpc::ChannelArguments args;
     args.SetMaxSendMessageSize(64 << 20);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
-    auto channel = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args);
-    auto stub = internal::NodeTransport::NewStub(channel);
-    std::unique_ptr<grpc::ClientContext> context;
-    std::unique_ptr<grpc::ClientWriter<internal::MessageBatch>> writer;
-    internal::StreamAck ack;
-    bool first = true;
+    stub_ = internal::NodeTransport::NewStub(
+        grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args));
+    auto backoff = std::chrono::milliseconds(50);
     // A peer hears from us at least every kHelloInterval even when no group has anything to say: the first
     // batch of a stream tells it our addresses, and a failing send tells us it is unreachable.
     auto next_hello = std::chrono::steady_clock::now();
     while (true) {
-      std::deque<std::pair<internal::MessageBatch, size_t>> work;
-      {
-        std::unique_lock lock(mu_);
-        cv_.wait_until(lock,
-                       std::min(next_hello, std::chrono::steady_clock::now() + std::chrono::milliseconds(200)),
-                       [&] { return stopping_ || !queue_.empty(); });
-        if (stopping_) break;
-        work.swap(queue_);
-        queued_bytes_ = 0;
-      }
-      auto now = std::chrono::steady_clock::now();
-      if (work.empty()) {
-        if (now < next_hello) continue;
-        internal::MessageBatch hello;
-        hello.set_cluster_id(options_.cluster_id);
-        hello.set_from_node(options_.self);
-        hello.set_to_node(id_);
-        work.emplace_back(std::move(hello), 0);
-      }
-      next_hello = now + kHelloInterval;
-      if (writer == nullptr) {
-        // Fail fast while the peer is down: wait_for_ready would hold batches that Raft will resend anyway.
-        context = std::make_unique<grpc::ClientContext>();
-        {
-          std::lock_guard lock(mu_);
-          context_ = context.get();
-        }
-        writer = stub->Stream(context.get(), &ack);
-        first = true;
-        stats_.reconnects.fetch_add(1, std::memory_order_relaxed);
-      }
-      bool ok = true;
-      for (auto& [batch, bytes] : work) {
-        if (first) {
-          batch.set_from_client_address(options_.client_address);
-          batch.set_from_metrics_address(options_.metrics_address);
-          batch.set_from_incarnation(options_.incarnation);
-        }
-        if (!writer->Write(batch)) {
-          ok = false;
-          break;
-        }
-        first = false;
-        stats_.batches_sent.fetch_add(1, std::memory_order_relaxed);
-        stats_.messages_sent.fetch_add(batch.messages_size(), std::memory_order_relaxed);
-        stats_.bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
-      }
+      Work work;
+      if (!TakeWork(next_hello, work)) break;
+      if (work.empty()) continue;
+      next_hello = std::chrono::steady_clock::now() + kHelloInterval;
+      if (writer_ == nullptr) OpenStream();
+      const bool ok = WriteAll(work);
       stats_.connected.store(ok, std::memory_order_relaxed);
       if (ok) {
         backoff = std::chrono::milliseconds(50);
         continue;
       }
-      // The stream broke: drop it and what was queued (Raft resends), back off, reconnect on the next batch.
-      writer->WritesDone();
-      grpc::Status status = writer->Finish();
-      writer.reset();
-      if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION && status.error_message() != refused_) {
-        // The peer refuses to talk to us (another cluster, or this data directory is not the one it knows): say
-        // so once per reason; we keep retrying, so the error stays visible in the log's first lines about it.
-        refused_ = status.error_message();
-        refused_by_any_->store(true, std::memory_order_relaxed);
-        LogError("n", options_.self, " node ", id_, " refuses this node: ", refused_);
-      }
-      {
-        std::lock_guard lock(mu_);
-        context_ = nullptr;
-      }
-      context.reset();
-      std::unique_lock lock(mu_);
-      cv_.wait_for(lock, backoff, [&] { return stopping_; });
-      if (stopping_) break;
-      queue_.clear();
-      queued_bytes_ = 0;
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+      CloseBrokenStream();
+      if (!BackOff(backoff)) break;
     }
-    if (writer != nullptr) {
-      context->TryCancel();
-      writer->Finish();
+    if (writer_ != nullptr) {
+      context_owned_->TryCancel();
+      writer_->Finish();
     }
     std::lock_guard lock(mu_);
     context_ = nullptr;
+  }
+
+  // Waits for batches (or the hello time) and takes them; false once stopping. `work` stays empty when the wait
+  // ended early without anything to send.
+  bool TakeWork(std::chrono::steady_clock::time_point next_hello, Work& work) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_until(lock, std::min(next_hello, std::chrono::steady_clock::now() + std::chrono::milliseconds(200)),
+                     [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return false;
+      work.swap(queue_);
+      queued_bytes_ = 0;
+    }
+    if (work.empty() && std::chrono::steady_clock::now() >= next_hello) {
+      internal::MessageBatch hello;
+      hello.set_cluster_id(options_.cluster_id);
+      hello.set_from_node(options_.self);
+      hello.set_to_node(id_);
+      work.emplace_back(std::move(hello), 0);
+    }
+    return true;
+  }
+
+  void OpenStream() {
+    // Fail fast while the peer is down: wait_for_ready would hold batches that Raft will resend anyway.
+    context_owned_ = std::make_unique<grpc::ClientContext>();
+    {
+      std::lock_guard lock(mu_);
+      context_ = context_owned_.get();
+    }
+    writer_ = stub_->Stream(context_owned_.get(), &ack_);
+    first_ = true;
+    stats_.reconnects.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // Writes every batch; the first of a stream carries this node's addresses and incarnation. False if it broke.
+  bool WriteAll(Work& work) {
+    for (auto& [batch, bytes] : work) {
+      if (first_) {
+        batch.set_from_client_address(options_.client_address);
+        batch.set_from_metrics_address(options_.metrics_address);
+        batch.set_from_incarnation(options_.incarnation);
+      }
+      if (!writer_->Write(batch)) return false;
+      first_ = false;
+      stats_.batches_sent.fetch_add(1, std::memory_order_relaxed);
+      stats_.messages_sent.fetch_add(batch.messages_size(), std::memory_order_relaxed);
+      stats_.bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
+    }
+    return true;
+  }
+
+  // The stream broke: drop it (what was queued is dropped after the backoff; Raft resends), say why once.
+  void CloseBrokenStream() {
+    writer_->WritesDone();
+    grpc::Status status = writer_->Finish();
+    writer_.reset();
+    if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION && status.error_message() != refused_) {
+      // The peer refuses to talk to us (another cluster, or this data directory is not the one it knows): say
+      // so once per reason; we keep retrying, so the error stays visible in the log's first lines about it.
+      refused_ = status.error_message();
+      refused_by_any_->store(true, std::memory_order_relaxed);
+      LogError("n", options_.self, " node ", id_, " refuses this node: ", refused_);
+    }
+    {
+      std::lock_guard lock(mu_);
+      context_ = nullptr;
+    }
+    context_owned_.reset();
+  }
+
+  // Waits `backoff` (doubled for next time, up to 1 s) and drops what was queued meanwhile; false once stopping.
+  bool BackOff(std::chrono::milliseconds& backoff) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, backoff, [&] { return stopping_; });
+    if (stopping_) return false;
+    queue_.clear();
+    queued_bytes_ = 0;
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+    return true;
   }
 
   const uint64_t id_;
@@ -159,7 +176,13 @@ class Transport::Peer {
   grpc::ClientContext* context_ = nullptr;  // guarded by mu_: the live stream's context, for cancelling on Stop
   std::deque<std::pair<internal::MessageBatch, size_t>> queue_;
   size_t queued_bytes_ = 0;
-  std::string refused_;  // the sender thread's: the last refusal logged
+  // The sender thread's: the stream and its state, and the last refusal logged.
+  std::unique_ptr<internal::NodeTransport::Stub> stub_;
+  std::unique_ptr<grpc::ClientContext> context_owned_;
+  std::unique_ptr<grpc::ClientWriter<internal::MessageBatch>> writer_;
+  internal::StreamAck ack_;
+  bool first_ = true;
+  std::string refused_;
   std::atomic<bool>* const refused_by_any_;
 };
 
