@@ -1,0 +1,122 @@
+// Several Hosts in one process, for the host's scenario tests (server/host/host_test.cc): each node has its own
+// real RocksDB store in a temporary directory (unsynced: the tests are about the host's logic, not the disk), the
+// nodes talk through an in-process network whose links the test can cut, and time is a ManualClock that moves
+// only when the test lets it.
+//
+// Deterministic: nothing runs on its own thread. A round runs one turn on every host (in id order), then
+// delivers what the turns sent; the clock advances one tick only when a round left nothing to deliver and no
+// host has input, so message delivery takes no time and every election and heartbeat is driven by ticks.
+// Not thread-safe: one test thread drives it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "brook/v1/admin.pb.h"
+#include "brook/v1/log.pb.h"
+#include "server/host/host.h"
+
+namespace brook::server::testing {
+
+class TestCluster;
+
+// The Network of one node in a TestCluster: sends go to the cluster's queue, addresses are "n<id>:7101".
+class FakeNetwork final : public Network {
+ public:
+  FakeNetwork(TestCluster* cluster, uint64_t self) : cluster_(cluster), self_(self) {}
+  void Send(uint64_t to, internal::MessageBatch batch) override;
+  std::map<uint64_t, std::string> client_addresses() const override;
+  std::map<uint64_t, std::string> metrics_addresses() const override { return {}; }
+  bool refused() const override { return false; }
+
+ private:
+  TestCluster* const cluster_;
+  const uint64_t self_;
+};
+
+// What an operation answered, and how many times (a correct host answers exactly once).
+template <typename Response>
+struct Answer {
+  int times = 0;
+  grpc::Status status;
+  Response response;
+};
+
+class TestCluster {
+ public:
+  // Starts `nodes` hosts (ids 1..nodes, all initial members of the metadata group) with manual turns.
+  explicit TestCluster(int nodes, HostOptions base = {});
+  ~TestCluster();
+
+  Host& host(uint64_t id) { return *nodes_.at(id)->host; }
+  storage::Store& store(uint64_t id) { return *nodes_.at(id)->store; }
+  ManualClock& clock() { return clock_; }
+  const HostOptions& options() const { return base_; }
+
+  // Rounds until `done` holds or `max_rounds` ran; advances the clock a tick at a time while idle. Returns
+  // whether `done` held.
+  bool RunUntil(const std::function<bool()>& done, int max_rounds = 5000);
+  // Advances the clock by `ticks` ticks, running rounds in between.
+  void RunTicks(int ticks);
+
+  // Drops every message between a and b (both directions) until Heal.
+  void Cut(uint64_t a, uint64_t b);
+  // Cuts `id` from every other node.
+  void Isolate(uint64_t id);
+  void Heal() { cut_.clear(); }
+  // Stops a node's host (as brookd's shutdown does); its messages are dropped from then on.
+  void StopHost(uint64_t id);
+
+  // ---- Driving the cluster like a client -------------------------------------------------------------------
+  // The node that leads the metadata group and serves, once there is one (waits for it); 0 if none in time.
+  uint64_t WaitForController();
+  // The node that leads `topic`'s partition and serves proposals (its barrier applied); 0 if none in time.
+  uint64_t WaitForLeader(const std::string& topic, uint32_t partition);
+  // Creates a topic through the controller and waits until every partition has a serving leader.
+  grpc::Status CreateTopic(const std::string& name, uint32_t partitions, uint32_t replication_factor,
+                           v1::TopicConfig config = {});
+  // Posts a Produce of `values` to `node`; the answer is filled in as it arrives.
+  std::shared_ptr<Answer<v1::ProduceResponse>> Produce(uint64_t node, const std::string& topic, uint32_t partition,
+                                                       const std::vector<std::string>& values,
+                                                       uint64_t producer_id = 0, uint64_t sequence = 0,
+                                                       std::optional<uint64_t> expected_offset = std::nullopt);
+  // Produce, then rounds until it is answered.
+  Answer<v1::ProduceResponse> ProduceAndWait(uint64_t node, const std::string& topic, uint32_t partition,
+                                             const std::vector<std::string>& values, uint64_t producer_id = 0,
+                                             uint64_t sequence = 0,
+                                             std::optional<uint64_t> expected_offset = std::nullopt);
+  // The partition's view on `node` (nullptr if not hosted there).
+  std::shared_ptr<PartitionView> View(uint64_t node, const std::string& topic, uint32_t partition);
+  // The record values of a partition as `node` stores them, offsets [from, high watermark).
+  std::vector<std::string> ReadValues(uint64_t node, const std::string& topic, uint32_t partition,
+                                      uint64_t from = 0);
+
+ private:
+  friend class FakeNetwork;
+  struct Node {
+    std::string dir;
+    std::unique_ptr<storage::Store> store;
+    std::unique_ptr<FakeNetwork> network;
+    std::unique_ptr<Host> host;
+    bool stopped = false;
+  };
+  void Queue(uint64_t from, uint64_t to, internal::MessageBatch batch);
+  // One round; returns whether anything was delivered or any host had input.
+  bool Round();
+  bool Linked(uint64_t a, uint64_t b) const;
+
+  HostOptions base_;
+  ManualClock clock_;
+  std::string root_;
+  std::map<uint64_t, std::unique_ptr<Node>> nodes_;
+  std::vector<std::pair<uint64_t, internal::MessageBatch>> in_flight_;  // (to, batch), sent this round
+  std::set<std::pair<uint64_t, uint64_t>> cut_;
+};
+
+}  // namespace brook::server::testing
