@@ -5,6 +5,8 @@
 #   make build        configure and build everything into build/
 #   make unit         just the fast unit tests (labels unit, sim, proto)
 #   make asan         build raft/ and storage/ with ASan+UBSan into build-asan/ and run their tests
+#   make tsan         build storage/ and the node's core (server/ up to host/) with ThreadSanitizer into
+#                     build-tsan/ and run their tests
 #   make format       clang-format every C++ source in place
 #   make bench        build the benchmark binaries
 #   make run          start a local 3-node cluster on 127.0.0.1 (scripts/cluster.sh start); make stop stops it
@@ -13,7 +15,12 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: deps configure build test unit asan format format-check bench clean run stop
+# The ThreadSanitizer run: the tests of the code that has threads of its own (storage's compactor, the host loop,
+# its views) and of what they call. TSAN_OPTIONS: fail on the first report; suppressions for uninstrumented libraries.
+TSAN_TESTS = storage_store_test server_common_test server_codec_test server_machines_test server_host_test
+TSAN_ENV = TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/scripts/tsan.supp"
+
+.PHONY: deps configure build test unit asan tsan format format-check bench clean run stop
 
 deps:
 	@bash scripts/install-deps.sh
@@ -27,6 +34,7 @@ build: configure
 test: build
 	cd $(BUILD) && ctest -j $(JOBS) --output-on-failure --timeout 900
 	$(MAKE) asan
+	$(MAKE) tsan
 	bash scripts/check-format.sh
 
 unit: build
@@ -36,6 +44,11 @@ asan: deps
 	@test -f build-asan/build.ninja || cmake -S . -B build-asan -G Ninja -DBROOK_SANITIZE=ON -DBROOK_UNIT_ONLY=ON -DBROOK_SIM_SEEDS=200
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest -j $(JOBS) --output-on-failure -L 'unit|sim'
+
+tsan: deps
+	@test -f build-tsan/build.ninja || cmake -S . -B build-tsan -G Ninja -DBROOK_TSAN=ON
+	cmake --build build-tsan -j $(JOBS) --target $(TSAN_TESTS)
+	cd build-tsan && $(TSAN_ENV) ctest -j $(JOBS) --output-on-failure -R '^($(shell echo $(TSAN_TESTS) | tr ' ' '|'))$$'
 
 format:
 	git ls-files '*.h' '*.cc' | xargs clang-format-14 -i
@@ -47,7 +60,7 @@ bench: configure
 	cmake --build $(BUILD) -j $(JOBS) --target raft_bench storage_bench
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-tsan
 
 run:
 	bash scripts/cluster.sh start
