@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <thread>
@@ -51,12 +52,14 @@ class DropAnswersProxy {
     return absl::DeadlineExceededError(absl::StrCat("drop_answers_proxy not listening in time:\n", proxy->Log()));
   }
 
+  // Kills the proxy (by PID) and removes its log.
   ~DropAnswersProxy() {
     if (pid_ > 0) {
       kill(pid_, SIGKILL);
       int status = 0;
       waitpid(pid_, &status, 0);
     }
+    std::remove(options_.log_path.c_str());
   }
 
   DropAnswersProxy(const DropAnswersProxy&) = delete;
