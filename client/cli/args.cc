@@ -13,6 +13,11 @@ std::string ParsedArgs::Get(const std::string& name, const std::string& fallback
   return it == flags.end() ? fallback : it->second;
 }
 
+std::vector<std::string> ParsedArgs::GetAll(const std::string& name) const {
+  auto it = all_values.find(name);
+  return it == all_values.end() ? std::vector<std::string>() : it->second;
+}
+
 absl::StatusOr<int64_t> ParsedArgs::GetInt(const std::string& name, int64_t fallback) const {
   auto it = flags.find(name);
   if (it == flags.end()) return fallback;
@@ -68,6 +73,7 @@ absl::StatusOr<ParsedArgs> Tokenize(const std::vector<std::string>& args,
       value = args[++i];
     }
     out.flags[name] = value.value_or("true");
+    out.all_values[name].push_back(out.flags[name]);
   }
   return out;
 }
@@ -85,6 +91,20 @@ absl::Status CheckFlags(const ParsedArgs& parsed, const std::vector<FlagSpec>& a
     }
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseHeaders(
+    const std::vector<std::string>& values) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const std::string& v : values) {
+    const size_t eq = v.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--header wants KEY=VALUE with a non-empty KEY, got '", v, "'"));
+    }
+    out.emplace_back(v.substr(0, eq), v.substr(eq + 1));
+  }
+  return out;
 }
 
 }  // namespace brook::cli

@@ -180,6 +180,8 @@ int Produce(Context& ctx) {
   }
   const std::string separator = ctx.args.Get("key-separator");
   if (ctx.args.Has("key-separator") && separator.empty()) return UsageError(ctx, "--key-separator is empty");
+  auto headers = ParseHeaders(ctx.args.GetAll("header"));
+  if (!headers.ok()) return UsageError(ctx, std::string(headers.status().message()));
 
   // Fail early (exit 3) for an unknown topic, before reading stdin.
   auto meta = ctx.connection->Topic(topic, client::Clock::now() + ctx.timeout);
@@ -205,6 +207,11 @@ int Produce(Context& ctx) {
     v1::Record r;
     r.set_key(std::move(key));
     r.set_value(std::move(value));
+    for (const auto& [name, text] : *headers) {
+      v1::Header* h = r.add_headers();
+      h->set_key(name);
+      h->set_value(text);
+    }
     const size_t index = sent++;
     {
       absl::MutexLock lock(&outcome.mu);
@@ -324,7 +331,7 @@ int Consume(Context& ctx) {
 
   g_interrupted.store(false);
   auto previous = std::signal(SIGINT, OnInterrupt);
-  if (!ctx.json) ctx.io.out << "PARTITION\tOFFSET\tKEY\tVALUE\n";
+  if (!ctx.json) ctx.io.out << "PARTITION\tOFFSET\tKEY\tVALUE\tHEADERS\n";
   uint64_t printed = 0;
   int exit_code = kExitOk;
   auto idle_since = client::Clock::now();
@@ -346,11 +353,16 @@ int Consume(Context& ctx) {
         JsonWriter w;
         w.BeginObject().Key("partition").Uint(r.partition).Key("offset").Uint(r.record.offset());
         w.Key("timestamp_ms").Int(r.record.timestamp_ms()).Key("key").String(r.record.key());
-        w.Key("value").String(r.record.value()).EndObject();
+        w.Key("value").String(r.record.value()).Key("headers").BeginArray();
+        for (const auto& h : r.record.headers())
+          w.BeginObject().Key("key").String(h.key()).Key("value").String(h.value()).EndObject();
+        w.EndArray().EndObject();
         ctx.io.out << w.str() << '\n';
       } else {
+        std::vector<std::pair<std::string, std::string>> headers;
+        for (const auto& h : r.record.headers()) headers.emplace_back(h.key(), h.value());
         ctx.io.out << r.partition << '\t' << r.record.offset() << '\t' << Printable(r.record.key()) << '\t'
-                   << Printable(r.record.value()) << '\n';
+                   << Printable(r.record.value()) << '\t' << PrintableHeaders(headers) << '\n';
       }
       ++printed;
     }
@@ -563,6 +575,9 @@ FlagSpec Value(std::string name, std::string help, std::string def = "") {
 FlagSpec Switch(std::string name, std::string help) {
   return FlagSpec{std::move(name), false, std::move(help), ""};
 }
+FlagSpec Repeatable(std::string name, std::string help) {
+  return FlagSpec{std::move(name), true, std::move(help), "", /*repeatable=*/true};
+}
 
 }  // namespace
 
@@ -605,13 +620,15 @@ const std::vector<CommandSpec>& Commands() {
        {Value("value", "produce this one record instead of reading stdin"),
         Value("key", "key of every record (partitioned by its FNV-1a hash)"),
         Value("key-separator", "split each line at the first SEP into key and value"),
-        Value("partition", "write to this partition instead of choosing by key")},
+        Value("partition", "write to this partition instead of choosing by key"),
+        Repeatable("header", "add the header K=V to every record (split at the first '=')")},
        Produce},
       {{"consume"},
        "TOPIC",
        1,
        1,
-       "read records and print partition, offset, key and value; without --follow, stops at the current end",
+       "read records and print partition, offset, key, value and headers; without --follow, stops at the current "
+       "end",
        {Switch("from-beginning", "start at the earliest offset (the default without --follow)"),
         Value("offset", "start at this offset (in every selected partition)"),
         Value("timestamp", "start at the first record appended at or after this time (ms since the epoch)"),
@@ -675,6 +692,7 @@ std::string CommandHelp(const CommandSpec& command) {
     std::string name = absl::StrCat("  --", f.name, f.takes_value ? "=VALUE" : "");
     out << name << std::string(name.size() < 28 ? 28 - name.size() : 1, ' ') << f.help;
     if (!f.default_value.empty()) out << " (default " << f.default_value << ")";
+    if (f.repeatable) out << " (repeatable)";
     out << '\n';
   };
   for (const auto& f : command.flags) print(f);

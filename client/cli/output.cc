@@ -160,4 +160,13 @@ std::string Printable(std::string_view s) {
   return out;
 }
 
+std::string PrintableHeaders(const std::vector<std::pair<std::string, std::string>>& headers) {
+  std::string out;
+  for (const auto& [key, value] : headers) {
+    if (!out.empty()) out += ',';
+    out += Printable(key) + "=" + Printable(value);
+  }
+  return out;
+}
+
 }  // namespace brook::cli

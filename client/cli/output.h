@@ -5,6 +5,7 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace brook::cli {
@@ -54,5 +55,9 @@ class Table {
 
 // Bytes for a terminal: printable ASCII and valid UTF-8 as is, other bytes as \xHH, tabs and newlines escaped.
 std::string Printable(std::string_view s);
+
+// A record's headers for a terminal: "k1=v1,k2=v2" in order, each key and value Printable ("" without headers).
+// For people only: a ',' or '=' inside a key or value is not escaped (scripts read --output=json).
+std::string PrintableHeaders(const std::vector<std::pair<std::string, std::string>>& headers);
 
 }  // namespace brook::cli

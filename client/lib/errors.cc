@@ -24,6 +24,8 @@ ErrorInfo DecodeDetails(absl::StatusCode code, std::string message, const std::s
       info.offset_mismatch = om;
     } else if (v1::ResourceInfo res; any.Is<v1::ResourceInfo>() && any.UnpackTo(&res)) {
       info.resource_info = res;
+    } else if (v1::WriteOutcome wo; any.Is<v1::WriteOutcome>() && any.UnpackTo(&wo)) {
+      info.write_outcome = wo.outcome();
     } else if (v1::BadRequest br; any.Is<v1::BadRequest>() && any.UnpackTo(&br)) {
       for (const auto& v : br.field_violations()) info.field_violations.push_back(v);
     }
@@ -61,6 +63,21 @@ Retry RetryRule(absl::StatusCode code) {
       return Retry::kIfIdempotent;
     default:
       return Retry::kNever;
+  }
+}
+
+bool CertainlyNotWritten(const ErrorInfo& error) {
+  if (error.write_outcome && *error.write_outcome != v1::WriteOutcome::OUTCOME_UNSPECIFIED) {
+    return *error.write_outcome == v1::WriteOutcome::NOT_WRITTEN;
+  }
+  switch (error.code) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+      return true;
+    case absl::StatusCode::kFailedPrecondition:
+      return error.sequence_error.has_value() || error.offset_mismatch.has_value();
+    default:
+      return false;
   }
 }
 

@@ -25,6 +25,7 @@ struct ErrorInfo {
   std::optional<v1::SequenceError> sequence_error;
   std::optional<v1::OffsetMismatch> offset_mismatch;
   std::optional<v1::ResourceInfo> resource_info;
+  std::optional<v1::WriteOutcome::Outcome> write_outcome;  // absent: the server did not say (take it as UNKNOWN)
   std::vector<v1::BadRequest::FieldViolation> field_violations;
 
   // The named leader's client address, when the error is a NotLeader that knows it.
@@ -50,6 +51,12 @@ enum class Retry {
   kIfIdempotent,  // DEADLINE_EXCEEDED, CANCELLED (a server shutting down cancels its calls): outcome unknown.
 };
 Retry RetryRule(absl::StatusCode code);
+
+// Whether a failed writing call (Produce) certainly wrote nothing and never will: a WriteOutcome NOT_WRITTEN, or a
+// status that can mean nothing else (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION with SequenceError or
+// OffsetMismatch). Anything else, e.g. INTERNAL or a deadline that passed on the client, may have been written:
+// its producer id and sequence must not be given to other records (errors.proto WriteOutcome).
+bool CertainlyNotWritten(const ErrorInfo& error);
 
 // A one-line human description: "UNAVAILABLE: not the leader (leader 2 at 127.0.0.1:7102)".
 std::string Describe(const ErrorInfo& error);

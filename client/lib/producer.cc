@@ -343,7 +343,10 @@ void Producer::Resolve(PartitionState& ps, Clock::time_point now, std::vector<Co
     } else {
       const Retry rule = RetryRule(e.code);
       if (rule == Retry::kNever) {
-        verdict = f->error;  // not written; the batches behind it close the gap
+        verdict = f->error;
+        // Not written (e.g. INVALID_ARGUMENT): the batches behind it close the gap. Otherwise (e.g. INTERNAL) it
+        // may be written: its sequence must not go to other records, which would be answered as its duplicates.
+        uncertain = !CertainlyNotWritten(e);
       } else if (rule == Retry::kIfIdempotent && !idempotent) {
         verdict = f->error;
       }

@@ -9,10 +9,11 @@
 // batch that skips ahead (SequenceError) and answers a retry of a recent batch with its original offsets, so
 // several batches may be in flight and a retry never duplicates. When any request of a partition fails, the
 // partition stops sending, waits for all of its outstanding answers, then resends the unacknowledged batches in
-// sequence order, one at a time, before it resumes pipelining. A batch that fails for good (INVALID_ARGUMENT,
-// NOT_FOUND, ...) was not written: the batches behind it are renumbered to close the gap. A batch whose delivery
-// timeout passes with an unknown outcome fails, as do the batches behind it, and the partition continues under a
-// fresh producer id (Kafka's epoch bump).
+// sequence order, one at a time, before it resumes pipelining. A batch refused for good (INVALID_ARGUMENT,
+// NOT_FOUND, ...: CertainlyNotWritten) was not written: the batches behind it are renumbered to close the gap. A
+// batch that fails for good with an outcome that is not known (e.g. INTERNAL), or whose delivery timeout passes
+// with an unknown outcome, fails, as do the batches behind it, and the partition continues under a fresh producer
+// id (Kafka's epoch bump).
 //
 // Thread-safe. Callbacks run on the producer's I/O thread: they must be short and must not block (they may call
 // Send as long as the buffer is not full).

@@ -1,9 +1,11 @@
 // A small Brook client for Node.js on @grpc/grpc-js and @grpc/proto-loader, loading the project's protos at run
 // time. Routes each call to the partition leader from GetMetadata and follows brook.v1.NotLeader details (read
-// from the grpc-status-details-bin trailer); retries UNAVAILABLE and RESOURCE_EXHAUSTED with backoff and jitter.
+// from the grpc-status-details-bin trailer); reads retry UNAVAILABLE and RESOURCE_EXHAUSTED with backoff and
+// jitter; send() is an idempotent producer whose rules are written above BrookClient.send.
 // Keys choose partitions with FNV-1a 32-bit modulo the partition count, like every Brook client.
 'use strict';
 
+const crypto = require('crypto');
 const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
@@ -23,6 +25,10 @@ errorsRoot.loadSync('brook/v1/errors.proto', {keepCase: true});
 const ErrorStatus = errorsRoot.lookupType('brook.v1.ErrorStatus');
 const NotLeader = errorsRoot.lookupType('brook.v1.NotLeader');
 const RetryInfo = errorsRoot.lookupType('brook.v1.RetryInfo');
+const WriteOutcome = errorsRoot.lookupType('brook.v1.WriteOutcome');
+const SequenceError = errorsRoot.lookupType('brook.v1.SequenceError');
+const OffsetMismatch = errorsRoot.lookupType('brook.v1.OffsetMismatch');
+const Outcome = WriteOutcome.lookupEnum('Outcome').values;  // name -> number
 
 function fnv1a32(bytes) {
   let h = 0x811c9dc5;
@@ -33,15 +39,22 @@ function fnv1a32(bytes) {
   return h >>> 0;
 }
 
+// The brook.v1 details of a failed call: {code, message, notLeader, retryDelayMs, writeOutcome (a number, or null
+// when absent), sequenceError, offsetMismatch}.
 function decodeError(err) {
-  const out = {code: err.code, message: err.details, notLeader: null, retryDelayMs: 0};
+  const out = {code: err.code, message: err.details, notLeader: null, retryDelayMs: 0, writeOutcome: null,
+               sequenceError: null, offsetMismatch: null};
   const raw = err.metadata && err.metadata.get('grpc-status-details-bin');
   if (!raw || raw.length === 0) return out;
   try {
     const status = ErrorStatus.decode(raw[0]);
     for (const any of status.details) {
-      if (any.type_url.endsWith('/brook.v1.NotLeader')) out.notLeader = NotLeader.decode(any.value);
-      if (any.type_url.endsWith('/brook.v1.RetryInfo')) out.retryDelayMs = RetryInfo.decode(any.value).retry_delay_ms;
+      const type = any.type_url.slice(any.type_url.lastIndexOf('/') + 1);
+      if (type === 'brook.v1.NotLeader') out.notLeader = NotLeader.decode(any.value);
+      if (type === 'brook.v1.RetryInfo') out.retryDelayMs = RetryInfo.decode(any.value).retry_delay_ms;
+      if (type === 'brook.v1.WriteOutcome') out.writeOutcome = WriteOutcome.decode(any.value).outcome;
+      if (type === 'brook.v1.SequenceError') out.sequenceError = SequenceError.decode(any.value);
+      if (type === 'brook.v1.OffsetMismatch') out.offsetMismatch = OffsetMismatch.decode(any.value);
     }
   } catch (e) {
     // a malformed trailer leaves code and message
@@ -49,21 +62,79 @@ function decodeError(err) {
   return out;
 }
 
+// Whether a failed Produce certainly wrote nothing (and never will): a WriteOutcome detail that says NOT_WRITTEN,
+// or a status that can mean nothing else (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION with SequenceError or
+// OffsetMismatch). Anything else, including a deadline that passed on the client, a broken connection, CANCELLED
+// or UNAVAILABLE without a WriteOutcome, may have been written (errors.proto WriteOutcome).
+function notWritten(e) {
+  if (e.writeOutcome !== null && e.writeOutcome !== Outcome.OUTCOME_UNSPECIFIED) {
+    return e.writeOutcome === Outcome.NOT_WRITTEN;
+  }
+  if (e.code === grpc.status.INVALID_ARGUMENT || e.code === grpc.status.NOT_FOUND) return true;
+  return e.code === grpc.status.FAILED_PRECONDITION && (e.sequenceError !== null || e.offsetMismatch !== null);
+}
+
+// An error a call ended with: `code` is the gRPC status code, `details` the brook.v1 details (decodeError).
+class BrookError extends Error {
+  constructor(code, message, details = null) {
+    super(`${Object.keys(grpc.status).find((k) => grpc.status[k] === code) || code}: ${message}`);
+    this.code = code;
+    this.details = details;
+  }
+}
+
+// A random non-zero 64-bit producer id (0 means "not idempotent"), as a decimal string for the uint64 field.
+function newProducerId() {
+  for (;;) {
+    const id = crypto.randomBytes(8).readBigUInt64BE();
+    if (id !== 0n) return id.toString();
+  }
+}
+
+// Record headers from [[key, value], ...], [{key, value}, ...] or {key: value}; values as Buffer or string.
+function toHeaders(headers) {
+  if (!headers) return [];
+  const pairs = Array.isArray(headers) ?
+    headers.map((h) => (Array.isArray(h) ? h : [h.key, h.value])) : Object.entries(headers);
+  return pairs.map(([key, value]) => ({key: String(key), value: Buffer.from(value)}));
+}
+
 const RETRY = new Set([grpc.status.UNAVAILABLE, grpc.status.RESOURCE_EXHAUSTED]);
+// Produce failures that resending cannot fix: the send ends at once.
+const FINAL = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.NOT_FOUND, grpc.status.FAILED_PRECONDITION,
+  grpc.status.ALREADY_EXISTS, grpc.status.OUT_OF_RANGE, grpc.status.UNIMPLEMENTED, grpc.status.PERMISSION_DENIED,
+  grpc.status.UNAUTHENTICATED]);
+const MAX_SEND_ATTEMPTS = 1000;  // per send, besides the delivery timeout
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const unary = (client, method, request, timeoutMs) => new Promise((resolve, reject) => {
   client[method](request, {deadline: new Date(Date.now() + timeoutMs)}, (err, res) => (err ? reject(err) : resolve(res)));
 });
 
+// Thrown inside a send that ends without an acknowledgement; freshId: the batch may be written (or the partition
+// lost track of the producer), so the partition must continue under a new producer id.
+class GiveUp {
+  constructor(error, freshId) {
+    this.error = error;
+    this.freshId = freshId;
+  }
+}
+
 class BrookClient {
-  constructor(bootstrap, {timeoutMs = 20000} = {}) {
+  // timeoutMs bounds reads and metadata look-ups; deliveryTimeoutMs bounds a send, retries included;
+  // requestTimeoutMs bounds each Produce attempt.
+  constructor(bootstrap, {timeoutMs = 20000, deliveryTimeoutMs = 30000, requestTimeoutMs = 10000} = {}) {
     this.bootstrap = bootstrap.split(',').map((s) => s.trim()).filter(Boolean);
     this.timeoutMs = timeoutMs;
+    this.deliveryTimeoutMs = deliveryTimeoutMs;
+    this.requestTimeoutMs = requestTimeoutMs;
     this.clients = new Map();  // address -> {log, admin}
     this.nodes = new Map();    // node id (string) -> address
     this.topics = new Map();   // name -> Topic
-    this.producerId = (BigInt(Math.floor(Math.random() * 2 ** 32)) << 32n | BigInt(Math.floor(Math.random() * 2 ** 32)) | 1n).toString();
-    this.sequences = new Map();
+    this.producerId = newProducerId();  // every partition starts under it
+    // "topic/partition" -> {producerId, nextSequence, tail}: the partition's idempotence state. `tail` is the
+    // promise of its last send: each send starts when the previous one has ended, so one Produce per partition
+    // is in flight (order is kept, and a new producer id is never pipelined: docs/api.md "Idempotent produce").
+    this.partitions = new Map();
     this.roundRobin = 0;
   }
 
@@ -95,6 +166,23 @@ class BrookClient {
 
   async topic(name) {
     return this.topics.get(name) || this.refresh(name);
+  }
+
+  // The cached leader's address of a partition, or '' when unknown.
+  async leaderAddress(topic, partition) {
+    const t = await this.topic(topic);
+    const p = t.partitions[partition];
+    return p && p.leader_id !== '0' ? this.nodes.get(String(p.leader_id)) || '' : '';
+  }
+
+  // Takes a NotLeader hint into the cache unless it is older (lower term) than the leader cached.
+  learnLeader(hint) {
+    const t = this.topics.get(hint.topic);
+    const p = t && t.partitions[hint.partition];
+    if (!p || String(hint.leader_id) === '0' || BigInt(hint.term) < BigInt(p.leader_term)) return;
+    p.leader_id = String(hint.leader_id);
+    p.leader_term = String(hint.term);
+    if (hint.leader_address) this.nodes.set(String(hint.leader_id), hint.leader_address);
   }
 
   // Runs fn(stubs) on the partition leader, following NotLeader at once and backing off on other retriable errors.
@@ -131,18 +219,124 @@ class BrookClient {
     throw new Error(`gave up on ${topic}/${partition}`);
   }
 
-  async send(topic, value, key = null, partition = null) {
+  // Produces one record and resolves to {partition, offset}; headers as [[key, value], ...] or {key: value}.
+  //
+  // Idempotent and safe: every request carries a random 64-bit producer id (per client; per partition after a
+  // give-up, below) and the partition's next sequence number. What a send does on each outcome:
+  // - Acknowledged, or `duplicate = true` (a resend of a batch the partition already holds): resolves with the
+  //   offsets the partition reports, the original ones for a duplicate. The sequence moves past the record.
+  // - Outcome unknown (the per-attempt deadline passed, CANCELLED, UNAVAILABLE, a broken connection, or any error
+  //   without a WriteOutcome NOT_WRITTEN detail that resending may fix): the SAME request (producer id, sequence,
+  //   records) is sent again, at once to the leader a NotLeader names, else after a backoff (20 ms doubling to
+  //   1 s, jittered, never below RetryInfo), until it is acknowledged or deliveryTimeoutMs passes.
+  // - Certainly not written (notWritten): INVALID_ARGUMENT, NOT_FOUND (after one metadata refresh) or
+  //   FAILED_PRECONDITION with OffsetMismatch reject at once and the sequence is not used. A SequenceError also
+  //   rejects at once, and the partition starts over under a new producer id (it lost track of this one).
+  // - Given up (delivery timeout, or another final error such as FAILED_PRECONDITION without details) after an
+  //   attempt whose outcome is unknown: rejects (DEADLINE_EXCEEDED for the timeout) and the partition moves to a
+  //   NEW producer id starting at sequence 0; the old sequence is never used for another record. If every attempt
+  //   was certainly not written, the sequence is kept.
+  // Rejections are BrookError (err.code is the gRPC status code).
+  async send(topic, value, key = null, partition = null, {headers = null} = {}) {
     const t = await this.topic(topic);
     if (partition === null) {
       partition = key && key.length ? fnv1a32(Buffer.from(key)) % t.partition_count : this.roundRobin++ % t.partition_count;
     }
+    const record = {key: key ? Buffer.from(key) : Buffer.alloc(0), value: Buffer.from(value), headers: toHeaders(headers)};
+    return {partition, offset: await this.sendBatch(topic, partition, [record])};
+  }
+
+  // Produces records ({key, value, headers} with Buffer key and value) as one batch to one partition, in turn
+  // with the partition's other sends. Resolves to the base offset; the records get consecutive offsets.
+  sendBatch(topic, partition, records) {
     const id = `${topic}/${partition}`;
-    const sequence = this.sequences.get(id) || 0;
-    const request = {topic, partition, producer_id: this.producerId, sequence: String(sequence),
-                     records: [{key: key ? Buffer.from(key) : Buffer.alloc(0), value: Buffer.from(value)}]};
-    const res = await this.callLeader(topic, partition, (s) => unary(s.log, 'Produce', request, 5000));
-    this.sequences.set(id, sequence + 1);
-    return {partition, offset: Number(res.base_offset)};
+    if (!this.partitions.has(id)) {
+      this.partitions.set(id, {producerId: this.producerId, nextSequence: 0, tail: Promise.resolve()});
+    }
+    const state = this.partitions.get(id);
+    const run = state.tail.then(() => this.produceInTurn(state, topic, partition, records));
+    state.tail = run.catch(() => {});
+    return run;
+  }
+
+  async produceInTurn(state, topic, partition, records) {
+    const request = {topic, partition, producer_id: state.producerId, sequence: String(state.nextSequence), records};
+    try {
+      const res = await this.deliver(request);
+      state.nextSequence += records.length;
+      return Number(res.base_offset);
+    } catch (err) {
+      if (!(err instanceof GiveUp)) throw err;
+      if (err.freshId) {
+        state.producerId = newProducerId();
+        state.nextSequence = 0;
+      }
+      throw err.error;
+    }
+  }
+
+  // Sends `request` until it is acknowledged; throws GiveUp otherwise.
+  async deliver(request) {
+    const {topic, partition} = request;
+    const deadline = Date.now() + this.deliveryTimeoutMs;
+    let maybeWritten = false;  // an attempt failed with an unknown outcome
+    let retriedNotFound = false;
+    let hinted = '';
+    let hintsInARow = 0;
+    let bound = 20;
+    let last = null;
+    for (let attempt = 0; attempt < MAX_SEND_ATTEMPTS && Date.now() < deadline; attempt++) {
+      let address = hinted;
+      hinted = '';
+      let floor = 0;
+      if (!address) {
+        try {
+          address = await this.leaderAddress(topic, partition);
+          if (!address) {
+            this.topics.delete(topic);
+            address = await this.leaderAddress(topic, partition);
+          }
+        } catch (err) {  // NOT_FOUND: no such topic; else no node answered
+          if (err.code === grpc.status.NOT_FOUND) throw new GiveUp(new BrookError(err.code, err.message), maybeWritten);
+          last = err;
+          address = '';
+        }
+      }
+      if (address) {
+        const timeoutMs = Math.min(this.requestTimeoutMs, deadline - Date.now());
+        if (timeoutMs <= 0) break;
+        let e;
+        try {
+          return await unary(this.stubs(address).log, 'Produce', request, timeoutMs);
+        } catch (err) {
+          e = decodeError(err);
+          last = new BrookError(e.code, e.message, e);
+        }
+        maybeWritten = maybeWritten || !notWritten(e);
+        if (e.code === grpc.status.NOT_FOUND && !retriedNotFound) {
+          retriedNotFound = true;  // the topic may have been recreated: look it up again, once
+          this.topics.delete(topic);
+          continue;
+        }
+        if (FINAL.has(e.code)) throw new GiveUp(last, maybeWritten || e.sequenceError !== null);
+        const hint = e.notLeader;
+        if (hint && hint.leader_address && hint.leader_address !== address && hintsInARow < 3) {
+          this.learnLeader(hint);
+          hinted = hint.leader_address;
+          hintsInARow++;
+          continue;  // follow at once
+        }
+        this.topics.delete(topic);  // ask the cluster again who leads
+        floor = e.retryDelayMs || 0;
+      }
+      hintsInARow = 0;
+      await sleep(Math.min(Math.max(floor, bound / 2 + Math.random() * bound / 2), Math.max(0, deadline - Date.now())));
+      bound = Math.min(bound * 2, 1000);
+    }
+    throw new GiveUp(new BrookError(grpc.status.DEADLINE_EXCEEDED,
+        `${topic}/${partition}: not acknowledged within the delivery timeout (${this.deliveryTimeoutMs} ms); ` +
+        `${maybeWritten ? 'it may still be written' : 'it was not written'}; last error: ${last && last.message}`),
+    maybeWritten);
   }
 
   async listOffset(topic, partition, spec) {
@@ -150,7 +344,8 @@ class BrookClient {
     return Number(res.offset);
   }
 
-  // Reads every partition from the beginning up to the current end. Returns [{partition, offset, key, value}].
+  // Reads every partition from the beginning up to the current end. Returns [{partition, offset, key, value, headers}]
+  // with strings for key, value and each header's {key, value}.
   async readAll(topic, {timeoutMs = 30000} = {}) {
     const t = await this.topic(topic);
     const out = [];
@@ -161,7 +356,8 @@ class BrookClient {
       while (offset < end && Date.now() < deadline) {
         const res = await this.callLeader(topic, p, (s) => unary(s.log, 'Fetch', {topic, partition: p, offset: String(offset), max_wait_ms: 500}, 5500));
         for (const r of res.records) {
-          out.push({partition: p, offset: Number(r.offset), key: r.key.toString(), value: r.value.toString()});
+          out.push({partition: p, offset: Number(r.offset), key: r.key.toString(), value: r.value.toString(),
+                    headers: r.headers.map((h) => ({key: h.key, value: h.value.toString()}))});
         }
         offset = Math.max(offset, Number(res.next_offset));
       }
@@ -177,4 +373,4 @@ class BrookClient {
   }
 }
 
-module.exports = {BrookClient, fnv1a32, decodeError};
+module.exports = {BrookClient, BrookError, fnv1a32, decodeError, notWritten, newProducerId};

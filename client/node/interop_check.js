@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Interop check run by client/tests/interop_integration_test.cc (same contract as client/python/interop_check.py):
-// verify the C++ producer's records (--expect, JSON lines) by offset, key and value, then produce
-// --produce-count records keyed "node-<i>" and print each as a JSON line.
+// verify the C++ producer's records (--expect, JSON lines) by offset, key, value and header ("n"), then produce
+// --produce-count records keyed "node-<i>" with the header ("n", "node-header-<i>") and print each as a JSON line.
 'use strict';
 
 const fs = require('fs');
@@ -20,7 +20,8 @@ async function main() {
   for (const r of await client.readAll(topic)) seen.set(`${r.partition}/${r.offset}`, r);
   for (const e of expected) {
     const r = seen.get(`${e.partition}/${e.offset}`);
-    if (!r || r.key !== e.key || r.value !== e.value) {
+    const headers = r && JSON.stringify(r.headers);
+    if (!r || r.key !== e.key || r.value !== e.value || headers !== JSON.stringify([{key: 'n', value: e.header}])) {
       throw new Error(`partition ${e.partition} offset ${e.offset}: expected ${JSON.stringify(e)}, read ${JSON.stringify(r)}`);
     }
   }
@@ -29,9 +30,10 @@ async function main() {
   for (let i = 0; i < count; i++) {
     const key = `node-${i}`;
     const value = `from node ${i}`;
-    const {partition, offset} = await client.send(topic, value, key);
+    const header = `node-header-${i}`;
+    const {partition, offset} = await client.send(topic, value, key, null, {headers: [['n', header]]});
     if (partition !== fnv1a32(Buffer.from(key)) % partitions) throw new Error('partitioner mismatch');
-    console.log(JSON.stringify({partition, offset, key, value}));
+    console.log(JSON.stringify({partition, offset, key, value, header}));
   }
   client.close();
 }

@@ -5,23 +5,26 @@ cache directory on first use (see ensure_stubs), so nothing generated is checked
 
     from brookclient import Producer, Consumer
     p = Producer("127.0.0.1:7101,127.0.0.1:7102")
-    partition, offset = p.send("orders", b"value", key=b"user-1")
+    partition, offset = p.send("orders", b"value", key=b"user-1", headers=[("trace-id", b"42")])
     c = Consumer("127.0.0.1:7101", "orders")
     c.seek_to_beginning()
-    for rec in c.poll(timeout_s=1.0): print(rec.partition, rec.offset, rec.key, rec.value)
+    for rec in c.poll(timeout_s=1.0): print(rec.partition, rec.offset, rec.key, rec.value, rec.headers)
 
 Routing: GetMetadata from any node gives each partition's leader; a call that reaches another node fails with
 UNAVAILABLE and a brook.v1.NotLeader detail in the `grpc-status-details-bin` trailer, which the client follows at
-once. UNAVAILABLE and RESOURCE_EXHAUSTED are retried with exponential backoff and jitter until a deadline.
+once. Reads retry UNAVAILABLE and RESOURCE_EXHAUSTED with exponential backoff and jitter until a deadline; the
+Producer's rules for writes are on the class (and in client/README.md).
 Keys pick partitions with FNV-1a 32-bit modulo the partition count, exactly like the C++ client.
 """
 
 import os
 import random
+import secrets
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _PROTO_DIR = os.path.normpath(os.path.join(_HERE, "..", "..", "proto"))
@@ -61,17 +64,23 @@ def fnv1a32(data: bytes) -> int:
 
 
 class BrookError(Exception):
-    def __init__(self, code, message, not_leader=None, retry_delay_ms=None):
+    """A failed call: its gRPC code and message, and the brook.v1 details the client acts on."""
+
+    def __init__(self, code, message, not_leader=None, retry_delay_ms=None, write_outcome=None,
+                 sequence_error=None, offset_mismatch=None):
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.message = message
         self.not_leader = not_leader
         self.retry_delay_ms = retry_delay_ms
+        self.write_outcome = write_outcome      # errors_pb2.WriteOutcome.Outcome value, or None when absent
+        self.sequence_error = sequence_error
+        self.offset_mismatch = offset_mismatch
 
 
 def decode_error(err: grpc.RpcError) -> BrookError:
     """Reads brook.v1.ErrorStatus from the grpc-status-details-bin trailer."""
-    not_leader, retry = None, None
+    fields = {}
     for key, value in (err.trailing_metadata() or ()):
         if key != "grpc-status-details-bin":
             continue
@@ -81,17 +90,70 @@ def decode_error(err: grpc.RpcError) -> BrookError:
         except Exception:  # a malformed trailer leaves only code and message
             break
         for any_msg in status.details:
-            if any_msg.Is(errors_pb2.NotLeader.DESCRIPTOR):
-                not_leader = errors_pb2.NotLeader()
-                any_msg.Unpack(not_leader)
-            elif any_msg.Is(errors_pb2.RetryInfo.DESCRIPTOR):
-                info = errors_pb2.RetryInfo()
-                any_msg.Unpack(info)
-                retry = info.retry_delay_ms
-    return BrookError(err.code(), err.details(), not_leader, retry)
+            for name, message_type in (("not_leader", errors_pb2.NotLeader),
+                                       ("retry_delay_ms", errors_pb2.RetryInfo),
+                                       ("write_outcome", errors_pb2.WriteOutcome),
+                                       ("sequence_error", errors_pb2.SequenceError),
+                                       ("offset_mismatch", errors_pb2.OffsetMismatch)):
+                if any_msg.Is(message_type.DESCRIPTOR):
+                    detail = message_type()
+                    any_msg.Unpack(detail)
+                    fields[name] = detail
+    if "retry_delay_ms" in fields:
+        fields["retry_delay_ms"] = fields["retry_delay_ms"].retry_delay_ms
+    if "write_outcome" in fields:
+        fields["write_outcome"] = fields["write_outcome"].outcome
+    return BrookError(err.code(), err.details() or "", **fields)
 
 
 _RETRY = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED}
+
+# Produce failures that resending cannot fix: the send ends at once.
+_FINAL = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION,
+          grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.UNIMPLEMENTED,
+          grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED}
+
+
+def not_written(err: BrookError) -> bool:
+    """Whether a failed Produce certainly wrote nothing (and never will): a WriteOutcome detail that says
+    NOT_WRITTEN, or a status that can mean nothing else (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION with
+    SequenceError or OffsetMismatch). Anything else, including a deadline that passed on the client, a broken
+    connection, CANCELLED, or UNAVAILABLE without a WriteOutcome, may have been written: errors.proto WriteOutcome."""
+    if err.write_outcome is not None and err.write_outcome != errors_pb2.WriteOutcome.OUTCOME_UNSPECIFIED:
+        return err.write_outcome == errors_pb2.WriteOutcome.NOT_WRITTEN
+    if err.code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND):
+        return True
+    return err.code == grpc.StatusCode.FAILED_PRECONDITION and (
+        err.sequence_error is not None or err.offset_mismatch is not None)
+
+
+def new_producer_id() -> int:
+    """A random non-zero 64-bit producer id (0 means "not idempotent"), from the OS's generator so that two
+    processes that seeded `random` alike still differ."""
+    while True:
+        pid = secrets.randbits(64)
+        if pid:
+            return pid
+
+
+class _Backoff:
+    """Exponential backoff with jitter, like the C++ client's: bounds 20 ms doubling to 1 s, each delay drawn
+    from [bound/2, bound] and never below the server's RetryInfo."""
+
+    def __init__(self, initial_s=0.02, max_s=1.0):
+        self._bound = initial_s
+        self._max = max_s
+
+    def next(self, floor_s=0.0):
+        delay = max(floor_s, random.uniform(self._bound / 2, self._bound))
+        self._bound = min(self._bound * 2, self._max)
+        return delay
+
+
+def _headers(headers):
+    """Record headers from a list of (key, value) pairs or a dict; str values are UTF-8 encoded."""
+    items = headers.items() if isinstance(headers, dict) else (headers or ())
+    return [records_pb2.Header(key=k, value=v.encode() if isinstance(v, str) else bytes(v)) for k, v in items]
 
 
 @dataclass
@@ -101,6 +163,7 @@ class Record:
     key: bytes
     value: bytes
     timestamp_ms: int
+    headers: list = field(default_factory=list)  # [(key: str, value: bytes)], in the producer's order
 
 
 class _Client:
@@ -109,25 +172,27 @@ class _Client:
         if not self._bootstrap:
             raise ValueError("no bootstrap address")
         self._timeout_s = timeout_s
-        self._channels = {}
+        self._channels_lock = threading.Lock()
+        self._channels = {}   # address -> grpc.Channel, guarded by _channels_lock
         self._nodes = {}      # node id -> address
         self._topics = {}     # name -> brook.v1.Topic
 
     def _channel(self, address):
-        if address not in self._channels:
-            self._channels[address] = grpc.insecure_channel(address)
-        return self._channels[address]
+        with self._channels_lock:
+            if address not in self._channels:
+                self._channels[address] = grpc.insecure_channel(address)
+            return self._channels[address]
 
     def _addresses(self):
         out = list(self._nodes.values())
         return out + [a for a in self._bootstrap if a not in out]
 
-    def refresh(self, topic):
+    def refresh(self, topic, timeout_s=3.0):
         last = None
         for address in self._addresses():
             stub = admin_pb2_grpc.AdminStub(self._channel(address))
             try:
-                md = stub.GetMetadata(admin_pb2.GetMetadataRequest(topics=[topic]), timeout=3)
+                md = stub.GetMetadata(admin_pb2.GetMetadataRequest(topics=[topic]), timeout=timeout_s)
             except grpc.RpcError as e:
                 last = decode_error(e)
                 if last.code not in _RETRY:
@@ -149,6 +214,17 @@ class _Client:
         t = self.topic(topic)
         leader = t.partitions[partition].leader_id if partition < len(t.partitions) else 0
         return self._nodes.get(leader, "") if leader else ""
+
+    def _learn_leader(self, hint):
+        """Takes a NotLeader hint into the cache unless it is older (lower term) than the leader cached."""
+        t = self._topics.get(hint.topic)
+        if hint.leader_id == 0 or t is None or hint.partition >= len(t.partitions):
+            return
+        cached = t.partitions[hint.partition]
+        if hint.term >= cached.leader_term:
+            cached.leader_id, cached.leader_term = hint.leader_id, hint.term
+            if hint.leader_address:
+                self._nodes[hint.leader_id] = hint.leader_address
 
     def call_leader(self, topic, partition, fn):
         """Runs fn(channel) on the partition leader, following NotLeader and retrying with backoff."""
@@ -188,39 +264,156 @@ class _Client:
             ch.close()
 
 
-class Producer(_Client):
-    """Synchronous, idempotent producer: one Produce per send()/send_batch(), with a random producer id and
-    per-partition sequence numbers so that retries never duplicate."""
+class _PartitionState:
+    """A partition's idempotence state in one Producer. `lock` is held for the whole of a send, so at most one
+    Produce per partition is in flight: the simplest order-keeping design, and a new producer id is never
+    pipelined (docs/api.md "Idempotent produce")."""
 
-    def __init__(self, bootstrap, timeout_s=20.0):
+    def __init__(self, producer_id):
+        self.lock = threading.Lock()
+        self.producer_id = producer_id
+        self.next_sequence = 0  # sequence of the next new batch under producer_id
+
+
+class _GiveUp(Exception):
+    def __init__(self, error, fresh_id):
+        super().__init__(str(error))
+        self.error = error
+        self.fresh_id = fresh_id  # the batch may be written (or the partition lost track): leave producer_id
+
+
+class Producer(_Client):
+    """Synchronous, idempotent producer: one Produce per send()/send_batch(), with a random 64-bit producer id (per
+    instance; per partition after a give-up, below) and sequence numbers per partition, so that a resent batch is
+    written at most once.
+
+    Thread-safe: sends to the same partition take turns (one Produce in flight per partition); sends to different
+    partitions may run in parallel from several threads.
+
+    What a send does on each outcome:
+    - Acknowledged, or `duplicate = true` (a resend of a batch the partition already holds): success with the
+      offsets the partition reports, the original ones for a duplicate. The sequence moves past the batch.
+    - Outcome unknown (the per-attempt deadline passed, CANCELLED, UNAVAILABLE, a broken connection, or any error
+      without a WriteOutcome NOT_WRITTEN detail that resending may fix): the SAME request (producer id, sequence,
+      records) is sent again, at once to the leader a NotLeader names, else after a backoff (20 ms doubling to 1 s,
+      jittered, never below RetryInfo), until it is acknowledged or `delivery_timeout_s` passes.
+    - Certainly not written (not_written()): INVALID_ARGUMENT, NOT_FOUND (after one metadata refresh), or
+      FAILED_PRECONDITION with OffsetMismatch, raise at once and the sequence is not used: the next send reuses
+      it, so no gap appears. A SequenceError also raises at once, and the partition starts over under a new
+      producer id (the partition lost track of this one).
+    - Given up (delivery timeout, or another final error such as FAILED_PRECONDITION without details) after an
+      attempt whose outcome is unknown: raises (DEADLINE_EXCEEDED for the timeout), and the partition moves to a
+      NEW producer id starting at sequence 0, because the batch may still be written; the old sequence is never
+      used for another record. If every attempt was certainly not written, the sequence is kept.
+    """
+
+    MAX_ATTEMPTS = 1000  # per send, besides the delivery timeout
+
+    def __init__(self, bootstrap, timeout_s=20.0, delivery_timeout_s=30.0, request_timeout_s=10.0):
+        """timeout_s bounds metadata look-ups; delivery_timeout_s bounds a send, retries included;
+        request_timeout_s bounds each attempt."""
         super().__init__(bootstrap, timeout_s)
-        self.producer_id = random.getrandbits(64) or 1
-        self._sequence = {}
+        self.delivery_timeout_s = delivery_timeout_s
+        self.request_timeout_s = request_timeout_s
+        self.producer_id = new_producer_id()  # every partition starts under it
+        self._state_lock = threading.Lock()
+        self._partitions = {}  # (topic, partition) -> _PartitionState, guarded by _state_lock
         self._round_robin = 0
+
+    def partition_producer_id(self, topic, partition):
+        """The producer id the partition's next batch goes out under: `producer_id`, or a newer one after a send
+        to the partition was given up."""
+        return self._state(topic, partition).producer_id
 
     def partition_for(self, topic, key):
         count = self.topic(topic).partition_count
         if key:
             return fnv1a32(key) % count
-        self._round_robin += 1
-        return (self._round_robin - 1) % count
+        with self._state_lock:
+            self._round_robin += 1
+            return (self._round_robin - 1) % count
 
     def send_batch(self, topic, partition, records):
-        """records: list of (key, value). Returns the base offset of the batch."""
-        seq = self._sequence.get((topic, partition), 0)
-        request = log_pb2.ProduceRequest(
-            topic=topic, partition=partition, producer_id=self.producer_id, sequence=seq,
-            records=[records_pb2.Record(key=k or b"", value=v) for k, v in records])
-        response = self.call_leader(
-            topic, partition, lambda ch: log_pb2_grpc.LogStub(ch).Produce(request, timeout=5))
-        self._sequence[(topic, partition)] = seq + len(records)
-        return response.base_offset
+        """records: list of (key, value) or (key, value, headers), headers as for send(). Returns the base offset
+        of the batch; the records have consecutive offsets. Raises BrookError (see the class for when)."""
+        batch = [records_pb2.Record(key=r[0] or b"", value=r[1], headers=_headers(r[2] if len(r) > 2 else None))
+                 for r in records]
+        state = self._state(topic, partition)
+        with state.lock:
+            request = log_pb2.ProduceRequest(topic=topic, partition=partition, producer_id=state.producer_id,
+                                             sequence=state.next_sequence, records=batch)
+            try:
+                response = self._deliver(request)
+            except _GiveUp as g:
+                if g.fresh_id:
+                    state.producer_id, state.next_sequence = new_producer_id(), 0
+                raise g.error from None
+            state.next_sequence += len(batch)
+            return response.base_offset
 
-    def send(self, topic, value, key=None, partition=None):
-        """Returns (partition, offset)."""
+    def send(self, topic, value, key=None, partition=None, headers=None):
+        """headers: [(str, bytes | str)] or {str: bytes | str}. Returns (partition, offset)."""
         if partition is None:
             partition = self.partition_for(topic, key)
-        return partition, self.send_batch(topic, partition, [(key, value)])
+        return partition, self.send_batch(topic, partition, [(key, value, headers)])
+
+    def _state(self, topic, partition):
+        with self._state_lock:
+            return self._partitions.setdefault((topic, partition), _PartitionState(self.producer_id))
+
+    def _deliver(self, request):
+        """Sends `request` until it is acknowledged; raises _GiveUp otherwise."""
+        topic, partition = request.topic, request.partition
+        deadline = time.monotonic() + self.delivery_timeout_s
+        backoff = _Backoff()
+        maybe_written = False  # an attempt failed with an unknown outcome
+        retried_not_found = False
+        hinted, hints_in_a_row, last = "", 0, None
+        for _ in range(self.MAX_ATTEMPTS):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            address, hinted, floor = hinted, "", 0.0
+            if not address:
+                try:
+                    address = self._leader(topic, partition)
+                    if not address:
+                        self.refresh(topic, timeout_s=min(3.0, remaining))
+                        address = self._leader(topic, partition)
+                except BrookError as e:  # NOT_FOUND: no such topic; else no node answered
+                    if e.code == grpc.StatusCode.NOT_FOUND:
+                        raise _GiveUp(e, maybe_written)
+                    last = e
+            if address:
+                timeout = min(self.request_timeout_s, deadline - time.monotonic())
+                if timeout <= 0:
+                    break
+                try:
+                    return log_pb2_grpc.LogStub(self._channel(address)).Produce(request, timeout=timeout)
+                except grpc.RpcError as rpc_error:
+                    err = last = decode_error(rpc_error)
+                maybe_written = maybe_written or not not_written(err)
+                if err.code == grpc.StatusCode.NOT_FOUND and not retried_not_found:
+                    retried_not_found = True  # the topic may have been recreated: look it up again, once
+                    self._topics.pop(topic, None)
+                    continue
+                if err.code in _FINAL:
+                    raise _GiveUp(err, maybe_written or err.sequence_error is not None)
+                hint = err.not_leader
+                if hint is not None and hint.leader_address and hint.leader_address != address and \
+                        hints_in_a_row < 3:
+                    self._learn_leader(hint)
+                    hinted, hints_in_a_row = hint.leader_address, hints_in_a_row + 1
+                    continue  # follow at once
+                self._topics.pop(topic, None)  # ask the cluster again who leads
+                floor = (err.retry_delay_ms or 0) / 1000.0
+            hints_in_a_row = 0
+            time.sleep(min(backoff.next(floor), max(0.0, deadline - time.monotonic())))
+        raise _GiveUp(BrookError(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                 f"{topic}/{partition}: not acknowledged within the delivery timeout "
+                                 f"({self.delivery_timeout_s:g} s); "
+                                 f"{'it may still be written' if maybe_written else 'it was not written'}; "
+                                 f"last error: {last}"), maybe_written)
 
 
 class Consumer(_Client):
@@ -259,6 +452,7 @@ class Consumer(_Client):
             if resp.HasField("gap"):
                 self.gaps.append((p, resp.gap.start_offset, resp.gap.end_offset))
             for r in resp.records:
-                out.append(Record(p, r.offset, r.key, r.value, r.timestamp_ms))
+                out.append(Record(p, r.offset, r.key, r.value, r.timestamp_ms,
+                                  [(h.key, h.value) for h in r.headers]))
             self.positions[p] = max(self.positions[p], resp.next_offset)
         return out

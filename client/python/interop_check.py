@@ -2,9 +2,10 @@
 """Interop check run by client/tests/interop_integration_test.cc against a live cluster.
 
 1. Reads every partition of --topic from the beginning and compares with --expect (JSON lines of
-   {"partition", "offset", "key", "value"} written by the C++ producer): same offsets, keys and values.
-2. Produces --produce-count records keyed "py-<i>" and prints each as a JSON line {"partition","offset","key",
-   "value"} on stdout, for the C++ side to find.
+   {"partition", "offset", "key", "value", "header"} written by the C++ producer): same offsets, keys, values, and
+   one header ("n", header).
+2. Produces --produce-count records keyed "py-<i>" with the header ("n", "py-header-<i>") and prints each as a
+   JSON line {"partition", "offset", "key", "value", "header"} on stdout, for the C++ side to find.
 Exit 0 on success; 1 with a message on stderr otherwise.
 """
 import argparse
@@ -28,7 +29,8 @@ def main():
         for line in f:
             if line.strip():
                 e = json.loads(line)
-                expected[(e["partition"], e["offset"])] = (e["key"].encode(), e["value"].encode())
+                expected[(e["partition"], e["offset"])] = (e["key"].encode(), e["value"].encode(),
+                                                           [("n", e["header"].encode())])
 
     consumer = brookclient.Consumer(args.bootstrap, args.topic)
     consumer.seek_to_beginning()
@@ -37,7 +39,7 @@ def main():
     deadline = time.monotonic() + 30
     while any(consumer.positions[p] < end[p] for p in end) and time.monotonic() < deadline:
         for r in consumer.poll(timeout_s=0.5):
-            seen[(r.partition, r.offset)] = (r.key, r.value)
+            seen[(r.partition, r.offset)] = (r.key, r.value, r.headers)
     for k, v in expected.items():
         if seen.get(k) != v:
             print(f"partition {k[0]} offset {k[1]}: expected {v}, read {seen.get(k)}", file=sys.stderr)
@@ -47,11 +49,13 @@ def main():
     for i in range(args.produce_count):
         key = f"py-{i}".encode()
         value = f"from python {i}".encode()
-        partition, offset = producer.send(args.topic, value, key=key)
+        header = f"py-header-{i}"
+        partition, offset = producer.send(args.topic, value, key=key, headers=[("n", header.encode())])
         if partition != brookclient.fnv1a32(key) % consumer.topic(args.topic).partition_count:
             print("partitioner mismatch", file=sys.stderr)
             return 1
-        print(json.dumps({"partition": partition, "offset": offset, "key": key.decode(), "value": value.decode()}))
+        print(json.dumps({"partition": partition, "offset": offset, "key": key.decode(), "value": value.decode(),
+                          "header": header}))
     producer.close()
     consumer.close()
     return 0

@@ -33,6 +33,46 @@ TEST(Tokenize, RejectsMalformedOptions) {
   EXPECT_FALSE(Tokenize({"--=3"}, {}).ok());
 }
 
+TEST(Tokenize, KeepsEveryValueOfARepeatedFlagInOrder) {
+  auto p = Tokenize({"produce", "t", "--header", "a=1", "--header=b=2=3", "--key=k", "--header", "c="},
+                    {"header", "key"});
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->GetAll("header"), (std::vector<std::string>{"a=1", "b=2=3", "c="}));
+  EXPECT_EQ(p->Get("header"), "c=") << "Get sees the last value";
+  EXPECT_EQ(p->GetAll("key"), (std::vector<std::string>{"k"}));
+  EXPECT_TRUE(p->GetAll("absent").empty());
+  EXPECT_EQ(p->words, (std::vector<std::string>{"produce", "t"}));
+}
+
+TEST(ParseHeaders, SplitsAtTheFirstEqualsSignKeepingOrderAndDuplicates) {
+  auto h = ParseHeaders({"trace=abc", "empty=", "eq=a=b", "dup=1", "dup=2"});
+  ASSERT_TRUE(h.ok()) << h.status();
+  using Pairs = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(*h, (Pairs{{"trace", "abc"}, {"empty", ""}, {"eq", "a=b"}, {"dup", "1"}, {"dup", "2"}}));
+  EXPECT_TRUE(ParseHeaders({})->empty());
+}
+
+TEST(ParseHeaders, RejectsAValueWithoutKey) {
+  auto no_equals = ParseHeaders({"ok=1", "trace"});
+  ASSERT_FALSE(no_equals.ok());
+  EXPECT_NE(no_equals.status().message().find("'trace'"), std::string::npos) << no_equals.status();
+  EXPECT_FALSE(ParseHeaders({"=value"}).ok()) << "an empty key";
+}
+
+TEST(ParseCommandLine, HeaderIsARepeatableFlagOfProduceOnly) {
+  auto inv = ParseCommandLine({"produce", "orders", "--header", "a=1", "--value=v", "--header=b=2"});
+  ASSERT_TRUE(inv.ok()) << inv.status();
+  EXPECT_EQ(inv->positionals, (std::vector<std::string>{"orders"}));
+  EXPECT_EQ(inv->args.GetAll("header"), (std::vector<std::string>{"a=1", "b=2"}));
+  EXPECT_FALSE(ParseCommandLine({"consume", "orders", "--header=a=1"}).ok()) << "consume has no --header";
+  EXPECT_FALSE(ParseCommandLine({"produce", "orders", "--header"}).ok()) << "--header needs a value";
+  auto help = ParseCommandLine({"produce", "--help"});
+  ASSERT_TRUE(help.ok());
+  const std::string text = CommandHelp(*help->command);
+  EXPECT_NE(text.find("--header=VALUE"), std::string::npos) << text;
+  EXPECT_NE(text.find("(repeatable)"), std::string::npos) << text;
+}
+
 TEST(ParseCommandLine, FindsCommandAndPositionals) {
   auto inv = ParseCommandLine({"--bootstrap=a:1", "topic", "create", "orders", "--partitions=4"});
   ASSERT_TRUE(inv.ok()) << inv.status();
@@ -76,6 +116,10 @@ TEST(RunCli, UsageErrorsExitTwoWithoutTouchingTheNetwork) {
   EXPECT_NE(err.str().find("needs NAME"), std::string::npos) << err.str();
   EXPECT_EQ(RunCli({"--help"}, Io{in, out, err}), kExitOk);
   EXPECT_NE(out.str().find("exit codes"), std::string::npos);
+  // Nothing listens here: a usage error must be found before any call.
+  EXPECT_EQ(RunCli({"--bootstrap=127.0.0.1:1", "produce", "t", "--value=v", "--header=novalue"}, Io{in, out, err}),
+            kExitUsage);
+  EXPECT_NE(err.str().find("--header wants KEY=VALUE"), std::string::npos) << err.str();
 }
 
 TEST(Bootstrap, ParsesCommaSeparatedAddresses) {
@@ -101,6 +145,12 @@ TEST(Output, TableAlignsColumns) {
   std::ostringstream out;
   t.Print(out);
   EXPECT_EQ(out.str(), "A    LONGER\nxyz  1\n");
+}
+
+TEST(Output, HeadersForATerminal) {
+  EXPECT_EQ(PrintableHeaders({}), "");
+  EXPECT_EQ(PrintableHeaders({{"trace", "abc"}, {"empty", ""}, {"tab", "x\ty"}, {"bin", std::string("\x01", 1)}}),
+            "trace=abc,empty=,tab=x\\ty,bin=\\x01");
 }
 
 TEST(Output, PercentileByNearestRank) {

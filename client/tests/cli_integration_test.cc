@@ -94,8 +94,8 @@ TEST_F(BrookCliTest, ProduceAndConsumeWithKeys) {
 
   auto table = Brook({"consume", "lines", "--partition", absl::StrCat(alice), "--max-records=1"});
   ASSERT_EQ(table.exit_code, 0) << last_;
-  EXPECT_TRUE(absl::StrContains(table.out, "PARTITION\tOFFSET\tKEY\tVALUE")) << last_;
-  EXPECT_TRUE(absl::StrContains(table.out, absl::StrCat(alice, "\t0\talice\tone"))) << last_;
+  EXPECT_TRUE(absl::StrContains(table.out, "PARTITION\tOFFSET\tKEY\tVALUE\tHEADERS\n")) << last_;
+  EXPECT_TRUE(absl::StrContains(table.out, absl::StrCat(alice, "\t0\talice\tone\t\n"))) << last_;
 
   auto from_offset = Brook({"consume", "lines", "--partition", absl::StrCat(alice), "--offset=1"});
   ASSERT_EQ(from_offset.exit_code, 0) << last_;
@@ -104,7 +104,49 @@ TEST_F(BrookCliTest, ProduceAndConsumeWithKeys) {
 
   auto ts = Brook({"consume", "lines", "--timestamp=99999999999999"});
   ASSERT_EQ(ts.exit_code, 0) << last_;
-  EXPECT_EQ(ts.out, "PARTITION\tOFFSET\tKEY\tVALUE\n") << "nothing after a time in the future: " << last_;
+  EXPECT_EQ(ts.out, "PARTITION\tOFFSET\tKEY\tVALUE\tHEADERS\n") << "nothing after a time in the future: " << last_;
+}
+
+TEST_F(BrookCliTest, HeadersGoFromProduceToConsume) {
+  ASSERT_EQ(Brook({"topic", "create", "tagged", "--partitions=1"}).exit_code, 0) << last_;
+  auto one = Brook({"produce", "tagged", "--value=payload", "--key=k", "--header", "trace=abc",
+                    "--header=empty=", "--header=eq=a=b", "--header=dup=1", "--header", "dup=2"});
+  ASSERT_EQ(one.exit_code, 0) << last_;
+  auto lines = Brook({"produce", "tagged", "--header=src=stdin"}, "first\nsecond\n");
+  ASSERT_EQ(lines.exit_code, 0) << last_;
+  ASSERT_EQ(Brook({"produce", "tagged", "--value=plain"}).exit_code, 0) << last_;
+
+  auto json = Brook({"consume", "tagged", "--output=json"});
+  ASSERT_EQ(json.exit_code, 0) << last_;
+  std::vector<std::string> records = absl::StrSplit(json.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(records.size(), 4u) << last_;
+  EXPECT_TRUE(
+      absl::StrContains(records[0],
+                        "\"headers\":[{\"key\":\"trace\",\"value\":\"abc\"},{\"key\":\"empty\",\"value\":\"\"},"
+                        "{\"key\":\"eq\",\"value\":\"a=b\"},{\"key\":\"dup\",\"value\":\"1\"},"
+                        "{\"key\":\"dup\",\"value\":\"2\"}]}"))
+      << "every header, in order, duplicates kept: " << last_;
+  EXPECT_TRUE(
+      absl::StrContains(records[1], "\"value\":\"first\",\"headers\":[{\"key\":\"src\",\"value\":\"stdin\"}]"))
+      << "each stdin line gets the headers: " << last_;
+  EXPECT_TRUE(
+      absl::StrContains(records[2], "\"value\":\"second\",\"headers\":[{\"key\":\"src\",\"value\":\"stdin\"}]"))
+      << last_;
+  EXPECT_TRUE(absl::StrContains(records[3], "\"value\":\"plain\",\"headers\":[]")) << last_;
+
+  auto text = Brook({"consume", "tagged"});
+  ASSERT_EQ(text.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(text.out, "0\t0\tk\tpayload\ttrace=abc,empty=,eq=a=b,dup=1,dup=2\n")) << last_;
+  EXPECT_TRUE(absl::StrContains(text.out, "0\t1\t\tfirst\tsrc=stdin\n")) << last_;
+  EXPECT_TRUE(absl::StrContains(text.out, "0\t3\t\tplain\t\n")) << last_;
+
+  auto bad = Brook({"produce", "tagged", "--value=x", "--header=nokey"});
+  EXPECT_EQ(bad.exit_code, 2) << last_;
+  EXPECT_TRUE(absl::StrContains(bad.err, "--header wants KEY=VALUE")) << last_;
+  auto after = Brook({"consume", "tagged", "--output=json"});
+  ASSERT_EQ(after.exit_code, 0) << last_;
+  EXPECT_EQ(std::vector<std::string>(absl::StrSplit(after.out, '\n', absl::SkipEmpty())).size(), 4u)
+      << "a usage error writes nothing: " << last_;
 }
 
 TEST_F(BrookCliTest, BadInputGetsTheDocumentedExitCodes) {

@@ -80,5 +80,29 @@ TEST(RetryRule, RetriesOnlyWhatIsSafe) {
   }
 }
 
+TEST(CertainlyNotWritten, OnlyWhatTheServerSaysOrWhatCanMeanNothingElse) {
+  v1::WriteOutcome not_written, unknown;
+  not_written.set_outcome(v1::WriteOutcome::NOT_WRITTEN);
+  unknown.set_outcome(v1::WriteOutcome::UNKNOWN);
+  v1::SequenceError gap;
+  v1::OffsetMismatch mismatch;
+  auto decided = [](grpc::StatusCode code, std::vector<google::protobuf::Message*> details = {}) {
+    return CertainlyNotWritten(DecodeError(WithDetails(code, "x", details)));
+  };
+  EXPECT_TRUE(decided(grpc::StatusCode::UNAVAILABLE, {&not_written}));
+  EXPECT_TRUE(decided(grpc::StatusCode::INTERNAL, {&not_written}));
+  EXPECT_TRUE(decided(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_TRUE(decided(grpc::StatusCode::NOT_FOUND));
+  EXPECT_TRUE(decided(grpc::StatusCode::FAILED_PRECONDITION, {&gap}));
+  EXPECT_TRUE(decided(grpc::StatusCode::FAILED_PRECONDITION, {&mismatch}));
+  EXPECT_FALSE(decided(grpc::StatusCode::INVALID_ARGUMENT, {&unknown})) << "the server's word wins";
+  EXPECT_FALSE(decided(grpc::StatusCode::FAILED_PRECONDITION));
+  for (auto code :
+       {grpc::StatusCode::UNAVAILABLE, grpc::StatusCode::DEADLINE_EXCEEDED, grpc::StatusCode::CANCELLED,
+        grpc::StatusCode::INTERNAL, grpc::StatusCode::UNKNOWN, grpc::StatusCode::RESOURCE_EXHAUSTED}) {
+    EXPECT_FALSE(decided(code)) << "no WriteOutcome: the outcome is unknown (code " << code << ")";
+  }
+}
+
 }  // namespace
 }  // namespace brook::client

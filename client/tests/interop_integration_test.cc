@@ -1,6 +1,5 @@
-// Python and Node.js clients against a live cluster: each reads what the C++ producer wrote (same offsets, keys
-// and values) and writes records that the C++ consumer then finds where the other client said they went.
-#include <filesystem>
+// Python and Node.js clients against a live cluster: each reads what the C++ producer wrote (same offsets, keys,
+// values and headers) and writes records that the C++ consumer then finds where the other client said they went.
 #include <fstream>
 #include <regex>
 
@@ -20,18 +19,20 @@ struct Written {
   uint64_t offset = 0;
   std::string key;
   std::string value;
+  std::string header;  // the value of the record's one header, "n"
 };
 
-// Parses the JSON lines {"partition": P, "offset": O, "key": "K", "value": "V"} the scripts print (plain ASCII).
+// Parses the JSON lines {"partition": P, "offset": O, "key": "K", "value": "V", "header": "H"} the scripts print
+// (plain ASCII).
 std::vector<Written> ParseLines(const std::string& text) {
   std::vector<Written> out;
   const std::regex re(
-      R"re(\{"partition":\s*(\d+),\s*"offset":\s*(\d+),\s*"key":\s*"([^"]*)",\s*"value":\s*"([^"]*)"\})re");
+      R"re(\{"partition":\s*(\d+),\s*"offset":\s*(\d+),\s*"key":\s*"([^"]*)",\s*"value":\s*"([^"]*)",\s*"header":\s*"([^"]*)"\})re");
   for (absl::string_view piece : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
     const std::string line(piece);
     std::smatch m;
     if (std::regex_match(line, m, re)) {
-      out.push_back(Written{static_cast<uint32_t>(std::stoul(m[1])), std::stoull(m[2]), m[3], m[4]});
+      out.push_back(Written{static_cast<uint32_t>(std::stoul(m[1])), std::stoull(m[2]), m[3], m[4], m[5]});
     }
   }
   return out;
@@ -39,7 +40,8 @@ std::vector<Written> ParseLines(const std::string& text) {
 
 class InteropTest : public LiveCluster {
  protected:
-  // The C++ producer writes keyed records and returns where they went, as the expectation file's lines.
+  // The C++ producer writes keyed records, each with the header ("n", "cpp-header-<i>"), and returns where they
+  // went, as the expectation file's lines.
   std::vector<Written> ProduceFromCpp(const std::string& topic, int count) {
     auto producer = Producer::Create(connection_);
     EXPECT_TRUE(producer.ok());
@@ -49,7 +51,10 @@ class InteropTest : public LiveCluster {
       v1::Record r;
       r.set_key(absl::StrCat("cpp-", i));
       r.set_value(absl::StrCat("from c++ ", i));
-      out.push_back({0, 0, r.key(), r.value()});
+      v1::Header* h = r.add_headers();
+      h->set_key("n");
+      h->set_value(absl::StrCat("cpp-header-", i));
+      out.push_back({0, 0, r.key(), r.value(), h->value()});
       acks.push_back((*producer)->Send(topic, std::move(r)));
     }
     (*producer)->Flush();
@@ -69,7 +74,7 @@ class InteropTest : public LiveCluster {
     std::ofstream f(path);
     for (const auto& w : records) {
       f << "{\"partition\": " << w.partition << ", \"offset\": " << w.offset << ", \"key\": \"" << w.key
-        << "\", \"value\": \"" << w.value << "\"}\n";
+        << "\", \"value\": \"" << w.value << "\", \"header\": \"" << w.header << "\"}\n";
     }
     return path;
   }
@@ -88,6 +93,9 @@ class InteropTest : public LiveCluster {
       EXPECT_EQ(r.offset(), w.offset);
       EXPECT_EQ(r.key(), w.key);
       EXPECT_EQ(r.value(), w.value);
+      ASSERT_EQ(r.headers_size(), 1) << "headers of " << w.partition << "/" << w.offset;
+      EXPECT_EQ(r.headers(0).key(), "n");
+      EXPECT_EQ(r.headers(0).value(), w.header);
       EXPECT_EQ(w.partition, PartitionForKey(w.key, 3)) << "the other client's partitioner disagrees with C++";
     }
   }
@@ -114,15 +122,8 @@ TEST_F(InteropTest, NodeClientSeesCppRecordsAndCppSeesNodeRecords) {
   // Install @grpc/grpc-js and @grpc/proto-loader from the npm registry into the build tree once.
   const std::string deps = std::string(BROOK_CLIENT_BINARY_DIR) + "/node_deps";
   const std::string source = BROOK_SOURCE_DIR;
-  if (!std::filesystem::exists(deps + "/node_modules/@grpc/grpc-js") ||
-      !std::filesystem::exists(deps + "/node_modules/@grpc/proto-loader")) {
-    std::filesystem::create_directories(deps);
-    std::filesystem::copy_file(source + "/client/node/package.json", deps + "/package.json",
-                               std::filesystem::copy_options::overwrite_existing);
-    auto install =
-        RunProcess({"npm", "install", "--prefix", deps, "--no-audit", "--no-fund"}, "", std::chrono::seconds(240));
-    ASSERT_EQ(install.exit_code, 0) << "npm install failed:\n" << install.out << install.err;
-  }
+  const std::string npm_error = EnsureNodeDeps(source, deps);
+  ASSERT_EQ(npm_error, "");
   CreateTopic("interop-node", 3);
   const auto cpp = ProduceFromCpp("interop-node", 30);
   const std::string expect = WriteExpectations(cpp);

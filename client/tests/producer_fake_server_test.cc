@@ -3,6 +3,7 @@
 // calls on a script. Loopback only, no brookd: runs with the unit tests.
 #include <deque>
 #include <future>
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -25,6 +26,7 @@ enum class Fault {
   kUnavailableBeforeApply,  // nothing written, UNAVAILABLE
   kLoseAnswer,              // written, but the client sees UNAVAILABLE
   kCancelAnswer,            // written, but the client sees CANCELLED (a server shutting down cancels its calls)
+  kInternalAnswer,          // written, but the client sees INTERNAL without details (an outcome it cannot know)
   kInvalid,                 // nothing written, INVALID_ARGUMENT
   kNotLeader,               // nothing written, NotLeader naming `redirect_`
 };
@@ -129,6 +131,7 @@ class FakeNode final : public v1::Log::Service, public v1::Admin::Service {
   static grpc::Status Answer(Fault fault) {
     if (fault == Fault::kLoseAnswer) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "lost");
     if (fault == Fault::kCancelAnswer) return grpc::Status(grpc::StatusCode::CANCELLED, "Cancelled");
+    if (fault == Fault::kInternalAnswer) return grpc::Status(grpc::StatusCode::INTERNAL, "scripted");
     return grpc::Status::OK;
   }
 
@@ -154,8 +157,11 @@ class FakeNode final : public v1::Log::Service, public v1::Admin::Service {
       nl.set_term(2);
       return WithDetail(grpc::StatusCode::UNAVAILABLE, "not the leader", nl);
     }
-    // Idempotence as decision 7 describes it.
-    for (const auto& [seq, base, count] : window_) {
+    // Idempotence as decision 7 describes it, per producer id; an unknown producer may start at any sequence.
+    auto& window = windows_[req->producer_id()];
+    uint64_t& expected = expected_[req->producer_id()];
+    if (window.empty()) expected = req->sequence();
+    for (const auto& [seq, base, count] : window) {
       if (seq == req->sequence() && count == static_cast<uint64_t>(req->records_size())) {
         resp->set_base_offset(base);
         resp->set_record_count(static_cast<uint32_t>(count));
@@ -163,18 +169,18 @@ class FakeNode final : public v1::Log::Service, public v1::Admin::Service {
         return Answer(fault);
       }
     }
-    if (req->sequence() != expected_) {
+    if (req->sequence() != expected) {
       v1::SequenceError se;
       se.set_producer_id(req->producer_id());
-      se.set_expected_sequence(expected_);
+      se.set_expected_sequence(expected);
       se.set_received_sequence(req->sequence());
       return WithDetail(grpc::StatusCode::FAILED_PRECONDITION, "sequence gap", se);
     }
     const uint64_t base = log_.size();
     for (const auto& r : req->records()) log_.push_back(r.value());
-    window_.push_back({req->sequence(), base, static_cast<uint64_t>(req->records_size())});
-    if (window_.size() > 16) window_.pop_front();
-    expected_ += static_cast<uint64_t>(req->records_size());
+    window.push_back({req->sequence(), base, static_cast<uint64_t>(req->records_size())});
+    if (window.size() > 16) window.pop_front();
+    expected += static_cast<uint64_t>(req->records_size());
     resp->set_base_offset(base);
     resp->set_record_count(static_cast<uint32_t>(req->records_size()));
     return Answer(fault);
@@ -190,8 +196,8 @@ class FakeNode final : public v1::Log::Service, public v1::Admin::Service {
   absl::Mutex mu_;
   std::deque<Fault> faults_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> log_ ABSL_GUARDED_BY(mu_);
-  std::deque<Batch> window_ ABSL_GUARDED_BY(mu_);
-  uint64_t expected_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<uint64_t, std::deque<Batch>> windows_ ABSL_GUARDED_BY(mu_);  // producer id -> its recent batches
+  std::map<uint64_t, uint64_t> expected_ ABSL_GUARDED_BY(mu_);          // producer id -> its next sequence
   uint64_t leader_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::string leader_address_ ABSL_GUARDED_BY(mu_);
   int calls_ ABSL_GUARDED_BY(mu_) = 0;
@@ -260,6 +266,29 @@ TEST(ProducerAgainstFakeLeader, LostAnswersAreDeduplicatedNotRewritten) {
 TEST(ProducerAgainstFakeLeader, CancelledCallsAreResentNotSkipped) {
   ExpectEveryRecordOnceInOrder({Fault::kCancelAnswer, Fault::kNone, Fault::kCancelAnswer, Fault::kCancelAnswer},
                                60);
+}
+
+// INTERNAL without a WriteOutcome NOT_WRITTEN says nothing about whether the batch was written (here it was): the
+// batch fails, and its sequence must never go to other records, which the partition would answer as the failed
+// batch's duplicates (with its offsets) and drop. Every record acknowledged is where its acknowledgement says.
+TEST(ProducerAgainstFakeLeader, AnUnknownOutcomeNeverHandsItsSequenceToOtherRecords) {
+  FakeNode node(1);
+  node.SetLeader(1, node.address());
+  node.Script({Fault::kInternalAnswer});
+  auto acks = SendAll(Connect(node.address()), 40);
+  const auto log = node.log();
+  int failed = 0;
+  for (int i = 0; i < 40; ++i) {
+    if (!acks[i].ok()) {
+      ++failed;
+      continue;
+    }
+    ASSERT_LT(acks[i]->offset, log.size()) << i;
+    EXPECT_EQ(log[acks[i]->offset], absl::StrCat(i))
+        << "record " << i << " was acknowledged at offset " << acks[i]->offset << ", which holds another record";
+  }
+  EXPECT_GE(failed, 5) << "the batch answered INTERNAL fails";
+  EXPECT_LE(log.size(), 40u) << "nothing written twice";
 }
 
 TEST(ProducerAgainstFakeLeader, RejectedBatchFailsAndTheRestCloseTheGap) {

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -77,6 +78,21 @@ inline ProcessResult RunProcess(const std::vector<std::string>& argv, const std:
   std::remove(err_path.c_str());
   rmdir(dir.c_str());
   return result;
+}
+
+// Installs @grpc/grpc-js and @grpc/proto-loader (client/node/package.json) from the npm registry into
+// `deps_dir`/node_modules once, for the Node.js client. Returns "" on success, else npm's output.
+inline std::string EnsureNodeDeps(const std::string& source_dir, const std::string& deps_dir) {
+  if (std::filesystem::exists(deps_dir + "/node_modules/@grpc/grpc-js") &&
+      std::filesystem::exists(deps_dir + "/node_modules/@grpc/proto-loader")) {
+    return "";
+  }
+  std::filesystem::create_directories(deps_dir);
+  std::filesystem::copy_file(source_dir + "/client/node/package.json", deps_dir + "/package.json",
+                             std::filesystem::copy_options::overwrite_existing);
+  auto install = RunProcess({"npm", "install", "--prefix", deps_dir, "--no-audit", "--no-fund"}, "",
+                            std::chrono::seconds(240));
+  return install.exit_code == 0 ? "" : "npm install failed:\n" + install.out + install.err;
 }
 
 }  // namespace brook::client::testing

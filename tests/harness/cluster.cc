@@ -141,6 +141,9 @@ absl::Status Cluster::Spawn(NodeProcess& n) {
       absl::StrCat("--election_ticks=", options_.election_ticks),
   };
   for (const auto& f : options_.extra_flags) args.push_back(f);
+  if (options_.node_flags) {
+    for (auto& f : options_.node_flags(n.id)) args.push_back(std::move(f));
+  }
   // Everything the child needs is built before fork(): the test process has other threads, and the child may
   // only call async-signal-safe functions until it execs.
   std::vector<std::string> env;

@@ -27,6 +27,9 @@ struct ClusterOptions {
   int election_ticks = 10;
   // Extra flags passed to every brookd.
   std::vector<std::string> extra_flags;
+  // Extra flags of node `id` only, after extra_flags (e.g. --advertise_client_addr of a proxy in front of it).
+  // Unset: none.
+  std::function<std::vector<std::string>(uint64_t id)> node_flags;
   // Path of the brookd binary; defaults to $BROOKD or the path compiled in by CMake.
   std::string brookd_path;
   // The address node `from` dials to reach node `to`, whose node-to-node server listens on `peer_address`
