@@ -26,7 +26,7 @@ enum class EntryType : uint8_t {
 
 // One Raft log entry.
 //
-// Offsets (DESIGN.md decision 3): every entry covers the record offsets
+// Offsets (docs/decisions.md D3): every entry covers the record offsets
 // [base_offset, base_offset + record_count). The leader stamps base_offset when it appends the entry to its own
 // log: base_offset = previous entry's base_offset + previous entry's record_count. By log matching, every replica
 // that holds the entry holds the same base_offset, so offsets are a function of the log prefix. Only kNormal

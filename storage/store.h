@@ -1,5 +1,5 @@
 // The node's storage: the Raft log, hard state and state-machine keys of every group hosted on the node, plus node
-// metadata, in one RocksDB database (DESIGN.md decisions 2 and 3; layout in storage/README.md and codec.h).
+// metadata, in one RocksDB database (docs/decisions.md D2 and D3; layout in storage/README.md and codec.h).
 //
 // Threads. Mutating calls (Write, DropPrefix, DropGroup, PutNodeMeta) are serialized by an internal lock and are
 // meant to come from the node's one writer thread (the host loop); they block on the disk when they sync. Every

@@ -504,7 +504,7 @@ TEST_F(StoreTest, ReopenWithAThousandGroupsIsFast) {
   const auto start = std::chrono::steady_clock::now();
   Reopen();
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  // Reported, never asserted (DESIGN.md: tests do not assert on wall-clock speed).
+  // Reported, never asserted (docs/decisions.md D9: tests do not assert on wall-clock speed).
   std::printf("reopen with %d groups (20 entries each, WAL replay included): %.1f ms\n", kGroups, ms);
   ASSERT_EQ(store_->ListGroups().size(), static_cast<size_t>(kGroups));
   for (int g = 1; g <= kGroups; g += 97) {

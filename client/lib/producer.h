@@ -4,7 +4,7 @@
 // batches (full, or lingered `batch.linger`) to each partition's leader, at most `max_in_flight_per_partition`
 // requests per partition at a time, and reports every record's offset through its callback or future.
 //
-// Ordering and exactly-once delivery per partition (decision 7): every request carries this producer's random
+// Ordering and exactly-once delivery per partition (docs/decisions.md D7): every request carries this producer's random
 // 64-bit id and the sequence number of its first record, numbered per partition 0, 1, 2, ... The server rejects a
 // batch that skips ahead (SequenceError) and answers a retry of a recent batch with its original offsets, so
 // several batches may be in flight and a retry never duplicates. When any request of a partition fails, the
@@ -46,7 +46,7 @@ struct ProducerOptions {
   // Produce requests outstanding per partition. With idempotence, values above 1 keep order (see above).
   // Without idempotence use 1 if order under retries matters.
   int max_in_flight_per_partition = 5;
-  // Producer id and sequence numbers on every request (decision 7). Off: producer_id 0, retries may duplicate.
+  // Producer id and sequence numbers on every request (docs/decisions.md D7). Off: producer_id 0, retries may duplicate.
   bool idempotence = true;
   // A record fails with DEADLINE_EXCEEDED when it is not acknowledged this long after Send, retries included.
   std::chrono::milliseconds delivery_timeout{30000};

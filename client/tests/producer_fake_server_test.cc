@@ -157,7 +157,7 @@ class FakeNode final : public v1::Log::Service, public v1::Admin::Service {
       nl.set_term(2);
       return WithDetail(grpc::StatusCode::UNAVAILABLE, "not the leader", nl);
     }
-    // Idempotence as decision 7 describes it, per producer id; an unknown producer may start at any sequence.
+    // Idempotence as docs/decisions.md D7 describes it, per producer id; an unknown producer may start at any sequence.
     auto& window = windows_[req->producer_id()];
     uint64_t& expected = expected_[req->producer_id()];
     if (window.empty()) expected = req->sequence();

@@ -1,6 +1,6 @@
 // Serving reads of committed records (Fetch, Subscribe, ListOffsets) from storage, on the caller's thread.
 //
-// Only committed data is visible (DESIGN.md decision 4): a read never returns an offset at or past the
+// Only committed data is visible (docs/decisions.md D4): a read never returns an offset at or past the
 // partition's high watermark as this replica has applied it, and never reads a log index past the applied index.
 #pragma once
 

@@ -5,7 +5,7 @@
 // applies the same entries and so holds the same state; the table is persisted through StateDelta in the same
 // RocksDB batch as the applied index, and sent to followers inside snapshots.
 //
-// The leader also consults it before proposing a Produce (DESIGN.md decision 7): CheckProduce decides from the
+// The leader also consults it before proposing a Produce (docs/decisions.md D7): CheckProduce decides from the
 // applied table plus the batches in flight whether a request is new, a retry of a known batch, or a gap. That
 // check happens before the batch gets offsets, so a duplicate never takes offsets and offsets stay dense.
 // Safety argument: the host only lets a leader propose once it has applied every entry of earlier terms (the
