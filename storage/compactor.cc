@@ -10,33 +10,33 @@ BackgroundCompactor::BackgroundCompactor(rocksdb::DB* db) : db_(db), thread_([th
 
 BackgroundCompactor::~BackgroundCompactor() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     stop_ = true;
   }
+  cv_.notify_all();
   db_->DisableManualCompaction();  // Makes a CompactRange in progress return early.
   thread_.join();
 }
 
 void BackgroundCompactor::Schedule(rocksdb::ColumnFamilyHandle* cf, std::string begin, std::string end) {
-  absl::MutexLock lock(&mu_);
-  queue_.push_back(Range{cf, std::move(begin), std::move(end)});
+  {
+    std::lock_guard lock(mu_);
+    queue_.push_back(Range{cf, std::move(begin), std::move(end)});
+  }
+  cv_.notify_all();
 }
 
 void BackgroundCompactor::WaitIdle() {
-  absl::MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(
-      +[](BackgroundCompactor* c) ABSL_NO_THREAD_SAFETY_ANALYSIS { return c->queue_.empty() && !c->running_; },
-      this));
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [this] { return queue_.empty() && !running_; });
 }
 
 void BackgroundCompactor::Run() {
   while (true) {
     Range r;
     {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](BackgroundCompactor* c) ABSL_NO_THREAD_SAFETY_ANALYSIS { return c->stop_ || !c->queue_.empty(); },
-          this));
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
       if (stop_) return;
       r = std::move(queue_.front());
       queue_.erase(queue_.begin());
@@ -49,8 +49,11 @@ void BackgroundCompactor::Run() {
     const rocksdb::Slice begin(r.begin), end(r.end);
     // A failure (shutdown, or I/O) only delays reclaiming space: RocksDB's compactions will get there later.
     db_->CompactRange(opts, r.cf, &begin, r.end.empty() ? nullptr : &end).PermitUncheckedError();
-    absl::MutexLock lock(&mu_);
-    running_ = false;
+    {
+      std::lock_guard lock(mu_);
+      running_ = false;
+    }
+    cv_.notify_all();
   }
 }
 

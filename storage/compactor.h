@@ -5,12 +5,13 @@
 // with RocksDB's background jobs but never blocks the write path (exclusive_manual_compaction is off).
 #pragma once
 
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 
 namespace rocksdb {
 class ColumnFamilyHandle;
@@ -38,7 +39,8 @@ class BackgroundCompactor {
   void Run();
 
   rocksdb::DB* const db_;
-  absl::Mutex mu_;
+  std::mutex mu_;
+  std::condition_variable cv_;  // signalled when the queue, running_ or stop_ change
   std::vector<Range> queue_ ABSL_GUARDED_BY(mu_);
   bool running_ ABSL_GUARDED_BY(mu_) = false;  // A compaction is in progress outside the lock.
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

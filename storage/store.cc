@@ -236,7 +236,7 @@ absl::Status Store::RebuildCache() {
     it->Seek(next);
   }
   if (!it->status().ok()) return FromRocks(it->status(), "scanning groups");
-  absl::MutexLock lock(&meta_mu_);
+  std::unique_lock lock(meta_mu_);
   groups_ = std::move(groups);
   return absl::OkStatus();
 }
@@ -299,7 +299,7 @@ absl::StatusOr<Store::GroupMeta> Store::LoadGroup(raft::GroupId group) {
 }
 
 std::optional<Store::GroupMeta> Store::FindMeta(raft::GroupId group) const {
-  absl::ReaderMutexLock lock(&meta_mu_);
+  std::shared_lock lock(meta_mu_);
   auto it = groups_.find(group);
   if (it == groups_.end()) return std::nullopt;
   return it->second;
@@ -311,7 +311,7 @@ LogBounds Store::BoundsLocked(raft::GroupId group) const {
 }
 
 LogBounds Store::Bounds(raft::GroupId group) const {
-  absl::ReaderMutexLock lock(&meta_mu_);
+  std::shared_lock lock(meta_mu_);
   return BoundsLocked(group);
 }
 raft::Index Store::FirstIndex(raft::GroupId group) const { return Bounds(group).first_index; }
@@ -343,7 +343,7 @@ absl::StatusOr<codec::StoredEntry> Store::ReadEntry(raft::GroupId group, raft::I
 
 absl::Status Store::Write(std::span<const GroupWrite> writes, bool sync) {
   if (writes.empty()) return absl::OkStatus();
-  absl::MutexLock write_lock(&write_mu_);
+  std::lock_guard write_lock(write_mu_);
   // Reserve the batch's buffer once: growing a 256 KiB batch by doubling copies it and faults in fresh pages.
   size_t estimate = 64;
   for (const GroupWrite& w : writes) {
@@ -516,13 +516,13 @@ absl::Status Store::Write(std::span<const GroupWrite> writes, bool sync) {
   }
 
   if (absl::Status s = Commit(&batch, sync); !s.ok()) return s;
-  absl::MutexLock lock(&meta_mu_);
+  std::unique_lock lock(meta_mu_);
   for (auto& [g, m] : pending) groups_[g] = std::move(m);
   return absl::OkStatus();
 }
 
 absl::Status Store::DropPrefix(raft::GroupId group, raft::Index index) {
-  absl::MutexLock write_lock(&write_mu_);
+  std::lock_guard write_lock(write_mu_);
   std::optional<GroupMeta> existing = FindMeta(group);
   if (!existing.has_value()) return absl::NotFoundError(absl::StrCat("group ", group, " is not on this node"));
   GroupMeta m = *std::move(existing);
@@ -564,7 +564,7 @@ absl::Status Store::DropPrefix(raft::GroupId group, raft::Index index) {
   batch.Put(state_cf_, start_key, codec::Seal(start_key, codec::EncodeSnapshotMeta(m.log_start)));
   if (absl::Status s = Commit(&batch, true); !s.ok()) return s;
   {
-    absl::MutexLock lock(&meta_mu_);
+    std::unique_lock lock(meta_mu_);
     groups_[group] = m;
   }
   const uint64_t before_first = first->cum_bytes - first->value_size;
@@ -582,7 +582,7 @@ void Store::MaybeCompact(raft::GroupId group, uint64_t dropped_bytes, std::strin
 }
 
 absl::Status Store::DropGroup(raft::GroupId group) {
-  absl::MutexLock write_lock(&write_mu_);
+  std::lock_guard write_lock(write_mu_);
   std::optional<GroupMeta> existing = FindMeta(group);
   if (!existing.has_value()) return absl::OkStatus();
   const std::string prefix = codec::GroupPrefix(group);
@@ -591,7 +591,7 @@ absl::Status Store::DropGroup(raft::GroupId group) {
   for (auto* cf : {log_cf_, index_cf_, state_cf_}) batch.DeleteRange(cf, prefix, end);
   if (absl::Status s = Commit(&batch, true); !s.ok()) return s;
   {
-    absl::MutexLock lock(&meta_mu_);
+    std::unique_lock lock(meta_mu_);
     groups_.erase(group);
   }
   MaybeCompact(group, existing->last_cum_bytes, end, true);
@@ -599,7 +599,7 @@ absl::Status Store::DropGroup(raft::GroupId group) {
 }
 
 absl::Status Store::PutNodeMeta(std::string_view key, std::string_view value) {
-  absl::MutexLock write_lock(&write_mu_);
+  std::lock_guard write_lock(write_mu_);
   rocksdb::WriteBatch batch;
   batch.Put(default_cf_, ToSlice(key), codec::Seal(key, value));
   return Commit(&batch, true);
@@ -703,7 +703,7 @@ absl::StatusOr<ApplyState> Store::GetApplyState(raft::GroupId group) const {
 }
 
 raft::SnapshotMeta Store::GetSnapshotMeta(raft::GroupId group) const {
-  absl::ReaderMutexLock lock(&meta_mu_);
+  std::shared_lock lock(meta_mu_);
   auto it = groups_.find(group);
   return it == groups_.end() ? raft::SnapshotMeta{} : it->second.log_start;
 }
@@ -871,7 +871,7 @@ absl::StatusOr<raft::Index> Store::RetentionCutForTime(raft::GroupId group, int6
 std::vector<raft::GroupId> Store::ListGroups() const {
   std::vector<raft::GroupId> out;
   {
-    absl::ReaderMutexLock lock(&meta_mu_);
+    std::shared_lock lock(meta_mu_);
     out.reserve(groups_.size());
     for (const auto& [g, m] : groups_) out.push_back(g);
   }

@@ -14,7 +14,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -25,7 +27,6 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "raft/types.h"
 #include "storage/codec.h"
 #include "storage/options.h"
@@ -208,10 +209,10 @@ class Store {
   std::unique_ptr<BackgroundCompactor> compactor_;
 
   // Serializes mutating calls, so that each one reads the database as every earlier one left it.
-  absl::Mutex write_mu_;
+  std::mutex write_mu_;
   // Guards the cache only (never held across I/O). Writers publish a group's new meta after its write is durable,
   // so readers never see a last index the database does not hold yet.
-  mutable absl::Mutex meta_mu_;
+  mutable std::shared_mutex meta_mu_;
   absl::flat_hash_map<raft::GroupId, GroupMeta> groups_ ABSL_GUARDED_BY(meta_mu_);
 
   std::atomic<uint64_t> writes_{0};

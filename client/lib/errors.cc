@@ -20,6 +20,12 @@ ErrorInfo DecodeDetails(absl::StatusCode code, std::string message, const std::s
       info.retry_delay_ms = ri.retry_delay_ms();
     } else if (v1::SequenceError se; any.Is<v1::SequenceError>() && any.UnpackTo(&se)) {
       info.sequence_error = se;
+    } else if (v1::SequenceReused sr; any.Is<v1::SequenceReused>() && any.UnpackTo(&sr)) {
+      info.sequence_reused = sr;
+    } else if (v1::ProducerFenced pf; any.Is<v1::ProducerFenced>() && any.UnpackTo(&pf)) {
+      info.producer_fenced = pf;
+    } else if (v1::UnknownProducer up; any.Is<v1::UnknownProducer>() && any.UnpackTo(&up)) {
+      info.unknown_producer = up;
     } else if (v1::OffsetMismatch om; any.Is<v1::OffsetMismatch>() && any.UnpackTo(&om)) {
       info.offset_mismatch = om;
     } else if (v1::ResourceInfo res; any.Is<v1::ResourceInfo>() && any.UnpackTo(&res)) {
@@ -75,7 +81,9 @@ bool CertainlyNotWritten(const ErrorInfo& error) {
     case absl::StatusCode::kNotFound:
       return true;
     case absl::StatusCode::kFailedPrecondition:
-      return error.sequence_error.has_value() || error.offset_mismatch.has_value();
+      return error.sequence_error.has_value() || error.offset_mismatch.has_value() ||
+             error.sequence_reused.has_value() || error.producer_fenced.has_value() ||
+             error.unknown_producer.has_value();
     default:
       return false;
   }

@@ -23,6 +23,9 @@ struct ErrorInfo {
   std::optional<v1::NotLeader> not_leader;
   std::optional<uint32_t> retry_delay_ms;  // RetryInfo
   std::optional<v1::SequenceError> sequence_error;
+  std::optional<v1::SequenceReused> sequence_reused;
+  std::optional<v1::ProducerFenced> producer_fenced;
+  std::optional<v1::UnknownProducer> unknown_producer;
   std::optional<v1::OffsetMismatch> offset_mismatch;
   std::optional<v1::ResourceInfo> resource_info;
   std::optional<v1::WriteOutcome::Outcome> write_outcome;  // absent: the server did not say (take it as UNKNOWN)
@@ -53,9 +56,10 @@ enum class Retry {
 Retry RetryRule(absl::StatusCode code);
 
 // Whether a failed writing call (Produce) certainly wrote nothing and never will: a WriteOutcome NOT_WRITTEN, or a
-// status that can mean nothing else (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION with SequenceError or
-// OffsetMismatch). Anything else, e.g. INTERNAL or a deadline that passed on the client, may have been written:
-// its producer id and sequence must not be given to other records (errors.proto WriteOutcome).
+// status that can mean nothing else (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION with SequenceError,
+// OffsetMismatch, SequenceReused, ProducerFenced or UnknownProducer). Anything else, e.g. INTERNAL or a deadline
+// that passed on the client, may have been written: its producer id and sequence must not be given to other
+// records (errors.proto WriteOutcome).
 bool CertainlyNotWritten(const ErrorInfo& error);
 
 // A one-line human description: "UNAVAILABLE: not the leader (leader 2 at 127.0.0.1:7102)".

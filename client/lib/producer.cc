@@ -35,10 +35,10 @@ struct Producer::InFlight {
 // and not yet failed; `outstanding` counts those with a call running.
 struct Producer::PartitionState {
   uint64_t producer_id = 0;
-  uint64_t next_sequence = 0;  // sequence of the next new batch
-  // Whether a batch under producer_id was acknowledged. Until then one call at a time: brookd lets an unknown
-  // producer start at any sequence, so a second batch that overtook the first would be written first and the
-  // first would then be refused for good.
+  uint32_t producer_epoch = 0;  // the named identity's epoch; 0 for anonymous ids
+  uint64_t next_sequence = 0;   // sequence of the next new batch
+  // Whether a batch under producer_id was acknowledged. Until then one call at a time: a producer the partition
+  // does not know must start at sequence 0, so a second batch that overtook the first would be refused.
   bool established = false;
   std::deque<std::unique_ptr<InFlight>> batches;
   int outstanding = 0;
@@ -75,13 +75,29 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(std::shared_ptr<Conne
   if (options.batch.max_batch_records < 1 || options.batch.max_batch_bytes < 1) {
     return absl::InvalidArgumentError("batch limits must be at least 1");
   }
-  return std::make_unique<Producer>(std::move(connection), options);
+  if (options.producer_name.empty() || !options.idempotence) {
+    return std::make_unique<Producer>(std::move(connection), options);
+  }
+  // A named producer: the cluster gives the name its id and the next epoch, fencing earlier instances.
+  v1::InitProducerRequest req;
+  req.set_producer_name(options.producer_name);
+  v1::InitProducerResponse resp;
+  absl::Status s = connection->Call(
+      Route::Controller(), connection->DefaultDeadline(), /*idempotent=*/true,
+      [&](grpc::ClientContext* ctx, NodeStubs* node) { return node->log->InitProducer(ctx, req, &resp); });
+  if (!s.ok()) return s;
+  return std::make_unique<Producer>(std::move(connection), options, resp.producer_id(), resp.producer_epoch());
 }
 
 Producer::Producer(std::shared_ptr<Connection> connection, ProducerOptions options)
+    : Producer(std::move(connection), std::move(options), NewProducerId(), 0) {}
+
+Producer::Producer(std::shared_ptr<Connection> connection, ProducerOptions options, uint64_t producer_id,
+                   uint32_t producer_epoch)
     : connection_(std::move(connection)),
       options_(options),
-      producer_id_(NewProducerId()),
+      producer_id_(producer_id),
+      producer_epoch_(producer_epoch),
       accumulator_(options.batch),
       io_thread_([this] { Run(); }) {}
 
@@ -91,7 +107,8 @@ uint64_t Producer::NewProducerId() {
   static thread_local std::mt19937_64 rng(std::random_device{}() ^
                                           static_cast<uint64_t>(Clock::now().time_since_epoch().count()));
   uint64_t id = 0;
-  while (id == 0) id = rng();  // 0 means "not idempotent"
+  // 0 means "not idempotent"; ids with the top bit set are the ones the cluster assigns (InitProducer).
+  while (id == 0) id = rng() & ~(uint64_t{1} << 63);
   return id;
 }
 
@@ -260,6 +277,7 @@ void Producer::DrivePartition(const TopicPartition& tp, Clock::time_point now, s
   if (!slot) {
     slot = std::make_unique<PartitionState>();
     slot->producer_id = options_.idempotence ? producer_id_ : 0;
+    slot->producer_epoch = options_.idempotence ? producer_epoch_ : 0;
     slot->backoff = Backoff(connection_->options().backoff);
   }
   PartitionState& ps = *slot;
@@ -300,6 +318,7 @@ void Producer::DrivePartition(const TopicPartition& tp, Clock::time_point now, s
     f->request.set_topic(tp.topic);
     f->request.set_partition(tp.partition);
     f->request.set_producer_id(ps.producer_id);
+    f->request.set_producer_epoch(ps.producer_id != 0 ? ps.producer_epoch : 0);
     f->request.set_sequence(ps.producer_id != 0 ? ps.next_sequence : 0);
     f->request.mutable_records()->Reserve(static_cast<int>(batch->records.size()));
     for (v1::Record& r : batch->records) *f->request.add_records() = std::move(r);
@@ -318,6 +337,9 @@ void Producer::Resolve(PartitionState& ps, Clock::time_point now, std::vector<Co
   // batches are no longer in the list but keep their sequence space (the server holds them).
   uint64_t shift = 0;
   bool broken = false;  // a batch with an unknown outcome was given up: the rest cannot keep this producer id
+  // The partition does not know this producer id (it forgot it: idle for a day, or among too many producers):
+  // nothing unacknowledged was written; everything is sent again under a new id from sequence 0.
+  bool forgotten = false;
   std::deque<std::unique_ptr<InFlight>> kept;
   for (size_t i = 0; i < ps.batches.size(); ++i) {
     std::unique_ptr<InFlight>& f = ps.batches[i];
@@ -331,6 +353,8 @@ void Producer::Resolve(PartitionState& ps, Clock::time_point now, std::vector<Co
       verdict =
           absl::DeadlineExceededError(absl::StrCat("delivery timeout passed; last error: ", f->error.ToString()));
       uncertain = !IsSequenceGap(e) && RetryRule(e.code) != Retry::kNever;
+    } else if (e.unknown_producer && idempotent) {
+      forgotten = forgotten || i == 0;  // behind the first batch: a gap-like refusal, resent in order
     } else if (IsSequenceGap(e)) {
       // Not written. Expected when an earlier batch failed, or when concurrent calls overtook each other on the
       // way to the leader (separate HTTP/2 streams do not keep order): resending in order fixes both. Only a
@@ -363,8 +387,22 @@ void Producer::Resolve(PartitionState& ps, Clock::time_point now, std::vector<Co
     kept.push_back(std::move(f));
   }
   ps.batches = std::move(kept);
-  if (broken) {
+  if (forgotten && !broken) {
     ps.producer_id = NewProducerId();
+    ps.producer_epoch = 0;
+    uint64_t sequence = 0;
+    for (auto& f : ps.batches) {
+      f->request.set_producer_id(ps.producer_id);
+      f->request.set_producer_epoch(0);
+      f->request.set_producer_epoch(ps.producer_id != 0 ? ps.producer_epoch : 0);
+      f->request.set_sequence(sequence);
+      sequence += static_cast<uint64_t>(f->request.records_size());
+    }
+    ps.next_sequence = sequence;
+    ps.established = false;
+  } else if (broken) {
+    ps.producer_id = NewProducerId();
+    ps.producer_epoch = 0;
     ps.next_sequence = 0;
     ps.established = false;
   } else {

@@ -4,16 +4,16 @@
 // batches (full, or lingered `batch.linger`) to each partition's leader, at most `max_in_flight_per_partition`
 // requests per partition at a time, and reports every record's offset through its callback or future.
 //
-// Ordering and exactly-once delivery per partition (docs/decisions.md D7): every request carries this producer's random
-// 64-bit id and the sequence number of its first record, numbered per partition 0, 1, 2, ... The server rejects a
-// batch that skips ahead (SequenceError) and answers a retry of a recent batch with its original offsets, so
-// several batches may be in flight and a retry never duplicates. When any request of a partition fails, the
-// partition stops sending, waits for all of its outstanding answers, then resends the unacknowledged batches in
-// sequence order, one at a time, before it resumes pipelining. A batch refused for good (INVALID_ARGUMENT,
-// NOT_FOUND, ...: CertainlyNotWritten) was not written: the batches behind it are renumbered to close the gap. A
-// batch that fails for good with an outcome that is not known (e.g. INTERNAL), or whose delivery timeout passes
-// with an unknown outcome, fails, as do the batches behind it, and the partition continues under a fresh producer
-// id (Kafka's epoch bump).
+// Ordering and exactly-once delivery per partition (docs/decisions.md D7): every request carries this producer's
+// random 64-bit id and the sequence number of its first record, numbered per partition 0, 1, 2, ... The server
+// rejects a batch that skips ahead (SequenceError) and answers a retry of a recent batch with its original
+// offsets, so several batches may be in flight and a retry never duplicates. When any request of a partition
+// fails, the partition stops sending, waits for all of its outstanding answers, then resends the unacknowledged
+// batches in sequence order, one at a time, before it resumes pipelining. A batch refused for good
+// (INVALID_ARGUMENT, NOT_FOUND, ...: CertainlyNotWritten) was not written: the batches behind it are renumbered to
+// close the gap. A batch that fails for good with an outcome that is not known (e.g. INTERNAL), or whose delivery
+// timeout passes with an unknown outcome, fails, as do the batches behind it, and the partition continues under a
+// fresh producer id (Kafka's epoch bump).
 //
 // Thread-safe. Callbacks run on the producer's I/O thread: they must be short and must not block (they may call
 // Send as long as the buffer is not full).
@@ -46,8 +46,14 @@ struct ProducerOptions {
   // Produce requests outstanding per partition. With idempotence, values above 1 keep order (see above).
   // Without idempotence use 1 if order under retries matters.
   int max_in_flight_per_partition = 5;
-  // Producer id and sequence numbers on every request (docs/decisions.md D7). Off: producer_id 0, retries may duplicate.
+  // Producer id and sequence numbers on every request (docs/decisions.md D7). Off: producer_id 0, retries may
+  // duplicate.
   bool idempotence = true;
+  // A stable name for this logical producer (e.g. "billing-exporter-3"), the same for every instance. Create asks
+  // the cluster for the name's id and the next epoch (Log.InitProducer): once a partition sees the new epoch,
+  // every write of an earlier instance is refused (ProducerFenced), so a zombie cannot write after its replacement
+  // started. Empty: a random id. A partition this producer gives up on continues under a random id.
+  std::string producer_name;
   // A record fails with DEADLINE_EXCEEDED when it is not acknowledged this long after Send, retries included.
   std::chrono::milliseconds delivery_timeout{30000};
   // Send blocks while this many bytes of records wait to be acknowledged, at most `max_block`, then fails with
@@ -62,9 +68,12 @@ struct ProducerOptions {
 class Producer {
  public:
   // Starts the I/O thread. No network I/O until the first Send.
+  // With a producer_name, blocks for the InitProducer call (up to the connection's call timeout).
   static absl::StatusOr<std::unique_ptr<Producer>> Create(std::shared_ptr<Connection> connection,
                                                           ProducerOptions options = {});
   Producer(std::shared_ptr<Connection> connection, ProducerOptions options);
+  Producer(std::shared_ptr<Connection> connection, ProducerOptions options, uint64_t producer_id,
+           uint32_t producer_epoch);
   ~Producer();  // Close()
 
   Producer(const Producer&) = delete;
@@ -85,6 +94,7 @@ class Producer {
   void Close();
 
   uint64_t producer_id() const { return producer_id_; }
+  uint32_t producer_epoch() const { return producer_epoch_; }
 
   // Test hook: fail the next `count` Produce answers with `status` after the server has acted on them (the
   // records are written but the client sees an error), to prove that the resulting retries do not duplicate.
@@ -115,6 +125,7 @@ class Producer {
   const std::shared_ptr<Connection> connection_;
   const ProducerOptions options_;
   const uint64_t producer_id_;
+  const uint32_t producer_epoch_;
   Partitioner partitioner_;
 
   absl::Mutex mu_;

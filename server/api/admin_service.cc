@@ -20,10 +20,10 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* CreateTopic(grpc::CallbackServerContext* context, const v1::CreateTopicRequest* req,
                                         v1::CreateTopicResponse* resp) override {
     auto* reactor = context->DefaultReactor();
-    if (auto s = Admit(*ctx_, ValidateCreateTopic(*req)); !s.ok()) return Reject(reactor, s);
+    if (auto s = Admit(*ctx_, ValidateCreateTopic(*req)); !s.ok()) return RejectWrite(reactor, s);
     ctx_->host->CreateTopic(*req, [reactor, resp](grpc::Status s, v1::Topic t) {
       if (s.ok()) *resp->mutable_topic() = std::move(t);
-      reactor->Finish(s);
+      FinishWrite(reactor, s);
     });
     return reactor;
   }
@@ -31,8 +31,8 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* DeleteTopic(grpc::CallbackServerContext* context, const v1::DeleteTopicRequest* req,
                                         v1::DeleteTopicResponse* resp) override {
     auto* reactor = context->DefaultReactor();
-    if (auto s = Admit(*ctx_, ValidateTopicName("name", req->name())); !s.ok()) return Reject(reactor, s);
-    ctx_->host->DeleteTopic(req->name(), [reactor](grpc::Status s) { reactor->Finish(s); });
+    if (auto s = Admit(*ctx_, ValidateTopicName("name", req->name())); !s.ok()) return RejectWrite(reactor, s);
+    ctx_->host->DeleteTopic(req->name(), [reactor](grpc::Status s) { FinishWrite(reactor, s); });
     return reactor;
   }
 
@@ -140,6 +140,9 @@ class AdminService final : public v1::Admin::CallbackService {
     resp->set_max_replication_factor(Limits::kMaxReplicationFactor);
     resp->set_max_message_bytes(Limits::kMaxMessageBytes);
     resp->set_max_group_name_length(Limits::kMaxGroupNameLength);
+    resp->set_producer_retention_ms(Limits::kProducerRetentionMs);
+    resp->set_max_producers_per_partition(Limits::kMaxProducersPerPartition);
+    resp->set_max_named_producers(Limits::kMaxNamedProducers);
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }

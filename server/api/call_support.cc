@@ -19,6 +19,15 @@ grpc::ServerUnaryReactor* Reject(grpc::ServerUnaryReactor* reactor, const grpc::
   return reactor;
 }
 
+void FinishWrite(grpc::ServerUnaryReactor* reactor, const grpc::Status& status) {
+  reactor->Finish(WithOutcome(status, WriteOutcome::kNotWritten));
+}
+
+grpc::ServerUnaryReactor* RejectWrite(grpc::ServerUnaryReactor* reactor, const grpc::Status& status) {
+  FinishWrite(reactor, status);
+  return reactor;
+}
+
 grpc::Status FindView(const ServiceContext& ctx, const std::string& topic, uint32_t partition,
                       std::shared_ptr<PartitionView>* out) {
   auto cluster = ctx.host->cluster();
@@ -43,6 +52,7 @@ grpc::Status FindView(const ServiceContext& ctx, const std::string& topic, uint3
 }
 
 grpc::Status CheckView(const PartitionView& view) {
+  if (view.stopped()) return ShuttingDown();
   if (view.deleted()) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("topic '", view.topic(), "' was deleted"));
   }

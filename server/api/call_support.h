@@ -37,11 +37,16 @@ grpc::Status ShuttingDown();
 grpc::Status Admit(const ServiceContext& ctx, grpc::Status validation);
 // Finishes a unary call with `status` and returns its reactor (for `return Reject(reactor, s);`).
 grpc::ServerUnaryReactor* Reject(grpc::ServerUnaryReactor* reactor, const grpc::Status& status);
+// For calls that write (Produce, CommitOffsets, CreateTopic, DeleteTopic): finish with `status`, which, when it is
+// an error that does not already say (proposals lost after proposing say UNKNOWN), was answered before anything
+// was proposed: WriteOutcome NOT_WRITTEN.
+void FinishWrite(grpc::ServerUnaryReactor* reactor, const grpc::Status& status);
+grpc::ServerUnaryReactor* RejectWrite(grpc::ServerUnaryReactor* reactor, const grpc::Status& status);
 // Resolves (topic, partition) to the partition's view on this node, or the status that says why not (NOT_FOUND,
 // or NotLeader naming a replica when this node holds none).
 grpc::Status FindView(const ServiceContext& ctx, const std::string& topic, uint32_t partition,
                       std::shared_ptr<PartitionView>* out);
-// NOT_FOUND once the partition's topic was deleted.
+// UNAVAILABLE (retry on another node) once the node is stopping; NOT_FOUND once the partition's topic was deleted.
 grpc::Status CheckView(const PartitionView& view);
 // A one-shot wait for a partition's watermark to pass an offset, bounded by a deadline. `then` runs once, on the
 // executor, with true if the watermark passed (or the partition was deleted) and false on timeout.

@@ -20,8 +20,8 @@ class GroupsService final : public v1::ConsumerGroups::CallbackService {
                                           const v1::CommitOffsetsRequest* req,
                                           v1::CommitOffsetsResponse* resp) override {
     auto* reactor = context->DefaultReactor();
-    if (auto s = Admit(*ctx_, ValidateCommitOffsets(*req)); !s.ok()) return Reject(reactor, s);
-    ctx_->host->CommitOffsets(*req, [reactor](grpc::Status s) { reactor->Finish(s); });
+    if (auto s = Admit(*ctx_, ValidateCommitOffsets(*req)); !s.ok()) return RejectWrite(reactor, s);
+    ctx_->host->CommitOffsets(*req, [reactor](grpc::Status s) { FinishWrite(reactor, s); });
     return reactor;
   }
 

@@ -24,21 +24,33 @@ class LogService final : public v1::Log::CallbackService {
   grpc::ServerUnaryReactor* Produce(grpc::CallbackServerContext* context, const v1::ProduceRequest* req,
                                     v1::ProduceResponse* resp) override {
     auto* reactor = context->DefaultReactor();
-    if (auto s = Admit(*ctx_, ValidateProduce(*req)); !s.ok()) return Reject(reactor, s);
+    if (auto s = Admit(*ctx_, ValidateProduce(*req)); !s.ok()) return RejectWrite(reactor, s);
     std::shared_ptr<PartitionView> view;
-    if (auto s = FindView(*ctx_, req->topic(), req->partition(), &view); !s.ok()) return Reject(reactor, s);
+    if (auto s = FindView(*ctx_, req->topic(), req->partition(), &view); !s.ok()) return RejectWrite(reactor, s);
     ProduceArgs args;
     args.topic = req->topic();
     args.partition = req->partition();
     args.producer_id = req->producer_id();
+    args.producer_epoch = req->producer_epoch();
     args.sequence = req->sequence();
     args.record_count = static_cast<uint32_t>(req->records_size());
     if (req->has_expected_offset()) args.expected_offset = req->expected_offset();
     ctx_->host->Produce(std::move(args), EncodeRecordBatch(*req),
                         [reactor, resp](grpc::Status s, v1::ProduceResponse r) {
                           if (s.ok()) *resp = std::move(r);
-                          reactor->Finish(s);
+                          FinishWrite(reactor, s);
                         });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* InitProducer(grpc::CallbackServerContext* context, const v1::InitProducerRequest* req,
+                                         v1::InitProducerResponse* resp) override {
+    auto* reactor = context->DefaultReactor();
+    if (auto s = Admit(*ctx_, ValidateInitProducer(*req)); !s.ok()) return RejectWrite(reactor, s);
+    ctx_->host->InitProducer(req->producer_name(), [reactor, resp](grpc::Status s, v1::InitProducerResponse r) {
+      if (s.ok()) *resp = std::move(r);
+      FinishWrite(reactor, s);
+    });
     return reactor;
   }
 
@@ -77,6 +89,12 @@ class LogService final : public v1::Log::CallbackService {
         }
         read();
       });
+      return reactor;
+    }
+    // A replica that may be behind waits (within the long-poll) for an offset past its watermark, rather than
+    // answering at once that it cannot serve it.
+    if (req->offset() > view->high_watermark() && view->leader() != ctx_->self && req->max_wait_ms() > 0) {
+      WaitForWatermark(ctx_, view, req->offset() - 1, deadline, [read](bool) { read(); });
       return reactor;
     }
     read();

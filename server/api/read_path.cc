@@ -1,10 +1,36 @@
 #include "server/api/read_path.h"
 
 #include "absl/strings/str_cat.h"
+#include "brook/v1/errors.pb.h"
 #include "server/codec/entry_codec.h"
+#include "server/common/errors.h"
 #include "server/common/limits.h"
 
 namespace brook::server {
+
+grpc::Status BeyondHighWatermark(const PartitionView& view, uint64_t offset, uint64_t hwm, raft::NodeId self) {
+  // Only the serving leader knows everything committed (its view names it only once it applied its barrier).
+  if (view.leader() == self) {
+    return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                        absl::StrCat("offset ", offset, " is past the high watermark ", hwm, " of ", view.topic(),
+                                     "/", view.partition(), " on its leader; nothing was ever committed there"));
+  }
+  // A follower (or a new leader still applying) may be behind: the offset may be committed elsewhere.
+  grpc::Status hint = NotLeaderStatus(view.topic(), view.partition(), view.leader(), "", view.term());
+  v1::ErrorStatus details;
+  details.ParseFromString(hint.error_details());
+  if (view.leader() != 0) {
+    v1::RetryInfo retry;
+    retry.set_retry_delay_ms(50);
+    details.add_details()->PackFrom(retry);
+  }
+  std::string message = absl::StrCat(
+      "this replica of ", view.topic(), "/", view.partition(), " has committed up to offset ", hwm, ", not yet ",
+      offset, "; it may be behind: retry, or read from the leader (node ", view.leader(), ")");
+  details.set_code(grpc::StatusCode::UNAVAILABLE);
+  details.set_message(message);
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, message, details.SerializeAsString());
+}
 
 grpc::Status ReadRecords(const storage::Store& store, const PartitionView& view, uint64_t offset,
                          uint32_t max_records, uint32_t max_bytes, raft::NodeId self, v1::FetchResponse* out) {
@@ -18,11 +44,7 @@ grpc::Status ReadRecords(const storage::Store& store, const PartitionView& view,
   out->set_high_watermark(hwm);
   out->set_log_start_offset(log_start);
   out->set_served_by(self);
-  if (offset > hwm) {
-    return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
-                        absl::StrCat("offset ", offset, " is past the high watermark ", hwm, " of ", view.topic(),
-                                     "/", view.partition(), "; nothing was ever committed there"));
-  }
+  if (offset > hwm) return BeyondHighWatermark(view, offset, hwm, self);
   auto gap = [&](uint64_t end) {
     auto* g = out->mutable_gap();
     g->set_reason(v1::Gap::TRIMMED);

@@ -77,6 +77,8 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::FetchResponse
     if (!ctx_->accepting.load()) return FinishOnce(ShuttingDown());
     if (auto s = CheckView(*view_); !s.ok()) return FinishOnce(s);
     if (start_after_ > 0 && view_->high_watermark() < start_after_) return Wait(start_after_ - 1);
+    // A replica that may be behind waits for an offset past its watermark (the stream has no deadline to keep).
+    if (offset_ > view_->high_watermark() && view_->leader() != ctx_->self) return Wait(offset_ - 1);
     resp_.Clear();
     auto s = ReadRecords(*ctx_->store, *view_, offset_, req_.max_records(), req_.max_bytes(), ctx_->self, &resp_);
     if (!s.ok()) return FinishOnce(s);

@@ -57,6 +57,11 @@ grpc::Status ValidateGroupName(std::string_view field, std::string_view name) {
   return ValidateName(field, name, Limits::kMaxGroupNameLength, "consumer group");
 }
 
+grpc::Status ValidateInitProducer(const v1::InitProducerRequest& req) {
+  if (req.producer_name().empty()) return grpc::Status::OK;
+  return ValidateName("producer_name", req.producer_name(), Limits::kMaxTopicNameLength, "producer");
+}
+
 grpc::Status ValidateProduce(const v1::ProduceRequest& req) {
   if (auto s = ValidateTopicName("topic", req.topic()); !s.ok()) return s;
   if (req.records_size() == 0) return InvalidField("records", "is empty; send at least one record");
@@ -66,6 +71,9 @@ grpc::Status ValidateProduce(const v1::ProduceRequest& req) {
   }
   if (req.producer_id() == 0 && req.sequence() != 0) {
     return InvalidField("sequence", "is set but producer_id is 0; set a producer_id to use sequence numbers");
+  }
+  if (req.producer_id() == 0 && req.producer_epoch() != 0) {
+    return InvalidField("producer_epoch", "is set but producer_id is 0; epochs belong to producer ids");
   }
   uint64_t total = 0;
   for (int i = 0; i < req.records_size(); ++i) {

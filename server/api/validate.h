@@ -16,6 +16,8 @@ namespace brook::server {
 grpc::Status ValidateTopicName(std::string_view field, std::string_view name);
 grpc::Status ValidateGroupName(std::string_view field, std::string_view name);
 grpc::Status ValidateProduce(const v1::ProduceRequest& req);
+// An empty name, or a name like a topic's.
+grpc::Status ValidateInitProducer(const v1::InitProducerRequest& req);
 grpc::Status ValidateFetch(const v1::FetchRequest& req);
 grpc::Status ValidateSubscribe(const v1::SubscribeRequest& req);
 grpc::Status ValidateListOffsets(const v1::ListOffsetsRequest& req);

@@ -75,6 +75,10 @@ std::string EncodeRecordBatch(const v1::ProduceRequest& req) {
     out.push_back(0x18);  // field 3, varint
     AppendVarint(out, req.sequence());
   }
+  if (req.producer_epoch() != 0) {
+    out.push_back(0x78);  // field 15, varint
+    AppendVarint(out, req.producer_epoch());
+  }
   uint32_t crc = storage::Crc32c(std::string_view(out).substr(kEntryHeaderBytes));
   PutLe(out, 9, crc, 4);
   return out;
@@ -96,6 +100,11 @@ EntryKind EntryKindOf(std::string_view data) {
 int64_t EntryAppendTime(std::string_view data) {
   if (data.size() < kEntryHeaderBytes) return 0;
   return static_cast<int64_t>(GetLe(data, 1, 8));
+}
+
+uint32_t EntryBodyCrc(std::string_view data) {
+  if (data.size() < kEntryHeaderBytes) return 0;
+  return static_cast<uint32_t>(GetLe(data, 9, 4));
 }
 
 absl::Status VerifyEntryData(std::string_view data) {

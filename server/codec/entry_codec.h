@@ -36,6 +36,8 @@ void StampAppendTime(std::string& data, int64_t append_time_ms);
 // The header fields, without decoding the body. Entry data shorter than the header yields kind 0.
 EntryKind EntryKindOf(std::string_view data);
 int64_t EntryAppendTime(std::string_view data);
+// The body CRC stored in the header (what idempotent retries are compared by).
+uint32_t EntryBodyCrc(std::string_view data);
 
 // Checks the header and the body CRC. DataLoss names what is wrong.
 absl::Status VerifyEntryData(std::string_view data);

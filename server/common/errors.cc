@@ -79,6 +79,73 @@ grpc::Status SequenceErrorStatus(uint64_t producer_id, uint64_t expected, uint64
                     e);
 }
 
+grpc::Status WithOutcome(const grpc::Status& status, WriteOutcome outcome) {
+  if (status.ok() || outcome == WriteOutcome::kUnspecified || OutcomeOf(status) != WriteOutcome::kUnspecified) {
+    return status;
+  }
+  v1::ErrorStatus details;
+  if (!status.error_details().empty() && !details.ParseFromString(status.error_details())) details.Clear();
+  details.set_code(static_cast<int32_t>(status.error_code()));
+  details.set_message(status.error_message());
+  v1::WriteOutcome o;
+  o.set_outcome(outcome == WriteOutcome::kNotWritten ? v1::WriteOutcome::NOT_WRITTEN : v1::WriteOutcome::UNKNOWN);
+  details.add_details()->PackFrom(o);
+  return grpc::Status(status.error_code(), status.error_message(), details.SerializeAsString());
+}
+
+WriteOutcome OutcomeOf(const grpc::Status& status) {
+  if (status.ok() || status.error_details().empty()) return WriteOutcome::kUnspecified;
+  v1::ErrorStatus details;
+  if (!details.ParseFromString(status.error_details())) return WriteOutcome::kUnspecified;
+  for (const auto& any : details.details()) {
+    v1::WriteOutcome o;
+    if (!any.Is<v1::WriteOutcome>() || !any.UnpackTo(&o)) continue;
+    if (o.outcome() == v1::WriteOutcome::NOT_WRITTEN) return WriteOutcome::kNotWritten;
+    if (o.outcome() == v1::WriteOutcome::UNKNOWN) return WriteOutcome::kUnknown;
+  }
+  return WriteOutcome::kUnspecified;
+}
+
+grpc::Status SequenceReusedStatus(uint64_t producer_id, uint64_t sequence, uint64_t original_base_offset) {
+  v1::SequenceReused e;
+  e.set_producer_id(producer_id);
+  e.set_sequence(sequence);
+  e.set_original_base_offset(original_base_offset);
+  return WithDetail(grpc::StatusCode::FAILED_PRECONDITION,
+                    "producer " + std::to_string(producer_id) + " sent sequence " + std::to_string(sequence) +
+                        " again with other records than the batch written under it at offset " +
+                        std::to_string(original_base_offset) +
+                        "; a sequence number must never be reused for other records (a client bug); nothing "
+                        "was written",
+                    e);
+}
+
+grpc::Status ProducerFencedStatus(uint64_t producer_id, uint32_t epoch, uint32_t current_epoch) {
+  v1::ProducerFenced e;
+  e.set_producer_id(producer_id);
+  e.set_epoch(epoch);
+  e.set_current_epoch(current_epoch);
+  return WithDetail(grpc::StatusCode::FAILED_PRECONDITION,
+                    "producer " + std::to_string(producer_id) + " epoch " + std::to_string(epoch) +
+                        " is fenced: a newer instance of its name writes with epoch " +
+                        std::to_string(current_epoch) + "; this instance must stop; nothing was written",
+                    e);
+}
+
+grpc::Status UnknownProducerStatus(uint64_t producer_id, uint32_t epoch, uint64_t sequence) {
+  v1::UnknownProducer e;
+  e.set_producer_id(producer_id);
+  e.set_epoch(epoch);
+  e.set_received_sequence(sequence);
+  return WithDetail(grpc::StatusCode::FAILED_PRECONDITION,
+                    "the partition does not remember producer " + std::to_string(producer_id) + " at epoch " +
+                        std::to_string(epoch) + " (new, or forgotten after 24 h idle or among more than 4096 " +
+                        "producers) and sequence " + std::to_string(sequence) +
+                        " is not 0, so it cannot tell whether earlier batches were written; start again with a "
+                        "new producer id at sequence 0; nothing was written",
+                    e);
+}
+
 grpc::Status ToGrpc(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));

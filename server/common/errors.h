@@ -30,4 +30,24 @@ grpc::Status SequenceErrorStatus(uint64_t producer_id, uint64_t expected, uint64
 // Plain translation of an absl::Status (same code and message, no details).
 grpc::Status ToGrpc(const absl::Status& status);
 
+// What became of a writing call (brook.v1.WriteOutcome, errors.proto): the server attaches one to every error of
+// Produce, CommitOffsets, CreateTopic and DeleteTopic.
+enum class WriteOutcome {
+  kUnspecified = 0,
+  kNotWritten = 1,  // nothing was written and nothing will be: safe to resend
+  kUnknown = 2,     // proposed, then the answer was lost (leadership changed, node stopping): maybe written
+};
+// `status` with a WriteOutcome detail added. OK statuses, and statuses that already say, are returned unchanged.
+grpc::Status WithOutcome(const grpc::Status& status, WriteOutcome outcome);
+// The WriteOutcome `status` carries (kUnspecified when none).
+WriteOutcome OutcomeOf(const grpc::Status& status);
+
+// FAILED_PRECONDITION + SequenceReused: a batch came with an idempotent producer's (producer id, sequence) and
+// other content than the batch written under them.
+grpc::Status SequenceReusedStatus(uint64_t producer_id, uint64_t sequence, uint64_t original_base_offset);
+// FAILED_PRECONDITION + ProducerFenced: a newer instance of the producer's name took its id over.
+grpc::Status ProducerFencedStatus(uint64_t producer_id, uint32_t epoch, uint32_t current_epoch);
+// FAILED_PRECONDITION + UnknownProducer: not remembered at this epoch and not starting at sequence 0.
+grpc::Status UnknownProducerStatus(uint64_t producer_id, uint32_t epoch, uint64_t sequence);
+
 }  // namespace brook::server

@@ -21,7 +21,9 @@ struct Limits {
   static constexpr uint32_t kMaxHeaderKeyBytes = 256;           //
   static constexpr uint32_t kIdempotenceWindowBatches = 16;     // batches remembered per producer id
   static constexpr uint32_t kMaxProducersPerPartition = 4'096;  // least recently used producer ids are forgotten
-  static constexpr uint32_t kMaxReplicationFactor = 7;          //
+  static constexpr uint64_t kProducerRetentionMs = 24ull * 3600 * 1000;  // idle producers are forgotten after
+  static constexpr uint32_t kMaxNamedProducers = 100'000;                // InitProducer names per cluster
+  static constexpr uint32_t kMaxReplicationFactor = 7;                   //
   static constexpr uint32_t kMaxMessageBytes = 8 << 20;         // gRPC receive limit, client and node APIs
   static constexpr uint32_t kMaxGroupNameLength = 249;          //
   static constexpr uint32_t kMaxOffsetMetadataBytes = 4 << 10;  // CommitOffsets metadata

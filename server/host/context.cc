@@ -30,4 +30,19 @@ grpc::Status HostContext::CheckLeaderReady(Group& g) const {
   return grpc::Status::OK;
 }
 
+void HostContext::ProposeMetadata(const internal::MetadataCommand& cmd, MetadataDone done) const {
+  MetadataGroup& meta = groups->metadata();
+  if (auto s = CheckLeaderReady(meta); !s.ok()) return done(s, nullptr);
+  auto proposed = meta.raft().Propose(cmd.SerializeAsString(), 0);
+  if (!proposed.ok()) {
+    if (absl::IsFailedPrecondition(proposed.status())) return done(NotLeaderFor(meta), nullptr);
+    return done(RetryLater(grpc::StatusCode::UNAVAILABLE, std::string(proposed.status().message()), 50), nullptr);
+  }
+  meta.proposals().Add(
+      proposed->index, proposed->term,
+      [done = std::move(done)](const grpc::Status& s, const Proposals<MetadataApplied>::Committed* c) {
+        done(s, c != nullptr ? &c->result : nullptr);
+      });
+}
+
 }  // namespace brook::server

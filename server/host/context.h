@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <vector>
 
 #include "grpcpp/support/status.h"
@@ -51,6 +52,9 @@ struct HostContext {
   // OK when this node leads `g` and takes proposals; else the status to answer (NotLeader, retry shortly, or
   // DATA_LOSS for a group that stopped applying).
   grpc::Status CheckLeaderReady(Group& g) const;
+  // Proposes a metadata command on the controller; `done` gets the applied result (OK) or the failure (nullptr).
+  using MetadataDone = std::function<void(const grpc::Status&, const MetadataApplied*)>;
+  void ProposeMetadata(const internal::MetadataCommand& cmd, MetadataDone done) const;
   // A replica the leader heard from within an election timeout (the leader itself always counts). A follower that
   // died on an idle partition matches the commit index forever; it must still not count as in sync.
   bool Heard(const raft::ReplicaProgress& p) const {

@@ -35,6 +35,7 @@ Host::Host(HostOptions options, storage::Store* store, Network* network, Clock* 
       ctx_{&options_, clock, store, network, &groups_},
       group_commit_(&ctx_),
       produce_(&ctx_),
+      producers_(&ctx_),
       offsets_(&ctx_),
       topics_(&ctx_),
       maintenance_(&ctx_),
@@ -84,7 +85,7 @@ void Host::Stop() {
   for (auto& [id, g] : groups_.partitions()) {
     g->FailPending(stopping);
     g->FailTransfers(stopping);
-    g->view()->MarkDeleted();
+    g->view()->MarkStopped();
   }
   if (groups_.size() > 0) groups_.metadata().FailPending(stopping);
 }
@@ -172,6 +173,11 @@ void Host::Produce(ProduceArgs args, std::string entry_data, ProduceDone done) {
   Post([this, args = std::move(args), data = std::move(entry_data),
         done]() mutable { produce_.Produce(std::move(args), std::move(data), std::move(done)); },
        [done](const grpc::Status& s) { done(s, {}); });
+}
+
+void Host::InitProducer(const std::string& name,
+                        std::function<void(grpc::Status, v1::InitProducerResponse)> done) {
+  Post([this, name, done] { producers_.Init(name, done); }, [done](const grpc::Status& s) { done(s, {}); });
 }
 
 void Host::CreateTopic(const v1::CreateTopicRequest& req, std::function<void(grpc::Status, v1::Topic)> done) {

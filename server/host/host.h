@@ -29,6 +29,7 @@
 #include "server/host/maintenance.h"
 #include "server/host/offsets.h"
 #include "server/host/produce.h"
+#include "server/host/producers.h"
 #include "server/host/stats.h"
 #include "server/host/topics.h"
 #include "server/host/views.h"
@@ -67,6 +68,8 @@ class Host {
   // ---- Operations --------------------------------------------------------------------------------------------
   // `entry_data` is EncodeRecordBatch(request), encoded by the caller's thread (the records are not copied again).
   void Produce(ProduceArgs args, std::string entry_data, ProduceDone done);
+  // A producer name's id and next epoch (docs/api.md "Idempotent produce"); the controller answers.
+  void InitProducer(const std::string& name, std::function<void(grpc::Status, v1::InitProducerResponse)> done);
   void CreateTopic(const v1::CreateTopicRequest& req, std::function<void(grpc::Status, v1::Topic)> done);
   void DeleteTopic(const std::string& name, std::function<void(grpc::Status)> done);
   // Fills each partition's live state (leader, caught-up replicas, offsets) of a topic.
@@ -102,6 +105,7 @@ class Host {
   HostContext ctx_;
   GroupCommit group_commit_;
   ProduceHandler produce_;
+  ProducersHandler producers_;
   OffsetsHandler offsets_;
   TopicsHandler topics_;
   Maintenance maintenance_;

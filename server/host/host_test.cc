@@ -29,6 +29,12 @@ std::optional<T> Detail(const grpc::Status& s) {
   return std::nullopt;
 }
 
+// The WriteOutcome a status carries.
+v1::WriteOutcome::Outcome OutcomeOf(const grpc::Status& s) {
+  auto o = Detail<v1::WriteOutcome>(s);
+  return o ? o->outcome() : v1::WriteOutcome::OUTCOME_UNSPECIFIED;
+}
+
 std::vector<std::string> Values(const std::string& prefix, int n) {
   std::vector<std::string> out;
   for (int i = 0; i < n; ++i) out.push_back(prefix + std::to_string(i));
@@ -138,8 +144,102 @@ TEST_F(HostTest, LeaderChangeFailsEveryPendingProposalOnceWithARetriableStatus) 
     EXPECT_EQ(a->times, 1) << "answered exactly once";
     EXPECT_EQ(a->status.error_code(), grpc::StatusCode::UNAVAILABLE) << a->status.error_message();
     EXPECT_TRUE(Detail<v1::RetryInfo>(a->status).has_value()) << "retriable: " << a->status.error_message();
+    EXPECT_EQ(OutcomeOf(a->status), v1::WriteOutcome::UNKNOWN) << "it was proposed: it may have been written";
   }
   EXPECT_EQ(cluster_.ReadValues(old_leader, "orders", 0), (std::vector<std::string>{"before", "after"}));
+}
+
+// A leader paused (SIGSTOP) right after proposing a batch: the followers acknowledge it (the acks queue for the
+// paused leader), elect a new leader, and commit the batch. When the old leader resumes, one turn steps the acks
+// (it commits the batch, still leading) and the new leader's messages (it steps down), then applies the batch. It
+// answers "written", truthfully, but no longer leads: its receipt must still promise what it knows, a majority,
+// not "0 of 3 synced" (what it reported before).
+TEST_F(HostTest, ABatchAppliedByALeaderThatJustSteppedDownIsAnsweredWithAMajorityReceipt) {
+  ASSERT_TRUE(cluster_.ProduceAndWait(leader_, "orders", 0, {"before"}).status.ok());
+  const uint64_t old_leader = leader_;
+  const raft::GroupId group = cluster_.View(old_leader, "orders", 0)->group();
+  const raft::Index before = cluster_.store(old_leader).LastIndex(group);
+  auto answer = cluster_.Produce(old_leader, "orders", 0, {"committed-elsewhere"});
+  // The round in which the leader proposes also delivers its appends to the followers.
+  ASSERT_TRUE(cluster_.RunUntil([&] { return cluster_.store(old_leader).LastIndex(group) > before; }));
+  cluster_.Pause(old_leader);
+  uint64_t new_leader = 0;
+  cluster_.RunUntil(
+      [&] {
+        for (uint64_t n = 1; n <= 3; ++n) {
+          auto v = cluster_.View(n, "orders", 0);
+          if (n != old_leader && v->leader() == n && v->high_watermark() == 2) new_leader = n;
+        }
+        return new_leader != 0;
+      },
+      20000);
+  ASSERT_NE(new_leader, 0u) << "the other two commit the batch without the paused leader: " << [&] {
+    std::string out;
+    for (uint64_t n = 1; n <= 3; ++n) {
+      auto v = cluster_.View(n, "orders", 0);
+      out += " n" + std::to_string(n) + " leader " + std::to_string(v->leader()) + " hwm " +
+             std::to_string(v->high_watermark());
+    }
+    return out;
+  }();
+  EXPECT_EQ(answer->times, 0);
+  cluster_.Resume(old_leader);
+  cluster_.RunUntil([&] { return answer->times > 0; });
+  ASSERT_EQ(answer->times, 1);
+  ASSERT_TRUE(answer->status.ok()) << answer->status.error_message();
+  EXPECT_EQ(answer->response.base_offset(), 1u);
+  EXPECT_GE(answer->response.receipt().synced_replicas(), 2u) << "committed means a majority had it";
+  EXPECT_EQ(answer->response.receipt().replicas(), 3u);
+  EXPECT_EQ(cluster_.ReadValues(new_leader, "orders", 0),
+            (std::vector<std::string>{"before", "committed-elsewhere"}));
+}
+
+TEST_F(HostTest, ASequenceReusedForOtherRecordsIsRefusedAndNothingIsWritten) {
+  ASSERT_TRUE(cluster_.ProduceAndWait(leader_, "orders", 0, {"first"}, 5, 0).status.ok());
+  auto reused = cluster_.ProduceAndWait(leader_, "orders", 0, {"second"}, 5, 0);
+  ASSERT_EQ(reused.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << reused.status.error_message();
+  auto detail = Detail<v1::SequenceReused>(reused.status);
+  ASSERT_TRUE(detail.has_value()) << reused.status.error_message();
+  EXPECT_EQ(detail->original_base_offset(), 0u);
+  auto retry = cluster_.ProduceAndWait(leader_, "orders", 0, {"first"}, 5, 0);
+  ASSERT_TRUE(retry.status.ok());
+  EXPECT_TRUE(retry.response.duplicate()) << "a true retry is still answered as one";
+  EXPECT_EQ(cluster_.ReadValues(leader_, "orders", 0), std::vector<std::string>{"first"});
+}
+
+TEST_F(HostTest, AProducerThePartitionDoesNotKnowMustStartAtSequenceZero) {
+  auto late = cluster_.ProduceAndWait(leader_, "orders", 0, {"x"}, 77, 12);
+  ASSERT_EQ(late.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  auto detail = Detail<v1::UnknownProducer>(late.status);
+  ASSERT_TRUE(detail.has_value()) << late.status.error_message();
+  EXPECT_EQ(detail->received_sequence(), 12u);
+  EXPECT_TRUE(cluster_.ReadValues(leader_, "orders", 0).empty());
+  EXPECT_TRUE(cluster_.ProduceAndWait(leader_, "orders", 0, {"x"}, 77, 0).status.ok());
+}
+
+TEST_F(HostTest, ANewInstanceOfANamedProducerFencesTheOldOne) {
+  auto first = cluster_.InitProducer("billing");
+  ASSERT_TRUE(first.status.ok()) << first.status.error_message();
+  const uint64_t id = first.response.producer_id();
+  EXPECT_NE(id & (uint64_t{1} << 63), 0u) << "assigned ids never meet the random ids clients draw";
+  EXPECT_EQ(first.response.producer_epoch(), 0u);
+  ASSERT_TRUE(cluster_.ProduceAndWait(leader_, "orders", 0, {"a", "b"}, id, 0, std::nullopt, 0).status.ok());
+
+  auto second = cluster_.InitProducer("billing");
+  ASSERT_TRUE(second.status.ok());
+  EXPECT_EQ(second.response.producer_id(), id) << "the name keeps its id";
+  EXPECT_EQ(second.response.producer_epoch(), 1u);
+  ASSERT_TRUE(cluster_.ProduceAndWait(leader_, "orders", 0, {"c"}, id, 0, std::nullopt, 1).status.ok());
+  auto zombie = cluster_.ProduceAndWait(leader_, "orders", 0, {"zombie"}, id, 2, std::nullopt, 0);
+  ASSERT_EQ(zombie.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  auto fenced = Detail<v1::ProducerFenced>(zombie.status);
+  ASSERT_TRUE(fenced.has_value()) << zombie.status.error_message();
+  EXPECT_EQ(fenced->current_epoch(), 1u);
+  EXPECT_EQ(cluster_.ReadValues(leader_, "orders", 0), (std::vector<std::string>{"a", "b", "c"}));
+
+  auto other = cluster_.InitProducer("");
+  ASSERT_TRUE(other.status.ok());
+  EXPECT_NE(other.response.producer_id(), id) << "an anonymous producer gets a fresh id";
 }
 
 TEST_F(HostTest, ConditionalAppendWritesOnlyAtTheExpectedOffset) {
@@ -233,8 +333,10 @@ TEST_F(HostTest, OperationsAfterStopFailFastWithUnavailable) {
   std::vector<grpc::Status> answers;
   auto record = [&answers](grpc::Status s) { answers.push_back(std::move(s)); };
   host.DescribeTopic("orders", [&](grpc::Status s, v1::Topic) { record(s); });
-  host.Produce(ProduceArgs{"orders", 0, 0, 0, 1, std::nullopt}, "",
-               [&](grpc::Status s, v1::ProduceResponse) { record(s); });
+  ProduceArgs args;
+  args.topic = "orders";
+  args.record_count = 1;
+  host.Produce(args, "", [&](grpc::Status s, v1::ProduceResponse) { record(s); });
   v1::CreateTopicRequest create;
   create.set_name("more");
   create.set_partitions(1);
@@ -269,7 +371,9 @@ TEST_F(HostTest, StopFailsWhatIsPendingOnceAndRejectsWhatWasQueued) {
     EXPECT_EQ(a->times, 1);
     EXPECT_EQ(a->status.error_code(), grpc::StatusCode::UNAVAILABLE) << a->status.error_message();
   }
-  EXPECT_TRUE(cluster_.View(leader_, "orders", 0)->deleted()) << "readers stop waiting on a stopped node";
+  auto view = cluster_.View(leader_, "orders", 0);
+  EXPECT_TRUE(view->stopped()) << "readers stop waiting on a stopped node";
+  EXPECT_FALSE(view->deleted()) << "a stopping node must not say its topics were deleted";
 }
 
 }  // namespace

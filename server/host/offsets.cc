@@ -10,15 +10,21 @@
 namespace brook::server {
 namespace {
 
-// Answers `done` once every part of a multi-partition commit has finished, with the first error if any.
+// Answers `done` once every part of a multi-partition commit has finished: OK if all were written; else the first
+// error, NOT_WRITTEN only if no part was written or may have been (the parts are separate entries of separate
+// partitions, so a commit can be partly written: that is UNKNOWN to the caller).
 struct Join {
   int remaining;
   grpc::Status first_error;
   std::function<void(grpc::Status)> done;
+  bool maybe_written = false;
 
   void Finish(const grpc::Status& s) {
+    if (s.ok() || OutcomeOf(s) != WriteOutcome::kNotWritten) maybe_written = true;
     if (!s.ok() && first_error.ok()) first_error = s;
-    if (--remaining == 0) done(first_error);
+    if (--remaining > 0) return;
+    if (first_error.ok()) return done(first_error);
+    done(WithOutcome(first_error, maybe_written ? WriteOutcome::kUnknown : WriteOutcome::kNotWritten));
   }
 };
 
@@ -78,9 +84,11 @@ void OffsetsHandler::Commit(const v1::CommitOffsetsRequest& req, std::function<v
     StampAppendTime(data, t);
     auto proposed = g.raft().Propose(std::move(data), 0);
     if (!proposed.ok()) {
-      join->Finish(absl::IsFailedPrecondition(proposed.status())
-                       ? ctx_->NotLeaderFor(g)
-                       : RetryLater(grpc::StatusCode::UNAVAILABLE, std::string(proposed.status().message()), 50));
+      join->Finish(WithOutcome(
+          absl::IsFailedPrecondition(proposed.status())
+              ? ctx_->NotLeaderFor(g)
+              : RetryLater(grpc::StatusCode::UNAVAILABLE, std::string(proposed.status().message()), 50),
+          WriteOutcome::kNotWritten));
       continue;
     }
     g.set_last_append_time(t);

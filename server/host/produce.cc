@@ -17,11 +17,13 @@ void ProduceHandler::Produce(ProduceArgs args, std::string entry_data, ProduceDo
         {});
   }
   if (auto s = ctx_->CheckLeaderReady(*g); !s.ok()) return done(s, {});
-  if (AnswerKnown(*g, args, done)) return;
+  const PartitionMachine::ProduceKey key{args.producer_id, args.producer_epoch, args.sequence, args.record_count,
+                                         EntryBodyCrc(entry_data)};
+  if (AnswerKnown(*g, args, key, done)) return;
   if (args.expected_offset) {
     if (auto s = CheckExpectedOffset(*g, *args.expected_offset); !s.ok()) return done(s, {});
   }
-  Propose(*g, args, std::move(entry_data), std::move(done));
+  Propose(*g, key, std::move(entry_data), std::move(done));
 }
 
 v1::ProduceResponse ProduceHandler::Answer(const raft::RaftNode& raft, uint64_t base, uint32_t count, int64_t time,
@@ -34,17 +36,22 @@ v1::ProduceResponse ProduceHandler::Answer(const raft::RaftNode& raft, uint64_t 
   auto* receipt = resp.mutable_receipt();
   receipt->set_term(term);
   receipt->set_raft_index(index);
+  const auto voters = static_cast<uint32_t>(raft.conf().voters.size());
   uint32_t synced = 0;
-  for (const auto& p : raft.progress()) {
-    if (!p.learner && p.match >= index) ++synced;
+  if (raft.role() == raft::Role::kLeader) {
+    for (const auto& p : raft.progress()) {
+      if (!p.learner && p.match >= index) ++synced;
+    }
   }
-  receipt->set_synced_replicas(synced);
-  receipt->set_replicas(static_cast<uint32_t>(raft.conf().voters.size()));
+  // Committed means a majority had it synced; that is all a node that stopped leading can vouch for.
+  receipt->set_synced_replicas(std::max(synced, voters / 2 + 1));
+  receipt->set_replicas(voters);
   return resp;
 }
 
-bool ProduceHandler::AnswerKnown(PartitionGroup& g, const ProduceArgs& args, const ProduceDone& done) {
-  auto decision = g.machine().CheckProduce(args.producer_id, args.sequence, args.record_count);
+bool ProduceHandler::AnswerKnown(PartitionGroup& g, const ProduceArgs& args,
+                                 const PartitionMachine::ProduceKey& key, const ProduceDone& done) {
+  auto decision = g.machine().CheckProduce(key);
   if (ctx_->options->unsafe_break == UnsafeBreak::kSkipIdempotence)
     decision.verdict = PartitionMachine::Verdict::kNew;
   switch (decision.verdict) {
@@ -58,6 +65,21 @@ bool ProduceHandler::AnswerKnown(PartitionGroup& g, const ProduceArgs& args, con
     }
     case PartitionMachine::Verdict::kSequenceGap:
       done(SequenceErrorStatus(args.producer_id, decision.expected_sequence, args.sequence), {});
+      return true;
+    case PartitionMachine::Verdict::kSequenceReused: {
+      uint64_t base = decision.original.base_offset();
+      if (auto e = g.raft().entries(decision.original.raft_index(), decision.original.raft_index() + 1);
+          base == 0 && e.ok() && !e->empty()) {
+        base = e->front().base_offset;  // the batch is still in flight: where it was proposed
+      }
+      done(SequenceReusedStatus(args.producer_id, args.sequence, base), {});
+      return true;
+    }
+    case PartitionMachine::Verdict::kFenced:
+      done(ProducerFencedStatus(args.producer_id, args.producer_epoch, decision.current_epoch), {});
+      return true;
+    case PartitionMachine::Verdict::kUnknownProducer:
+      done(UnknownProducerStatus(args.producer_id, args.producer_epoch, args.sequence), {});
       return true;
     case PartitionMachine::Verdict::kInFlight:
       // Answered when the first copy applies, with its offsets.
@@ -84,16 +106,17 @@ grpc::Status ProduceHandler::CheckExpectedOffset(PartitionGroup& g, uint64_t exp
   return grpc::Status::OK;
 }
 
-void ProduceHandler::Propose(PartitionGroup& g, const ProduceArgs& args, std::string data, ProduceDone done) {
+void ProduceHandler::Propose(PartitionGroup& g, const PartitionMachine::ProduceKey& key, std::string data,
+                             ProduceDone done) {
   const int64_t append_time = std::max(ctx_->NowMs(), g.last_append_time());
   StampAppendTime(data, append_time);
-  auto proposed = g.raft().Propose(std::move(data), args.record_count);
+  auto proposed = g.raft().Propose(std::move(data), key.count);
   if (!proposed.ok()) {
     const auto& st = proposed.status();
     if (absl::IsFailedPrecondition(st)) return done(ctx_->NotLeaderFor(g), {});
     if (absl::IsResourceExhausted(st)) {
       return done(RetryLater(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                             absl::StrCat("partition ", args.topic, "/", args.partition,
+                             absl::StrCat("partition ", g.topic(), "/", g.partition(),
                                           " has too many uncommitted bytes in flight; retry after a short wait"),
                              10),
                   {});
@@ -102,10 +125,10 @@ void ProduceHandler::Propose(PartitionGroup& g, const ProduceArgs& args, std::st
   }
   g.set_last_append_time(append_time);
   if (ctx_->options->unsafe_break == UnsafeBreak::kAckBeforeCommit) {
-    return done(grpc::Status::OK, Answer(g.raft(), proposed->base_offset, args.record_count, append_time, false,
+    return done(grpc::Status::OK, Answer(g.raft(), proposed->base_offset, key.count, append_time, false,
                                          proposed->term, proposed->index));
   }
-  g.machine().AddInFlight(args.producer_id, args.sequence, args.record_count, proposed->index);
+  g.machine().AddInFlight(key, proposed->index);
   g.proposals().Add(proposed->index, proposed->term,
                     [ctx = ctx_, id = g.id(), done = std::move(done), proposed_at = ctx_->clock->Now()](
                         const grpc::Status& s, const Proposals<PartitionApplied>::Committed* c) {

@@ -21,6 +21,7 @@ struct ProduceArgs {
   std::string topic;
   uint32_t partition = 0;
   uint64_t producer_id = 0;
+  uint32_t producer_epoch = 0;
   uint64_t sequence = 0;
   uint32_t record_count = 0;
   std::optional<uint64_t> expected_offset;
@@ -34,14 +35,16 @@ class ProduceHandler {
   void Produce(ProduceArgs args, std::string entry_data, ProduceDone done);
 
  private:
-  // The answer to a Produce whose batch is at (term, index) holding [base, base + count).
+  // The answer to a Produce whose batch is at (term, index) holding [base, base + count). The receipt counts the
+  // replicas the leader knows to hold the entry; a node that no longer leads knows only that a majority does.
   static v1::ProduceResponse Answer(const raft::RaftNode& raft, uint64_t base, uint32_t count, int64_t time,
                                     bool duplicate, raft::Term term, raft::Index index);
   // Answers a retry from what the partition remembers; false if the request is new and must be proposed.
-  bool AnswerKnown(PartitionGroup& g, const ProduceArgs& args, const ProduceDone& done);
+  bool AnswerKnown(PartitionGroup& g, const ProduceArgs& args, const PartitionMachine::ProduceKey& key,
+                   const ProduceDone& done);
   // The conditional append's check against the log end (the end of the last entry, applied or not).
   grpc::Status CheckExpectedOffset(PartitionGroup& g, uint64_t expected) const;
-  void Propose(PartitionGroup& g, const ProduceArgs& args, std::string data, ProduceDone done);
+  void Propose(PartitionGroup& g, const PartitionMachine::ProduceKey& key, std::string data, ProduceDone done);
 
   HostContext* const ctx_;
 };

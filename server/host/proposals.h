@@ -1,6 +1,8 @@
 // The proposals of one group that wait for their entries to apply, keyed by Raft index, each answered exactly
 // once: with the state machine's typed result when its entry applies, or with an error when another entry took
 // its index (a leadership change) or the group fails them all (leadership lost, group closed, node stopping).
+// Every such error carries WriteOutcome UNKNOWN: the entry was proposed, so it may have been (or may yet be)
+// committed by another leader.
 //
 // Loop thread only. Cost: one map node per proposed index; completion is O(proposals completed).
 #pragma once
@@ -12,6 +14,7 @@
 
 #include "grpcpp/support/status.h"
 #include "raft/raft.h"
+#include "server/common/errors.h"
 
 namespace brook::server {
 
@@ -44,14 +47,15 @@ class Proposals {
           Committed c{entry, result, raft};
           p.done(grpc::Status::OK, &c);
         } else {
-          p.done(replaced, nullptr);
+          p.done(WithOutcome(replaced, WriteOutcome::kUnknown), nullptr);
         }
       }
     }
   }
 
   // Answers every waiting proposal with `status` (an error).
-  void FailAll(const grpc::Status& status) {
+  void FailAll(const grpc::Status& error) {
+    const grpc::Status status = WithOutcome(error, WriteOutcome::kUnknown);
     auto pending = std::move(pending_);
     pending_.clear();
     for (auto& [index, list] : pending) {

@@ -72,21 +72,6 @@ void TopicsHandler::CloseDeleted() {
   to_close_.clear();
 }
 
-void TopicsHandler::ProposeMetadata(const internal::MetadataCommand& cmd, MetadataDone done) {
-  MetadataGroup& meta = ctx_->groups->metadata();
-  if (auto s = ctx_->CheckLeaderReady(meta); !s.ok()) return done(s, nullptr);
-  auto proposed = meta.raft().Propose(cmd.SerializeAsString(), 0);
-  if (!proposed.ok()) {
-    if (absl::IsFailedPrecondition(proposed.status())) return done(ctx_->NotLeaderFor(meta), nullptr);
-    return done(RetryLater(grpc::StatusCode::UNAVAILABLE, std::string(proposed.status().message()), 50), nullptr);
-  }
-  meta.proposals().Add(
-      proposed->index, proposed->term,
-      [done = std::move(done)](const grpc::Status& s, const Proposals<MetadataApplied>::Committed* c) {
-        done(s, c != nullptr ? &c->result : nullptr);
-      });
-}
-
 void TopicsHandler::Create(const v1::CreateTopicRequest& req, std::function<void(grpc::Status, v1::Topic)> done) {
   MetadataGroup& meta = ctx_->groups->metadata();
   if (auto s = ctx_->CheckLeaderReady(meta); !s.ok()) return done(s, {});
@@ -107,7 +92,7 @@ void TopicsHandler::Create(const v1::CreateTopicRequest& req, std::function<void
   internal::MetadataCommand cmd;
   *cmd.mutable_create_topic()->mutable_topic() =
       MetadataMachine::Place(req, rf, nodes, meta.machine().state(), ctx_->NowMs());
-  ProposeMetadata(cmd, [done](const grpc::Status& s, const MetadataApplied* m) {
+  ctx_->ProposeMetadata(cmd, [done](const grpc::Status& s, const MetadataApplied* m) {
     if (!s.ok()) return done(s, {});
     if (!m->status.ok()) return done(ToGrpc(m->status), {});
     done(grpc::Status::OK, TopicToApi(m->created));
@@ -124,7 +109,7 @@ void TopicsHandler::Delete(const std::string& name, std::function<void(grpc::Sta
   internal::MetadataCommand cmd;
   cmd.mutable_delete_topic()->set_name(name);
   cmd.mutable_delete_topic()->set_topic_id(it->second.topic_id());
-  ProposeMetadata(cmd, [done](const grpc::Status& s, const MetadataApplied* m) {
+  ctx_->ProposeMetadata(cmd, [done](const grpc::Status& s, const MetadataApplied* m) {
     if (!s.ok()) return done(s);
     done(ToGrpc(m->status));
   });

@@ -33,9 +33,6 @@ class TopicsHandler {
   void CloseDeleted();
 
  private:
-  // Proposes a metadata command on the controller; `done` gets the applied result or the failure.
-  using MetadataDone = std::function<void(const grpc::Status&, const MetadataApplied*)>;
-  void ProposeMetadata(const internal::MetadataCommand& cmd, MetadataDone done);
   // Opens the groups of `topic`'s partitions that have this node as a replica.
   void OpenReplicas(const internal::TopicRecord& topic, bool campaign_preferred);
   void DescribePartition(const internal::PartitionAssignment& p, v1::PartitionInfo* info);

@@ -6,8 +6,8 @@ namespace brook::server {
 
 uint64_t PartitionView::WaitBeyond(uint64_t offset, std::function<void()> fn) {
   {
-    absl::MutexLock lock(&mu_);
-    if (high_watermark() <= offset && !deleted()) {
+    std::lock_guard lock(mu_);
+    if (high_watermark() <= offset && !closed()) {
       uint64_t id = next_waiter_id_++;
       waiters_.push_back(Waiter{id, offset, std::move(fn)});
       return id;
@@ -18,7 +18,7 @@ uint64_t PartitionView::WaitBeyond(uint64_t offset, std::function<void()> fn) {
 }
 
 bool PartitionView::Cancel(uint64_t id) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard lock(mu_);
   auto it = std::find_if(waiters_.begin(), waiters_.end(), [&](const Waiter& w) { return w.id == id; });
   if (it == waiters_.end()) return false;
   waiters_.erase(it);
@@ -40,10 +40,15 @@ void PartitionView::MarkDeleted() {
   FireReady(0, true);
 }
 
+void PartitionView::MarkStopped() {
+  stopped_.store(true, std::memory_order_release);
+  FireReady(0, true);
+}
+
 void PartitionView::FireReady(uint64_t hwm, bool all) {
   std::vector<std::function<void()>> fire;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard lock(mu_);
     auto keep = waiters_.begin();
     for (auto& w : waiters_) {
       if (all || hwm > w.offset) {

@@ -11,11 +11,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "brook/internal/state.pb.h"
 #include "raft/types.h"
 
@@ -41,9 +41,13 @@ class PartitionView {
   raft::NodeId leader() const { return leader_.load(std::memory_order_acquire); }
   raft::Term term() const { return term_.load(std::memory_order_acquire); }
   bool deleted() const { return deleted_.load(std::memory_order_acquire); }
+  // The node is stopping: nothing more will be published (readers answer UNAVAILABLE, not "deleted").
+  bool stopped() const { return stopped_.load(std::memory_order_acquire); }
+  bool closed() const { return deleted() || stopped(); }
 
   // Calls `fn` once, on the host thread or at once on the caller's, when the high watermark exceeds `offset`,
-  // or the partition is deleted. Returns an id for Cancel. `fn` must be cheap and must not block: hand work off.
+  // or the partition is deleted or its node stops. Returns an id for Cancel. `fn` must be cheap and must not
+  // block: hand work off.
   uint64_t WaitBeyond(uint64_t offset, std::function<void()> fn);
   // Removes a waiter that has not fired; false if it already fired (or is firing).
   bool Cancel(uint64_t id);
@@ -52,6 +56,7 @@ class PartitionView {
   void Publish(raft::Index applied_index, uint64_t high_watermark, uint64_t log_start_offset, raft::NodeId leader,
                raft::Term term);
   void MarkDeleted();
+  void MarkStopped();
 
  private:
   struct Waiter {
@@ -71,7 +76,8 @@ class PartitionView {
   std::atomic<raft::NodeId> leader_{0};
   std::atomic<raft::Term> term_{0};
   std::atomic<bool> deleted_{false};
-  absl::Mutex mu_;
+  std::atomic<bool> stopped_{false};
+  std::mutex mu_;
   uint64_t next_waiter_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::vector<Waiter> waiters_ ABSL_GUARDED_BY(mu_);
 };

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "server/common/limits.h"
 
 namespace brook::server {
 
@@ -58,11 +59,50 @@ absl::StatusOr<MetadataMachine::Applied> MetadataMachine::Apply(const raft::Entr
       state_.mutable_topics()->erase(del.name());
       break;
     }
+    case internal::MetadataCommand::kInitProducer:
+      InitProducer(cmd.init_producer(), out);
+      if (!out.status.ok()) return out;
+      break;
     default:
       return absl::DataLossError(absl::StrCat("metadata entry ", entry.index, " has no known command"));
   }
   delta->puts.emplace_back(std::string(kStateKey), state_.SerializeAsString());
   return out;
+}
+
+uint64_t MetadataMachine::NextProducerId() {
+  if (state_.next_producer_id() == 0) state_.set_next_producer_id(1);
+  const uint64_t n = state_.next_producer_id();
+  state_.set_next_producer_id(n + 1);
+  return kAssignedProducerIdBit | n;
+}
+
+void MetadataMachine::InitProducer(const internal::MetadataCommand::InitProducer& cmd, MetadataApplied& out) {
+  if (cmd.producer_name().empty()) {
+    out.producer_id = NextProducerId();
+    return;
+  }
+  auto& producers = *state_.mutable_producers();
+  auto it = producers.find(cmd.producer_name());
+  if (it == producers.end()) {
+    if (producers.size() >= Limits::kMaxNamedProducers) {
+      out.status = absl::ResourceExhaustedError(
+          absl::StrCat("the cluster keeps at most ", Limits::kMaxNamedProducers,
+                       " producer names (max_named_producers); use an existing name or none"));
+      return;
+    }
+    internal::NamedProducer p;
+    p.set_producer_id(NextProducerId());
+    it = producers.emplace(cmd.producer_name(), p).first;
+  } else if (it->second.epoch() == UINT32_MAX) {
+    it->second.set_producer_id(NextProducerId());  // the epoch would wrap: a new id starts at epoch 0 again
+    it->second.set_epoch(0);
+  } else {
+    it->second.set_epoch(it->second.epoch() + 1);
+  }
+  it->second.set_last_init_ms(cmd.time_ms());
+  out.producer_id = it->second.producer_id();
+  out.producer_epoch = it->second.epoch();
 }
 
 absl::Status MetadataMachine::Restore(std::string_view snapshot, LogPoint, StateDelta* delta) {

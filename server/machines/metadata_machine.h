@@ -24,6 +24,8 @@ struct MetadataApplied {
   std::string topic;              // the topic created or deleted
   internal::TopicRecord created;  // CreateTopic: the topic as stored (with ids)
   internal::TopicRecord deleted;  // DeleteTopic: the topic as it was
+  uint64_t producer_id = 0;       // InitProducer: the identity given
+  uint32_t producer_epoch = 0;
 };
 
 class MetadataMachine final : public StateMachine<MetadataApplied> {
@@ -47,11 +49,18 @@ class MetadataMachine final : public StateMachine<MetadataApplied> {
                                      int64_t now_ms);
 
   static constexpr std::string_view kStateKey = "meta";
+  // Producer ids the metadata group assigns have this bit set; clients that draw random ids keep it clear.
+  static constexpr uint64_t kAssignedProducerIdBit = uint64_t{1} << 63;
 
  private:
   // Invariant: next_group_id is larger than every group id of every topic ever created (ids are never reused,
   // so a deleted topic's leftover Raft messages can never reach a new topic's group).
   internal::MetadataState state_;
+
+  // InitProducer: the named producer's id and next epoch (a fresh id for an empty name, or when the epoch would
+  // wrap), or RESOURCE_EXHAUSTED past Limits::kMaxNamedProducers names.
+  void InitProducer(const internal::MetadataCommand::InitProducer& cmd, MetadataApplied& out);
+  uint64_t NextProducerId();
 };
 
 // A topic as stored, in its API form (no live partition state).

@@ -112,8 +112,11 @@ absl::StatusOr<PartitionMachine::Applied> PartitionMachine::Apply(const raft::En
         b.set_append_time_ms(append_time);
         b.set_term(entry.term);
         b.set_raft_index(entry.index);
-        RememberBatch(batch->producer_id(), b, delta);
+        b.set_body_crc(EntryBodyCrc(entry.data));
+        RememberBatch(batch->producer_id(), batch->producer_epoch(), b, delta);
       }
+      // Every 256th entry, forget producers idle past the retention (deterministic: entry index and append time).
+      if (entry.index % 256 == 0) ExpireProducers(append_time, delta);
       break;
     }
     case EntryKind::kOffsetCommit: {
@@ -139,10 +142,17 @@ absl::StatusOr<PartitionMachine::Applied> PartitionMachine::Apply(const raft::En
   return out;
 }
 
-void PartitionMachine::RememberBatch(uint64_t producer_id, const internal::ProducerBatch& batch,
+void PartitionMachine::RememberBatch(uint64_t producer_id, uint32_t epoch, const internal::ProducerBatch& batch,
                                      StateDelta* delta) {
-  auto& p = producers_[producer_id];
-  p.set_producer_id(producer_id);
+  auto [it, fresh] = producers_.try_emplace(producer_id);
+  auto& p = it->second;
+  if (!fresh && epoch < p.epoch()) return;  // a fenced instance's batch: written, but its window is gone
+  if (fresh || epoch > p.epoch()) {
+    // A new producer, or a new instance of a named one: its window starts with this batch.
+    p.set_producer_id(producer_id);
+    p.set_epoch(epoch);
+    p.clear_batches();
+  }
   *p.add_batches() = batch;
   while (static_cast<uint32_t>(p.batches_size()) > Limits::kIdempotenceWindowBatches) {
     p.mutable_batches()->DeleteSubrange(0, 1);
@@ -166,55 +176,88 @@ void PartitionMachine::RememberBatch(uint64_t producer_id, const internal::Produ
   }
 }
 
-PartitionMachine::Decision PartitionMachine::CheckProduce(uint64_t producer_id, uint64_t sequence,
-                                                          uint32_t count) const {
-  Decision d;
-  if (producer_id == 0) return d;
-  const internal::ProducerState* state = nullptr;
-  if (auto it = producers_.find(producer_id); it != producers_.end()) state = &it->second;
-  const std::deque<InFlight>* flying = nullptr;
-  if (auto it = inflight_.find(producer_id); it != inflight_.end()) flying = &it->second;
+void PartitionMachine::ExpireProducers(int64_t now_ms, StateDelta* delta) {
+  const int64_t cutoff = now_ms - static_cast<int64_t>(Limits::kProducerRetentionMs);
+  for (auto it = producers_.begin(); it != producers_.end();) {
+    if (it->second.last_append_time_ms() >= cutoff || inflight_.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    delta->deletes.push_back(ProducerKey(it->first));
+    it = producers_.erase(it);
+  }
+}
 
-  bool known = false;
+PartitionMachine::Decision PartitionMachine::CheckProduce(const ProduceKey& key) const {
+  Decision d;
+  if (key.producer_id == 0) return d;
+  const internal::ProducerState* state = nullptr;
+  if (auto it = producers_.find(key.producer_id); it != producers_.end()) state = &it->second;
+  const std::deque<InFlight>* flying = nullptr;
+  if (auto it = inflight_.find(key.producer_id); it != inflight_.end() && !it->second.empty())
+    flying = &it->second;
+  // The epoch the partition knows: of the last batch in flight, else of the remembered producer.
+  const bool known = flying != nullptr || state != nullptr;
+  const uint32_t epoch = flying != nullptr ? flying->back().epoch : (state != nullptr ? state->epoch() : 0);
+  if (known && key.epoch < epoch) {
+    d.verdict = Verdict::kFenced;
+    d.current_epoch = epoch;
+    return d;
+  }
+  if (!known || key.epoch > epoch) {
+    // Never seen at this epoch (or forgotten): only a first batch can be told apart from a lost history.
+    if (key.sequence != 0) d.verdict = Verdict::kUnknownProducer;
+    return d;
+  }
   uint64_t expected = 0;
-  if (state != nullptr && state->batches_size() > 0) {
+  if (flying != nullptr) {
+    expected = flying->back().sequence + flying->back().count;
+  } else if (state->batches_size() > 0) {
     const auto& last = state->batches(state->batches_size() - 1);
     expected = last.first_sequence() + last.record_count();
-    known = true;
   }
-  if (flying != nullptr && !flying->empty()) {
-    expected = flying->back().sequence + flying->back().count;
-    known = true;
-  }
-  if (!known || sequence == expected) return d;  // an unknown producer may start anywhere
-  if (sequence < expected) {
-    if (flying != nullptr) {
-      for (const auto& f : *flying) {
-        if (f.sequence == sequence && f.count == count) {
-          d.verdict = Verdict::kInFlight;
-          d.inflight_index = f.index;
-          return d;
-        }
-      }
-    }
-    if (state != nullptr) {
-      for (const auto& b : state->batches()) {
-        if (b.first_sequence() == sequence && b.record_count() == count) {
-          d.verdict = Verdict::kDuplicate;
-          d.original = b;
-          return d;
-        }
-      }
-    }
+  if (key.sequence == expected) return d;
+  if (key.sequence < expected) {
+    d = CheckRetry(key, state, flying);
+    if (d.verdict != Verdict::kNew) return d;
   }
   d.verdict = Verdict::kSequenceGap;
   d.expected_sequence = expected;
   return d;
 }
 
-void PartitionMachine::AddInFlight(uint64_t producer_id, uint64_t sequence, uint32_t count, raft::Index index) {
-  if (producer_id == 0) return;
-  inflight_[producer_id].push_back(InFlight{sequence, count, index});
+PartitionMachine::Decision PartitionMachine::CheckRetry(const ProduceKey& key,
+                                                        const internal::ProducerState* state,
+                                                        const std::deque<InFlight>* flying) const {
+  Decision d;
+  if (flying != nullptr) {
+    for (const auto& f : *flying) {
+      if (f.sequence != key.sequence || f.count != key.count || f.epoch != key.epoch) continue;
+      if (f.body_crc != key.body_crc) {
+        d.verdict = Verdict::kSequenceReused;
+        d.original.set_first_sequence(f.sequence);
+        d.original.set_record_count(f.count);
+        d.original.set_raft_index(f.index);
+        return d;
+      }
+      d.verdict = Verdict::kInFlight;
+      d.inflight_index = f.index;
+      return d;
+    }
+  }
+  if (state == nullptr || state->epoch() != key.epoch) return d;
+  for (const auto& b : state->batches()) {
+    if (b.first_sequence() != key.sequence || b.record_count() != key.count) continue;
+    d.verdict = b.has_body_crc() && b.body_crc() != key.body_crc ? Verdict::kSequenceReused : Verdict::kDuplicate;
+    d.original = b;
+    return d;
+  }
+  return d;
+}
+
+void PartitionMachine::AddInFlight(const ProduceKey& key, raft::Index index) {
+  if (key.producer_id == 0) return;
+  inflight_[key.producer_id].push_back(InFlight{key.sequence, key.count, key.epoch, key.body_crc, index});
 }
 
 std::string PartitionMachine::Snapshot() const {

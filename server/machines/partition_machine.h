@@ -38,12 +38,30 @@ struct PartitionApplied {
 
 class PartitionMachine final : public StateMachine<PartitionApplied> {
  public:
-  enum class Verdict { kNew, kDuplicate, kInFlight, kSequenceGap };
+  enum class Verdict {
+    kNew,             // propose it
+    kDuplicate,       // a retry of a written batch: answer with `original`
+    kInFlight,        // a retry of a batch proposed and not yet applied: answer when `inflight_index` applies
+    kSequenceGap,     // earlier batches are missing: expected_sequence
+    kSequenceReused,  // (producer, sequence, count) of a remembered batch with other content: `original`
+    kFenced,          // a lower epoch than the partition knows: current_epoch
+    kUnknownProducer  // not remembered at this epoch, and not starting at sequence 0
+  };
   struct Decision {
     Verdict verdict = Verdict::kNew;
-    internal::ProducerBatch original;  // kDuplicate: the batch as first written
+    internal::ProducerBatch original;  // kDuplicate, kSequenceReused: the batch as first written
     raft::Index inflight_index = 0;    // kInFlight: the Raft index of the entry carrying it
     uint64_t expected_sequence = 0;    // kSequenceGap
+    uint32_t current_epoch = 0;        // kFenced
+  };
+  // One Produce as CheckProduce sees it. `body_crc` is the CRC-32C of the batch's encoded body (records, producer
+  // id, sequence and epoch): equal for a true retry, different for other records under the same sequence.
+  struct ProduceKey {
+    uint64_t producer_id = 0;
+    uint32_t epoch = 0;
+    uint64_t sequence = 0;
+    uint32_t count = 0;
+    uint32_t body_crc = 0;
   };
 
   // Restores from the group's persisted state (the key/values under this group in storage). `applied` is the
@@ -53,10 +71,14 @@ class PartitionMachine final : public StateMachine<PartitionApplied> {
   // Applies one committed entry (in index order). Entry data is CRC-checked; corrupt data is DataLoss.
   absl::StatusOr<Applied> Apply(const raft::Entry& entry, StateDelta* delta) override;
 
-  // Leader side: classify a Produce before proposing it.
-  Decision CheckProduce(uint64_t producer_id, uint64_t sequence, uint32_t count) const;
+  // Leader side: classify a Produce before proposing it. The rules (docs/api.md "Idempotent produce"): a producer
+  // the partition does not remember at this epoch must start at sequence 0; a lower epoch is fenced; within an
+  // epoch the next sequence is new, a retry of one of the last kIdempotenceWindowBatches batches (same sequence,
+  // count and body CRC) is a duplicate or in flight, the same sequence with other content is a reuse, and anything
+  // else is a gap.
+  Decision CheckProduce(const ProduceKey& key) const;
   // Leader side: a batch was proposed at `index`.
-  void AddInFlight(uint64_t producer_id, uint64_t sequence, uint32_t count, raft::Index index);
+  void AddInFlight(const ProduceKey& key, raft::Index index);
   // Leader side: leadership was lost; whatever was in flight may or may not commit.
   void ClearInFlight() { inflight_.clear(); }
 
@@ -79,9 +101,18 @@ class PartitionMachine final : public StateMachine<PartitionApplied> {
   struct InFlight {
     uint64_t sequence;
     uint32_t count;
+    uint32_t epoch;
+    uint32_t body_crc;
     raft::Index index;
   };
-  void RememberBatch(uint64_t producer_id, const internal::ProducerBatch& batch, StateDelta* delta);
+  void RememberBatch(uint64_t producer_id, uint32_t epoch, const internal::ProducerBatch& batch,
+                     StateDelta* delta);
+  // Forgets producers idle for longer than Limits::kProducerRetentionMs before `now_ms` (an entry's append time:
+  // the same on every replica).
+  void ExpireProducers(int64_t now_ms, StateDelta* delta);
+  // Within one epoch: is a retry at or below the expected sequence a duplicate, in flight, or a reuse?
+  Decision CheckRetry(const ProduceKey& key, const internal::ProducerState* state,
+                      const std::deque<InFlight>* flying) const;
 
   raft::Index applied_index_ = 0;
   // Entries at or below this index are already reflected in the state (see Restore).

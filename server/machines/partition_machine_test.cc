@@ -101,12 +101,14 @@ TEST(PartitionOffsets, EntryWhoseRecordCountDisagreesWithItsBatchIsDataLoss) {
 
 // ---- Idempotence: CheckProduce -------------------------------------------------------------------------------
 
-TEST(Idempotence, FreshProducerIsNewAtAnySequence) {
+TEST(Idempotence, FreshProducerStartsAtSequenceZeroAndAnythingElseIsUnknown) {
   PartitionMachine m;
-  for (uint64_t seq : {uint64_t{0}, uint64_t{1}, uint64_t{17}, uint64_t{1} << 40}) {
-    auto d = m.CheckProduce(42, seq, 3);
-    EXPECT_EQ(d.verdict, Verdict::kNew)
-        << "an unknown producer may start at sequence " << seq << ", got " << VerdictName(d.verdict);
+  EXPECT_EQ(m.CheckProduce(Key(42, 0, 3)).verdict, Verdict::kNew) << "a new producer starts at sequence 0";
+  for (uint64_t seq : {uint64_t{1}, uint64_t{17}, uint64_t{1} << 40}) {
+    auto d = m.CheckProduce(Key(42, seq, 3));
+    EXPECT_EQ(d.verdict, Verdict::kUnknownProducer)
+        << "an unknown producer at sequence " << seq << " may have lost batches the partition cannot check, got "
+        << VerdictName(d.verdict);
   }
 }
 
@@ -115,16 +117,16 @@ TEST(Idempotence, NonIdempotentProduceIsAlwaysNew) {
   Replica r;
   r.ApplyAll({log.Produce(0, 0, 2), log.Produce(0, 0, 2)});
   EXPECT_TRUE(r.machine.producers().empty()) << "producer id 0 must not enter the table";
-  EXPECT_EQ(r.machine.CheckProduce(0, 0, 2).verdict, Verdict::kNew);
-  EXPECT_EQ(r.machine.CheckProduce(0, 99, 2).verdict, Verdict::kNew);
+  EXPECT_EQ(r.machine.CheckProduce(Key(0, 0, 2)).verdict, Verdict::kNew);
+  EXPECT_EQ(r.machine.CheckProduce(Key(0, 99, 2)).verdict, Verdict::kNew);
 }
 
 TEST(Idempotence, NextSequenceIsNewAndSkipAheadIsGap) {
   LogBuilder log;
   Replica r;
   r.ApplyAll({log.Produce(5, 10, 3)});  // sequences 10..12
-  EXPECT_EQ(r.machine.CheckProduce(5, 13, 1).verdict, Verdict::kNew) << "13 follows 10..12";
-  auto d = r.machine.CheckProduce(5, 14, 1);
+  EXPECT_EQ(r.machine.CheckProduce(Key(5, 13, 1)).verdict, Verdict::kNew) << "13 follows 10..12";
+  auto d = r.machine.CheckProduce(Key(5, 14, 1));
   EXPECT_EQ(d.verdict, Verdict::kSequenceGap) << "14 skips 13, got " << VerdictName(d.verdict);
   EXPECT_EQ(d.expected_sequence, 13u) << "the gap names the sequence the partition expects";
 }
@@ -142,7 +144,7 @@ TEST(Idempotence, RetryOfAnyOfTheLastWindowBatchesIsDuplicateWithOriginalOffsets
   r.ApplyAll(written);
   for (uint32_t i = 0; i < kBatches; ++i) {
     const raft::Entry& e = written[2 * i];
-    auto d = r.machine.CheckProduce(9, 2 * i, 2);
+    auto d = r.machine.CheckProduce(Key(9, 2 * i, 2));
     if (i + Limits::kIdempotenceWindowBatches >= kBatches) {
       ASSERT_EQ(d.verdict, Verdict::kDuplicate)
           << "batch " << i << " is within the last " << Limits::kIdempotenceWindowBatches << ", got "
@@ -166,7 +168,7 @@ TEST(Idempotence, RetryWithADifferentRecordCountIsNotADuplicate) {
   LogBuilder log;
   Replica r;
   r.ApplyAll({log.Produce(5, 0, 3), log.Produce(5, 3, 3)});
-  auto d = r.machine.CheckProduce(5, 0, 2);
+  auto d = r.machine.CheckProduce(Key(5, 0, 2));
   EXPECT_EQ(d.verdict, Verdict::kSequenceGap)
       << "same first sequence, different batch: got " << VerdictName(d.verdict);
   EXPECT_EQ(d.expected_sequence, 6u);
@@ -197,17 +199,18 @@ TEST(Idempotence, RetryOfAProposedBatchIsInFlightUntilApplied) {
   Replica r;
   r.ApplyAll({log.Produce(5, 0, 2)});
   auto proposed = log.Produce(5, 2, 3);
-  r.machine.AddInFlight(5, 2, 3, proposed.index);
+  r.machine.AddInFlight(Key(5, 2, 3), proposed.index);
 
-  auto d = r.machine.CheckProduce(5, 2, 3);
+  auto d = r.machine.CheckProduce(Key(5, 2, 3));
   ASSERT_EQ(d.verdict, Verdict::kInFlight)
       << "a retry of a proposed batch waits for it, got " << VerdictName(d.verdict);
   EXPECT_EQ(d.inflight_index, proposed.index);
-  EXPECT_EQ(r.machine.CheckProduce(5, 5, 1).verdict, Verdict::kNew) << "the next sequence follows the in-flight";
-  EXPECT_EQ(r.machine.CheckProduce(5, 0, 2).verdict, Verdict::kDuplicate) << "applied batches still answer";
+  EXPECT_EQ(r.machine.CheckProduce(Key(5, 5, 1)).verdict, Verdict::kNew)
+      << "the next sequence follows the in-flight";
+  EXPECT_EQ(r.machine.CheckProduce(Key(5, 0, 2)).verdict, Verdict::kDuplicate) << "applied batches still answer";
 
   ASSERT_TRUE(r.Apply(proposed).ok());
-  d = r.machine.CheckProduce(5, 2, 3);
+  d = r.machine.CheckProduce(Key(5, 2, 3));
   EXPECT_EQ(d.verdict, Verdict::kDuplicate)
       << "once applied, in-flight bookkeeping is dropped, got " << VerdictName(d.verdict);
   EXPECT_EQ(d.original.base_offset(), proposed.base_offset);
@@ -218,9 +221,9 @@ TEST(Idempotence, InFlightIsDroppedWhenAnotherEntryAppliesAtItsIndex) {
   Replica r;
   r.ApplyAll({log.Produce(5, 0, 2)});
   // Proposed at index 2, then superseded: a new leader's entry 2 carries someone else's batch.
-  r.machine.AddInFlight(5, 2, 1, 2);
+  r.machine.AddInFlight(Key(5, 2, 1), 2);
   ASSERT_TRUE(r.Apply(log.Produce(6, 0, 1)).ok());
-  auto d = r.machine.CheckProduce(5, 2, 1);
+  auto d = r.machine.CheckProduce(Key(5, 2, 1));
   EXPECT_EQ(d.verdict, Verdict::kNew) << "the lost proposal may be sent again, got " << VerdictName(d.verdict);
 }
 
@@ -228,24 +231,121 @@ TEST(Idempotence, ClearInFlightForgetsProposals) {
   LogBuilder log;
   Replica r;
   r.ApplyAll({log.Produce(5, 0, 2)});
-  r.machine.AddInFlight(5, 2, 2, 2);
-  r.machine.AddInFlight(5, 4, 2, 3);
+  r.machine.AddInFlight(Key(5, 2, 2), 2);
+  r.machine.AddInFlight(Key(5, 4, 2), 3);
   r.machine.ClearInFlight();
-  EXPECT_EQ(r.machine.CheckProduce(5, 2, 2).verdict, Verdict::kNew)
+  EXPECT_EQ(r.machine.CheckProduce(Key(5, 2, 2)).verdict, Verdict::kNew)
       << "after losing leadership the applied table alone decides";
-  auto d = r.machine.CheckProduce(5, 4, 2);
+  auto d = r.machine.CheckProduce(Key(5, 4, 2));
   EXPECT_EQ(d.verdict, Verdict::kSequenceGap) << VerdictName(d.verdict);
   EXPECT_EQ(d.expected_sequence, 2u);
 }
 
 TEST(Idempotence, FreshProducerWithOnlyInFlightBatchesIsKnown) {
   PartitionMachine m;
-  m.AddInFlight(8, 100, 5, 1);
-  EXPECT_EQ(m.CheckProduce(8, 100, 5).verdict, Verdict::kInFlight);
-  EXPECT_EQ(m.CheckProduce(8, 105, 1).verdict, Verdict::kNew);
-  auto d = m.CheckProduce(8, 50, 1);
+  m.AddInFlight(Key(8, 100, 5), 1);
+  EXPECT_EQ(m.CheckProduce(Key(8, 100, 5)).verdict, Verdict::kInFlight);
+  EXPECT_EQ(m.CheckProduce(Key(8, 105, 1)).verdict, Verdict::kNew);
+  auto d = m.CheckProduce(Key(8, 50, 1));
   EXPECT_EQ(d.verdict, Verdict::kSequenceGap) << VerdictName(d.verdict);
   EXPECT_EQ(d.expected_sequence, 105u);
+}
+
+// ---- Checksums: a sequence reused for other records
+// --------------------------------------------------------------
+
+TEST(Idempotence, SameSequenceWithOtherRecordsIsAReuseNotADuplicate) {
+  LogBuilder log;
+  Replica r;
+  auto first = log.Produce(5, 0, 2);
+  r.ApplyAll({first, log.Produce(5, 2, 1)});
+  EXPECT_EQ(r.machine.CheckProduce(Key(5, 0, 2)).verdict, Verdict::kDuplicate) << "a true retry";
+  auto d = r.machine.CheckProduce(Key(5, 0, 2, 0, /*other_records=*/true));
+  ASSERT_EQ(d.verdict, Verdict::kSequenceReused)
+      << "answering 'duplicate' would acknowledge records that were never written, got " << VerdictName(d.verdict);
+  EXPECT_EQ(d.original.base_offset(), first.base_offset);
+}
+
+TEST(Idempotence, SameSequenceWithOtherRecordsWhileInFlightIsAReuse) {
+  LogBuilder log;
+  Replica r;
+  auto proposed = log.Produce(5, 0, 2);
+  r.machine.AddInFlight(Key(5, 0, 2), proposed.index);
+  EXPECT_EQ(r.machine.CheckProduce(Key(5, 0, 2)).verdict, Verdict::kInFlight);
+  auto d = r.machine.CheckProduce(Key(5, 0, 2, 0, /*other_records=*/true));
+  EXPECT_EQ(d.verdict, Verdict::kSequenceReused) << VerdictName(d.verdict);
+  EXPECT_EQ(d.original.raft_index(), proposed.index);
+}
+
+TEST(Idempotence, BatchesRememberedWithoutAChecksumMatchAnyRetry) {
+  // Producer state persisted before checksums were kept: a retry is a duplicate, as it was then.
+  LogBuilder log;
+  Replica r;
+  r.ApplyAll({log.Produce(5, 0, 2)});
+  internal::ProducerState old = r.machine.producers().at(5);
+  old.mutable_batches(0)->clear_body_crc();
+  r.stored[PartitionMachine::ProducerKey(5)] = old.SerializeAsString();
+  PartitionMachine reloaded = r.Reloaded();
+  EXPECT_EQ(reloaded.CheckProduce(Key(5, 0, 2, 0, /*other_records=*/true)).verdict, Verdict::kDuplicate);
+}
+
+// ---- Epochs
+// ------------------------------------------------------------------------------------------------------
+
+TEST(ProducerEpoch, ALowerEpochIsFencedAndAHigherOneStartsAtZero) {
+  LogBuilder log;
+  Replica r;
+  r.ApplyAll({log.Produce(7, 0, 2, 1, /*epoch=*/3), log.Produce(7, 2, 2, 1, 3)});
+  auto fenced = r.machine.CheckProduce(Key(7, 4, 1, /*epoch=*/2));
+  EXPECT_EQ(fenced.verdict, Verdict::kFenced) << VerdictName(fenced.verdict);
+  EXPECT_EQ(fenced.current_epoch, 3u);
+  EXPECT_EQ(r.machine.CheckProduce(Key(7, 0, 2, 2)).verdict, Verdict::kFenced) << "even its old retries";
+  EXPECT_EQ(r.machine.CheckProduce(Key(7, 4, 1, 3)).verdict, Verdict::kNew) << "the current epoch goes on";
+  EXPECT_EQ(r.machine.CheckProduce(Key(7, 4, 1, 4)).verdict, Verdict::kUnknownProducer)
+      << "a new instance starts at sequence 0";
+  EXPECT_EQ(r.machine.CheckProduce(Key(7, 0, 1, 4)).verdict, Verdict::kNew);
+}
+
+TEST(ProducerEpoch, TheNewEpochsFirstBatchReplacesTheWindowAndFencesTheOldInstance) {
+  LogBuilder log;
+  Replica r;
+  r.ApplyAll({log.Produce(7, 0, 2, 1, 0), log.Produce(7, 2, 2, 1, 0)});
+  r.ApplyAll({log.Produce(7, 0, 1, 1, 1)});
+  const auto& p = r.machine.producers().at(7);
+  EXPECT_EQ(p.epoch(), 1u);
+  ASSERT_EQ(p.batches_size(), 1) << "the old instance's batches are gone from the window";
+  EXPECT_EQ(r.machine.CheckProduce(Key(7, 2, 2, 0)).verdict, Verdict::kFenced);
+  EXPECT_EQ(r.machine.CheckProduce(Key(7, 0, 1, 1)).verdict, Verdict::kDuplicate);
+  EXPECT_EQ(r.machine.CheckProduce(Key(7, 1, 1, 1)).verdict, Verdict::kNew);
+  ExpectSameState(r.machine, r.Reloaded(), "the epoch is persisted");
+}
+
+TEST(ProducerEpoch, AnInFlightBatchOfTheNewEpochFencesTheOldOneAlready) {
+  LogBuilder log;
+  Replica r;
+  r.ApplyAll({log.Produce(7, 0, 2, 1, 0)});
+  r.machine.AddInFlight(Key(7, 0, 1, 1), 2);
+  EXPECT_EQ(r.machine.CheckProduce(Key(7, 2, 1, 0)).verdict, Verdict::kFenced);
+  EXPECT_EQ(r.machine.CheckProduce(Key(7, 0, 1, 1)).verdict, Verdict::kInFlight);
+}
+
+// ---- Time: idle producers are forgotten
+// --------------------------------------------------------------------------
+
+TEST(ProducerTable, ProducersIdleLongerThanTheRetentionAreForgottenOnEveryReplica) {
+  LogBuilder log;
+  Replica r;
+  r.ApplyAll({log.Produce(1, 0, 1), log.Produce(2, 0, 1)});
+  log.now_ms += static_cast<int64_t>(Limits::kProducerRetentionMs) / 2;
+  r.ApplyAll({log.Produce(2, 1, 1)});  // producer 2 stays active, producer 1 goes idle
+  log.now_ms += static_cast<int64_t>(Limits::kProducerRetentionMs) / 2 + 1000;
+  while (log.next_index % 256 != 0) r.ApplyAll({log.Produce(3, log.next_index, 1)});
+  EXPECT_TRUE(r.machine.producers().contains(1)) << "expiry runs only on every 256th entry";
+  r.ApplyAll({log.Produce(3, log.next_index, 1)});
+  EXPECT_FALSE(r.machine.producers().contains(1)) << "idle for longer than the retention";
+  EXPECT_TRUE(r.machine.producers().contains(2));
+  EXPECT_FALSE(r.stored.contains(PartitionMachine::ProducerKey(1)));
+  EXPECT_EQ(r.machine.CheckProduce(Key(1, 1, 1)).verdict, Verdict::kUnknownProducer);
 }
 
 // ---- The producer table's bound
@@ -265,7 +365,9 @@ TEST(ProducerTable, IsCappedAndForgetsTheLeastRecentlyUsedProducer) {
   EXPECT_TRUE(r.machine.producers().contains(1)) << "producer 1 was used recently";
   EXPECT_TRUE(r.machine.producers().contains(kMax + 1)) << "the producer just written must be kept";
   EXPECT_FALSE(r.stored.contains(PartitionMachine::ProducerKey(2))) << "eviction must delete the stored state";
-  EXPECT_EQ(r.machine.CheckProduce(2, 1, 1).verdict, Verdict::kNew) << "an evicted producer starts over";
+  EXPECT_EQ(r.machine.CheckProduce(Key(2, 1, 1)).verdict, Verdict::kUnknownProducer)
+      << "an evicted producer's next batch is refused, not accepted at any sequence";
+  EXPECT_EQ(r.machine.CheckProduce(Key(2, 0, 1)).verdict, Verdict::kNew) << "it may start over at 0";
 
   // Every replica evicts the same producer: a second replica fed the same log holds the same table.
   LogBuilder log2;
@@ -287,7 +389,7 @@ TEST(ProducerTable, EvictionKeepsTheProducerJustWrittenWhenAppendTimesTie) {
   EXPECT_EQ(r.machine.producers().size(), kMax);
   EXPECT_TRUE(r.machine.producers().contains(1))
       << "producer 1 was just written; forgetting it would let its retry be written twice";
-  EXPECT_EQ(r.machine.CheckProduce(1, 0, 1).verdict, Verdict::kDuplicate);
+  EXPECT_EQ(r.machine.CheckProduce(Key(1, 0, 1)).verdict, Verdict::kDuplicate);
   EXPECT_FALSE(r.machine.producers().contains(2)) << "producer 2 was written first among equal times";
 }
 
@@ -304,8 +406,8 @@ TEST(PartitionPersistence, StateSurvivesReloadOfThePersistedDelta) {
   EXPECT_EQ(reloaded.applied_index(), r.machine.applied_index());
   for (uint64_t id = 1; id <= 3; ++id) {
     for (uint64_t seq = 0; seq < 16; ++seq) {
-      auto a = r.machine.CheckProduce(id, seq, 2);
-      auto b = reloaded.CheckProduce(id, seq, 2);
+      auto a = r.machine.CheckProduce(Key(id, seq, 2));
+      auto b = reloaded.CheckProduce(Key(id, seq, 2));
       EXPECT_EQ(a.verdict, b.verdict) << "producer " << id << " seq " << seq;
       EXPECT_EQ(a.original.base_offset(), b.original.base_offset()) << "producer " << id << " seq " << seq;
     }

@@ -31,28 +31,50 @@ inline const char* VerdictName(Verdict v) {
       return "kInFlight";
     case Verdict::kSequenceGap:
       return "kSequenceGap";
+    case Verdict::kSequenceReused:
+      return "kSequenceReused";
+    case Verdict::kFenced:
+      return "kFenced";
+    case Verdict::kUnknownProducer:
+      return "kUnknownProducer";
   }
   return "?";
 }
 
 namespace testing {
 
+// The records a producer sends as (producer_id, epoch, sequence, count): the same every time, so that a retry
+// built again carries the same body (and body CRC) as the batch first written.
+inline v1::ProduceRequest BatchRequest(uint64_t producer_id, uint64_t sequence, uint32_t count,
+                                       uint32_t epoch = 0) {
+  v1::ProduceRequest req;
+  req.set_topic("orders");
+  req.set_producer_id(producer_id);
+  req.set_producer_epoch(epoch);
+  req.set_sequence(sequence);
+  for (uint32_t i = 0; i < count; ++i) {
+    auto* r = req.add_records();
+    r->set_key("k" + std::to_string(i));
+    r->set_value("p" + std::to_string(producer_id) + "-s" + std::to_string(sequence + i));
+  }
+  return req;
+}
+
+// The key CheckProduce sees for that batch; `other_records` changes its content (not its sequence or count).
+inline PartitionMachine::ProduceKey Key(uint64_t producer_id, uint64_t sequence, uint32_t count,
+                                        uint32_t epoch = 0, bool other_records = false) {
+  auto req = BatchRequest(producer_id, sequence, count, epoch);
+  if (other_records) req.mutable_records(0)->set_value("something else");
+  return PartitionMachine::ProduceKey{producer_id, epoch, sequence, count, EntryBodyCrc(EncodeRecordBatch(req))};
+}
+
 // The partition's Raft log as a leader would build it: indexes from 1, dense offsets, append times that advance
 // by one ms per entry unless the test pins them.
 class LogBuilder {
  public:
-  raft::Entry Produce(uint64_t producer_id, uint64_t sequence, uint32_t count, raft::Term term = 1) {
-    v1::ProduceRequest req;
-    req.set_topic("orders");
-    req.set_producer_id(producer_id);
-    req.set_sequence(sequence);
-    for (uint32_t i = 0; i < count; ++i) {
-      auto* r = req.add_records();
-      r->set_key("k" + std::to_string(i));
-      r->set_value("value-" + std::to_string(next_offset + i));
-    }
-    raft::Entry e = Next(EncodeRecordBatch(req), count, term);
-    return e;
+  raft::Entry Produce(uint64_t producer_id, uint64_t sequence, uint32_t count, raft::Term term = 1,
+                      uint32_t epoch = 0) {
+    return Next(EncodeRecordBatch(BatchRequest(producer_id, sequence, count, epoch)), count, term);
   }
 
   raft::Entry Commit(const std::string& group, uint64_t offset, const std::string& metadata = "") {

@@ -20,7 +20,8 @@ using namespace testing;  // NOLINT: the test support of this folder
 // ---- Property: CheckProduce against a naive model --------------------------------------------------------------
 
 // Remembers every batch each producer ever had applied and every batch in flight, and decides from the whole
-// history: the window is simply "the last kIdempotenceWindowBatches of the history".
+// history: the window is simply "the last kIdempotenceWindowBatches of the history". Every batch written carries
+// its producer's canonical records for its sequence (BatchRequest); `other` asks about other records.
 class NaiveProducerModel {
  public:
   struct Batch {
@@ -31,25 +32,29 @@ class NaiveProducerModel {
   };
   struct Expectation {
     Verdict verdict;
-    raft::Offset base_offset = 0;  // kDuplicate
+    raft::Offset base_offset = 0;  // kDuplicate, kSequenceReused (applied)
     raft::Index index = 0;         // kInFlight
     uint64_t expected = 0;         // kSequenceGap
   };
 
-  Expectation Expect(uint64_t id, uint64_t seq, uint32_t count) const {
+  Expectation Expect(uint64_t id, uint64_t seq, uint32_t count, bool other) const {
     const auto& h = History(id);
     const auto& f = InFlight(id);
-    if (h.empty() && f.empty()) return {Verdict::kNew};
+    if (h.empty() && f.empty()) return {seq == 0 ? Verdict::kNew : Verdict::kUnknownProducer};
     const Batch& last = f.empty() ? h.back() : f.back();
     uint64_t next = last.sequence + last.count;
     if (seq == next) return {Verdict::kNew};
     for (const auto& b : f) {
-      if (b.sequence == seq && b.count == count) return {Verdict::kInFlight, 0, b.index};
+      if (b.sequence == seq && b.count == count) {
+        return {other ? Verdict::kSequenceReused : Verdict::kInFlight, 0, b.index};
+      }
     }
     size_t window_start =
         h.size() > Limits::kIdempotenceWindowBatches ? h.size() - Limits::kIdempotenceWindowBatches : 0;
     for (size_t i = window_start; i < h.size(); ++i) {
-      if (h[i].sequence == seq && h[i].count == count) return {Verdict::kDuplicate, h[i].base_offset};
+      if (h[i].sequence == seq && h[i].count == count) {
+        return {other ? Verdict::kSequenceReused : Verdict::kDuplicate, h[i].base_offset};
+      }
     }
     return {Verdict::kSequenceGap, 0, 0, next};
   }
@@ -98,9 +103,10 @@ class PropertyRun {
         for (size_t i = 0; i < n; ++i) ApplyFront(true);
         continue;
       }
-      auto seq = PickSequence(id, action, &count);
+      bool other = false;
+      auto seq = PickSequence(id, action, &count, &other);
       if (!seq) continue;
-      Check(step, id, *seq, count, seen);
+      Check(step, id, *seq, count, other, seen);
       ++checks;
     }
     return checks;
@@ -115,9 +121,10 @@ class PropertyRun {
 
   // The next batch (or a fresh producer's first, at any sequence), a retry of an earlier batch (applied or in
   // flight, maybe past the window, sometimes with another record count), or a gap ahead or behind.
-  std::optional<uint64_t> PickSequence(uint64_t id, int action, uint32_t* count) {
+  std::optional<uint64_t> PickSequence(uint64_t id, int action, uint32_t* count, bool* other) {
     if (action < 35) {
-      return model_.History(id).empty() && model_.InFlight(id).empty() ? rng_() % 1000 : model_.Next(id);
+      const bool fresh = model_.History(id).empty() && model_.InFlight(id).empty();
+      return fresh ? (rng_() % 2 ? 0 : rng_() % 1000) : model_.Next(id);
     }
     if (action < 65) {
       const auto& h = model_.History(id);
@@ -126,16 +133,18 @@ class PropertyRun {
       if (n == 0) return std::nullopt;
       size_t pick = n - 1 - std::min<size_t>(n - 1, rng_() % (Limits::kIdempotenceWindowBatches + 6));
       const auto& b = pick < h.size() ? h[pick] : f[pick - h.size()];
-      *count = rng_() % 8 == 0 ? b.count + 1 : b.count;
+      const uint64_t variant = rng_() % 8;
+      *count = variant == 0 ? b.count + 1 : b.count;  // the same sequence but another batch
+      *other = variant == 1;                          // the same sequence and count, other records
       return b.sequence;
     }
     uint64_t next = model_.Next(id);
     return rng_() % 2 ? next + 1 + rng_() % 5 : next - std::min<uint64_t>(next, 1 + rng_() % 3);
   }
 
-  void Check(int step, uint64_t id, uint64_t seq, uint32_t count, std::map<Verdict, int>& seen) {
-    auto want = model_.Expect(id, seq, count);
-    auto got = leader_.machine.CheckProduce(id, seq, count);
+  void Check(int step, uint64_t id, uint64_t seq, uint32_t count, bool other, std::map<Verdict, int>& seen) {
+    auto want = model_.Expect(id, seq, count, other);
+    auto got = leader_.machine.CheckProduce(Key(id, seq, count, 0, other));
     ++seen[want.verdict];
     ASSERT_EQ(got.verdict, want.verdict) << "seed " << seed_ << " step " << step << ": producer " << id << " seq "
                                          << seq << " count " << count << " next " << model_.Next(id) << ": want "
@@ -150,8 +159,18 @@ class PropertyRun {
       case Verdict::kSequenceGap:
         ASSERT_EQ(got.expected_sequence, want.expected) << "seed " << seed_ << " step " << step;
         break;
+      case Verdict::kSequenceReused:
+        if (want.index == 0) {
+          ASSERT_EQ(got.original.base_offset(), want.base_offset) << "seed " << seed_;
+        } else {
+          ASSERT_EQ(got.original.raft_index(), want.index) << "seed " << seed_;
+        }
+        break;
       case Verdict::kNew:
         Propose(id, seq, count);  // the leader proposes what it judged new
+        break;
+      case Verdict::kFenced:
+      case Verdict::kUnknownProducer:
         break;
     }
   }
@@ -163,7 +182,7 @@ class PropertyRun {
     b.now_ms = now_ms_++;
     raft::Entry e = b.Produce(id, seq, count);
     NaiveProducerModel::Batch batch{seq, count, e.base_offset, e.index};
-    leader_.machine.AddInFlight(id, seq, count, e.index);
+    leader_.machine.AddInFlight(Key(id, seq, count), e.index);
     model_.inflight[id].push_back(batch);
     pending_.push_back(Pending{std::move(e), id, batch});
   }
@@ -209,7 +228,8 @@ TEST(IdempotenceProperty, VerdictsMatchNaiveModelOverRandomProducesRetriesAndGap
   for (uint64_t seed = 1; seed <= kSeeds && !HasFatalFailure(); ++seed)
     checks += PropertyRun(seed).Run(kSteps, seen);
   EXPECT_GT(checks, kSeeds * kSteps / 2) << "the property test should mostly check verdicts";
-  for (Verdict v : {Verdict::kNew, Verdict::kDuplicate, Verdict::kInFlight, Verdict::kSequenceGap}) {
+  for (Verdict v : {Verdict::kNew, Verdict::kDuplicate, Verdict::kInFlight, Verdict::kSequenceGap,
+                    Verdict::kSequenceReused, Verdict::kUnknownProducer}) {
     EXPECT_GT(seen[v], kSeeds) << VerdictName(v) << " was checked only " << seen[v] << " times";
   }
 }

@@ -102,7 +102,7 @@ TEST(PartitionSnapshot, EntriesAtOrBelowTheStateIndexReappliedAfterRestoreMoveOn
   // Past the state index, entries apply normally again.
   auto next = log.Produce(1, 6, 1);
   ASSERT_TRUE(follower.Apply(next).ok());
-  EXPECT_EQ(follower.machine.CheckProduce(1, 6, 1).verdict, Verdict::kDuplicate);
+  EXPECT_EQ(follower.machine.CheckProduce(Key(1, 6, 1)).verdict, Verdict::kDuplicate);
 }
 
 TEST(PartitionSnapshot, SnapshotTakenWhileReapplyingStillCoversTheStateIndex) {

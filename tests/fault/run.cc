@@ -12,6 +12,7 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
@@ -71,6 +72,7 @@ enum class Outcome { kOk, kFailed, kUnknown };
 struct Op {
   uint32_t partition = 0;
   uint64_t producer_id = 0;
+  uint32_t producer_epoch = 0;
   uint64_t sequence = 0;
   std::vector<std::string> values;
   int64_t invoke_ms = 0;
@@ -108,8 +110,11 @@ class Runner {
 
   absl::Status StartCluster();
   absl::Status CreateTopic();
-  Op Produce(uint32_t partition, uint64_t producer_id, uint64_t sequence, std::vector<std::string> values,
-             int& target, milliseconds timeout);
+  Op Produce(uint32_t partition, uint64_t producer_id, uint32_t producer_epoch, uint64_t sequence,
+             std::vector<std::string> values, int& target, milliseconds timeout);
+  // A producer (re)starting under its name: its id and next epoch from the controller; nullopt if none answered
+  // in time.
+  std::optional<std::pair<uint64_t, uint32_t>> InitProducer(const std::string& name, int& target);
   void Producer(int index);
   void Consumer(int index);
   void Nemesis();
@@ -169,6 +174,7 @@ class Runner {
   };
   std::vector<std::unique_ptr<Reads>> reads_;
   std::atomic<int64_t> fetches_{0}, records_read_{0}, backwards_{0}, gaps_{0}, phantoms_{0};
+  std::atomic<int64_t> bad_receipts_{0}, producer_restarts_{0};
 
   // Kills of partition leaders, for failover times: (partition, ms).
   std::mutex kills_mu_;
@@ -282,11 +288,33 @@ std::map<uint32_t, uint64_t> Runner::Leaders() {
   return out;
 }
 
-Op Runner::Produce(uint32_t partition, uint64_t producer_id, uint64_t sequence, std::vector<std::string> values,
-                   int& target, milliseconds timeout) {
+std::optional<std::pair<uint64_t, uint32_t>> Runner::InitProducer(const std::string& name, int& target) {
+  v1::InitProducerRequest req;
+  req.set_producer_name(name);
+  const auto deadline = Clock::now() + o_.op_timeout;
+  while (Clock::now() < deadline && !stop_producers_.load()) {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, milliseconds(1000));
+    v1::InitProducerResponse resp;
+    grpc::Status s = log_[static_cast<size_t>(target)]->InitProducer(&ctx, req, &resp);
+    if (s.ok()) return std::make_pair(resp.producer_id(), resp.producer_epoch());
+    auto hint = Detail<v1::NotLeader>(s);
+    if (hint && IndexOf(hint->leader_address()) >= 0) {
+      target = IndexOf(hint->leader_address());
+    } else {
+      target = (target + 1) % static_cast<int>(addresses_.size());
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+  }
+  return std::nullopt;
+}
+
+Op Runner::Produce(uint32_t partition, uint64_t producer_id, uint32_t producer_epoch, uint64_t sequence,
+                   std::vector<std::string> values, int& target, milliseconds timeout) {
   Op op;
   op.partition = partition;
   op.producer_id = producer_id;
+  op.producer_epoch = producer_epoch;
   op.sequence = sequence;
   op.values = std::move(values);
   op.invoke_ms = Now();
@@ -294,6 +322,7 @@ Op Runner::Produce(uint32_t partition, uint64_t producer_id, uint64_t sequence, 
   req.set_topic(kTopic);
   req.set_partition(partition);
   req.set_producer_id(producer_id);
+  req.set_producer_epoch(producer_epoch);
   req.set_sequence(sequence);
   for (const auto& v : op.values) req.add_records()->set_value(v);
   const auto deadline = Clock::now() + timeout;
@@ -311,17 +340,22 @@ Op Runner::Produce(uint32_t partition, uint64_t producer_id, uint64_t sequence, 
       op.outcome = Outcome::kOk;
       op.base_offset = resp.base_offset();
       op.complete_ms = Now();
+      // Acknowledged means committed: synced on a majority. A receipt that promises less is a lie.
+      if (resp.receipt().synced_replicas() * 2 <= resp.receipt().replicas()) {
+        bad_receipts_.fetch_add(1);
+        Example(absl::StrCat("produce acknowledged at partition ", partition, " offset ", resp.base_offset(),
+                             " with a receipt of ", resp.receipt().synced_replicas(), " synced replicas of ",
+                             resp.receipt().replicas(), " (term ", resp.receipt().term(), ")"));
+      }
       return op;
     }
     op.last_error = absl::StrCat(s.error_code(), " ", s.error_message());
     auto hint = Detail<v1::NotLeader>(s);
     const auto code = s.error_code();
-    // Certainly not written: a node that is not the leader refused it, the proposal quota refused it, or the
-    // request was malformed. Anything else (a deadline, a dropped connection, a leader that lost its term with the
-    // entry in flight) may have been written.
-    const bool refused = hint.has_value() || code == grpc::StatusCode::RESOURCE_EXHAUSTED ||
-                         code == grpc::StatusCode::INVALID_ARGUMENT || code == grpc::StatusCode::NOT_FOUND ||
-                         code == grpc::StatusCode::FAILED_PRECONDITION;
+    // What the server says happened (WriteOutcome); an answer without it (a deadline, a dropped connection,
+    // CANCELLED) may have been written.
+    auto outcome = Detail<v1::WriteOutcome>(s);
+    const bool refused = outcome.has_value() && outcome->outcome() == v1::WriteOutcome::NOT_WRITTEN;
     if (!refused) maybe_written = true;
     if (code == grpc::StatusCode::INVALID_ARGUMENT || code == grpc::StatusCode::NOT_FOUND ||
         code == grpc::StatusCode::FAILED_PRECONDITION) {
@@ -348,7 +382,22 @@ Op Runner::Produce(uint32_t partition, uint64_t producer_id, uint64_t sequence, 
 void Runner::Producer(int index) {
   std::mt19937_64 rng(o_.seed * 1'000'003 + static_cast<uint64_t>(index));
   const uint32_t partition = static_cast<uint32_t>(index) % o_.partitions;
-  uint64_t producer_id = rng() | 1;
+  const std::string name = absl::StrCat("fault-producer-", index);
+  int init_target = index % static_cast<int>(addresses_.size());
+  uint64_t producer_id = 0;
+  uint32_t epoch = 0;
+  // (Re)starts this producer under its name: the new epoch fences every earlier instance's writes. When no
+  // controller answers in time, an anonymous random id (top bit clear: never an assigned one) stands in.
+  auto restart = [&] {
+    if (auto identity = InitProducer(name, init_target)) {
+      std::tie(producer_id, epoch) = *identity;
+      producer_restarts_.fetch_add(1);
+    } else {
+      producer_id = (rng() | 1) & ~(uint64_t{1} << 63);
+      epoch = 0;
+    }
+  };
+  restart();
   uint64_t sequence = 0;
   uint64_t counter = 0;
   int target = index % static_cast<int>(addresses_.size());
@@ -365,18 +414,29 @@ void Runner::Producer(int index) {
         values.push_back(std::move(v));
       }
     }
-    Op op = Produce(partition, producer_id, sequence, std::move(values), target, o_.op_timeout);
+    Op op = Produce(partition, producer_id, epoch, sequence, std::move(values), target, o_.op_timeout);
+    const bool unknown_producer = op.last_error.find("does not remember producer") != std::string::npos;
     switch (op.outcome) {
       case Outcome::kOk:
         sequence += static_cast<uint64_t>(n);
         break;
       case Outcome::kUnknown:
-        // The batch may still be written. Its sequence can be neither reused nor skipped: start a new producer.
-        producer_id = rng() | 1;
+        // The batch may still be written. Its sequence can be neither reused nor skipped: restart under the name
+        // (the old instance's retries are fenced from then on) at sequence 0.
+        restart();
         sequence = 0;
         break;
       case Outcome::kFailed:
-        break;  // certainly not written: the next batch takes the same sequence
+        // Certainly not written: the next batch takes the same sequence, unless the partition forgot us.
+        if (unknown_producer) {
+          restart();
+          sequence = 0;
+        }
+        break;
+    }
+    if (op.outcome == Outcome::kOk && rng() % 64 == 0) {
+      restart();  // a process restart under the same name, mid-run
+      sequence = 0;
     }
     ops.push_back(std::move(op));
   }
@@ -718,7 +778,7 @@ void Runner::Finish() {
       values_[v] = {o_.producers, probes.size()};
     }
     auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-    Op op = Produce(p, rng() | 1, 0, {v}, target, std::max(left, milliseconds(1)));
+    Op op = Produce(p, (rng() | 1) & ~(uint64_t{1} << 63), 0, 0, {v}, target, std::max(left, milliseconds(1)));
     if (op.outcome != Outcome::kOk) {
       report_.live = false;
       Example(
@@ -811,6 +871,8 @@ void Runner::Check() {
   report_.backwards = backwards_.load();
   report_.phantoms = phantoms_.load();
   report_.unexpected_gaps = gaps_.load();
+  report_.bad_receipts = bad_receipts_.load();
+  report_.producer_restarts = producer_restarts_.load();
   for (const auto& r : reads_) {
     report_.disagreements += static_cast<int64_t>(r->disagree.size());
     report_.duplicates += static_cast<int64_t>(r->duplicated.size());
@@ -983,9 +1045,9 @@ std::string FaultReport::Summary() const {
                                                     static_cast<double>(ops_during_faults);
   std::string out = absl::StrCat(
       "seed ", seed, ": ", produce_ops, " produce operations (ok ", produce_ok, ", failed ", produce_failed,
-      ", unknown ", produce_unknown, "), ", records_acked, " records acknowledged, ", records_unknown_present,
-      " records of unknown operations present; ", fetches, " fetches read ", records_read, " records\n", "faults ",
-      total, " (", faults, "), ", combined_faults,
+      ", unknown ", produce_unknown, "; ", producer_restarts, " producer starts under a name), ", records_acked,
+      " records acknowledged, ", records_unknown_present, " records of unknown operations present; ", fetches,
+      " fetches read ", records_read, " records\n", "faults ", total, " (", faults, "), ", combined_faults,
       " of them two at once; operations invoked while a fault was active: ", ops_during_faults, ", ",
       absl::StrFormat("%.1f", share), "% acknowledged\n",
       "failover after a leader was killed: ", failover_ms.size(), " partitions, p50 ", Percentile(failover_ms, 50),
@@ -994,8 +1056,8 @@ std::string FaultReport::Summary() const {
       Percentile(failover_alone_ms, 99), " ms); every partition accepted a produce ", recovery_ms,
       " ms after the final heal\n", "lost ", lost, ", duplicates ", duplicates, ", disagreements ", disagreements,
       ", backwards ", backwards, ", phantoms ", phantoms, ", failed-but-present ", failed_but_present, ", gaps ",
-      unexpected_gaps, ", crashes ", crashes, ", live ", live ? "yes" : "NO", ", converged ",
-      converged ? "yes" : "NO", ": ", ok() ? "OK" : "VIOLATIONS");
+      unexpected_gaps, ", crashes ", crashes, ", bad receipts ", bad_receipts, ", live ", live ? "yes" : "NO",
+      ", converged ", converged ? "yes" : "NO", ": ", ok() ? "OK" : "VIOLATIONS");
   for (const auto& e : examples) absl::StrAppend(&out, "\n  ", e);
   return out;
 }

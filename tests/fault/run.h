@@ -5,7 +5,9 @@
 // topic, then for `duration` runs at once:
 //   - producers: idempotent, every record value unique, each operation retried with the same producer id and
 //     sequence until it is acknowledged or its time is up; every operation's invocation, completion and outcome
-//     (ok with offsets, failed = certainly not written, unknown) is recorded;
+//     (ok with offsets, failed = certainly not written, unknown: what the answer's WriteOutcome says) is recorded.
+//     Each producer has a name (InitProducer) and restarts under it now and then, and after every operation whose
+//     outcome stayed unknown: the new instance gets the next epoch and fences the old one;
 //   - consumers: read partitions sequentially from changing nodes and record every (offset, value) served;
 //   - the nemesis: on a schedule drawn from `seed`, injects the faults of `faults` (alone or two at once) and
 //     heals them.
@@ -78,6 +80,7 @@ struct FaultReport {
   int64_t records_acked = 0, records_unknown_present = 0;
   int64_t fetches = 0, records_read = 0;
   int64_t ops_during_faults = 0, ok_during_faults = 0;
+  int64_t producer_restarts = 0;  // named producers that started again under their name (InitProducer)
   // Faults.
   std::map<std::string, int> faults_by_kind;
   int combined_faults = 0;
@@ -95,13 +98,15 @@ struct FaultReport {
   int64_t failed_but_present = 0;     // records of operations that failed for certain, found in the log
   int64_t unexpected_gaps = 0;        // TRIMMED gaps (no retention is configured)
   int64_t crashes = 0;                // brookd processes that exited on their own, or not cleanly on SIGTERM
+  int64_t bad_receipts = 0;           // acknowledgements whose durability receipt promised less than a majority
   bool live = true;                   // every partition accepted a produce after the final heal
   bool converged = true;              // every node served the same full log
   std::vector<std::string> examples;  // the first violations, described
 
   bool ok() const {
     return lost == 0 && duplicates == 0 && disagreements == 0 && backwards == 0 && phantoms == 0 &&
-           failed_but_present == 0 && unexpected_gaps == 0 && crashes == 0 && live && converged;
+           failed_but_present == 0 && unexpected_gaps == 0 && crashes == 0 && bad_receipts == 0 && live &&
+           converged;
   }
   std::string Summary() const;
 };

@@ -150,8 +150,16 @@ TEST_F(ApiTest, FetchValidationAndOutOfRange) {
   ExpectBadField(Call([&](auto* ctx) { return client_->log(0).Fetch(ctx, f, &resp); }), "max_wait_ms");
   f.set_max_wait_ms(0);
   f.set_offset(1'000'000);
-  auto s = Call([&](auto* ctx) { return client_->log(0).Fetch(ctx, f, &resp); });
+  // Past the end: the partition's leader knows nothing was ever committed there; a follower may be behind, so it
+  // says "retry" and names the leader.
+  const size_t leader = LeaderIndex("api", 0);
+  auto s = Call([&](auto* ctx) { return client_->log(leader).Fetch(ctx, f, &resp); });
   EXPECT_EQ(s.error_code(), grpc::StatusCode::OUT_OF_RANGE) << s.error_message();
+  s = Call([&](auto* ctx) { return client_->log((leader + 1) % 3).Fetch(ctx, f, &resp); });
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  auto hint = Detail<v1::NotLeader>(s);
+  ASSERT_TRUE(hint.has_value()) << s.error_message();
+  EXPECT_EQ(hint->leader_id(), leader + 1);
   v1::ListOffsetsRequest l;
   l.set_topic("api");
   v1::ListOffsetsResponse lr;

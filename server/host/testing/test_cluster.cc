@@ -60,13 +60,13 @@ void TestCluster::Queue(uint64_t from, uint64_t to, internal::MessageBatch batch
 bool TestCluster::Linked(uint64_t a, uint64_t b) const {
   auto na = nodes_.find(a), nb = nodes_.find(b);
   if (na == nodes_.end() || nb == nodes_.end() || na->second->stopped || nb->second->stopped) return false;
-  return !cut_.contains({std::min(a, b), std::max(a, b)});
+  return !cut_.contains({std::min(a, b), std::max(a, b)}) && !one_way_.contains({a, b});
 }
 
 bool TestCluster::Round() {
   bool busy = false;
   for (auto& [id, node] : nodes_) {
-    if (node->stopped) continue;
+    if (node->stopped || node->paused) continue;
     busy = node->host->HasInput() || busy;
     node->host->RunOnce();
   }
@@ -167,21 +167,21 @@ grpc::Status TestCluster::CreateTopic(const std::string& name, uint32_t partitio
   return grpc::Status::OK;
 }
 
-std::shared_ptr<Answer<v1::ProduceResponse>> TestCluster::Produce(uint64_t node, const std::string& topic,
-                                                                  uint32_t partition,
-                                                                  const std::vector<std::string>& values,
-                                                                  uint64_t producer_id, uint64_t sequence,
-                                                                  std::optional<uint64_t> expected_offset) {
+std::shared_ptr<Answer<v1::ProduceResponse>> TestCluster::Produce(
+    uint64_t node, const std::string& topic, uint32_t partition, const std::vector<std::string>& values,
+    uint64_t producer_id, uint64_t sequence, std::optional<uint64_t> expected_offset, uint32_t producer_epoch) {
   v1::ProduceRequest req;
   req.set_topic(topic);
   req.set_partition(partition);
   req.set_producer_id(producer_id);
+  req.set_producer_epoch(producer_epoch);
   req.set_sequence(sequence);
   for (const auto& v : values) req.add_records()->set_value(v);
   ProduceArgs args;
   args.topic = topic;
   args.partition = partition;
   args.producer_id = producer_id;
+  args.producer_epoch = producer_epoch;
   args.sequence = sequence;
   args.record_count = static_cast<uint32_t>(values.size());
   args.expected_offset = expected_offset;
@@ -197,10 +197,28 @@ std::shared_ptr<Answer<v1::ProduceResponse>> TestCluster::Produce(uint64_t node,
 Answer<v1::ProduceResponse> TestCluster::ProduceAndWait(uint64_t node, const std::string& topic,
                                                         uint32_t partition, const std::vector<std::string>& values,
                                                         uint64_t producer_id, uint64_t sequence,
-                                                        std::optional<uint64_t> expected_offset) {
-  auto answer = Produce(node, topic, partition, values, producer_id, sequence, expected_offset);
+                                                        std::optional<uint64_t> expected_offset,
+                                                        uint32_t producer_epoch) {
+  auto answer = Produce(node, topic, partition, values, producer_id, sequence, expected_offset, producer_epoch);
   RunUntil([&] { return answer->times > 0; });
   return *answer;
+}
+
+Answer<v1::InitProducerResponse> TestCluster::InitProducer(const std::string& name) {
+  Answer<v1::InitProducerResponse> answer;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    const uint64_t controller = WaitForController();
+    answer = {};
+    host(controller).InitProducer(name, [&answer](grpc::Status s, v1::InitProducerResponse r) {
+      ++answer.times;
+      answer.status = std::move(s);
+      answer.response = std::move(r);
+    });
+    RunUntil([&] { return answer.times > 0; });
+    if (answer.status.error_code() != grpc::StatusCode::UNAVAILABLE) break;
+    RunTicks(1);
+  }
+  return answer;
 }
 
 std::shared_ptr<PartitionView> TestCluster::View(uint64_t node, const std::string& topic, uint32_t partition) {

@@ -67,11 +67,20 @@ class TestCluster {
 
   // Drops every message between a and b (both directions) until Heal.
   void Cut(uint64_t a, uint64_t b);
+  // Drops every message from `from` to `to` (one direction) until Heal.
+  void CutOneWay(uint64_t from, uint64_t to) { one_way_.insert({from, to}); }
   // Cuts `id` from every other node.
   void Isolate(uint64_t id);
-  void Heal() { cut_.clear(); }
+  void Heal() {
+    cut_.clear();
+    one_way_.clear();
+  }
   // Stops a node's host (as brookd's shutdown does); its messages are dropped from then on.
   void StopHost(uint64_t id);
+  // Pauses a node like SIGSTOP: it runs no turns (no ticks, no sends) while messages to it queue in its inbox;
+  // Resume lets it run again with everything that queued.
+  void Pause(uint64_t id) { nodes_.at(id)->paused = true; }
+  void Resume(uint64_t id) { nodes_.at(id)->paused = false; }
 
   // ---- Driving the cluster like a client -------------------------------------------------------------------
   // The node that leads the metadata group and serves, once there is one (waits for it); 0 if none in time.
@@ -85,12 +94,16 @@ class TestCluster {
   std::shared_ptr<Answer<v1::ProduceResponse>> Produce(uint64_t node, const std::string& topic, uint32_t partition,
                                                        const std::vector<std::string>& values,
                                                        uint64_t producer_id = 0, uint64_t sequence = 0,
-                                                       std::optional<uint64_t> expected_offset = std::nullopt);
+                                                       std::optional<uint64_t> expected_offset = std::nullopt,
+                                                       uint32_t producer_epoch = 0);
+  // InitProducer through the controller (retrying what says retry), then rounds until it is answered.
+  Answer<v1::InitProducerResponse> InitProducer(const std::string& name);
   // Produce, then rounds until it is answered.
   Answer<v1::ProduceResponse> ProduceAndWait(uint64_t node, const std::string& topic, uint32_t partition,
                                              const std::vector<std::string>& values, uint64_t producer_id = 0,
                                              uint64_t sequence = 0,
-                                             std::optional<uint64_t> expected_offset = std::nullopt);
+                                             std::optional<uint64_t> expected_offset = std::nullopt,
+                                             uint32_t producer_epoch = 0);
   // The partition's view on `node` (nullptr if not hosted there).
   std::shared_ptr<PartitionView> View(uint64_t node, const std::string& topic, uint32_t partition);
   // The record values of a partition as `node` stores them, offsets [from, high watermark).
@@ -105,6 +118,7 @@ class TestCluster {
     std::unique_ptr<FakeNetwork> network;
     std::unique_ptr<Host> host;
     bool stopped = false;
+    bool paused = false;
   };
   void Queue(uint64_t from, uint64_t to, internal::MessageBatch batch);
   // One round; returns whether anything was delivered or any host had input.
@@ -117,6 +131,7 @@ class TestCluster {
   std::map<uint64_t, std::unique_ptr<Node>> nodes_;
   std::vector<std::pair<uint64_t, internal::MessageBatch>> in_flight_;  // (to, batch), sent this round
   std::set<std::pair<uint64_t, uint64_t>> cut_;
+  std::set<std::pair<uint64_t, uint64_t>> one_way_;  // (from, to)
 };
 
 }  // namespace brook::server::testing
