@@ -28,6 +28,7 @@ const RetryInfo = errorsRoot.lookupType('brook.v1.RetryInfo');
 const WriteOutcome = errorsRoot.lookupType('brook.v1.WriteOutcome');
 const SequenceError = errorsRoot.lookupType('brook.v1.SequenceError');
 const OffsetMismatch = errorsRoot.lookupType('brook.v1.OffsetMismatch');
+const UnknownProducer = errorsRoot.lookupType('brook.v1.UnknownProducer');
 const Outcome = WriteOutcome.lookupEnum('Outcome').values;  // name -> number
 
 function fnv1a32(bytes) {
@@ -40,10 +41,10 @@ function fnv1a32(bytes) {
 }
 
 // The brook.v1 details of a failed call: {code, message, notLeader, retryDelayMs, writeOutcome (a number, or null
-// when absent), sequenceError, offsetMismatch}.
+// when absent), sequenceError, offsetMismatch, unknownProducer}.
 function decodeError(err) {
   const out = {code: err.code, message: err.details, notLeader: null, retryDelayMs: 0, writeOutcome: null,
-               sequenceError: null, offsetMismatch: null};
+               sequenceError: null, offsetMismatch: null, unknownProducer: null};
   const raw = err.metadata && err.metadata.get('grpc-status-details-bin');
   if (!raw || raw.length === 0) return out;
   try {
@@ -55,6 +56,7 @@ function decodeError(err) {
       if (type === 'brook.v1.WriteOutcome') out.writeOutcome = WriteOutcome.decode(any.value).outcome;
       if (type === 'brook.v1.SequenceError') out.sequenceError = SequenceError.decode(any.value);
       if (type === 'brook.v1.OffsetMismatch') out.offsetMismatch = OffsetMismatch.decode(any.value);
+      if (type === 'brook.v1.UnknownProducer') out.unknownProducer = UnknownProducer.decode(any.value);
     }
   } catch (e) {
     // a malformed trailer leaves code and message
@@ -83,10 +85,11 @@ class BrookError extends Error {
   }
 }
 
-// A random non-zero 64-bit producer id (0 means "not idempotent"), as a decimal string for the uint64 field.
+// A random non-zero 63-bit producer id (0 means "not idempotent"; ids with the top bit set are the ones the cluster
+// assigns with InitProducer), as a decimal string for the uint64 field.
 function newProducerId() {
   for (;;) {
-    const id = crypto.randomBytes(8).readBigUInt64BE();
+    const id = crypto.randomBytes(8).readBigUInt64BE() & 0x7fffffffffffffffn;
     if (id !== 0n) return id.toString();
   }
 }
@@ -260,18 +263,27 @@ class BrookClient {
   }
 
   async produceInTurn(state, topic, partition, records) {
-    const request = {topic, partition, producer_id: state.producerId, sequence: String(state.nextSequence), records};
-    try {
-      const res = await this.deliver(request);
-      state.nextSequence += records.length;
-      return Number(res.base_offset);
-    } catch (err) {
-      if (!(err instanceof GiveUp)) throw err;
-      if (err.freshId) {
-        state.producerId = newProducerId();
-        state.nextSequence = 0;
+    for (let attempt = 0; ; ++attempt) {
+      const request = {topic, partition, producer_id: state.producerId, sequence: String(state.nextSequence), records};
+      try {
+        const res = await this.deliver(request);
+        state.nextSequence += records.length;
+        return Number(res.base_offset);
+      } catch (err) {
+        if (!(err instanceof GiveUp)) throw err;
+        if (err.error.details && err.error.details.unknownProducer && attempt === 0) {
+          // The partition forgot this producer id (idle for a day, or among too many producers): nothing was
+          // written. Start over under a new id, from sequence 0, once.
+          state.producerId = newProducerId();
+          state.nextSequence = 0;
+          continue;
+        }
+        if (err.freshId) {
+          state.producerId = newProducerId();
+          state.nextSequence = 0;
+        }
+        throw err.error;
       }
-      throw err.error;
     }
   }
 

@@ -67,7 +67,7 @@ class BrookError(Exception):
     """A failed call: its gRPC code and message, and the brook.v1 details the client acts on."""
 
     def __init__(self, code, message, not_leader=None, retry_delay_ms=None, write_outcome=None,
-                 sequence_error=None, offset_mismatch=None):
+                 sequence_error=None, offset_mismatch=None, unknown_producer=None):
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.message = message
@@ -75,6 +75,7 @@ class BrookError(Exception):
         self.retry_delay_ms = retry_delay_ms
         self.write_outcome = write_outcome      # errors_pb2.WriteOutcome.Outcome value, or None when absent
         self.sequence_error = sequence_error
+        self.unknown_producer = unknown_producer  # the partition forgot this producer id (errors.proto)
         self.offset_mismatch = offset_mismatch
 
 
@@ -94,6 +95,7 @@ def decode_error(err: grpc.RpcError) -> BrookError:
                                        ("retry_delay_ms", errors_pb2.RetryInfo),
                                        ("write_outcome", errors_pb2.WriteOutcome),
                                        ("sequence_error", errors_pb2.SequenceError),
+                                       ("unknown_producer", errors_pb2.UnknownProducer),
                                        ("offset_mismatch", errors_pb2.OffsetMismatch)):
                 if any_msg.Is(message_type.DESCRIPTOR):
                     detail = message_type()
@@ -128,10 +130,11 @@ def not_written(err: BrookError) -> bool:
 
 
 def new_producer_id() -> int:
-    """A random non-zero 64-bit producer id (0 means "not idempotent"), from the OS's generator so that two
-    processes that seeded `random` alike still differ."""
+    """A random non-zero 63-bit producer id (0 means "not idempotent"; ids with the top bit set are the ones the
+    cluster assigns with InitProducer), from the OS's generator so that two processes that seeded `random` alike
+    still differ."""
     while True:
-        pid = secrets.randbits(64)
+        pid = secrets.randbits(63)
         if pid:
             return pid
 
@@ -340,16 +343,22 @@ class Producer(_Client):
                  for r in records]
         state = self._state(topic, partition)
         with state.lock:
-            request = log_pb2.ProduceRequest(topic=topic, partition=partition, producer_id=state.producer_id,
-                                             sequence=state.next_sequence, records=batch)
-            try:
-                response = self._deliver(request)
-            except _GiveUp as g:
-                if g.fresh_id:
-                    state.producer_id, state.next_sequence = new_producer_id(), 0
-                raise g.error from None
-            state.next_sequence += len(batch)
-            return response.base_offset
+            for attempt in range(2):
+                request = log_pb2.ProduceRequest(topic=topic, partition=partition, producer_id=state.producer_id,
+                                                 sequence=state.next_sequence, records=batch)
+                try:
+                    response = self._deliver(request)
+                except _GiveUp as g:
+                    if g.error.unknown_producer is not None and attempt == 0:
+                        # The partition forgot this producer id (idle for a day, or among too many producers):
+                        # nothing was written. Start over under a new id, from sequence 0, once.
+                        state.producer_id, state.next_sequence = new_producer_id(), 0
+                        continue
+                    if g.fresh_id:
+                        state.producer_id, state.next_sequence = new_producer_id(), 0
+                    raise g.error from None
+                state.next_sequence += len(batch)
+                return response.base_offset
 
     def send(self, topic, value, key=None, partition=None, headers=None):
         """headers: [(str, bytes | str)] or {str: bytes | str}. Returns (partition, offset)."""
