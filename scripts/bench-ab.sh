@@ -32,9 +32,11 @@ trap 'stop_cluster; rm -rf "$DIR"' EXIT
 start_cluster() {
   local brookd=$1 data=$2
   mkdir -p "$data"
+  head -c 32 /dev/urandom | base64 >"$data/cluster.secret"
   for i in 1 2 3; do
     "$brookd" --node_id=$i --client_addr=127.0.0.1:710$i --peer_addr=127.0.0.1:720$i \
       --metrics_addr=127.0.0.1:730$i --data_dir="$data/node$i" --initial_members="$MEMBERS" \
+      --cluster_secret_file="$data/cluster.secret" \
       >>"$data/node$i.log" 2>&1 &
     pids+=($!)
   done

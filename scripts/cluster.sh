@@ -22,10 +22,14 @@ start() {
   [ -f "$BUILD/build.ninja" ] || cmake -S . -B "$BUILD" -G Ninja
   cmake --build "$BUILD" -j 2 --target brookd brook
   mkdir -p "$DIR"
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true  # every connection and RocksDB file takes a descriptor
+  # The secret the nodes sign their node-to-node streams with (brookd --cluster_secret_file), made once.
+  [ -s "$DIR/cluster.secret" ] || (umask 077 && head -c 32 /dev/urandom | base64 >"$DIR/cluster.secret")
   for i in 1 2 3; do
     if running $i; then echo "node $i already running (pid $(cat "$DIR/node$i.pid"))"; continue; fi
     "$BUILD/server/brookd" --node_id=$i --client_addr=127.0.0.1:710$i --peer_addr=127.0.0.1:720$i \
       --metrics_addr=127.0.0.1:730$i --data_dir="$DIR/node$i" --initial_members="$MEMBERS" \
+      --cluster_secret_file="$DIR/cluster.secret" \
       >>"$DIR/node$i.log" 2>&1 &
     echo $! >"$DIR/node$i.pid"
   done

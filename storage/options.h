@@ -62,6 +62,11 @@ struct Options {
   // in milliseconds instead of replaying up to max_total_wal_size of WAL. A crash still replays the WAL.
   bool flush_on_close = true;
 
+  // Flush what the WAL replay recovered during Open (default true; store.cc says why it matters after torn
+  // writes). brookd turns it off only when its disk is nearly full at start, where the flush would fail and the
+  // node could not even serve reads; the WAL files are then kept until the node restarts with space.
+  bool flush_recovered = true;
+
   // Create the database if `dir` holds none (default true).
   bool create_if_missing = true;
 };

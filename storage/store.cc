@@ -146,7 +146,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir, const
   // failure leaves a torn record at the end of a WAL, the next Open stops there (point-in-time recovery) and,
   // while that WAL is kept, every later Open stops there too and drops every later, synced WAL. The
   // fault-injection suite's power_fail_all with torn writes found this (docs/fault-injection.md).
-  db_opts.avoid_flush_during_recovery = false;
+  db_opts.avoid_flush_during_recovery = !options.flush_recovered;
   db_opts.statistics = rocksdb::CreateDBStatistics();
   db_opts.statistics->set_stats_level(rocksdb::StatsLevel::kExceptTimeForMutex);
   store->statistics_ = db_opts.statistics;

@@ -74,6 +74,7 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* GetMetadata(grpc::CallbackServerContext* context, const v1::GetMetadataRequest* req,
                                         v1::GetMetadataResponse* resp) override {
     auto* reactor = context->DefaultReactor();
+    if (auto s = ValidateGetMetadata(*req); !s.ok()) return Reject(reactor, s);
     auto cluster = ctx_->host->cluster();
     FillNodes(*cluster, resp->mutable_nodes());
     resp->set_controller_id(cluster->controller);
@@ -143,6 +144,10 @@ class AdminService final : public v1::Admin::CallbackService {
     resp->set_producer_retention_ms(Limits::kProducerRetentionMs);
     resp->set_max_producers_per_partition(Limits::kMaxProducersPerPartition);
     resp->set_max_named_producers(Limits::kMaxNamedProducers);
+    resp->set_max_topics_per_cluster(Limits::kMaxTopicsPerCluster);
+    resp->set_max_partitions_per_cluster(Limits::kMaxPartitionsPerCluster);
+    resp->set_max_groups_per_partition(Limits::kMaxGroupsPerPartition);
+    resp->set_max_topics_per_request(Limits::kMaxTopicsPerRequest);
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }

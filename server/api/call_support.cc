@@ -5,6 +5,34 @@
 
 namespace brook::server {
 
+void SubscriptionRegistry::Add(Stream* s) {
+  std::lock_guard lock(mu_);
+  streams_.insert(s);
+}
+
+void SubscriptionRegistry::Remove(Stream* s) {
+  std::lock_guard lock(mu_);
+  streams_.erase(s);
+}
+
+int SubscriptionRegistry::CancelStalled(int64_t now_ms, int64_t timeout_ms) {
+  std::lock_guard lock(mu_);
+  int cancelled = 0;
+  for (Stream* s : streams_) {
+    const int64_t started = s->write_started_ms.load(std::memory_order_acquire);
+    if (started == 0 || now_ms - started <= timeout_ms) continue;
+    s->write_started_ms.store(0, std::memory_order_release);  // once
+    s->context->TryCancel();
+    ++cancelled;
+  }
+  return cancelled;
+}
+
+size_t SubscriptionRegistry::size() const {
+  std::lock_guard lock(mu_);
+  return streams_.size();
+}
+
 grpc::Status ShuttingDown() {
   return RetryLater(grpc::StatusCode::UNAVAILABLE, "node is shutting down; retry on another node", 100);
 }

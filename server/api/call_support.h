@@ -7,6 +7,8 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 
 #include "grpcpp/grpcpp.h"
@@ -14,6 +16,27 @@
 #include "server/host/host.h"
 
 namespace brook::server {
+
+// The Subscribe streams of a node, so that a stream whose client stopped reading can be cut (a slow consumer holds
+// one response of up to max_bytes in memory for as long as it does not read). Thread-safe.
+class SubscriptionRegistry {
+ public:
+  // What the registry needs of a stream: when its pending write started (0: none pending) and how to cancel it.
+  struct Stream {
+    std::atomic<int64_t> write_started_ms{0};
+    grpc::CallbackServerContext* context = nullptr;
+  };
+  void Add(Stream* s);
+  // After Remove returns, the registry no longer touches `s`.
+  void Remove(Stream* s);
+  // Cancels every stream whose write has been pending for longer than `timeout`; returns how many.
+  int CancelStalled(int64_t now_ms, int64_t timeout_ms);
+  size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::set<Stream*> streams_;  // guarded by mu_
+};
 
 // What every service needs. All pointers outlive the services.
 struct ServiceContext {
@@ -27,8 +50,16 @@ struct ServiceContext {
   std::function<bool(uint64_t)> reachable;
   // False once shutdown begins: new calls get UNAVAILABLE.
   std::atomic<bool> accepting{true};
-  // Active Subscribe streams (for metrics and shutdown).
+  // Active Subscribe streams (for metrics and shutdown), and the streams themselves (slow-consumer timeout).
   std::atomic<int> subscriptions{0};
+  SubscriptionRegistry streams;
+  // Subscribe streams a node serves at once (brookd --max_subscriptions); past it RESOURCE_EXHAUSTED.
+  int max_subscriptions = 1024;
+  // A Subscribe stream whose client has not read its pending message for this long is cancelled
+  // (brookd --subscribe_write_timeout_ms).
+  int64_t subscribe_write_timeout_ms = 60'000;
+  // Slow-consumer cancellations, for metrics.
+  std::atomic<uint64_t> stalled_subscriptions_cancelled{0};
 };
 
 // UNAVAILABLE + RetryInfo: the node is shutting down.

@@ -103,7 +103,7 @@ class LogService final : public v1::Log::CallbackService {
 
   grpc::ServerWriteReactor<v1::FetchResponse>* Subscribe(grpc::CallbackServerContext* context,
                                                          const v1::SubscribeRequest* req) override {
-    return StartSubscribe(ctx_, req);
+    return StartSubscribe(ctx_, context, req);
   }
 
   grpc::ServerUnaryReactor* ListOffsets(grpc::CallbackServerContext* context, const v1::ListOffsetsRequest* req,

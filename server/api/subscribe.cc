@@ -1,5 +1,6 @@
 #include "server/api/subscribe.h"
 
+#include <chrono>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
@@ -19,10 +20,21 @@ namespace {
 // only when no wait is registered (a registered wait is cancelled first, or has fired).
 class SubscribeReactor final : public grpc::ServerWriteReactor<v1::FetchResponse> {
  public:
-  SubscribeReactor(ServiceContext* ctx, const v1::SubscribeRequest* req) : ctx_(ctx), req_(*req) {
-    ctx_->subscriptions.fetch_add(1);
+  SubscribeReactor(ServiceContext* ctx, grpc::CallbackServerContext* context, const v1::SubscribeRequest* req)
+      : ctx_(ctx), req_(*req) {
+    const int active = ctx_->subscriptions.fetch_add(1) + 1;
+    stream_.context = context;
+    ctx_->streams.Add(&stream_);
     if (!ctx_->accepting.load()) {
       Finish(ShuttingDown());
+      return;
+    }
+    if (active > ctx_->max_subscriptions) {
+      Finish(RetryLater(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        absl::StrCat("this node serves at most ", ctx_->max_subscriptions,
+                                     " Subscribe streams at once (--max_subscriptions); retry later or on another "
+                                     "replica, or read with Fetch"),
+                        1000));
       return;
     }
     if (auto s = ValidateSubscribe(req_); !s.ok()) {
@@ -39,6 +51,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::FetchResponse
   }
 
   void OnWriteDone(bool ok) override {
+    stream_.write_started_ms.store(0, std::memory_order_release);
     if (!ok) {
       FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "stream closed"));
       return;
@@ -61,6 +74,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::FetchResponse
   }
 
   void OnDone() override {
+    ctx_->streams.Remove(&stream_);
     ctx_->subscriptions.fetch_sub(1);
     delete this;
   }
@@ -84,6 +98,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::FetchResponse
     if (!s.ok()) return FinishOnce(s);
     if (resp_.records_size() == 0 && !resp_.has_gap()) return Wait(offset_);
     offset_ = resp_.next_offset();
+    stream_.write_started_ms.store(NowMs(), std::memory_order_release);
     StartWrite(&resp_);
   }
 
@@ -104,7 +119,14 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::FetchResponse
     Finish(s);
   }
 
+  static int64_t NowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
   ServiceContext* ctx_;
+  SubscriptionRegistry::Stream stream_;
   const v1::SubscribeRequest req_;
   std::shared_ptr<PartitionView> view_;
   uint64_t offset_ = 0;
@@ -118,8 +140,10 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::FetchResponse
 
 }  // namespace
 
-grpc::ServerWriteReactor<v1::FetchResponse>* StartSubscribe(ServiceContext* ctx, const v1::SubscribeRequest* req) {
-  return new SubscribeReactor(ctx, req);
+grpc::ServerWriteReactor<v1::FetchResponse>* StartSubscribe(ServiceContext* ctx,
+                                                            grpc::CallbackServerContext* context,
+                                                            const v1::SubscribeRequest* req) {
+  return new SubscribeReactor(ctx, context, req);
 }
 
 }  // namespace brook::server

@@ -8,6 +8,10 @@
 namespace brook::server {
 
 // Starts serving `req` (validated here); gRPC owns the returned reactor.
-grpc::ServerWriteReactor<v1::FetchResponse>* StartSubscribe(ServiceContext* ctx, const v1::SubscribeRequest* req);
+// A stream whose client leaves a message unread for ctx->subscribe_write_timeout_ms is cancelled by the node's
+// sweep (SubscriptionRegistry::CancelStalled); at most ctx->max_subscriptions run at once.
+grpc::ServerWriteReactor<v1::FetchResponse>* StartSubscribe(ServiceContext* ctx,
+                                                            grpc::CallbackServerContext* context,
+                                                            const v1::SubscribeRequest* req);
 
 }  // namespace brook::server

@@ -1,5 +1,6 @@
 #include "server/api/validate.h"
 
+#include <set>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -157,7 +158,13 @@ grpc::Status ValidateCommitOffsets(const v1::CommitOffsetsRequest& req) {
     return InvalidField("offsets", absl::StrCat("has ", req.offsets_size(), " entries; the limit is ",
                                                 Limits::kMaxPartitionsPerOffsetCommit));
   }
+  std::set<uint32_t> seen;
   for (int i = 0; i < req.offsets_size(); ++i) {
+    if (!seen.insert(req.offsets(i).partition()).second) {
+      return InvalidField(
+          absl::StrCat("offsets[", i, "].partition"),
+          absl::StrCat("repeats partition ", req.offsets(i).partition(), "; name each partition once"));
+    }
     if (req.offsets(i).metadata().size() > Limits::kMaxOffsetMetadataBytes) {
       return InvalidField(absl::StrCat("offsets[", i, "].metadata"),
                           absl::StrCat("is ", req.offsets(i).metadata().size(), " bytes; the limit is ",
@@ -171,6 +178,33 @@ grpc::Status ValidateFetchOffsets(const v1::FetchOffsetsRequest& req) {
   if (auto s = ValidateGroupName("group", req.group()); !s.ok()) return s;
   if (auto s = ValidateTopicName("topic", req.topic()); !s.ok()) return s;
   if (req.partitions_size() == 0) return InvalidField("partitions", "is empty; list the partitions to read");
+  if (static_cast<uint32_t>(req.partitions_size()) > Limits::kMaxPartitionsPerTopic) {
+    return InvalidField("partitions", absl::StrCat("has ", req.partitions_size(), " entries; a topic has at most ",
+                                                   Limits::kMaxPartitionsPerTopic, " partitions"));
+  }
+  std::set<uint32_t> seen;
+  for (int i = 0; i < req.partitions_size(); ++i) {
+    if (!seen.insert(req.partitions(i)).second) {
+      return InvalidField(absl::StrCat("partitions[", i, "]"),
+                          absl::StrCat("repeats partition ", req.partitions(i), "; name each partition once"));
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ValidateGetMetadata(const v1::GetMetadataRequest& req) {
+  if (static_cast<uint32_t>(req.topics_size()) > Limits::kMaxTopicsPerRequest) {
+    return InvalidField("topics", absl::StrCat("has ", req.topics_size(), " names; the limit is ",
+                                               Limits::kMaxTopicsPerRequest, " (send none to get every topic)"));
+  }
+  std::set<std::string_view> seen;
+  for (int i = 0; i < req.topics_size(); ++i) {
+    const std::string field = absl::StrCat("topics[", i, "]");
+    if (auto s = ValidateTopicName(field, req.topics(i)); !s.ok()) return s;
+    if (!seen.insert(req.topics(i)).second) {
+      return InvalidField(field, absl::StrCat("repeats '", req.topics(i), "'; name each topic once"));
+    }
+  }
   return grpc::Status::OK;
 }
 

@@ -25,6 +25,7 @@ grpc::Status ValidateListOffsets(const v1::ListOffsetsRequest& req);
 grpc::Status ValidateCreateTopic(const v1::CreateTopicRequest& req);
 grpc::Status ValidateCommitOffsets(const v1::CommitOffsetsRequest& req);
 grpc::Status ValidateFetchOffsets(const v1::FetchOffsetsRequest& req);
+grpc::Status ValidateGetMetadata(const v1::GetMetadataRequest& req);
 
 // Encoded size of one record as the limits count it: key + value + header keys and values.
 uint64_t RecordBytes(const v1::Record& record);

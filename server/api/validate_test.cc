@@ -280,10 +280,41 @@ TEST(ValidateCommitOffsets, GroupTopicOffsetsAndMetadataAreChecked) {
   bad.add_offsets();
   EXPECT_TRUE(RejectsField(ValidateCommitOffsets(bad), "offsets")) << "too many offsets";
   bad = req;
-  bad.add_offsets()->set_metadata(std::string(Limits::kMaxOffsetMetadataBytes + 1, 'm'));
+  auto* second = bad.add_offsets();
+  second->set_partition(1);
+  second->set_metadata(std::string(Limits::kMaxOffsetMetadataBytes + 1, 'm'));
   EXPECT_TRUE(RejectsField(ValidateCommitOffsets(bad), "offsets[1].metadata"));
   bad.mutable_offsets(1)->set_metadata(std::string(Limits::kMaxOffsetMetadataBytes, 'm'));
   EXPECT_TRUE(ValidateCommitOffsets(bad).ok()) << "metadata of exactly the limit";
+  bad.mutable_offsets(1)->set_partition(bad.offsets(0).partition());
+  EXPECT_TRUE(RejectsField(ValidateCommitOffsets(bad), "offsets[1].partition")) << "a partition named twice";
+}
+
+TEST(ValidateRequestLists, ListsAreBoundedAndNameEachItemOnce) {
+  // A small request must not build a huge answer: FetchOffsets naming one partition a million times, GetMetadata
+  // naming one topic a million times.
+  v1::FetchOffsetsRequest fetch;
+  fetch.set_group("g");
+  fetch.set_topic("t");
+  for (int i = 0; i < 3; ++i) fetch.add_partitions(7);
+  EXPECT_TRUE(RejectsField(ValidateFetchOffsets(fetch), "partitions[1]"));
+  fetch.clear_partitions();
+  for (uint32_t i = 0; i <= Limits::kMaxPartitionsPerTopic; ++i) fetch.add_partitions(i);
+  EXPECT_TRUE(RejectsField(ValidateFetchOffsets(fetch), "partitions"));
+  fetch.mutable_partitions()->RemoveLast();
+  EXPECT_TRUE(ValidateFetchOffsets(fetch).ok());
+
+  v1::GetMetadataRequest meta;
+  EXPECT_TRUE(ValidateGetMetadata(meta).ok()) << "no names: every topic";
+  meta.add_topics("orders");
+  meta.add_topics("orders");
+  EXPECT_TRUE(RejectsField(ValidateGetMetadata(meta), "topics[1]"));
+  meta.clear_topics();
+  for (uint32_t i = 0; i <= Limits::kMaxTopicsPerRequest; ++i) meta.add_topics("t" + std::to_string(i));
+  EXPECT_TRUE(RejectsField(ValidateGetMetadata(meta), "topics"));
+  meta.clear_topics();
+  meta.add_topics("bad name");
+  EXPECT_TRUE(RejectsField(ValidateGetMetadata(meta), "topics[0]"));
 }
 
 TEST(ValidateFetchOffsets, GroupTopicAndPartitionsAreChecked) {

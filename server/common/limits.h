@@ -28,6 +28,12 @@ struct Limits {
   static constexpr uint32_t kMaxGroupNameLength = 249;          //
   static constexpr uint32_t kMaxOffsetMetadataBytes = 4 << 10;  // CommitOffsets metadata
   static constexpr uint32_t kMaxPartitionsPerOffsetCommit = 1'024;
+  static constexpr uint32_t kMaxTopicsPerRequest = 1'000;  // GetMetadata names
+  // Per cluster: what one client can make the cluster hold (CreateTopic answers RESOURCE_EXHAUSTED past them).
+  static constexpr uint32_t kMaxTopicsPerCluster = 10'000;
+  static constexpr uint32_t kMaxPartitionsPerCluster = 20'000;  // partitions of all topics (replicas not counted)
+  // Per partition: consumer groups with a committed offset (CommitOffsets of a new group past it is refused).
+  static constexpr uint32_t kMaxGroupsPerPartition = 10'000;
 };
 
 }  // namespace brook::server

@@ -9,6 +9,7 @@
 #include "grpcpp/support/status.h"
 #include "raft/raft.h"
 #include "server/host/clock.h"
+#include "server/host/disk_guard.h"
 #include "server/host/host_metrics.h"
 #include "server/host/network.h"
 #include "server/host/registry.h"
@@ -29,6 +30,11 @@ struct HostOptions {
   std::chrono::milliseconds retention_interval{5000};
   // Seeds the groups' election-timeout randomization (0: from the clock). Tests fix it.
   uint64_t seed = 0;
+  // Disk-full guard (disk_guard.h): the data directory's filesystem and the free space kept in reserve; 0 turns it
+  // off. `free_bytes` replaces the statvfs measurement (tests).
+  std::string data_dir;
+  uint64_t disk_reserve_bytes = 0;
+  std::function<uint64_t()> free_bytes;
   // A deliberately broken safety rule, for the fault-injection suite to prove that its checker catches each
   // kind of violation (brookd --unsafe_break). kNone in every real deployment.
   UnsafeBreak unsafe_break = UnsafeBreak::kNone;
@@ -41,6 +47,7 @@ struct HostContext {
   Network* network;
   GroupRegistry* groups;
   HostMetrics* metrics = nullptr;
+  DiskGuard* disk = nullptr;
   // The published ClusterView is out of date (topics, hosted partitions or the controller changed).
   bool cluster_dirty = true;
 

@@ -14,6 +14,14 @@ grpc::Status ShuttingDown() {
   return RetryLater(grpc::StatusCode::UNAVAILABLE, "node is shutting down; retry on another node", 100);
 }
 
+// How the disk guard measures free space: the test's function, else statvfs of the data directory, else nothing.
+std::function<uint64_t()> DiskMeasure(const HostOptions& o) {
+  if (o.disk_reserve_bytes == 0) return nullptr;
+  if (o.free_bytes) return o.free_bytes;
+  if (o.data_dir.empty()) return nullptr;
+  return [dir = o.data_dir] { return DiskGuard::FreeBytesOf(dir); };
+}
+
 GroupOptions GroupOptionsOf(const HostOptions& o) {
   GroupOptions g;
   g.self = o.node_id;
@@ -31,8 +39,9 @@ Host::Host(HostOptions options, storage::Store* store, Network* network, Clock* 
       store_(store),
       network_(network),
       clock_(clock),
+      disk_(options_.disk_reserve_bytes, DiskMeasure(options_)),
       groups_(store, GroupOptionsOf(options_), options_.unsafe_break == UnsafeBreak::kReadPastCommit),
-      ctx_{&options_, clock, store, network, &groups_},
+      ctx_{&options_, clock, store, network, &groups_, nullptr, &disk_},
       group_commit_(&ctx_),
       produce_(&ctx_),
       producers_(&ctx_),
@@ -101,6 +110,7 @@ void Host::Post(Loop::Task run, std::function<void(const grpc::Status&)> stopped
 
 void Host::Turn(std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Task>& tasks, bool tick,
                 Clock::TimePoint now) {
+  disk_.Refresh(now);
   for (const auto& batch : inbox) {
     for (const auto& gm : batch.messages()) Step(gm);
   }
@@ -124,6 +134,11 @@ void Host::Step(const internal::GroupMessage& gm) {
   if (g == nullptr) return;  // not (yet, or no longer) hosted here: Raft retries
   raft::Message m = FromProto(gm.message());
   if (!g->Accepts(m)) return;
+  if (disk_.critical() && m.type == raft::MessageType::kAppend && !m.entries.empty() &&
+      g->id() != kMetadataGroupId) {
+    disk_.CountDroppedAppend();  // nearly no space left: do not append (the leader resends once space returns)
+    return;
+  }
   if (auto s = g->raft().Step(m); !s.ok()) {
     LogWarning("n", options_.node_id, " g", g->id(), " rejected message: ", s.message());
   }

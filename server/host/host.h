@@ -64,6 +64,8 @@ class Host {
   int led_groups() const { return led_groups_.load(std::memory_order_relaxed); }
   // Before Start.
   void set_metrics(HostMetrics* metrics);
+  // The disk-full guard's figures (any thread).
+  const DiskGuard& disk() const { return disk_; }
 
   // ---- Operations --------------------------------------------------------------------------------------------
   // `entry_data` is EncodeRecordBatch(request), encoded by the caller's thread (the records are not copied again).
@@ -101,6 +103,7 @@ class Host {
   Clock* const clock_;
 
   // Loop thread only, except where noted.
+  DiskGuard disk_;
   GroupRegistry groups_;
   HostContext ctx_;
   GroupCommit group_commit_;

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/codec/entry_codec.h"
 #include "server/common/errors.h"
+#include "server/common/limits.h"
 
 namespace brook::server {
 namespace {
@@ -61,7 +62,16 @@ grpc::Status OffsetsHandler::Resolve(const std::string& topic, const std::vector
 void OffsetsHandler::Commit(const v1::CommitOffsetsRequest& req, std::function<void(grpc::Status)> done) {
   std::vector<uint32_t> partitions;
   for (const auto& po : req.offsets()) partitions.push_back(po.partition());
+  if (auto s = ctx_->disk->CheckWrite(ctx_->self()); !s.ok()) return done(s);
   auto within_watermark = [&req](int i, PartitionGroup& g) {
+    if (!g.machine().groups().contains(req.group()) &&
+        g.machine().groups().size() >= Limits::kMaxGroupsPerPartition) {
+      return RetryLater(
+          grpc::StatusCode::RESOURCE_EXHAUSTED,
+          absl::StrCat("partition ", req.offsets(i).partition(), " holds offsets of ", g.machine().groups().size(),
+                       " consumer groups, its limit (max_groups_per_partition)"),
+          60'000);
+    }
     const uint64_t hwm = g.machine().end_offset();
     if (req.offsets(i).offset() <= hwm) return grpc::Status::OK;
     return InvalidField(absl::StrCat("offsets[", i, "].offset"),

@@ -17,6 +17,7 @@ void ProduceHandler::Produce(ProduceArgs args, std::string entry_data, ProduceDo
         {});
   }
   if (auto s = ctx_->CheckLeaderReady(*g); !s.ok()) return done(s, {});
+  if (auto s = ctx_->disk->CheckWrite(ctx_->self()); !s.ok()) return done(s, {});
   const PartitionMachine::ProduceKey key{args.producer_id, args.producer_epoch, args.sequence, args.record_count,
                                          EntryBodyCrc(entry_data)};
   if (AnswerKnown(*g, args, key, done)) return;

@@ -6,6 +6,7 @@ namespace brook::server {
 
 void ProducersHandler::Init(const std::string& name,
                             std::function<void(grpc::Status, v1::InitProducerResponse)> done) {
+  if (auto s = ctx_->disk->CheckWrite(ctx_->self()); !s.ok()) return done(s, {});
   internal::MetadataCommand cmd;
   cmd.mutable_init_producer()->set_producer_name(name);
   cmd.mutable_init_producer()->set_time_ms(ctx_->NowMs());

@@ -80,6 +80,10 @@ void TopicsHandler::Create(const v1::CreateTopicRequest& req, std::function<void
         grpc::Status(grpc::StatusCode::ALREADY_EXISTS, absl::StrCat("topic '", req.name(), "' already exists")),
         {});
   }
+  if (auto s = ctx_->disk->CheckWrite(ctx_->self()); !s.ok()) return done(s, {});
+  if (auto s = meta.machine().CheckClusterLimits(static_cast<int>(req.partitions())); !s.ok()) {
+    return done(RetryLater(grpc::StatusCode::RESOURCE_EXHAUSTED, std::string(s.message()), 60'000), {});
+  }
   const auto& nodes = meta.raft().conf().voters;
   const uint32_t rf = req.replication_factor() == 0 ? std::min<uint32_t>(3, static_cast<uint32_t>(nodes.size()))
                                                     : req.replication_factor();

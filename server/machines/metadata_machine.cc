@@ -37,6 +37,10 @@ absl::StatusOr<MetadataMachine::Applied> MetadataMachine::Apply(const raft::Entr
         out.status = absl::AlreadyExistsError(absl::StrCat("topic '", topic.name(), "' already exists"));
         return out;
       }
+      if (auto s = CheckClusterLimits(topic.partitions_size()); !s.ok()) {
+        out.status = s;
+        return out;
+      }
       topic.set_topic_id(state_.next_topic_id());
       state_.set_next_topic_id(state_.next_topic_id() + 1);
       for (auto& p : *topic.mutable_partitions()) {
@@ -68,6 +72,22 @@ absl::StatusOr<MetadataMachine::Applied> MetadataMachine::Apply(const raft::Entr
   }
   delta->puts.emplace_back(std::string(kStateKey), state_.SerializeAsString());
   return out;
+}
+
+absl::Status MetadataMachine::CheckClusterLimits(int new_partitions) const {
+  if (static_cast<uint32_t>(state_.topics_size()) >= Limits::kMaxTopicsPerCluster) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the cluster holds ", state_.topics_size(),
+                     " topics, its limit (max_topics_per_cluster); delete one first"));
+  }
+  uint64_t partitions = 0;
+  for (const auto& [name, t] : state_.topics()) partitions += static_cast<uint64_t>(t.partitions_size());
+  if (partitions + static_cast<uint64_t>(new_partitions) > Limits::kMaxPartitionsPerCluster) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the cluster holds ", partitions, " partitions; ", new_partitions, " more would pass its limit of ",
+        Limits::kMaxPartitionsPerCluster, " (max_partitions_per_cluster)"));
+  }
+  return absl::OkStatus();
 }
 
 uint64_t MetadataMachine::NextProducerId() {

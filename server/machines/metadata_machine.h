@@ -52,6 +52,10 @@ class MetadataMachine final : public StateMachine<MetadataApplied> {
   // Producer ids the metadata group assigns have this bit set; clients that draw random ids keep it clear.
   static constexpr uint64_t kAssignedProducerIdBit = uint64_t{1} << 63;
 
+  // RESOURCE_EXHAUSTED when a topic of `new_partitions` partitions would pass the cluster's topic or partition
+  // limit (checked by the controller before proposing, and again when applying, on every node alike).
+  absl::Status CheckClusterLimits(int new_partitions) const;
+
  private:
   // Invariant: next_group_id is larger than every group id of every topic ever created (ids are never reused,
   // so a deleted topic's leftover Raft messages can never reach a new topic's group).

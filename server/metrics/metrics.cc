@@ -8,9 +8,8 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/message_lite.h"
-#include "grpcpp/support/server_interceptor.h"
 #include "server/common/log.h"
+#include "server/metrics/api_interceptor.h"
 
 #ifndef BROOK_VERSION
 #define BROOK_VERSION "0.0.0"
@@ -40,62 +39,6 @@ prometheus::Family<T>& FamilyOf(prometheus::Registry& registry, std::map<std::st
   known[name] = &f;
   return f;
 }
-
-class ApiInterceptor final : public grpc::experimental::Interceptor {
- public:
-  ApiInterceptor(Metrics* metrics, grpc::experimental::ServerRpcInfo* info)
-      : metrics_(metrics), method_(ShortName(info->method())), start_(std::chrono::steady_clock::now()) {
-    metrics_->inflight_requests().Increment();
-  }
-  ~ApiInterceptor() override { metrics_->inflight_requests().Decrement(); }
-
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    using grpc::experimental::InterceptionHookPoints;
-    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
-      if (auto* m = static_cast<google::protobuf::MessageLite*>(methods->GetRecvMessage())) {
-        request_bytes_ += m->ByteSizeLong();
-      }
-    }
-    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
-      if (auto* m = static_cast<const google::protobuf::MessageLite*>(methods->GetSendMessage())) {
-        response_bytes_ += m->ByteSizeLong();
-      }
-    }
-    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
-      grpc::Status status = methods->GetSendStatus();
-      double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-      metrics_->ObserveCall(method_, static_cast<int>(status.error_code()), seconds, request_bytes_,
-                            response_bytes_);
-    }
-    methods->Proceed();
-  }
-
- private:
-  static std::string ShortName(const char* full) {
-    std::string s = full == nullptr ? "" : full;
-    auto slash = s.rfind('/');
-    return slash == std::string::npos ? s : s.substr(slash + 1);
-  }
-
-  Metrics* metrics_;
-  std::string method_;
-  std::chrono::steady_clock::time_point start_;
-  size_t request_bytes_ = 0;
-  size_t response_bytes_ = 0;
-};
-
-class ApiInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
- public:
-  explicit ApiInterceptorFactory(Metrics* metrics) : metrics_(metrics) {}
-  grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
-    std::string method = info->method() == nullptr ? "" : info->method();
-    if (!method.starts_with("/brook.v1.")) return nullptr;  // health checks and reflection are not the API
-    return new ApiInterceptor(metrics_, info);
-  }
-
- private:
-  Metrics* metrics_;
-};
 
 const char* CodeName(int code) {
   static const char* names[] = {
@@ -196,7 +139,7 @@ Metrics::~Metrics() {
 
 void Metrics::InstallServerMetrics(grpc::ServerBuilder& builder) {
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> factories;
-  factories.push_back(std::make_unique<ApiInterceptorFactory>(this));
+  factories.push_back(MakeApiInterceptorFactory(this));
   builder.experimental().SetInterceptorCreators(std::move(factories));
 }
 
@@ -290,7 +233,25 @@ void Metrics::Refresh() {
   subscriptions_->Set(services_ != nullptr ? services_->subscriptions.load() : 0);
   GaugeOf("brook_node_ready", "1 once the node has caught up with the metadata and sees a controller", {})
       .Set(host_->ready() ? 1 : 0);
+  RefreshStorage();
+  RefreshGuards();
+  RefreshTransport();
+  RefreshProcess();
+  // Sample on the loop (cheap copies), apply here on the caller's thread at the next Refresh: storage size
+  // estimates per group must not run on the loop.
+  std::vector<GroupStats> latest;
+  {
+    std::lock_guard lock(refresh_mu_);
+    latest.swap(latest_stats_);
+  }
+  if (!latest.empty()) ApplyGroupStats(latest);
+  host_->CollectStats([this](std::vector<GroupStats> stats) {
+    std::lock_guard lock(refresh_mu_);
+    latest_stats_ = std::move(stats);
+  });
+}
 
+void Metrics::RefreshStorage() {
   // Storage.
   auto st = store_->Stats();
   SetTotal(CounterOf("brook_storage_writes_total", "Storage write calls", {}), static_cast<double>(st.writes));
@@ -310,7 +271,39 @@ void Metrics::Refresh() {
       .Set(static_cast<double>(st.memtable_bytes));
   GaugeOf("brook_rocksdb_l0_files", "SST files in level 0 of the log column family", {})
       .Set(static_cast<double>(st.l0_files));
+}
 
+void Metrics::RefreshGuards() {
+  // Disk-full guard, transport refusals, slow Subscribe consumers.
+  const DiskGuard& disk = host_->disk();
+  GaugeOf("brook_disk_free_bytes",
+          "Free bytes on the data directory's filesystem, as the disk guard last measured", {})
+      .Set(disk.free_bytes() == UINT64_MAX ? 0 : static_cast<double>(disk.free_bytes()));
+  GaugeOf("brook_disk_reserve_bytes", "Free space kept in reserve (--disk_reserve_mb)", {})
+      .Set(static_cast<double>(disk.reserve_bytes()));
+  GaugeOf("brook_disk_writes_refused", "1 while free space is under the reserve and writes are refused", {})
+      .Set(disk.reserve_bytes() > 0 && disk.low() ? 1 : 0);
+  SetTotal(CounterOf("brook_disk_appends_dropped_total",
+                     "Replicated appends dropped because free space was under half the reserve", {}),
+           static_cast<double>(disk.dropped_appends()));
+  const TransportRejections& rej = transport_->rejections();
+  for (const auto& [reason, value] :
+       {std::pair<const char*, uint64_t>{"unauthenticated", rej.unauthenticated_streams.load()},
+        {"not_member", rej.non_member_streams.load()},
+        {"forged_batch", rej.forged_batches.load()},
+        {"forged_message", rej.forged_messages.load()}}) {
+    SetTotal(CounterOf("brook_transport_rejected_total",
+                       "Node-to-node streams, batches and messages refused, by reason", {{"reason", reason}}),
+             static_cast<double>(value));
+  }
+  if (services_ != nullptr) {
+    SetTotal(CounterOf("brook_subscriptions_cancelled_slow_total",
+                       "Subscribe streams cancelled because their client stopped reading", {}),
+             static_cast<double>(services_->stalled_subscriptions_cancelled.load()));
+  }
+}
+
+void Metrics::RefreshTransport() {
   // Transport.
   for (const auto& [id, addr] : members_) {
     if (id == node_id_) continue;
@@ -331,22 +324,10 @@ void Metrics::Refresh() {
     SetTotal(
         CounterOf("brook_transport_reconnects_total", "Streams opened to the peer (first one included)", peer),
         static_cast<double>(ps->reconnects.load()));
-    GaugeOf("brook_transport_peer_reachable", "1 if the last send to the peer succeeded", peer)
-        .Set(ps->connected.load() ? 1 : 0);
+    GaugeOf("brook_transport_peer_reachable", "1 if something was heard from the peer within an election timeout",
+            peer)
+        .Set(transport_->reachable(id) ? 1 : 0);
   }
-  RefreshProcess();
-  // Sample on the loop (cheap copies), apply here on the caller's thread at the next Refresh: storage size
-  // estimates per group must not run on the loop.
-  std::vector<GroupStats> latest;
-  {
-    std::lock_guard lock(refresh_mu_);
-    latest.swap(latest_stats_);
-  }
-  if (!latest.empty()) ApplyGroupStats(latest);
-  host_->CollectStats([this](std::vector<GroupStats> stats) {
-    std::lock_guard lock(refresh_mu_);
-    latest_stats_ = std::move(stats);
-  });
 }
 
 void Metrics::ApplyGroupStats(const std::vector<GroupStats>& stats) {

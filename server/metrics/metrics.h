@@ -60,6 +60,10 @@ class Metrics final : public HostMetrics {
 
  private:
   Metrics(uint64_t node_id, bool per_partition);
+  void RefreshStorage();
+  // Disk-full guard, node-to-node refusals, slow Subscribe consumers.
+  void RefreshGuards();
+  void RefreshTransport();
   void ApplyGroupStats(const std::vector<GroupStats>& stats);
   // The per-partition series of one group (with --per_partition_metrics).
   void ApplyPartitionStats(const GroupStats& g);

@@ -1,7 +1,11 @@
 // brookd: one node of a Brook cluster. See `brookd --help` and docs/operations.md.
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -12,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/common/log.h"
 #include "server/node/node.h"
+#include "server/transport/peer_auth.h"
 
 ABSL_FLAG(uint64_t, node_id, 0, "This node's id, >= 1, unique in the cluster and fixed for its data directory.");
 ABSL_FLAG(std::string, client_addr, "127.0.0.1:7101",
@@ -27,6 +32,10 @@ ABSL_FLAG(std::string, initial_members, "",
           "3=127.0.0.1:7203). Required on the first start; remembered in the data directory after that.");
 ABSL_FLAG(std::string, cluster_id, "brook",
           "Name of the cluster; nodes refuse traffic from another cluster and data directories of another.");
+ABSL_FLAG(std::string, cluster_secret_file, "",
+          "File holding the cluster secret (at least 16 bytes; the same on every node, e.g. from "
+          "`head -c 32 /dev/urandom | base64`). Node-to-node streams are signed with it and refused without it. "
+          "Required; when empty, the secret is read from the environment variable BROOK_CLUSTER_SECRET.");
 ABSL_FLAG(int, tick_ms, 50, "Length of one Raft tick in milliseconds (10..1000).");
 ABSL_FLAG(int, election_ticks, 10,
           "Ticks without a leader before a follower campaigns (randomized in [n, 2n)); >= 3 x heartbeat_ticks.");
@@ -40,6 +49,20 @@ ABSL_FLAG(
 ABSL_FLAG(std::string, unsafe_break, "none",
           "TESTS ONLY: break one safety rule on purpose so the fault-injection suite can show that its checker "
           "catches it: ack_before_commit, read_past_commit, skip_idempotence or skip_sync. Loses data.");
+ABSL_FLAG(int, max_concurrent_streams, 256,
+          "Client API: HTTP/2 streams (calls) one connection may have open at once (>= 1).");
+ABSL_FLAG(
+    int, grpc_memory_mb, 1024,
+    "Client API: memory quota for all connections' gRPC buffers, in MiB (>= 16); past it calls are refused.");
+ABSL_FLAG(int, max_connection_idle_ms, 600000,
+          "Client API: a connection without calls for this long is closed (clients reconnect on demand).");
+ABSL_FLAG(int, max_subscriptions, 1024, "Subscribe streams this node serves at once; past it RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, subscribe_write_timeout_ms, 60000,
+          "A Subscribe stream whose client leaves a message unread this long is cancelled (slow consumer).");
+ABSL_FLAG(int, disk_reserve_mb, 128,
+          "Free space (MiB) kept on the data directory's filesystem: below it the node refuses writes "
+          "(RESOURCE_EXHAUSTED) and keeps serving reads; below half of it, it stops appending replicated entries. "
+          "0 turns the guard off.");
 ABSL_FLAG(int, shutdown_timeout_ms, 5000,
           "On SIGTERM: how long to hand leadership away and finish in-flight calls.");
 
@@ -50,24 +73,47 @@ int Fail(const std::string& message) {
   return 2;
 }
 
+// Every client connection, Subscribe stream and RocksDB file takes a descriptor: raise the soft limit to the hard
+// one (Debian's default soft limit, 1,024, stops the client listener early; docs/operations.md "Limits").
+void RaiseOpenFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  const rlim_t before = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    brook::server::LogInfo("open-file limit raised from ", before, " to ", limit.rlim_cur);
+  }
+}
+
+// The cluster secret: from --cluster_secret_file, else from $BROOK_CLUSTER_SECRET.
+absl::StatusOr<std::string> ClusterSecret(const std::string& file) {
+  if (!file.empty()) {
+    auto secret = brook::server::ReadSecretFile(file);
+    if (!secret.ok())
+      return absl::InvalidArgumentError(absl::StrCat("--cluster_secret_file: ", secret.status().message()));
+    return secret;
+  }
+  const char* env = std::getenv("BROOK_CLUSTER_SECRET");
+  if (env == nullptr || *env == '\0') {
+    return absl::InvalidArgumentError(
+        "a cluster secret is required: --cluster_secret_file=PATH or BROOK_CLUSTER_SECRET, the same on every node "
+        "(create one with: head -c 32 /dev/urandom | base64 > cluster.secret)");
+  }
+  if (std::strlen(env) < brook::server::kMinSecretBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("BROOK_CLUSTER_SECRET has ", std::strlen(env),
+                                                   " bytes; use at least ", brook::server::kMinSecretBytes));
+  }
+  return std::string(env);
+}
+
 }  // namespace
 
-int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "one node of a Brook cluster (a Raft-replicated commit log).\n\n"
-      "  brookd --node_id=1 --initial_members=1=127.0.0.1:7201,2=127.0.0.1:7202,3=127.0.0.1:7203 \\\n"
-      "         --client_addr=127.0.0.1:7101 --peer_addr=127.0.0.1:7201 --data_dir=/var/lib/brook\n\n"
-      "A config file of flags, one per line (--name=value), is read with --flagfile=PATH.\n"
-      "SIGTERM or SIGINT stops the node gracefully (exit 0).");
-  absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view file) { return absl::StrContains(file, "server/main.cc"); };
-  usage.contains_helpshort_flags = usage.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage);
-  absl::ParseCommandLine(argc, argv);
-
+// The node's configuration from its flags, or what to fix.
+absl::StatusOr<brook::server::NodeConfig> ConfigFromFlags() {
+  auto Invalid = [](const std::string& message) { return absl::InvalidArgumentError(message); };
   brook::server::NodeConfig config;
   config.node_id = absl::GetFlag(FLAGS_node_id);
-  if (config.node_id == 0) return Fail("--node_id is required and must be >= 1");
+  if (config.node_id == 0) return Invalid("--node_id is required and must be >= 1");
   config.client_addr = absl::GetFlag(FLAGS_client_addr);
   config.advertise_client_addr = absl::GetFlag(FLAGS_advertise_client_addr);
   config.peer_addr = absl::GetFlag(FLAGS_peer_addr);
@@ -80,26 +126,68 @@ int main(int argc, char** argv) {
   config.per_partition_metrics = absl::GetFlag(FLAGS_per_partition_metrics);
   config.shutdown_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_shutdown_timeout_ms));
   config.retention_check_ms = absl::GetFlag(FLAGS_retention_check_ms);
-  if (config.retention_check_ms < 10) return Fail("--retention_check_ms must be >= 10");
+  config.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
+  config.grpc_memory_mb = absl::GetFlag(FLAGS_grpc_memory_mb);
+  config.max_connection_idle_ms = absl::GetFlag(FLAGS_max_connection_idle_ms);
+  config.max_subscriptions = absl::GetFlag(FLAGS_max_subscriptions);
+  config.subscribe_write_timeout_ms = absl::GetFlag(FLAGS_subscribe_write_timeout_ms);
+  config.disk_reserve_mb = absl::GetFlag(FLAGS_disk_reserve_mb);
+  if (config.disk_reserve_mb < 0) return Invalid("--disk_reserve_mb must be >= 0");
+  if (config.max_concurrent_streams < 1) return Invalid("--max_concurrent_streams must be >= 1");
+  if (config.grpc_memory_mb < 16) return Invalid("--grpc_memory_mb must be >= 16");
+  if (config.max_connection_idle_ms < 1000) return Invalid("--max_connection_idle_ms must be >= 1000");
+  if (config.max_subscriptions < 1) return Invalid("--max_subscriptions must be >= 1");
+  if (config.subscribe_write_timeout_ms < 100) return Invalid("--subscribe_write_timeout_ms must be >= 100");
+  if (config.retention_check_ms < 10) return Invalid("--retention_check_ms must be >= 10");
   if (config.client_addr.empty() || config.peer_addr.empty())
-    return Fail("--client_addr and --peer_addr are required");
-  if (config.data_dir.empty()) return Fail("--data_dir is required");
-  if (config.cluster_id.empty()) return Fail("--cluster_id may not be empty");
-  if (config.tick_ms < 10 || config.tick_ms > 1000) return Fail("--tick_ms must be 10..1000");
-  if (config.heartbeat_ticks < 1) return Fail("--heartbeat_ticks must be >= 1");
+    return Invalid("--client_addr and --peer_addr are required");
+  if (config.data_dir.empty()) return Invalid("--data_dir is required");
+  if (config.cluster_id.empty()) return Invalid("--cluster_id may not be empty");
+  if (config.tick_ms < 10 || config.tick_ms > 1000) return Invalid("--tick_ms must be 10..1000");
+  if (config.heartbeat_ticks < 1) return Invalid("--heartbeat_ticks must be >= 1");
   if (config.election_ticks < 3 * config.heartbeat_ticks) {
-    return Fail("--election_ticks must be at least 3 x --heartbeat_ticks");
+    return Invalid("--election_ticks must be at least 3 x --heartbeat_ticks");
   }
   if (auto broken = brook::server::ParseUnsafeBreak(absl::GetFlag(FLAGS_unsafe_break)); broken.ok()) {
     config.unsafe_break = *broken;
   } else {
-    return Fail(absl::StrCat("--unsafe_break: ", broken.status().message()));
+    return Invalid(absl::StrCat("--unsafe_break: ", broken.status().message()));
+  }
+  if (auto secret = ClusterSecret(absl::GetFlag(FLAGS_cluster_secret_file)); secret.ok()) {
+    config.cluster_secret = *secret;
+  } else {
+    return Invalid(std::string(secret.status().message()));
   }
   if (std::string members = absl::GetFlag(FLAGS_initial_members); !members.empty()) {
     auto parsed = brook::server::ParseMembers(members);
-    if (!parsed.ok()) return Fail(absl::StrCat("--initial_members: ", parsed.status().message()));
+    if (!parsed.ok()) return Invalid(absl::StrCat("--initial_members: ", parsed.status().message()));
     config.initial_members = *parsed;
   }
+
+  return config;
+}
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "one node of a Brook cluster (a Raft-replicated commit log).\n\n"
+      "  brookd --node_id=1 --initial_members=1=127.0.0.1:7201,2=127.0.0.1:7202,3=127.0.0.1:7203 \\\n"
+      "         --client_addr=127.0.0.1:7101 --peer_addr=127.0.0.1:7201 --data_dir=/var/lib/brook\n\n"
+      "A config file of flags, one per line (--name=value), is read with --flagfile=PATH.\n"
+      "SIGTERM or SIGINT stops the node gracefully (exit 0).");
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "server/node/main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
+  absl::ParseCommandLine(argc, argv);
+
+  auto config = ConfigFromFlags();
+  if (!config.ok()) return Fail(std::string(config.status().message()));
+
+  // Data is readable by this user only: the data directory is created 0700 and every file in it 0600.
+  umask(077);
+  RaiseOpenFileLimit();
 
   // Block the stop signals in every thread; this one waits for them.
   sigset_t stop;
@@ -109,14 +197,14 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  brook::server::Node node(config);
+  brook::server::Node node(*config);
   if (auto s = node.Start(); !s.ok()) {
-    brook::server::LogError("n", config.node_id, " cannot start: ", s.message());
+    brook::server::LogError("n", config->node_id, " cannot start: ", s.message());
     return 1;
   }
   int sig = 0;
   sigwait(&stop, &sig);
-  brook::server::LogInfo("n", config.node_id, " received ", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+  brook::server::LogInfo("n", config->node_id, " received ", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                          ", stopping gracefully");
   node.Shutdown();
   return 0;

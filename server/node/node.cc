@@ -1,6 +1,7 @@
 #include "server/node/node.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <random>
 
 #include "absl/strings/numbers.h"
@@ -9,9 +10,11 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/resource_quota.h"
 #include "server/codec/entry_codec.h"
 #include "server/common/limits.h"
 #include "server/common/log.h"
+#include "server/host/disk_guard.h"
 #include "server/metrics/metrics.h"
 
 namespace brook::server {
@@ -99,8 +102,21 @@ absl::Status Node::Start() {
 }
 
 absl::Status Node::OpenStore() {
+  // The data directory is this node's alone (0700), whatever made it; RocksDB creates its files under umask 077.
+  std::error_code ec;
+  std::filesystem::create_directories(config_.data_dir, ec);
+  std::filesystem::permissions(config_.data_dir, std::filesystem::perms::owner_all, ec);
   storage::Options options;
   options.entry_timestamp_ms = [](const raft::Entry& e) { return EntryAppendTime(e.data); };
+  const uint64_t reserve = static_cast<uint64_t>(config_.disk_reserve_mb) << 20;
+  if (const uint64_t free = DiskGuard::FreeBytesOf(config_.data_dir); reserve > 0 && free < reserve) {
+    // A nearly full disk: open without writing the recovered WAL out, so that the node at least serves reads.
+    options.flush_recovered = false;
+    LogWarning("n", config_.node_id, " starts with ", free >> 20, " MiB free, under the reserve of ",
+               config_.disk_reserve_mb,
+               " MiB: opening without flushing the recovered WAL; writes are refused until "
+               "space returns");
+  }
   auto store = storage::Store::Open(config_.data_dir, options);
   if (!store.ok()) {
     return absl::Status(store.status().code(), absl::StrCat("cannot open data directory '", config_.data_dir,
@@ -160,6 +176,8 @@ void Node::StartTransport(const Incarnations& incarnation) {
   topts.cluster_id = config_.cluster_id;
   topts.client_address = config_.advertise_client_addr;
   topts.metrics_address = config_.metrics_addr;
+  topts.secret = config_.cluster_secret;
+  topts.heard_window = std::chrono::milliseconds(config_.tick_ms * config_.election_ticks);
   topts.incarnation = incarnation.self;
   topts.known_incarnations = incarnation.peers;
   topts.remember_incarnation = [store = store_.get()](uint64_t peer, uint64_t value) {
@@ -182,6 +200,8 @@ absl::Status Node::CreateHost() {
   hopts.heartbeat_ticks = config_.heartbeat_ticks;
   hopts.retention_interval = std::chrono::milliseconds(config_.retention_check_ms);
   hopts.unsafe_break = config_.unsafe_break;
+  hopts.data_dir = config_.data_dir;
+  hopts.disk_reserve_bytes = static_cast<uint64_t>(config_.disk_reserve_mb) << 20;
   if (config_.unsafe_break != UnsafeBreak::kNone) {
     LogError("n", config_.node_id, " runs with --unsafe_break: it breaks a safety rule on purpose (tests only)");
   }
@@ -199,6 +219,11 @@ absl::Status Node::ListenPeers() {
   int port = 0;
   builder.AddListeningPort(config_.peer_addr, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(64 << 20);
+  // Peers ping every second (keepalive, to see a silent link); allow it, and ping them back the same way.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 500);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 1000);
   builder.RegisterService(transport_->service());
   peer_server_ = builder.BuildAndStart();
   if (peer_server_ == nullptr || port == 0) {
@@ -218,6 +243,8 @@ absl::Status Node::ServeClients() {
   context_.self = config_.node_id;
   context_.cluster_id = config_.cluster_id;
   context_.reachable = [this](uint64_t id) { return transport_->reachable(id); };
+  context_.max_subscriptions = config_.max_subscriptions;
+  context_.subscribe_write_timeout_ms = config_.subscribe_write_timeout_ms;
   log_service_ = MakeLogService(&context_);
   admin_service_ = MakeAdminService(&context_);
   groups_service_ = MakeGroupsService(&context_);
@@ -228,6 +255,16 @@ absl::Status Node::ServeClients() {
   builder.AddListeningPort(config_.client_addr, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(Limits::kMaxMessageBytes));
   builder.SetMaxSendMessageSize(static_cast<int>(Limits::kMaxFetchBytes + (1 << 20)));
+  // Bounds against floods (docs/operations.md "Limits"): streams per connection (a rapid-reset burst cannot open
+  // more at once), one memory quota for every connection's buffers, idle connections closed, client keepalive
+  // pings at most every 10 s.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config_.max_concurrent_streams);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, config_.max_connection_idle_ms);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+  grpc::ResourceQuota quota("brook-client-api");
+  quota.Resize(static_cast<size_t>(config_.grpc_memory_mb) << 20);
+  builder.SetResourceQuota(quota);
   builder.RegisterService(log_service_.get());
   builder.RegisterService(admin_service_.get());
   builder.RegisterService(groups_service_.get());
@@ -252,6 +289,13 @@ void Node::StartHealth() {
         serving = ready;
       }
       if (metrics_) metrics_->Refresh();
+      const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now().time_since_epoch())
+                              .count();
+      if (int n = context_.streams.CancelStalled(now, context_.subscribe_write_timeout_ms); n > 0) {
+        context_.stalled_subscriptions_cancelled.fetch_add(static_cast<uint64_t>(n));
+        LogWarning("n", config_.node_id, " cancelled ", n, " Subscribe streams whose client stopped reading");
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(serving ? 500 : 50));
     }
   });

@@ -32,12 +32,23 @@ struct NodeConfig {
   std::string metrics_addr;  // empty: no metrics endpoint
   std::string data_dir;
   std::map<uint64_t, std::string> initial_members;  // node id -> peer address
+  // The cluster secret every node shares: node-to-node streams are signed with it (server/transport/peer_auth.h).
+  std::string cluster_secret;
   int tick_ms = 50;
   int election_ticks = 10;
   int heartbeat_ticks = 2;
   bool per_partition_metrics = true;
   int retention_check_ms = 5000;
   std::chrono::milliseconds shutdown_timeout{5000};
+  // The client API's bounds (docs/operations.md "Limits"): HTTP/2 streams per connection, the gRPC memory quota,
+  // idle connections, Subscribe streams at once and how long a Subscribe client may leave a message unread.
+  int max_concurrent_streams = 256;
+  int grpc_memory_mb = 1024;
+  int max_connection_idle_ms = 600'000;
+  int max_subscriptions = 1024;
+  int subscribe_write_timeout_ms = 60'000;
+  // Free space kept in reserve on the data directory's filesystem (server/host/disk_guard.h); 0 turns it off.
+  int disk_reserve_mb = 128;
   UnsafeBreak unsafe_break = UnsafeBreak::kNone;  // tests of the fault-injection checker only
 };
 

@@ -1,15 +1,25 @@
 #include "server/transport/transport.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "server/common/limits.h"
 #include "server/common/log.h"
+#include "server/transport/peer_auth.h"
 
 namespace brook::server {
 
-constexpr auto kHelloInterval = std::chrono::seconds(1);
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t UnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 // One peer: a queue and a thread that owns the stream to it.
 class Transport::Peer {
@@ -19,6 +29,7 @@ class Transport::Peer {
   ~Peer() { Stop(); }
 
   void Start() {
+    hello_interval_ = std::max(std::chrono::milliseconds(20), options_.heard_window / 3);
     thread_ = std::thread([this] { Run(); });
   }
   void Stop() {
@@ -57,17 +68,23 @@ class Transport::Peer {
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
+    // A peer that holds our bytes without resetting (a silent network) breaks the stream within ~2 s: the
+    // keepalive ping goes unanswered, the transport closes, the blocked Write returns false.
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 1000);
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 1000);
+    args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
     stub_ = internal::NodeTransport::NewStub(
         grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args));
     auto backoff = std::chrono::milliseconds(50);
-    // A peer hears from us at least every kHelloInterval even when no group has anything to say: the first
-    // batch of a stream tells it our addresses, and a failing send tells us it is unreachable.
+    // A peer hears from us at least every hello_interval_ even when no group has anything to say: the first
+    // batch of a stream tells it our addresses, and it counts us reachable only while it hears from us.
     auto next_hello = std::chrono::steady_clock::now();
     while (true) {
       Work work;
       if (!TakeWork(next_hello, work)) break;
       if (work.empty()) continue;
-      next_hello = std::chrono::steady_clock::now() + kHelloInterval;
+      next_hello = std::chrono::steady_clock::now() + hello_interval_;
       if (writer_ == nullptr) OpenStream();
       const bool ok = WriteAll(work);
       stats_.connected.store(ok, std::memory_order_relaxed);
@@ -114,6 +131,8 @@ class Transport::Peer {
       std::lock_guard lock(mu_);
       context_ = context_owned_.get();
     }
+    context_owned_->AddMetadata(kPeerAuthHeader,
+                                PeerAuthToken(options_.secret, options_.cluster_id, options_.self, id_, UnixMs()));
     writer_ = stub_->Stream(context_owned_.get(), &ack_);
     first_ = true;
     stats_.reconnects.fetch_add(1, std::memory_order_relaxed);
@@ -183,66 +202,107 @@ class Transport::Peer {
   internal::StreamAck ack_;
   bool first_ = true;
   std::string refused_;
+  std::chrono::milliseconds hello_interval_{100};
   std::atomic<bool>* const refused_by_any_;
 };
 
-// The server side: one read reactor per incoming stream.
+// The server side: one read reactor per incoming stream, bound to the node its signed header names.
 class Transport::Receiver : public internal::NodeTransport::CallbackService {
  public:
   explicit Receiver(Transport* transport) : transport_(transport) {}
 
   grpc::ServerReadReactor<internal::MessageBatch>* Stream(grpc::CallbackServerContext* context,
                                                           internal::StreamAck* ack) override {
-    class Reader : public grpc::ServerReadReactor<internal::MessageBatch> {
-     public:
-      Reader(Transport* t, internal::StreamAck* ack) : transport_(t), ack_(ack) { StartRead(&batch_); }
-      void OnReadDone(bool ok) override {
-        if (!ok) {
-          Finish(grpc::Status::OK);
-          return;
-        }
-        if (batch_.cluster_id() != transport_->options_.cluster_id ||
-            batch_.to_node() != transport_->options_.self) {
-          LogWarning("n", transport_->options_.self, " rejecting a node stream from node ", batch_.from_node(),
-                     " of cluster '", batch_.cluster_id(), "' addressed to node ", batch_.to_node());
-          Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "wrong cluster id or node id"));
-          return;
-        }
-        if (!checked_) {
-          if (auto s = transport_->CheckIncarnation(batch_.from_node(), batch_.from_incarnation()); !s.ok()) {
-            LogError("n", transport_->options_.self, " refusing node ", batch_.from_node(), ": ", s.message());
-            Finish(grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message())));
-            return;
-          }
-          checked_ = true;
-        }
-        size_t bytes = batch_.ByteSizeLong();
-        ack_->set_received_bytes(ack_->received_bytes() + bytes);
-        transport_->Learn(batch_);
-        if (auto it = transport_->peers_.find(batch_.from_node()); it != transport_->peers_.end()) {
-          auto& s = it->second->stats_;
-          s.batches_received.fetch_add(1, std::memory_order_relaxed);
-          s.messages_received.fetch_add(batch_.messages_size(), std::memory_order_relaxed);
-          s.bytes_received.fetch_add(bytes, std::memory_order_relaxed);
-        }
-        if (batch_.messages_size() > 0) transport_->deliver_(std::move(batch_));
-        batch_.Clear();
-        StartRead(&batch_);
-      }
-      void OnDone() override { delete this; }
-
-     private:
-      Transport* transport_;
-      internal::StreamAck* ack_;
-      internal::MessageBatch batch_;
-      bool checked_ = false;  // the stream's first batch passed CheckIncarnation
-    };
-    return new Reader(transport_, ack);
+    return new Reader(transport_, ack, transport_->Authenticate(*context));
   }
 
  private:
+  class Reader : public grpc::ServerReadReactor<internal::MessageBatch> {
+   public:
+    Reader(Transport* t, internal::StreamAck* ack, absl::StatusOr<uint64_t> from) : transport_(t), ack_(ack) {
+      if (!from.ok()) {
+        Finish(grpc::Status(static_cast<grpc::StatusCode>(from.status().code()),
+                            std::string(from.status().message())));
+        return;
+      }
+      from_ = *from;
+      StartRead(&batch_);
+    }
+    void OnReadDone(bool ok) override {
+      if (!ok) return Finish(grpc::Status::OK);
+      if (auto s = transport_->Admit(from_, batch_, checked_); !s.ok()) return Finish(s);
+      checked_ = true;
+      const size_t bytes = batch_.ByteSizeLong();
+      ack_->set_received_bytes(ack_->received_bytes() + bytes);
+      transport_->Learn(batch_);
+      if (auto it = transport_->peers_.find(from_); it != transport_->peers_.end()) {
+        auto& s = it->second->stats_;
+        s.batches_received.fetch_add(1, std::memory_order_relaxed);
+        s.messages_received.fetch_add(batch_.messages_size(), std::memory_order_relaxed);
+        s.bytes_received.fetch_add(bytes, std::memory_order_relaxed);
+        s.last_heard_ms.store(SteadyMs(), std::memory_order_relaxed);
+      }
+      if (batch_.messages_size() > 0) transport_->deliver_(std::move(batch_));
+      batch_.Clear();
+      StartRead(&batch_);
+    }
+    void OnDone() override { delete this; }
+
+   private:
+    Transport* transport_;
+    internal::StreamAck* ack_;
+    internal::MessageBatch batch_;
+    uint64_t from_ = 0;     // the member this stream is bound to
+    bool checked_ = false;  // the stream's first batch passed CheckIncarnation
+  };
+
   Transport* transport_;
 };
+
+absl::StatusOr<uint64_t> Transport::Authenticate(const grpc::CallbackServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find(kPeerAuthHeader);
+  const absl::string_view token =
+      it == metadata.end() ? absl::string_view() : absl::string_view(it->second.data(), it->second.size());
+  auto from = VerifyPeerAuth(token, options_.secret, options_.cluster_id, options_.self, UnixMs());
+  if (!from.ok()) {
+    rejections_.unauthenticated_streams.fetch_add(1, std::memory_order_relaxed);
+    LogWarning("n", options_.self, " refusing a node stream from ", context.peer(), ": ", from.status().message());
+    return from.status();
+  }
+  if (!peers_.contains(*from)) {
+    rejections_.non_member_streams.fetch_add(1, std::memory_order_relaxed);
+    LogWarning("n", options_.self, " refusing a node stream from node ", *from, " (", context.peer(),
+               "): not a member of this cluster");
+    return absl::PermissionDeniedError(absl::StrCat("node ", *from, " is not a member of this cluster"));
+  }
+  return *from;
+}
+
+grpc::Status Transport::Admit(uint64_t from, internal::MessageBatch& batch, bool checked) {
+  if (batch.cluster_id() != options_.cluster_id || batch.to_node() != options_.self || batch.from_node() != from) {
+    rejections_.forged_batches.fetch_add(1, std::memory_order_relaxed);
+    LogWarning("n", options_.self, " closing node ", from, "'s stream: a batch claims node ", batch.from_node(),
+               " of cluster '", batch.cluster_id(), "' addressed to node ", batch.to_node());
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "wrong cluster id or node id");
+  }
+  if (!checked) {
+    if (auto s = CheckIncarnation(from, batch.from_incarnation()); !s.ok()) {
+      LogError("n", options_.self, " refusing node ", from, ": ", s.message());
+      return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+    }
+  }
+  // Every message must come from the stream's node: drop (and count) the others, keep the rest.
+  auto* messages = batch.mutable_messages();
+  const int before = messages->size();
+  for (int i = messages->size() - 1; i >= 0; --i) {
+    if (messages->Get(i).message().from() != from) messages->DeleteSubrange(i, 1);
+  }
+  if (const int forged = before - messages->size(); forged > 0) {
+    rejections_.forged_messages.fetch_add(static_cast<uint64_t>(forged), std::memory_order_relaxed);
+  }
+  return grpc::Status::OK;
+}
 
 Transport::Transport(Options options, std::function<void(internal::MessageBatch&&)> deliver)
     : options_(std::move(options)),
@@ -327,7 +387,9 @@ const PeerStats* Transport::stats(uint64_t peer) const {
 bool Transport::reachable(uint64_t peer) const {
   if (peer == options_.self) return true;
   const PeerStats* s = stats(peer);
-  return s != nullptr && s->connected.load(std::memory_order_relaxed);
+  if (s == nullptr) return false;
+  const int64_t heard = s->last_heard_ms.load(std::memory_order_relaxed);
+  return heard != 0 && SteadyMs() - heard <= options_.heard_window.count();
 }
 
 }  // namespace brook::server

@@ -4,9 +4,16 @@
 // Each peer has its own sender thread and bounded queue, so a slow, paused or dead peer blocks only its own
 // thread: when its queue exceeds kMaxQueuedBytes, new batches for it are dropped (Raft retransmits what matters).
 // A broken stream is re-opened with exponential backoff (50 ms doubling to 1 s). Thread-safe.
+//
+// Trust (docs/security in docs/operations.md "Node-to-node security"): every stream is opened with a header signed
+// by the cluster secret (peer_auth.h) and accepted only from a member of the cluster; it is then bound to that
+// node, and a batch or message on it that claims another sender is dropped and counted. Streams use HTTP/2
+// keepalives, so a link that holds bytes without resetting breaks the stream within seconds; a peer counts as
+// reachable only when something was heard from it within `heard_window`.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -18,6 +25,7 @@
 #include <thread>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "brook/internal/transport.grpc.pb.h"
 #include "server/host/network.h"
 
@@ -33,6 +41,16 @@ struct PeerStats {
   std::atomic<uint64_t> messages_received{0};
   std::atomic<uint64_t> bytes_received{0};
   std::atomic<bool> connected{false};
+  // Steady-clock ms when the last batch (or hello) from the peer arrived; 0 before the first.
+  std::atomic<int64_t> last_heard_ms{0};
+};
+
+// What the receiving side refused, since start.
+struct TransportRejections {
+  std::atomic<uint64_t> unauthenticated_streams{0};  // no or a wrong brook-peer-auth header
+  std::atomic<uint64_t> non_member_streams{0};       // signed, but from a node that is not a member
+  std::atomic<uint64_t> forged_batches{0};           // a batch claiming another sender, cluster or receiver
+  std::atomic<uint64_t> forged_messages{0};          // a message whose sender is not the stream's node
 };
 
 class Transport final : public Network {
@@ -43,6 +61,11 @@ class Transport final : public Network {
     std::string client_address;                      // advertised to peers
     std::string metrics_address;                     // advertised to peers
     std::map<uint64_t, std::string> peer_addresses;  // node id -> node-to-node address, self excluded
+    // The cluster secret every node shares (peer_auth.h); streams are signed with it and verified against it.
+    std::string secret;
+    // A peer is reachable when heard from within this window (the election timeout); hellos go out at a third
+    // of it when there is nothing else to send.
+    std::chrono::milliseconds heard_window{500};
     // This node's incarnation (see MessageBatch.from_incarnation), the peers' as remembered (moved into the
     // Transport, which keeps them current), and how to remember
     // a peer's first one durably (called once per peer, on a gRPC thread, before its stream is accepted).
@@ -67,6 +90,8 @@ class Transport final : public Network {
   std::map<uint64_t, std::string> client_addresses() const override;
   std::map<uint64_t, std::string> metrics_addresses() const override;
   const PeerStats* stats(uint64_t peer) const;
+  const TransportRejections& rejections() const { return rejections_; }
+  // Heard from within heard_window (this node is always reachable to itself).
   bool reachable(uint64_t peer) const;
   // A peer refused this node's streams (FAILED_PRECONDITION: another cluster, or it remembers another incarnation
   // of this node). Permanent for this process: neither changes while it runs.
@@ -82,6 +107,11 @@ class Transport final : public Network {
   class Peer;
   class Receiver;
   void Learn(const internal::MessageBatch& batch);
+  // The member a new stream's signed header names, or why it is refused.
+  absl::StatusOr<uint64_t> Authenticate(const grpc::CallbackServerContext& context);
+  // Checks a batch of a stream bound to `from` (cluster, addressee, sender; on the first, the incarnation) and
+  // drops its messages that claim another sender.
+  grpc::Status Admit(uint64_t from, internal::MessageBatch& batch, bool checked);
 
   Options options_;
   std::function<void(internal::MessageBatch&&)> deliver_;
@@ -91,6 +121,7 @@ class Transport final : public Network {
   std::map<uint64_t, std::string> client_addresses_;
   std::map<uint64_t, std::string> metrics_addresses_;
   std::atomic<bool> refused_{false};
+  TransportRejections rejections_;
   std::mutex incarnation_mu_;
   std::map<uint64_t, uint64_t> known_incarnations_;  // guarded by incarnation_mu_
 };

@@ -34,6 +34,9 @@ export BROOK_PY_STUBS=$WORK/py
 # Stamped into the images (docker-compose.yml build argument), reported by brook_build_info.
 BROOK_GIT_COMMIT=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
 export BROOK_GIT_COMMIT
+# The nodes' shared node-to-node secret (docker-compose.yml requires one).
+BROOK_CLUSTER_SECRET=$(head -c 32 /dev/urandom | base64)
+export BROOK_CLUSTER_SECRET
 START=$(date +%s)
 STARTED_DOCKERD=""
 SUDO=""

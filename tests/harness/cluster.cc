@@ -13,6 +13,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -74,8 +75,9 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options,
     return absl::FailedPreconditionError(absl::StrCat("brookd binary not found at '", options.brookd_path, "'"));
   }
   c->options_ = options;
-  char tmpl[] = "/tmp/brook-test-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) return absl::InternalError("mkdtemp failed");
+  std::string tmpl =
+      (options.parent_dir.empty() ? std::string("/tmp") : options.parent_dir) + "/brook-test-XXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr) return absl::InternalError("mkdtemp failed");
   c->root_ = tmpl;
   for (int i = 1; i <= options.nodes; ++i) {
     NodeProcess n;
@@ -95,6 +97,12 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options,
       members.push_back(absl::StrCat(n.id, "=", address));
     }
     c->initial_members_[self.id] = absl::StrJoin(members, ",");
+  }
+  // Every node shares one cluster secret (brookd --cluster_secret_file), random per test cluster.
+  {
+    std::ofstream secret(c->root_ + "/cluster.secret");
+    std::random_device entropy;
+    for (int i = 0; i < 32; ++i) secret << "0123456789abcdef"[entropy() % 16];
   }
   for (auto& n : c->nodes_) {
     if (auto s = c->Spawn(n); !s.ok()) return s;
@@ -139,6 +147,8 @@ absl::Status Cluster::Spawn(NodeProcess& n) {
       absl::StrCat("--initial_members=", initial_members_.at(n.id)),
       absl::StrCat("--tick_ms=", options_.tick_ms),
       absl::StrCat("--election_ticks=", options_.election_ticks),
+      absl::StrCat("--cluster_secret_file=", root_, "/cluster.secret"),
+      "--disk_reserve_mb=16",  // test machines may have little free space; a test that needs more sets its own
   };
   for (const auto& f : options_.extra_flags) args.push_back(f);
   if (options_.node_flags) {

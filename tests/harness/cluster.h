@@ -25,6 +25,8 @@ struct ClusterOptions {
   // Raft timing of every node (brookd --tick_ms, --election_ticks). Short ticks keep failover tests quick.
   int tick_ms = 20;
   int election_ticks = 10;
+  // Where the cluster's directory (data, logs, secret) is made; /tmp when empty.
+  std::string parent_dir;
   // Extra flags passed to every brookd.
   std::vector<std::string> extra_flags;
   // Extra flags of node `id` only, after extra_flags (e.g. --advertise_client_addr of a proxy in front of it).
