@@ -78,9 +78,10 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::FetchResponse
     if (auto s = CheckView(*view_); !s.ok()) return FinishOnce(s);
     if (start_after_ > 0 && view_->high_watermark() < start_after_) return Wait(start_after_ - 1);
     resp_.Clear();
-    auto s = ReadRecords(*ctx_->store, *view_, offset_, req_.max_records(), req_.max_bytes(), ctx_->self, &resp_);
+    const ReadOptions options{offset_, req_.max_records(), req_.max_bytes(), req_.accept_compressed()};
+    auto s = ReadRecords(*ctx_->store, *view_, options, ctx_->self, &resp_);
     if (!s.ok()) return FinishOnce(s);
-    if (resp_.records_size() == 0 && !resp_.has_gap()) return Wait(offset_);
+    if (!HasData(resp_)) return Wait(offset_);
     offset_ = resp_.next_offset();
     StartWrite(&resp_);
   }
