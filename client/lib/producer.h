@@ -4,21 +4,22 @@
 // batches (full, or lingered `batch.linger`) to each partition's leader, at most `max_in_flight_per_partition`
 // requests per partition at a time, and reports every record's offset through its callback or future.
 //
-// Ordering and exactly-once delivery per partition (docs/decisions.md D7): every request carries this producer's random
-// 64-bit id and the sequence number of its first record, numbered per partition 0, 1, 2, ... The server rejects a
-// batch that skips ahead (SequenceError) and answers a retry of a recent batch with its original offsets, so
-// several batches may be in flight and a retry never duplicates. When any request of a partition fails, the
-// partition stops sending, waits for all of its outstanding answers, then resends the unacknowledged batches in
-// sequence order, one at a time, before it resumes pipelining. A batch refused for good (INVALID_ARGUMENT,
-// NOT_FOUND, ...: CertainlyNotWritten) was not written: the batches behind it are renumbered to close the gap. A
-// batch that fails for good with an outcome that is not known (e.g. INTERNAL), or whose delivery timeout passes
-// with an unknown outcome, fails, as do the batches behind it, and the partition continues under a fresh producer
-// id (Kafka's epoch bump).
+// Ordering and exactly-once delivery per partition (docs/decisions.md D7): every request carries this producer's
+// random 64-bit id and the sequence number of its first record, numbered per partition 0, 1, 2, ... The server
+// rejects a batch that skips ahead (SequenceError) and answers a retry of a recent batch with its original
+// offsets, so several batches may be in flight and a retry never duplicates. When any request of a partition
+// fails, the partition stops sending, waits for all of its outstanding answers, then resends the unacknowledged
+// batches in sequence order, one at a time, before it resumes pipelining. A batch refused for good
+// (INVALID_ARGUMENT, NOT_FOUND, ...: CertainlyNotWritten) was not written: the batches behind it are renumbered to
+// close the gap. A batch that fails for good with an outcome that is not known (e.g. INTERNAL), or whose delivery
+// timeout passes with an unknown outcome, fails, as do the batches behind it, and the partition continues under a
+// fresh producer id (Kafka's epoch bump).
 //
 // Thread-safe. Callbacks run on the producer's I/O thread: they must be short and must not block (they may call
 // Send as long as the buffer is not full).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -46,7 +47,8 @@ struct ProducerOptions {
   // Produce requests outstanding per partition. With idempotence, values above 1 keep order (see above).
   // Without idempotence use 1 if order under retries matters.
   int max_in_flight_per_partition = 5;
-  // Producer id and sequence numbers on every request (docs/decisions.md D7). Off: producer_id 0, retries may duplicate.
+  // Producer id and sequence numbers on every request (docs/decisions.md D7). Off: producer_id 0, retries may
+  // duplicate.
   bool idempotence = true;
   // A record fails with DEADLINE_EXCEEDED when it is not acknowledged this long after Send, retries included.
   std::chrono::milliseconds delivery_timeout{30000};
@@ -57,6 +59,20 @@ struct ProducerOptions {
   // Records larger than this fail at once with INVALID_ARGUMENT (the server's Limits.max_record_bytes; a larger
   // record would fail its whole batch).
   size_t max_record_bytes = 1024 * 1024;
+  // Compresses each batch (COMPRESSION_LZ4 or COMPRESSION_ZSTD) on the I/O thread before its first send; the
+  // partition stores and serves it compressed (docs/api.md "Compression"). A batch whose records serialize to more
+  // than the server's max_batch_bytes (4 MiB) goes uncompressed. Default: none.
+  v1::Compression compression = v1::COMPRESSION_NONE;
+};
+
+// What a producer has sent so far (each batch counted once, at its first send): how well compression did.
+struct ProducerStats {
+  uint64_t batches = 0;
+  uint64_t compressed_batches = 0;
+  // The batches' records serialized (a RecordList each), and what went on the wire for them instead: the
+  // compressed bytes, or the same serialized size for a batch sent uncompressed.
+  uint64_t uncompressed_bytes = 0;
+  uint64_t sent_bytes = 0;
 };
 
 class Producer {
@@ -85,6 +101,8 @@ class Producer {
   void Close();
 
   uint64_t producer_id() const { return producer_id_; }
+  // Thread-safe; counters only grow.
+  ProducerStats stats() const;
 
   // Test hook: fail the next `count` Produce answers with `status` after the server has acted on them (the
   // records are written but the client sees an error), to prove that the resulting retries do not duplicate.
@@ -110,6 +128,8 @@ class Producer {
   int Window(const PartitionState& ps) const;
   // Without mu_: picks the leader and starts the asynchronous call.
   void StartRpc(InFlight* f);
+  // Without mu_, on the I/O thread, before a batch's first call: compresses it when configured, counts it.
+  void Prepare(InFlight* f);
   uint64_t NewProducerId();
 
   const std::shared_ptr<Connection> connection_;
@@ -129,6 +149,10 @@ class Producer {
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   int inject_failures_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status inject_status_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> stat_batches_{0};
+  std::atomic<uint64_t> stat_compressed_batches_{0};
+  std::atomic<uint64_t> stat_uncompressed_bytes_{0};
+  std::atomic<uint64_t> stat_sent_bytes_{0};
   std::thread io_thread_;
 };
 
