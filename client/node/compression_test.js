@@ -48,6 +48,9 @@ test('LZ4 frames decode: linked blocks, checksums, several frames', () => {
 
 test('LZ4 decoding stops at its bound and refuses damaged frames', () => {
   assert.throws(() => decodeLz4Frames(LZ4_FRAMES, 70000), /more than 70000 bytes/);
+  for (const limit of [0, 5, 1000, 65536]) {  // inside the first frame's compressed blocks
+    assert.throws(() => decodeLz4Frames(LZ4_FRAMES, limit), new RegExp(`more than ${limit} bytes`));
+  }
   assert.throws(() => decodeLz4Frames(LZ4_FRAMES.subarray(0, 300), 1 << 20), /truncated/);
   assert.throws(() => decodeLz4Frames(Buffer.from('not an lz4 frame'), 100), /not an LZ4 frame/);
 });
