@@ -230,6 +230,27 @@ TEST_F(CompressionTest, EveryReaderGetsEveryRecordOfCompressedBatchesAtItsOffset
   EXPECT_EQ(plain.records(0).offset(), kMiddle);
   ExpectSame(RecordsOf(plain, 0, kMiddle), Expected(kMiddle, 0), "decompressing fetch from the middle");
 
+  // Subscribe streams the same whole batches to a reader that accepts them, also when an answer holds nothing but
+  // a batch (from 36: the Zstandard batch [35, 45) alone).
+  {
+    v1::SubscribeRequest req;
+    req.set_topic(kTopic);
+    req.set_partition(0);
+    req.set_offset(36);
+    req.set_accept_compressed(true);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    auto stream = connection_->Stubs(leader0)->log->Subscribe(&ctx, req);
+    v1::FetchResponse first;
+    ASSERT_TRUE(stream->Read(&first)) << "Subscribe sent nothing";
+    ASSERT_GT(first.compressed_batches_size(), 0);
+    EXPECT_EQ(first.compressed_batches(0).base_offset(), 35u);
+    EXPECT_EQ(first.records_size(), 0);
+    ExpectSame(RecordsOf(first, 0, 36), Expected(36, 0), "Subscribe from the middle of a batch");
+    ctx.TryCancel();
+    (void)stream->Finish();
+  }
+
   // A follower serves the same batches (read-your-writes past the last offset), from the middle too.
   for (uint32_t p : {0u, 1u}) {
     const auto& info = topic.partitions(static_cast<int>(p));
