@@ -27,6 +27,7 @@ absl::StatusOr<std::string> DecompressZstd(std::string_view data, size_t max_byt
                      ZSTD_findFrameCompressedSize(data.data(), data.size()) == data.size();
   std::string out(exact ? static_cast<size_t>(declared) : max_bytes + 1, '\0');
   static thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
+  if (dctx == nullptr) return absl::ResourceExhaustedError("cannot create a Zstandard context");
   const size_t n = ZSTD_decompressDCtx(dctx.get(), out.data(), out.size(), data.data(), data.size());
   if (ZSTD_isError(n)) {
     if (ZSTD_getErrorCode(n) == ZSTD_error_dstSize_tooSmall && !exact) {
@@ -103,6 +104,7 @@ absl::StatusOr<std::string> Compress(v1::Compression codec, std::string_view dat
   std::string out;
   if (codec == v1::COMPRESSION_ZSTD) {
     static thread_local std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
+    if (cctx == nullptr) return absl::ResourceExhaustedError("cannot create a Zstandard context");
     out.resize(ZSTD_compressBound(data.size()));
     const size_t n =
         ZSTD_compressCCtx(cctx.get(), out.data(), out.size(), data.data(), data.size(), ZSTD_CLEVEL_DEFAULT);
