@@ -7,9 +7,11 @@ packages=(
   build-essential cmake ninja-build ccache git pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev librocksdb-dev prometheus-cpp-dev
+  libzstd-dev liblz4-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format-14
   python3 python3-grpcio python3-protobuf
+  python3-lz4 python3-zstandard python3-crc32c
   prometheus
 )
 

@@ -4,14 +4,17 @@
 #include <cmath>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <ostream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "client/cli/bench_records.h"
 #include "client/cli/context.h"
 #include "client/cli/output.h"
 #include "client/lib/admin.h"
+#include "client/lib/compression.h"
 #include "client/lib/consumer.h"
 #include "client/lib/producer.h"
 
@@ -19,6 +22,9 @@ namespace brook::cli {
 namespace {
 
 using client::Clock;
+
+// Distinct record values a produce benchmark cycles through: more than the 10,000 records a batch may hold.
+constexpr size_t kBenchValues = 16384;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -50,8 +56,17 @@ class Progress {
   std::thread thread_;
 };
 
+// What a produce benchmark's compression achieved (producer.h ProducerStats).
+struct CompressionFigures {
+  std::string codec;            // "none", "lz4", "zstd"
+  uint64_t uncompressed_bytes;  // the batches' records, serialized
+  uint64_t sent_bytes;          // what went on the wire for them
+  double ratio() const { return sent_bytes > 0 ? static_cast<double>(uncompressed_bytes) / sent_bytes : 0; }
+};
+
 void Report(Context& ctx, const std::string& kind, uint64_t records, uint64_t bytes, uint64_t errors, double secs,
-            std::vector<double> latencies_ms, const std::string& latency_of) {
+            std::vector<double> latencies_ms, const std::string& latency_of,
+            const std::optional<CompressionFigures>& compression = std::nullopt) {
   std::sort(latencies_ms.begin(), latencies_ms.end());
   const double rps = secs > 0 ? static_cast<double>(records) / secs : 0;
   const double mbps = secs > 0 ? static_cast<double>(bytes) / secs / 1e6 : 0;
@@ -63,14 +78,27 @@ void Report(Context& ctx, const std::string& kind, uint64_t records, uint64_t by
     w.Key("errors").Uint(errors).Key("seconds").Double(secs).Key("records_per_second").Double(rps);
     w.Key("mb_per_second").Double(mbps).Key("latency_of").String(latency_of);
     w.Key("latency_ms").BeginObject().Key("p50").Double(p50).Key("p99").Double(p99).Key("p999").Double(p999);
-    w.Key("max").Double(max).EndObject().EndObject();
-    ctx.io.out << w.str() << '\n';
+    w.Key("max").Double(max).EndObject();
+    if (compression) {
+      w.Key("compression")
+          .String(compression->codec)
+          .Key("uncompressed_bytes")
+          .Uint(compression->uncompressed_bytes);
+      w.Key("sent_bytes").Uint(compression->sent_bytes).Key("compression_ratio").Double(compression->ratio());
+    }
+    ctx.io.out << w.EndObject().str() << '\n';
     return;
   }
   ctx.io.out << absl::StrFormat(
       "%s: %d records in %.2f s: %.0f records/s, %.2f MB/s; %s latency ms p50 %.3f p99 %.3f p999 %.3f max %.3f; "
-      "%d errors\n",
+      "%d errors",
       kind, records, secs, rps, mbps, latency_of, p50, p99, p999, max, errors);
+  if (compression) {
+    ctx.io.out << absl::StrFormat("; compression %s ratio %.2f (%.2f MB of records sent as %.2f MB)",
+                                  compression->codec, compression->ratio(), compression->uncompressed_bytes / 1e6,
+                                  compression->sent_bytes / 1e6);
+  }
+  ctx.io.out << '\n';
 }
 
 }  // namespace
@@ -98,6 +126,10 @@ int RunBenchProduce(Context& ctx) {
       *rate < 0) {
     return UsageError(ctx, "--records, --partitions, --inflight and --batch-bytes must be positive");
   }
+  auto compression = client::ParseCompression(ctx.args.Get("compression", "none"));
+  if (!compression.ok()) return UsageError(ctx, std::string(compression.status().message()));
+  auto kind = ParseRecordKind(ctx.args.Get("record-kind", "random"));
+  if (!kind.ok()) return UsageError(ctx, std::string(kind.status().message()));
 
   client::Admin admin(ctx.connection);
   auto existing = admin.DescribeTopic(topic);
@@ -116,6 +148,7 @@ int RunBenchProduce(Context& ctx) {
   options.batch.max_batch_bytes = static_cast<size_t>(*batch_bytes);
   options.batch.linger = std::chrono::milliseconds(*linger);
   options.delivery_timeout = std::max(ctx.timeout, std::chrono::milliseconds(30000));
+  options.compression = *compression;
   auto producer = client::Producer::Create(ctx.connection, options);
   if (!producer.ok()) return Fail(ctx, producer.status());
 
@@ -124,7 +157,9 @@ int RunBenchProduce(Context& ctx) {
   std::atomic<uint64_t> acked{0}, errors{0}, sent{0};
   absl::Mutex error_mu;
   absl::Status first_error;
-  const std::string value(static_cast<size_t>(*size), 'x');
+  // Made before the clock starts: distinct values, more than any batch holds (bench_records.h).
+  const std::vector<std::string> values =
+      MakeBenchValues(*kind, static_cast<size_t>(*size), std::min<size_t>(n, kBenchValues));
   const auto start = Clock::now();
   Progress progress(ctx.io.err, [&] {
     const double secs = Seconds(Clock::now() - start);
@@ -139,7 +174,7 @@ int RunBenchProduce(Context& ctx) {
                                     std::chrono::nanoseconds(static_cast<int64_t>(i) * 1000000000 / *rate));
     }
     v1::Record r;
-    r.set_value(value);
+    r.set_value(values[i % values.size()]);
     const auto t0 = Clock::now();
     (*producer)->Send(topic, std::move(r), [&, i, t0](absl::StatusOr<client::RecordMetadata> m) {
       latency_ms[i] = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -156,8 +191,10 @@ int RunBenchProduce(Context& ctx) {
   (*producer)->Close();
   const double secs = Seconds(Clock::now() - start);
   progress.Stop();
+  const client::ProducerStats stats = (*producer)->stats();
   Report(ctx, "produce", acked.load(), acked.load() * static_cast<uint64_t>(*size), errors.load(), secs,
-         std::move(latency_ms), "send-to-ack");
+         std::move(latency_ms), "send-to-ack",
+         CompressionFigures{client::CompressionName(*compression), stats.uncompressed_bytes, stats.sent_bytes});
   if (errors.load() > 0) return Fail(ctx, first_error);
   return kExitOk;
 }

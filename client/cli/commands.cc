@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "client/cli/output.h"
 #include "client/lib/admin.h"
+#include "client/lib/compression.h"
 #include "client/lib/consumer.h"
 #include "client/lib/errors.h"
 #include "client/lib/producer.h"
@@ -182,6 +183,8 @@ int Produce(Context& ctx) {
   if (ctx.args.Has("key-separator") && separator.empty()) return UsageError(ctx, "--key-separator is empty");
   auto headers = ParseHeaders(ctx.args.GetAll("header"));
   if (!headers.ok()) return UsageError(ctx, std::string(headers.status().message()));
+  auto compression = client::ParseCompression(ctx.args.Get("compression", "none"));
+  if (!compression.ok()) return UsageError(ctx, std::string(compression.status().message()));
 
   // Fail early (exit 3) for an unknown topic, before reading stdin.
   auto meta = ctx.connection->Topic(topic, client::Clock::now() + ctx.timeout);
@@ -193,6 +196,7 @@ int Produce(Context& ctx) {
 
   client::ProducerOptions options;
   options.delivery_timeout = ctx.timeout;
+  options.compression = *compression;
   auto producer = client::Producer::Create(ctx.connection, options);
   if (!producer.ok()) return Fail(ctx, producer.status());
 
@@ -621,7 +625,8 @@ const std::vector<CommandSpec>& Commands() {
         Value("key", "key of every record (partitioned by its FNV-1a hash)"),
         Value("key-separator", "split each line at the first SEP into key and value"),
         Value("partition", "write to this partition instead of choosing by key"),
-        Repeatable("header", "add the header K=V to every record (split at the first '=')")},
+        Repeatable("header", "add the header K=V to every record (split at the first '=')"),
+        Value("compression", "compress each batch: none, lz4 or zstd", "none")},
        Produce},
       {{"consume"},
        "TOPIC",
@@ -668,7 +673,9 @@ const std::vector<CommandSpec>& Commands() {
         Value("partitions", "partitions when the topic is created", "3"),
         Value("inflight", "produce requests in flight per partition", "5"),
         Value("batch-bytes", "largest batch per request", "524288"), Value("linger-ms", "batch linger", "2"),
-        Value("rate", "records/s to offer, paced (0: as fast as the buffer allows)", "0")},
+        Value("rate", "records/s to offer, paced (0: as fast as the buffer allows)", "0"),
+        Value("compression", "compress each batch: none, lz4 or zstd", "none"),
+        Value("record-kind", "record values: random (incompressible bytes) or json (JSON-like events)", "random")},
        RunBenchProduce},
       {{"bench", "consume"},
        "",

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "client/lib/compression.h"
 #include "client/lib/errors.h"
 
 namespace brook::client {
@@ -25,6 +26,21 @@ struct FetchCall {
   grpc::Status status;
   bool done = false;
 };
+
+// The records of a Fetch answer from `position` on, in offset order: its plain records and its compressed batches
+// expanded (each CRC-checked), merged by offset.
+absl::StatusOr<std::vector<v1::StoredRecord>> TakeRecords(v1::FetchResponse& response, uint64_t position) {
+  std::vector<v1::StoredRecord> out;
+  out.reserve(static_cast<size_t>(response.records_size()));
+  for (v1::StoredRecord& rec : *response.mutable_records()) out.push_back(std::move(rec));
+  if (response.compressed_batches_size() == 0) return out;
+  for (const v1::CompressedBatch& batch : response.compressed_batches()) {
+    if (absl::Status s = ExpandBatch(batch, position, &out); !s.ok()) return s;
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const v1::StoredRecord& a, const v1::StoredRecord& b) { return a.offset() < b.offset(); });
+  return out;
+}
 
 }  // namespace
 
@@ -136,7 +152,8 @@ absl::StatusOr<PollResult> Consumer::Poll(std::chrono::milliseconds timeout) {
   const Clock::time_point deadline = Clock::now() + timeout;
   Backoff backoff(connection_->options().backoff);
   PollResult result;
-  absl::Status transient;  // the last retriable failure, reported if the whole Poll finds nothing else
+  absl::Status transient;    // the last retriable failure, reported if the whole Poll finds nothing else
+  absl::Status final_error;  // the first failure that retrying cannot fix (e.g. NOT_FOUND, DATA_LOSS)
 
   for (int round = 0; round < kMaxPollRounds; ++round) {
     const auto now = Clock::now();
@@ -166,6 +183,7 @@ absl::StatusOr<PollResult> Consumer::Poll(std::chrono::milliseconds timeout) {
       call->request.set_max_records(options_.max_records_per_fetch);
       call->request.set_max_bytes(options_.max_bytes_per_fetch);
       call->request.set_max_wait_ms(static_cast<uint32_t>(wait_ms));
+      call->request.set_accept_compressed(options_.accept_compressed);
       // The long-poll ends on the server by wait_ms; the deadline only guards against a node that hangs.
       SetDeadline(&call->context,
                   Clock::now() + std::chrono::milliseconds(wait_ms) + connection_->options().request_timeout);
@@ -184,7 +202,10 @@ absl::StatusOr<PollResult> Consumer::Poll(std::chrono::milliseconds timeout) {
             c->status = std::move(s);
             c->done = true;
             --pending;
-            if (!c->status.ok() || c->response.records_size() > 0 || c->response.has_gap()) any_data = true;
+            if (!c->status.ok() || c->response.records_size() > 0 || c->response.compressed_batches_size() > 0 ||
+                c->response.has_gap()) {
+              any_data = true;
+            }
           });
     }
     {
@@ -205,15 +226,24 @@ absl::StatusOr<PollResult> Consumer::Poll(std::chrono::milliseconds timeout) {
       const uint32_t p = call->partition;
       uint64_t& position = positions_[p];
       if (call->status.ok()) {
-        const v1::FetchResponse& r = call->response;
+        v1::FetchResponse& r = call->response;
         if (r.has_gap() && r.gap().end_offset() > position) {
           result.gaps.push_back(GapEvent{topic_, p, r.gap()});
           position = r.gap().end_offset();
         }
-        for (const v1::StoredRecord& rec : r.records()) {
+        auto records = TakeRecords(r, position);
+        if (!records.ok()) {
+          if (final_error.ok()) {
+            final_error = absl::Status(
+                records.status().code(),
+                absl::StrCat(topic_, "/", p, " at offset ", position, ": ", records.status().message()));
+          }
+          continue;
+        }
+        for (v1::StoredRecord& rec : *records) {
           if (rec.offset() < position) continue;  // never hand out a record twice
-          result.records.push_back(ConsumerRecord{topic_, p, rec});
           position = rec.offset() + 1;
+          result.records.push_back(ConsumerRecord{topic_, p, std::move(rec)});
         }
         continue;
       }
@@ -227,12 +257,19 @@ absl::StatusOr<PollResult> Consumer::Poll(std::chrono::milliseconds timeout) {
       } else if (e.code == absl::StatusCode::kResourceExhausted) {
         // back off below
       } else {
-        return absl::Status(e.code, absl::StrCat(topic_, "/", p, " at offset ", position, ": ", e.message));
+        if (final_error.ok()) {
+          final_error =
+              absl::Status(e.code, absl::StrCat(topic_, "/", p, " at offset ", position, ": ", e.message));
+        }
+        continue;
       }
       transient = ToAbslStatus(call->status);
       retry_needed = true;
     }
+    // Records already taken (their positions moved) are handed out first; a partition that failed for good kept
+    // its position, so the next Poll meets its error again.
     if (!result.empty()) return result;
+    if (!final_error.ok()) return final_error;
     if (Clock::now() >= deadline) break;
     if (retry_needed) {
       std::this_thread::sleep_for(std::min<Clock::duration>(backoff.Next(), deadline - Clock::now()));

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "client/lib/compression.h"
 #include "client/lib/errors.h"
 
 namespace brook::client {
@@ -22,7 +23,9 @@ struct Producer::Rpc {
 // A batch that has been given a sequence number: sent, awaiting an answer, or awaiting a resend.
 struct Producer::InFlight {
   TopicPartition tp;
-  v1::ProduceRequest request;  // producer_id and sequence set; records moved in
+  v1::ProduceRequest request;  // producer_id and sequence set; records moved in (compressed by Prepare)
+  uint32_t record_count = 0;   // records in `request`, plain or compressed
+  bool prepared = false;       // Prepare ran: the request's records are final (sent the same on every resend)
   std::vector<SendCallback> callbacks;
   size_t bytes = 0;
   Clock::time_point deadline;  // delivery timeout of its oldest record
@@ -320,6 +323,7 @@ void Producer::DrivePartition(const TopicPartition& tp, Clock::time_point now, s
     f->request.set_producer_id(ps.producer_id);
     f->request.set_producer_epoch(ps.producer_id != 0 ? ps.producer_epoch : 0);
     f->request.set_sequence(ps.producer_id != 0 ? ps.next_sequence : 0);
+    f->record_count = static_cast<uint32_t>(batch->records.size());
     f->request.mutable_records()->Reserve(static_cast<int>(batch->records.size()));
     for (v1::Record& r : batch->records) *f->request.add_records() = std::move(r);
     ps.next_sequence += batch->records.size();
@@ -377,7 +381,7 @@ void Producer::Resolve(PartitionState& ps, Clock::time_point now, std::vector<Co
     }
     if (!verdict.ok()) {
       broken = broken || (uncertain && idempotent);
-      if (!broken) shift += static_cast<uint64_t>(f->request.records_size());
+      if (!broken) shift += f->record_count;
       unacked_bytes_ -= f->bytes;
       unacked_records_ -= f->callbacks.size();
       Fail(*f, verdict, done);
@@ -437,7 +441,7 @@ void Producer::HandleAnswer(std::unique_ptr<Rpc> rpc, Clock::time_point now, std
     f->callbacks.clear();
     if (f->request.producer_id() == ps.producer_id) ps.established = true;
     unacked_bytes_ -= f->bytes;
-    unacked_records_ -= static_cast<size_t>(f->request.records_size());
+    unacked_records_ -= f->record_count;
     auto it = std::find_if(ps.batches.begin(), ps.batches.end(), [f](const auto& b) { return b.get() == f; });
     ps.batches.erase(it);
     if (!ps.recovering) ps.backoff.Reset();
@@ -448,8 +452,8 @@ void Producer::HandleAnswer(std::unique_ptr<Rpc> rpc, Clock::time_point now, std
   if (DebugLogging()) {
     std::fprintf(stderr, "brook-client: produce %s/%u pid=%llu seq=%llu records=%d to %s failed: %s\n",
                  f->tp.topic.c_str(), f->tp.partition, static_cast<unsigned long long>(f->request.producer_id()),
-                 static_cast<unsigned long long>(f->request.sequence()), f->request.records_size(),
-                 rpc->address.c_str(), Describe(e).c_str());
+                 static_cast<unsigned long long>(f->request.sequence()), f->record_count, rpc->address.c_str(),
+                 Describe(e).c_str());
   }
   if (e.not_leader) {
     connection_->LearnLeader(*e.not_leader);
@@ -469,7 +473,28 @@ void Producer::HandleAnswer(std::unique_ptr<Rpc> rpc, Clock::time_point now, std
   (void)now;
 }
 
+ProducerStats Producer::stats() const {
+  return ProducerStats{stat_batches_.load(), stat_compressed_batches_.load(), stat_uncompressed_bytes_.load(),
+                       stat_sent_bytes_.load()};
+}
+
+void Producer::Prepare(InFlight* f) {
+  f->prepared = true;
+  // Compressing outside mu_ keeps Send unblocked; only this thread touches a batch between its start and answer.
+  auto sizes = CompressRequest(options_.compression, &f->request);
+  if (!sizes.ok()) {  // cannot happen with a known codec; the batch then goes uncompressed
+    if (DebugLogging())
+      std::fprintf(stderr, "brook-client: compression failed: %s\n", sizes.status().ToString().c_str());
+    sizes = BatchSizes{f->request.ByteSizeLong(), f->request.ByteSizeLong(), false};
+  }
+  stat_batches_.fetch_add(1, std::memory_order_relaxed);
+  if (sizes->compressed) stat_compressed_batches_.fetch_add(1, std::memory_order_relaxed);
+  stat_uncompressed_bytes_.fetch_add(sizes->uncompressed_bytes, std::memory_order_relaxed);
+  stat_sent_bytes_.fetch_add(sizes->sent_bytes, std::memory_order_relaxed);
+}
+
 void Producer::StartRpc(InFlight* f) {
+  if (!f->prepared) Prepare(f);
   auto rpc = std::make_unique<Rpc>();
   rpc->batch = f;
   const auto now = Clock::now();

@@ -19,6 +19,7 @@
 // Send as long as the buffer is not full).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -63,6 +64,20 @@ struct ProducerOptions {
   // Records larger than this fail at once with INVALID_ARGUMENT (the server's Limits.max_record_bytes; a larger
   // record would fail its whole batch).
   size_t max_record_bytes = 1024 * 1024;
+  // Compresses each batch (COMPRESSION_LZ4 or COMPRESSION_ZSTD) on the I/O thread before its first send; the
+  // partition stores and serves it compressed (docs/api.md "Compression"). A batch whose records serialize to more
+  // than the server's max_batch_bytes (4 MiB) goes uncompressed. Default: none.
+  v1::Compression compression = v1::COMPRESSION_NONE;
+};
+
+// What a producer has sent so far (each batch counted once, at its first send): how well compression did.
+struct ProducerStats {
+  uint64_t batches = 0;
+  uint64_t compressed_batches = 0;
+  // The batches' records serialized (a RecordList each), and what went on the wire for them instead: the
+  // compressed bytes, or the same serialized size for a batch sent uncompressed.
+  uint64_t uncompressed_bytes = 0;
+  uint64_t sent_bytes = 0;
 };
 
 class Producer {
@@ -95,6 +110,8 @@ class Producer {
 
   uint64_t producer_id() const { return producer_id_; }
   uint32_t producer_epoch() const { return producer_epoch_; }
+  // Thread-safe; counters only grow.
+  ProducerStats stats() const;
 
   // Test hook: fail the next `count` Produce answers with `status` after the server has acted on them (the
   // records are written but the client sees an error), to prove that the resulting retries do not duplicate.
@@ -120,6 +137,8 @@ class Producer {
   int Window(const PartitionState& ps) const;
   // Without mu_: picks the leader and starts the asynchronous call.
   void StartRpc(InFlight* f);
+  // Without mu_, on the I/O thread, before a batch's first call: compresses it when configured, counts it.
+  void Prepare(InFlight* f);
   uint64_t NewProducerId();
 
   const std::shared_ptr<Connection> connection_;
@@ -140,6 +159,10 @@ class Producer {
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   int inject_failures_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status inject_status_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> stat_batches_{0};
+  std::atomic<uint64_t> stat_compressed_batches_{0};
+  std::atomic<uint64_t> stat_uncompressed_bytes_{0};
+  std::atomic<uint64_t> stat_sent_bytes_{0};
   std::thread io_thread_;
 };
 

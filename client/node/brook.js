@@ -10,6 +10,7 @@ const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 const protobuf = require('protobufjs');
+const {expandBatch, canDecompress} = require('./compression');
 
 const PROTO_DIR = path.resolve(__dirname, '..', '..', 'proto');
 const definition = protoLoader.loadSync(
@@ -356,19 +357,30 @@ class BrookClient {
     return Number(res.offset);
   }
 
-  // Reads every partition from the beginning up to the current end. Returns [{partition, offset, key, value, headers}]
-  // with strings for key, value and each header's {key, value}.
-  async readAll(topic, {timeoutMs = 30000} = {}) {
+  // Reads every partition from the beginning (or fromOffset, when above it) up to the current end. Returns
+  // [{partition, offset, key, value, headers}] with strings for key, value and each header's {key, value}.
+  // With fzstd installed it asks for compressed batches as stored (acceptCompressed) and decompresses them here,
+  // checking each batch's CRC-32C (a mismatch rejects with a DataLossError, code DATA_LOSS); a batch served from its
+  // middle is skipped up to the offset asked for. this.compressedBatchesRead counts the batches decoded.
+  async readAll(topic, {timeoutMs = 30000, fromOffset = 0, acceptCompressed = canDecompress} = {}) {
     const t = await this.topic(topic);
     const out = [];
     const deadline = Date.now() + timeoutMs;
     for (let p = 0; p < t.partition_count; p++) {
-      let offset = await this.listOffset(topic, p, 'EARLIEST');
+      let offset = Math.max(fromOffset, await this.listOffset(topic, p, 'EARLIEST'));
       const end = await this.listOffset(topic, p, 'LATEST');
       while (offset < end && Date.now() < deadline) {
-        const res = await this.callLeader(topic, p, (s) => unary(s.log, 'Fetch', {topic, partition: p, offset: String(offset), max_wait_ms: 500}, 5500));
-        for (const r of res.records) {
-          out.push({partition: p, offset: Number(r.offset), key: r.key.toString(), value: r.value.toString(),
+        const request = {topic, partition: p, offset: String(offset), max_wait_ms: 500, accept_compressed: acceptCompressed};
+        const res = await this.callLeader(topic, p, (s) => unary(s.log, 'Fetch', request, 5500));
+        const records = res.records.map((r) => ({...r, offset: Number(r.offset)}));
+        for (const batch of res.compressed_batches || []) {
+          records.push(...expandBatch(batch, offset));
+          this.compressedBatchesRead = (this.compressedBatchesRead || 0) + 1;
+        }
+        records.sort((a, b) => a.offset - b.offset);
+        for (const r of records) {
+          if (r.offset < offset) continue;
+          out.push({partition: p, offset: r.offset, key: r.key.toString(), value: r.value.toString(),
                     headers: r.headers.map((h) => ({key: h.key, value: h.value.toString()}))});
         }
         offset = Math.max(offset, Number(res.next_offset));

@@ -2,6 +2,7 @@
 // Interop check run by client/tests/interop_integration_test.cc (same contract as client/python/interop_check.py):
 // verify the C++ producer's records (--expect, JSON lines) by offset, key, value and header ("n"), then produce
 // --produce-count records keyed "node-<i>" with the header ("n", "node-header-<i>") and print each as a JSON line.
+// Reading options as in the Python script: --from-offset=N, --exact, --require-compressed.
 'use strict';
 
 const fs = require('fs');
@@ -15,9 +16,22 @@ function flag(name, fallback) {
 async function main() {
   const client = new BrookClient(flag('bootstrap'));
   const topic = flag('topic');
-  const expected = fs.readFileSync(flag('expect'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const fromOffset = Number(flag('from-offset', '0'));
+  const expected = fs.readFileSync(flag('expect'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
+      .filter((e) => e.offset >= fromOffset);
   const seen = new Map();
-  for (const r of await client.readAll(topic)) seen.set(`${r.partition}/${r.offset}`, r);
+  for (const r of await client.readAll(topic, {fromOffset})) {
+    const at = `${r.partition}/${r.offset}`;
+    if (seen.has(at) || r.offset < fromOffset) throw new Error(`${at} read twice or below --from-offset`);
+    seen.set(at, r);
+  }
+  if (process.argv.includes('--exact') && seen.size !== expected.length) {
+    throw new Error(`read ${seen.size} records, expected ${expected.length}`);
+  }
+  if (process.argv.includes('--require-compressed') && !client.compressedBatchesRead) {
+    throw new Error('no compressed batch was decoded by the client (is fzstd installed?)');
+  }
+  console.error(`read ${seen.size} records, ${client.compressedBatchesRead || 0} compressed batches`);
   for (const e of expected) {
     const r = seen.get(`${e.partition}/${e.offset}`);
     const headers = r && JSON.stringify(r.headers);

@@ -54,6 +54,45 @@ ensure_stubs()
 import grpc  # noqa: E402
 from brook.v1 import admin_pb2, admin_pb2_grpc, errors_pb2, log_pb2, log_pb2_grpc, records_pb2  # noqa: E402
 
+# Compressed batches (docs/api.md "Compression") need Debian's python3-lz4 and python3-zstandard. Without them the
+# consumer does not ask for compressed batches and the node decompresses for it.
+try:
+    import lz4.frame as _lz4frame
+    import zstandard as _zstd
+    CAN_DECOMPRESS = True
+except ImportError:  # pragma: no cover - depends on the machine
+    CAN_DECOMPRESS = False
+try:
+    from crc32c import crc32c as _crc32c_native  # python3-crc32c, optional: a table below does the same slower
+except ImportError:  # pragma: no cover
+    _crc32c_native = None
+
+
+def _crc32c_table():
+    table = []
+    for b in range(256):
+        c = b
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC32C_TABLE = _crc32c_table()
+
+
+def crc32c_portable(data: bytes) -> int:
+    """CRC-32C (Castagnoli) in pure Python: crc32c_portable(b"123456789") == 0xE3069283."""
+    c = 0xFFFFFFFF
+    for b in data:
+        c = (c >> 8) ^ _CRC32C_TABLE[(c ^ b) & 0xFF]
+    return c ^ 0xFFFFFFFF
+
+
+def crc32c(data: bytes) -> int:
+    """CRC-32C of data: python3-crc32c when installed, else crc32c_portable."""
+    return _crc32c_native(data) if _crc32c_native is not None else crc32c_portable(data)
+
 
 def fnv1a32(data: bytes) -> int:
     """FNV-1a 32-bit, the key hash of docs/api.md "Partitioning"."""
@@ -167,6 +206,61 @@ class Record:
     value: bytes
     timestamp_ms: int
     headers: list = field(default_factory=list)  # [(key: str, value: bytes)], in the producer's order
+
+
+def _data_loss(batch, why):
+    return BrookError(grpc.StatusCode.DATA_LOSS, f"compressed batch at offset {batch.base_offset}: {why}")
+
+
+def _decompress(compression, data, limit):
+    """The frames of `data` decompressed, never more than limit + 1 bytes. Raises ValueError."""
+    out = bytearray()
+    if compression == records_pb2.COMPRESSION_ZSTD:
+        reader = _zstd.ZstdDecompressor().stream_reader(data, read_across_frames=True)
+        while len(out) <= limit:
+            chunk = reader.read(limit + 1 - len(out))
+            if not chunk:
+                break
+            out += chunk
+    elif compression == records_pb2.COMPRESSION_LZ4:
+        while data and len(out) <= limit:
+            dec = _lz4frame.LZ4FrameDecompressor()
+            out += dec.decompress(data, max_length=limit + 1 - len(out))
+            if not dec.eof:
+                if dec.needs_input:
+                    raise ValueError("the LZ4 frame is truncated")
+                break  # stopped at the bound
+            data = dec.unused_data or b""
+    else:
+        raise ValueError(f"unknown compression {compression}")
+    if len(out) > limit:
+        raise ValueError(f"decompresses to more than {limit} bytes")
+    return bytes(out)
+
+
+def expand_batch(batch, from_offset):
+    """The StoredRecords of a brook.v1.CompressedBatch from from_offset on, after checking its CRC-32C, size and
+    count (records.proto CompressedBatch). Raises BrookError(DATA_LOSS) for a damaged or inconsistent batch."""
+    got = crc32c(batch.data)
+    if got != batch.crc32c:
+        raise _data_loss(batch, f"CRC-32C mismatch (batch says {batch.crc32c}, data has {got})")
+    try:
+        plain = _decompress(batch.compression, batch.data, batch.uncompressed_bytes)
+    except Exception as e:  # the codecs raise their own error types
+        raise _data_loss(batch, f"does not decompress: {e}") from e
+    if len(plain) != batch.uncompressed_bytes:
+        raise _data_loss(batch, f"decompresses to {len(plain)} bytes, not {batch.uncompressed_bytes}")
+    records = records_pb2.RecordList()
+    records.ParseFromString(plain)
+    if len(records.records) != batch.record_count:
+        raise _data_loss(batch, f"says {batch.record_count} records but holds {len(records.records)}")
+    out = []
+    for i, r in enumerate(records.records):
+        if batch.base_offset + i >= from_offset:
+            out.append(records_pb2.StoredRecord(
+                offset=batch.base_offset + i, timestamp_ms=r.timestamp_ms or batch.append_time_ms,
+                append_time_ms=batch.append_time_ms, key=r.key, value=r.value, headers=r.headers))
+    return out
 
 
 class _Client:
@@ -426,14 +520,21 @@ class Producer(_Client):
 
 
 class Consumer(_Client):
-    """Reads all (or the given) partitions of a topic with long-poll Fetch."""
+    """Reads all (or the given) partitions of a topic with long-poll Fetch.
 
-    def __init__(self, bootstrap, topic, partitions=None, timeout_s=20.0):
+    With lz4 and zstandard installed (CAN_DECOMPRESS) it asks for compressed batches as stored and decompresses
+    them itself, checking each batch's CRC-32C (a mismatch raises BrookError with DATA_LOSS and the position stays
+    before the batch); otherwise the node decompresses for it. A batch served from its middle is skipped up to the
+    position."""
+
+    def __init__(self, bootstrap, topic, partitions=None, timeout_s=20.0, accept_compressed=None):
         super().__init__(bootstrap, timeout_s)
         self.topic_name = topic
         count = self.topic(topic).partition_count
         self.positions = {p: 0 for p in (partitions if partitions is not None else range(count))}
         self.gaps = []
+        self.accept_compressed = CAN_DECOMPRESS if accept_compressed is None else accept_compressed
+        self.compressed_batches_read = 0
 
     def _list_offsets(self, partition, spec):
         req = log_pb2.ListOffsetsRequest(topic=self.topic_name, partition=partition, spec=spec)
@@ -455,13 +556,24 @@ class Consumer(_Client):
         for i, p in enumerate(parts):
             wait_ms = int(timeout_s * 1000) if (i == len(parts) - 1 and not out) else 0
             req = log_pb2.FetchRequest(topic=self.topic_name, partition=p, offset=self.positions[p],
-                                       max_wait_ms=wait_ms)
+                                       max_wait_ms=wait_ms, accept_compressed=self.accept_compressed)
             resp = self.call_leader(self.topic_name, p,
                                     lambda ch: log_pb2_grpc.LogStub(ch).Fetch(req, timeout=wait_ms / 1000 + 5))
             if resp.HasField("gap"):
                 self.gaps.append((p, resp.gap.start_offset, resp.gap.end_offset))
-            for r in resp.records:
-                out.append(Record(p, r.offset, r.key, r.value, r.timestamp_ms,
-                                  [(h.key, h.value) for h in r.headers]))
+            stored = list(resp.records)
+            try:
+                for batch in resp.compressed_batches:
+                    stored.extend(expand_batch(batch, self.positions[p]))
+                    self.compressed_batches_read += 1
+            except BrookError:
+                if out:
+                    return out  # hand out what was read; the position stays, so the next poll meets this again
+                raise
+            stored.sort(key=lambda r: r.offset)
+            for r in stored:
+                if r.offset >= self.positions[p]:
+                    out.append(Record(p, r.offset, r.key, r.value, r.timestamp_ms,
+                                      [(h.key, h.value) for h in r.headers]))
             self.positions[p] = max(self.positions[p], resp.next_offset)
         return out

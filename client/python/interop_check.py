@@ -7,6 +7,10 @@
 2. Produces --produce-count records keyed "py-<i>" with the header ("n", "py-header-<i>") and prints each as a
    JSON line {"partition", "offset", "key", "value", "header"} on stdout, for the C++ side to find.
 Exit 0 on success; 1 with a message on stderr otherwise.
+
+Reading options (client/tests/compression_integration_test.cc): --from-offset=N starts every partition at N (records
+below N must not come back, expectations below N are not checked), --exact fails on records not in --expect, and
+--require-compressed fails unless the consumer decoded at least one compressed batch itself.
 """
 import argparse
 import json
@@ -22,6 +26,9 @@ def main():
     ap.add_argument("--topic", required=True)
     ap.add_argument("--expect", required=True)
     ap.add_argument("--produce-count", type=int, default=5)
+    ap.add_argument("--from-offset", type=int, default=0)
+    ap.add_argument("--exact", action="store_true")
+    ap.add_argument("--require-compressed", action="store_true")
     args = ap.parse_args()
 
     expected = {}
@@ -29,21 +36,35 @@ def main():
         for line in f:
             if line.strip():
                 e = json.loads(line)
-                expected[(e["partition"], e["offset"])] = (e["key"].encode(), e["value"].encode(),
-                                                           [("n", e["header"].encode())])
+                if e["offset"] >= args.from_offset:
+                    expected[(e["partition"], e["offset"])] = (e["key"].encode(), e["value"].encode(),
+                                                               [("n", e["header"].encode())])
 
     consumer = brookclient.Consumer(args.bootstrap, args.topic)
     consumer.seek_to_beginning()
+    for p in consumer.positions:
+        consumer.positions[p] = max(consumer.positions[p], args.from_offset)
     end = consumer.end_offsets()
     seen = {}
     deadline = time.monotonic() + 30
     while any(consumer.positions[p] < end[p] for p in end) and time.monotonic() < deadline:
         for r in consumer.poll(timeout_s=0.5):
+            if (r.partition, r.offset) in seen or r.offset < args.from_offset:
+                print(f"partition {r.partition} offset {r.offset} read twice or below --from-offset", file=sys.stderr)
+                return 1
             seen[(r.partition, r.offset)] = (r.key, r.value, r.headers)
     for k, v in expected.items():
         if seen.get(k) != v:
             print(f"partition {k[0]} offset {k[1]}: expected {v}, read {seen.get(k)}", file=sys.stderr)
             return 1
+    if args.exact and set(seen) != set(expected):
+        print(f"read records nobody expected: {sorted(set(seen) - set(expected))}", file=sys.stderr)
+        return 1
+    if args.require_compressed and consumer.compressed_batches_read == 0:
+        print(f"no compressed batch was decoded by the client (CAN_DECOMPRESS={brookclient.CAN_DECOMPRESS})",
+              file=sys.stderr)
+        return 1
+    print(f"read {len(seen)} records, {consumer.compressed_batches_read} compressed batches", file=sys.stderr)
 
     producer = brookclient.Producer(args.bootstrap)
     for i in range(args.produce_count):

@@ -84,7 +84,8 @@ inline ProcessResult RunProcess(const std::vector<std::string>& argv, const std:
 // `deps_dir`/node_modules once, for the Node.js client. Returns "" on success, else npm's output.
 inline std::string EnsureNodeDeps(const std::string& source_dir, const std::string& deps_dir) {
   if (std::filesystem::exists(deps_dir + "/node_modules/@grpc/grpc-js") &&
-      std::filesystem::exists(deps_dir + "/node_modules/@grpc/proto-loader")) {
+      std::filesystem::exists(deps_dir + "/node_modules/@grpc/proto-loader") &&
+      std::filesystem::exists(deps_dir + "/node_modules/fzstd")) {
     return "";
   }
   std::filesystem::create_directories(deps_dir);

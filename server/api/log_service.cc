@@ -24,7 +24,8 @@ class LogService final : public v1::Log::CallbackService {
   grpc::ServerUnaryReactor* Produce(grpc::CallbackServerContext* context, const v1::ProduceRequest* req,
                                     v1::ProduceResponse* resp) override {
     auto* reactor = context->DefaultReactor();
-    if (auto s = Admit(*ctx_, ValidateProduce(*req)); !s.ok()) return RejectWrite(reactor, s);
+    ValidatedProduce valid;
+    if (auto s = Admit(*ctx_, ValidateProduce(*req, &valid)); !s.ok()) return RejectWrite(reactor, s);
     std::shared_ptr<PartitionView> view;
     if (auto s = FindView(*ctx_, req->topic(), req->partition(), &view); !s.ok()) return RejectWrite(reactor, s);
     ProduceArgs args;
@@ -33,9 +34,9 @@ class LogService final : public v1::Log::CallbackService {
     args.producer_id = req->producer_id();
     args.producer_epoch = req->producer_epoch();
     args.sequence = req->sequence();
-    args.record_count = static_cast<uint32_t>(req->records_size());
+    args.record_count = valid.record_count;
     if (req->has_expected_offset()) args.expected_offset = req->expected_offset();
-    ctx_->host->Produce(std::move(args), EncodeRecordBatch(*req),
+    ctx_->host->Produce(std::move(args), EncodeRecordBatch(*req, valid.uncompressed_bytes),
                         [reactor, resp](grpc::Status s, v1::ProduceResponse r) {
                           if (s.ok()) *resp = std::move(r);
                           FinishWrite(reactor, s);
@@ -61,20 +62,17 @@ class LogService final : public v1::Log::CallbackService {
     std::shared_ptr<PartitionView> view;
     if (auto s = FindView(*ctx_, req->topic(), req->partition(), &view); !s.ok()) return Reject(reactor, s);
     auto deadline = Clock::now() + std::chrono::milliseconds(req->max_wait_ms());
-    auto read = [this, reactor, req, resp, view, deadline]() {
+    const ReadOptions options{req->offset(), req->max_records(), req->max_bytes(), req->accept_compressed()};
+    auto read = [this, reactor, options, resp, view, deadline]() {
       if (auto s = CheckView(*view); !s.ok()) return reactor->Finish(s);
       resp->Clear();
-      auto s =
-          ReadRecords(*ctx_->store, *view, req->offset(), req->max_records(), req->max_bytes(), ctx_->self, resp);
-      if (!s.ok() || resp->records_size() > 0 || resp->has_gap() || Clock::now() >= deadline) {
-        return reactor->Finish(s);
-      }
+      auto s = ReadRecords(*ctx_->store, *view, options, ctx_->self, resp);
+      if (!s.ok() || HasData(*resp) || Clock::now() >= deadline) return reactor->Finish(s);
       // Nothing yet: long-poll until a record commits past the offset or the wait ends.
-      WaitForWatermark(ctx_, view, req->offset(), deadline, [this, reactor, req, resp, view](bool) {
+      WaitForWatermark(ctx_, view, options.offset, deadline, [this, reactor, options, resp, view](bool) {
         if (auto s = CheckView(*view); !s.ok()) return reactor->Finish(s);
         resp->Clear();
-        reactor->Finish(ReadRecords(*ctx_->store, *view, req->offset(), req->max_records(), req->max_bytes(),
-                                    ctx_->self, resp));
+        reactor->Finish(ReadRecords(*ctx_->store, *view, options, ctx_->self, resp));
       });
     };
     if (req->has_min_acknowledged_offset() && view->high_watermark() <= req->min_acknowledged_offset()) {

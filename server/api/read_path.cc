@@ -1,12 +1,123 @@
 #include "server/api/read_path.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "brook/v1/errors.pb.h"
+#include "server/codec/compression.h"
 #include "server/codec/entry_codec.h"
 #include "server/common/errors.h"
 #include "server/common/limits.h"
 
 namespace brook::server {
+
+namespace {
+
+// What an answer may still take: at least one record or batch, then up to max_records and max_bytes.
+struct Budget {
+  uint32_t max_records;
+  uint32_t max_bytes;
+  uint64_t records = 0;
+  uint64_t bytes = 0;
+  bool Fits(uint64_t n, uint64_t size) const {
+    return records == 0 || (records + n <= max_records && bytes + size <= max_bytes);
+  }
+  void Take(uint64_t n, uint64_t size) {
+    records += n;
+    bytes += size;
+  }
+};
+
+// Where the answer stands while entries are added to it.
+struct Cursor {
+  uint64_t next;  // the next offset to serve
+  uint64_t hwm;
+  Budget budget;
+  v1::FetchResponse* out;
+};
+
+// Appends the records of one batch (base offset `base`) from cursor.next on. False when the answer is full.
+bool AddRecords(google::protobuf::RepeatedPtrField<v1::Record>* records, uint64_t base, int64_t append_time,
+                Cursor& c) {
+  for (int i = 0; i < records->size(); ++i) {
+    const uint64_t off = base + static_cast<uint64_t>(i);
+    if (off < c.next) continue;
+    if (off >= c.hwm) return true;
+    auto& r = *records->Mutable(i);
+    const uint64_t size = r.key().size() + r.value().size();
+    if (!c.budget.Fits(1, size)) return false;
+    auto* sr = c.out->add_records();
+    sr->set_offset(off);
+    sr->set_timestamp_ms(r.timestamp_ms() != 0 ? r.timestamp_ms() : append_time);
+    sr->set_append_time_ms(append_time);
+    sr->set_allocated_key(r.release_key());
+    sr->set_allocated_value(r.release_value());
+    sr->mutable_headers()->Swap(r.mutable_headers());
+    c.budget.Take(1, size);
+    c.next = off + 1;
+  }
+  return true;
+}
+
+// Appends a compressed batch whole, as stored. False when the answer is full.
+bool AddCompressed(internal::RecordBatch& batch, uint64_t base, int64_t append_time, Cursor& c) {
+  const uint64_t size = batch.compressed_records().size();
+  if (!c.budget.Fits(batch.record_count(), size)) return false;
+  auto* cb = c.out->add_compressed_batches();
+  cb->set_base_offset(base);
+  cb->set_record_count(batch.record_count());
+  cb->set_append_time_ms(append_time);
+  cb->set_compression(batch.compression());
+  cb->set_allocated_data(batch.release_compressed_records());
+  cb->set_crc32c(batch.compressed_crc32c());
+  cb->set_uncompressed_bytes(batch.uncompressed_bytes());
+  c.budget.Take(batch.record_count(), size);
+  c.next = base + batch.record_count();
+  return true;
+}
+
+// The records of a compressed batch, for a reader that does not accept compressed batches.
+absl::StatusOr<v1::RecordList> Decompressed(const internal::RecordBatch& batch) {
+  const size_t limit = std::max<size_t>(Limits::kMaxBatchBytes, batch.uncompressed_bytes());
+  auto plain = Decompress(batch.compression(), batch.compressed_records(), limit);
+  if (!plain.ok()) return plain.status();
+  v1::RecordList list;
+  if (!list.ParseFromString(*plain)) return absl::DataLossError("decompressed batch does not parse");
+  if (static_cast<uint32_t>(list.records_size()) != batch.record_count()) {
+    return absl::DataLossError(
+        absl::StrCat("compressed batch says ", batch.record_count(), " records but holds ", list.records_size()));
+  }
+  return list;
+}
+
+// Adds one entry's records to the answer. Sets *full when the answer has no room for them.
+grpc::Status AddEntry(const PartitionView& view, const raft::Entry& e, bool accept_compressed, Cursor& c,
+                      bool* full) {
+  auto batch = DecodeRecordBatch(e.data);
+  const bool decompress = batch.ok() && batch->compression() != v1::COMPRESSION_NONE && !accept_compressed;
+  absl::StatusOr<v1::RecordList> list = decompress ? Decompressed(*batch) : v1::RecordList();
+  const absl::Status s = !batch.ok() ? batch.status() : list.status();
+  if (!s.ok()) {
+    return grpc::Status(
+        grpc::StatusCode::DATA_LOSS,
+        absl::StrCat("partition ", view.topic(), "/", view.partition(), " entry ", e.index, ": ", s.message()));
+  }
+  const int64_t append_time = EntryAppendTime(e.data);
+  if (batch->compression() == v1::COMPRESSION_NONE) {
+    *full = !AddRecords(batch->mutable_records(), e.base_offset, append_time, c);
+  } else if (accept_compressed) {
+    *full = !AddCompressed(*batch, e.base_offset, append_time, c);
+  } else {
+    *full = !AddRecords(list->mutable_records(), e.base_offset, append_time, c);
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+bool HasData(const v1::FetchResponse& response) {
+  return response.records_size() > 0 || response.compressed_batches_size() > 0 || response.has_gap();
+}
 
 grpc::Status BeyondHighWatermark(const PartitionView& view, uint64_t offset, uint64_t hwm, raft::NodeId self) {
   // Only the serving leader knows everything committed (its view names it only once it applied its barrier).
@@ -32,10 +143,11 @@ grpc::Status BeyondHighWatermark(const PartitionView& view, uint64_t offset, uin
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, message, details.SerializeAsString());
 }
 
-grpc::Status ReadRecords(const storage::Store& store, const PartitionView& view, uint64_t offset,
-                         uint32_t max_records, uint32_t max_bytes, raft::NodeId self, v1::FetchResponse* out) {
-  if (max_records == 0) max_records = Limits::kDefaultFetchRecords;
-  if (max_bytes == 0) max_bytes = Limits::kDefaultFetchBytes;
+grpc::Status ReadRecords(const storage::Store& store, const PartitionView& view, const ReadOptions& read,
+                         raft::NodeId self, v1::FetchResponse* out) {
+  const uint64_t offset = read.offset;
+  const uint32_t max_records = read.max_records != 0 ? read.max_records : Limits::kDefaultFetchRecords;
+  const uint32_t max_bytes = read.max_bytes != 0 ? read.max_bytes : Limits::kDefaultFetchBytes;
   // Order matters: the host publishes the applied index before the watermark, so the applied index read after
   // the watermark covers every offset below it.
   const uint64_t hwm = view.high_watermark();
@@ -68,41 +180,15 @@ grpc::Status ReadRecords(const storage::Store& store, const PartitionView& view,
     if (absl::IsOutOfRange(entries.status())) return gap(store.Bounds(view.group()).log_start_offset);
     return grpc::Status(grpc::StatusCode::DATA_LOSS, std::string(entries.status().message()));
   }
-  uint64_t bytes = 0;
-  uint64_t next = offset;
+  Cursor c{offset, hwm, Budget{max_records, max_bytes}, out};
   for (const auto& e : *entries) {
-    if (e.record_count == 0 || e.end_offset() <= next) continue;
-    auto batch = DecodeRecordBatch(e.data);
-    if (!batch.ok()) {
-      return grpc::Status(grpc::StatusCode::DATA_LOSS,
-                          absl::StrCat("partition ", view.topic(), "/", view.partition(), " entry ", e.index, ": ",
-                                       batch.status().message()));
-    }
-    int64_t append_time = EntryAppendTime(e.data);
-    for (int i = 0; i < batch->records_size(); ++i) {
-      uint64_t off = e.base_offset + static_cast<uint64_t>(i);
-      if (off < next) continue;
-      if (off >= hwm) break;
-      auto& r = *batch->mutable_records(i);
-      uint64_t size = r.key().size() + r.value().size();
-      if (out->records_size() > 0 &&
-          (static_cast<uint32_t>(out->records_size()) >= max_records || bytes + size > max_bytes)) {
-        out->set_next_offset(next);
-        return grpc::Status::OK;
-      }
-      auto* sr = out->add_records();
-      sr->set_offset(off);
-      sr->set_timestamp_ms(r.timestamp_ms() != 0 ? r.timestamp_ms() : append_time);
-      sr->set_append_time_ms(append_time);
-      sr->set_allocated_key(r.release_key());
-      sr->set_allocated_value(r.release_value());
-      sr->mutable_headers()->Swap(r.mutable_headers());
-      bytes += size;
-      next = off + 1;
-    }
-    if (next >= hwm) break;
+    if (e.record_count == 0 || e.end_offset() <= c.next) continue;
+    if (e.base_offset >= hwm) break;  // the watermark is an entry boundary
+    bool full = false;
+    if (auto s = AddEntry(view, e, read.accept_compressed, c, &full); !s.ok()) return s;
+    if (full || c.next >= hwm) break;
   }
-  out->set_next_offset(next);
+  out->set_next_offset(c.next);
   return grpc::Status::OK;
 }
 

@@ -17,11 +17,27 @@ namespace brook::server {
 // committed there); elsewhere UNAVAILABLE + NotLeader (+ RetryInfo), since a replica that is behind cannot know.
 grpc::Status BeyondHighWatermark(const PartitionView& view, uint64_t offset, uint64_t hwm, raft::NodeId self);
 
-// Fills `out` with records from `offset`: at most `max_records` and about `max_bytes` (at least one record when
-// any is available). Below the log start: a TRIMMED gap. Past the high watermark: BeyondHighWatermark.
-// Cost: one offset-index seek plus one storage range read; decodes each entry once.
-grpc::Status ReadRecords(const storage::Store& store, const PartitionView& view, uint64_t offset,
-                         uint32_t max_records, uint32_t max_bytes, raft::NodeId self, v1::FetchResponse* out);
+// What one Fetch (or one message of a Subscribe) asks for.
+struct ReadOptions {
+  uint64_t offset = 0;
+  uint32_t max_records = 0;  // 0: Limits::kDefaultFetchRecords
+  uint32_t max_bytes = 0;    // 0: Limits::kDefaultFetchBytes
+  // Serve compressed batches as stored (FetchResponse.compressed_batches) instead of decompressing them.
+  bool accept_compressed = false;
+};
+
+// Fills `out` with records from `offset`: at most `max_records` and about `max_bytes` (at least one record, or one
+// compressed batch, when any is available). Below the log start: a TRIMMED gap. Past the high watermark:
+// BeyondHighWatermark. A compressed batch goes to a reader that accepts it whole, as stored: it may start below `offset`,
+// and it counts its compressed bytes and all its records against the limits; to other readers its records are
+// decompressed (the bytes of a plain record are its key and value, as before compression existed).
+// Cost: one offset-index seek plus one storage range read; decodes each entry once; decompresses a compressed
+// batch only for a reader that does not accept it.
+grpc::Status ReadRecords(const storage::Store& store, const PartitionView& view, const ReadOptions& read,
+                         raft::NodeId self, v1::FetchResponse* out);
+
+// Whether a read found anything to answer: records, compressed batches or a gap.
+bool HasData(const v1::FetchResponse& response);
 
 grpc::Status ListOffsets(const storage::Store& store, const PartitionView& view, const v1::ListOffsetsRequest& req,
                          v1::ListOffsetsResponse* out);

@@ -94,9 +94,10 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::FetchResponse
     // A replica that may be behind waits for an offset past its watermark (the stream has no deadline to keep).
     if (offset_ > view_->high_watermark() && view_->leader() != ctx_->self) return Wait(offset_ - 1);
     resp_.Clear();
-    auto s = ReadRecords(*ctx_->store, *view_, offset_, req_.max_records(), req_.max_bytes(), ctx_->self, &resp_);
+    const ReadOptions options{offset_, req_.max_records(), req_.max_bytes(), req_.accept_compressed()};
+    auto s = ReadRecords(*ctx_->store, *view_, options, ctx_->self, &resp_);
     if (!s.ok()) return FinishOnce(s);
-    if (resp_.records_size() == 0 && !resp_.has_gap()) return Wait(offset_);
+    if (!HasData(resp_)) return Wait(offset_);
     offset_ = resp_.next_offset();
     stream_.write_started_ms.store(NowMs(), std::memory_order_release);
     StartWrite(&resp_);

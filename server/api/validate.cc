@@ -4,8 +4,10 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "server/codec/compression.h"
 #include "server/common/errors.h"
 #include "server/common/limits.h"
+#include "storage/crc32c.h"
 
 namespace brook::server {
 namespace {
@@ -58,56 +60,128 @@ grpc::Status ValidateGroupName(std::string_view field, std::string_view name) {
   return ValidateName(field, name, Limits::kMaxGroupNameLength, "consumer group");
 }
 
-grpc::Status ValidateInitProducer(const v1::InitProducerRequest& req) {
-  if (req.producer_name().empty()) return grpc::Status::OK;
-  return ValidateName("producer_name", req.producer_name(), Limits::kMaxTopicNameLength, "producer");
-}
-
-grpc::Status ValidateProduce(const v1::ProduceRequest& req) {
-  if (auto s = ValidateTopicName("topic", req.topic()); !s.ok()) return s;
-  if (req.records_size() == 0) return InvalidField("records", "is empty; send at least one record");
-  if (static_cast<uint32_t>(req.records_size()) > Limits::kMaxBatchRecords) {
-    return InvalidField("records", absl::StrCat("has ", req.records_size(), " records; the limit is ",
-                                                Limits::kMaxBatchRecords, " per request"));
-  }
-  if (req.producer_id() == 0 && req.sequence() != 0) {
-    return InvalidField("sequence", "is set but producer_id is 0; set a producer_id to use sequence numbers");
-  }
-  if (req.producer_id() == 0 && req.producer_epoch() != 0) {
-    return InvalidField("producer_epoch", "is set but producer_id is 0; epochs belong to producer ids");
+// The records of a batch, plain or decompressed, against every per-record and per-batch limit. `field` names them
+// in errors ("records", or "compressed_records.records" for what a compressed batch holds).
+grpc::Status ValidateRecords(const std::string& field,
+                             const google::protobuf::RepeatedPtrField<v1::Record>& records) {
+  if (records.empty()) return InvalidField(field, "is empty; send at least one record");
+  if (static_cast<uint32_t>(records.size()) > Limits::kMaxBatchRecords) {
+    return InvalidField(field, absl::StrCat("has ", records.size(), " records; the limit is ",
+                                            Limits::kMaxBatchRecords, " per request"));
   }
   uint64_t total = 0;
-  for (int i = 0; i < req.records_size(); ++i) {
-    const auto& r = req.records(i);
+  for (int i = 0; i < records.size(); ++i) {
+    const auto& r = records[i];
     uint64_t bytes = RecordBytes(r);
     if (bytes > Limits::kMaxRecordBytes) {
-      return InvalidField(absl::StrCat("records[", i, "]"),
+      return InvalidField(absl::StrCat(field, "[", i, "]"),
                           absl::StrCat("is ", bytes, " bytes; the limit is ", Limits::kMaxRecordBytes,
                                        " (key + value + headers)"));
     }
     if (r.timestamp_ms() < 0) {
-      return InvalidField(absl::StrCat("records[", i, "].timestamp_ms"),
+      return InvalidField(absl::StrCat(field, "[", i, "].timestamp_ms"),
                           "is negative; use ms since the Unix epoch, or 0 for the append time");
     }
     if (static_cast<uint32_t>(r.headers_size()) > Limits::kMaxHeadersPerRecord) {
       return InvalidField(
-          absl::StrCat("records[", i, "].headers"),
+          absl::StrCat(field, "[", i, "].headers"),
           absl::StrCat("has ", r.headers_size(), " headers; the limit is ", Limits::kMaxHeadersPerRecord));
     }
     for (int h = 0; h < r.headers_size(); ++h) {
       const auto& key = r.headers(h).key();
       if (key.empty() || key.size() > Limits::kMaxHeaderKeyBytes) {
         return InvalidField(
-            absl::StrCat("records[", i, "].headers[", h, "].key"),
+            absl::StrCat(field, "[", i, "].headers[", h, "].key"),
             absl::StrCat("is ", key.size(), " bytes; it must be 1 to ", Limits::kMaxHeaderKeyBytes));
       }
     }
     total += bytes;
   }
   if (total > Limits::kMaxBatchBytes) {
-    return InvalidField("records", absl::StrCat("total ", total, " bytes; the limit is ", Limits::kMaxBatchBytes,
-                                                " per request: split the batch"));
+    return InvalidField(field, absl::StrCat("total ", total, " bytes; the limit is ", Limits::kMaxBatchBytes,
+                                            " per request: split the batch"));
   }
+  return grpc::Status::OK;
+}
+
+// The fields of the compressed form before decompressing anything: codec, exclusivity, count, CRC.
+grpc::Status ValidateCompressedFields(const v1::ProduceRequest& req) {
+  if (!KnownCompression(req.compression())) {
+    return InvalidField("compression", absl::StrCat("is ", static_cast<int>(req.compression()),
+                                                    ", an unknown codec; use COMPRESSION_LZ4 (1) or "
+                                                    "COMPRESSION_ZSTD (2), or COMPRESSION_NONE with records"));
+  }
+  if (req.records_size() > 0) {
+    return InvalidField("records", "is set together with compression; send EITHER records OR compressed_records");
+  }
+  if (req.compressed_records().empty()) {
+    return InvalidField("compressed_records", "is empty; a compressed batch holds at least one record");
+  }
+  if (req.record_count() == 0 || req.record_count() > Limits::kMaxBatchRecords) {
+    return InvalidField("record_count", absl::StrCat("is ", req.record_count(), "; it must be 1 to ",
+                                                     Limits::kMaxBatchRecords, " (the records compressed)"));
+  }
+  const uint32_t crc = storage::Crc32c(req.compressed_records());
+  if (crc != req.compressed_crc32c()) {
+    return InvalidField("compressed_crc32c",
+                        absl::StrCat("CRC mismatch: the request says ", req.compressed_crc32c(),
+                                     " but the CRC-32C of compressed_records is ", crc,
+                                     "; the bytes changed on the way, or the CRC was computed over other bytes"));
+  }
+  return grpc::Status::OK;
+}
+
+// A compressed batch: its fields, then what it decompresses to, bounded by Limits.max_batch_bytes.
+grpc::Status ValidateCompressedProduce(const v1::ProduceRequest& req, ValidatedProduce* out) {
+  if (auto s = ValidateCompressedFields(req); !s.ok()) return s;
+  auto plain = Decompress(req.compression(), req.compressed_records(), Limits::kMaxBatchBytes);
+  if (absl::IsOutOfRange(plain.status())) {
+    return InvalidField("compressed_records",
+                        absl::StrCat("decompresses to more than ", Limits::kMaxBatchBytes,
+                                     " bytes, over the limit Limits.max_batch_bytes: ", "split the batch"));
+  }
+  if (!plain.ok()) {
+    return InvalidField("compressed_records",
+                        absl::StrCat("does not decompress as ", CompressionName(req.compression()), ": ",
+                                     plain.status().message()));
+  }
+  v1::RecordList list;
+  if (!list.ParseFromString(*plain)) {
+    return InvalidField("compressed_records", "decompresses to bytes that do not parse as a brook.v1.RecordList");
+  }
+  if (static_cast<uint32_t>(list.records_size()) != req.record_count()) {
+    return InvalidField("record_count", absl::StrCat("says ", req.record_count(), " but compressed_records holds ",
+                                                     list.records_size(), " records"));
+  }
+  if (auto s = ValidateRecords("compressed_records.records", list.records()); !s.ok()) return s;
+  if (out != nullptr) {
+    out->record_count = req.record_count();
+    out->uncompressed_bytes = static_cast<uint32_t>(plain->size());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ValidateInitProducer(const v1::InitProducerRequest& req) {
+  if (req.producer_name().empty()) return grpc::Status::OK;
+  return ValidateName("producer_name", req.producer_name(), Limits::kMaxTopicNameLength, "producer");
+}
+
+grpc::Status ValidateProduce(const v1::ProduceRequest& req, ValidatedProduce* out) {
+  if (auto s = ValidateTopicName("topic", req.topic()); !s.ok()) return s;
+  if (req.producer_id() == 0 && req.sequence() != 0) {
+    return InvalidField("sequence", "is set but producer_id is 0; set a producer_id to use sequence numbers");
+  }
+  if (req.producer_id() == 0 && req.producer_epoch() != 0) {
+    return InvalidField("producer_epoch", "is set but producer_id is 0; epochs belong to producer ids");
+  }
+  if (req.compression() != v1::COMPRESSION_NONE) return ValidateCompressedProduce(req, out);
+  if (!req.compressed_records().empty() || req.record_count() != 0 || req.compressed_crc32c() != 0) {
+    return InvalidField("compression",
+                        "is COMPRESSION_NONE but compressed_records, record_count or "
+                        "compressed_crc32c is set; name the codec, or send records instead");
+  }
+  if (auto s = ValidateRecords("records", req.records()); !s.ok()) return s;
+  if (out != nullptr) out->record_count = static_cast<uint32_t>(req.records_size());
   return grpc::Status::OK;
 }
 

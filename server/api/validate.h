@@ -15,7 +15,16 @@ namespace brook::server {
 
 grpc::Status ValidateTopicName(std::string_view field, std::string_view name);
 grpc::Status ValidateGroupName(std::string_view field, std::string_view name);
-grpc::Status ValidateProduce(const v1::ProduceRequest& req);
+// What a valid Produce holds.
+struct ValidatedProduce {
+  uint32_t record_count = 0;
+  // A compressed batch's decompressed size (its serialized RecordList); 0 for plain records.
+  uint32_t uncompressed_bytes = 0;
+};
+// Plain records, or the compressed form (log.proto ProduceRequest): a compressed batch is CRC-checked,
+// decompressed (never past Limits.max_batch_bytes) and parsed, and its records meet the same limits as plain ones.
+// Costs one decompression and parse of a compressed batch. Fills `out` when OK and `out` is not null.
+grpc::Status ValidateProduce(const v1::ProduceRequest& req, ValidatedProduce* out = nullptr);
 // An empty name, or a name like a topic's.
 grpc::Status ValidateInitProducer(const v1::InitProducerRequest& req);
 grpc::Status ValidateFetch(const v1::FetchRequest& req);

@@ -51,10 +51,10 @@ void AppendVarint(std::string& out, uint64_t v) {
   out.push_back(static_cast<char>(v));
 }
 
-std::string EncodeRecordBatch(const v1::ProduceRequest& req) {
-  // Writes the RecordBatch wire format (records = 1, producer_id = 2, sequence = 3) straight from the request's
-  // records, without first copying them into a RecordBatch message: one pass over the record bytes.
-  size_t body = 24;
+std::string EncodeRecordBatch(const v1::ProduceRequest& req, uint32_t uncompressed_bytes) {
+  // Writes the RecordBatch wire format (records = 1, producer_id = 2, sequence = 3, the compressed form 4 to 8)
+  // straight from the request, without first copying it into a RecordBatch message: one pass over the bytes.
+  size_t body = 24 + 32 + req.compressed_records().size();
   for (const auto& r : req.records()) body += r.ByteSizeLong() + 6;
   std::string out(kEntryHeaderBytes, '\0');
   out.reserve(kEntryHeaderBytes + body);
@@ -74,6 +74,20 @@ std::string EncodeRecordBatch(const v1::ProduceRequest& req) {
   if (req.sequence() != 0) {
     out.push_back(0x18);  // field 3, varint
     AppendVarint(out, req.sequence());
+  }
+  if (req.compression() != v1::COMPRESSION_NONE) {
+    out.push_back(0x20);  // field 4, varint
+    AppendVarint(out, static_cast<uint64_t>(req.compression()));
+    out.push_back(0x2A);  // field 5, length-delimited
+    AppendVarint(out, req.compressed_records().size());
+    out.append(req.compressed_records());
+    out.push_back(0x30);  // field 6, varint
+    AppendVarint(out, req.record_count());
+    out.push_back(0x3D);  // field 7, fixed32
+    out.resize(out.size() + 4);
+    PutLe(out, out.size() - 4, req.compressed_crc32c(), 4);
+    out.push_back(0x40);  // field 8, varint
+    AppendVarint(out, uncompressed_bytes);
   }
   if (req.producer_epoch() != 0) {
     out.push_back(0x78);  // field 15, varint
@@ -119,6 +133,11 @@ absl::Status VerifyEntryData(std::string_view data) {
     return absl::DataLossError(absl::StrCat("entry body CRC-32C mismatch: stored ", want, ", computed ", got));
   }
   return absl::OkStatus();
+}
+
+uint32_t BatchRecordCount(const internal::RecordBatch& batch) {
+  if (batch.compression() != v1::COMPRESSION_NONE) return batch.record_count();
+  return static_cast<uint32_t>(batch.records_size());
 }
 
 absl::StatusOr<internal::RecordBatch> DecodeRecordBatch(std::string_view data) {

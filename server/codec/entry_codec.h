@@ -26,8 +26,14 @@ enum class EntryKind : uint8_t { kRecordBatch = 1, kOffsetCommit = 2 };
 inline constexpr size_t kEntryHeaderBytes = 13;
 
 // Encodes the records of a Produce (with its producer id and sequence) as entry data. append_time_ms is 0 until
-// StampAppendTime. Costs one copy of the records.
-std::string EncodeRecordBatch(const v1::ProduceRequest& req);
+// StampAppendTime. Costs one copy of the records. A compressed Produce (req.compression() != NONE, already
+// validated) is stored as received: compression, compressed_records, record_count and compressed_crc32c, plus
+// `uncompressed_bytes`, the decompressed size validation found (docs/api.md "Compression").
+std::string EncodeRecordBatch(const v1::ProduceRequest& req, uint32_t uncompressed_bytes = 0);
+
+// Records in a decoded batch: record_count of a compressed one (checked at produce time, so appliers need not
+// decompress), the size of `records` otherwise.
+uint32_t BatchRecordCount(const internal::RecordBatch& batch);
 std::string EncodeOffsetCommit(const internal::OffsetCommit& commit);
 
 // Sets the append time of encoded entry data in place (the time is not covered by the body CRC).

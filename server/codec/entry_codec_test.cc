@@ -57,6 +57,50 @@ TEST(EntryCodec, RecordBatchRoundTrips) {
   }
 }
 
+TEST(EntryCodec, CompressedBatchIsStoredAsReceived) {
+  v1::ProduceRequest req;
+  req.set_topic("orders");
+  req.set_producer_id(77);
+  req.set_sequence(1'000);
+  req.set_compression(v1::COMPRESSION_LZ4);
+  // Every byte value, and a length that needs a two-byte varint.
+  std::string bytes;
+  for (int i = 0; i < 300; ++i) bytes.push_back(static_cast<char>(i));
+  req.set_compressed_records(bytes);
+  req.set_record_count(12);
+  req.set_compressed_crc32c(0xDEADBEEF);
+  std::string data = EncodeRecordBatch(req, 4'000'000);
+  ASSERT_TRUE(VerifyEntryData(data).ok()) << VerifyEntryData(data);
+  auto batch = DecodeRecordBatch(data);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  EXPECT_EQ(batch->records_size(), 0);
+  EXPECT_EQ(batch->producer_id(), 77u);
+  EXPECT_EQ(batch->sequence(), 1'000u);
+  EXPECT_EQ(batch->compression(), v1::COMPRESSION_LZ4);
+  EXPECT_EQ(batch->compressed_records(), bytes) << "the producer's bytes, unchanged";
+  EXPECT_EQ(batch->record_count(), 12u);
+  EXPECT_EQ(batch->compressed_crc32c(), 0xDEADBEEFu);
+  EXPECT_EQ(batch->uncompressed_bytes(), 4'000'000u);
+  EXPECT_EQ(BatchRecordCount(*batch), 12u);
+  // The hand-written wire format is what protobuf itself writes for the same message.
+  internal::RecordBatch want;
+  want.set_producer_id(77);
+  want.set_sequence(1'000);
+  want.set_compression(v1::COMPRESSION_LZ4);
+  want.set_compressed_records(bytes);
+  want.set_record_count(12);
+  want.set_compressed_crc32c(0xDEADBEEF);
+  want.set_uncompressed_bytes(4'000'000);
+  EXPECT_EQ(data.substr(kEntryHeaderBytes), want.SerializeAsString());
+}
+
+TEST(EntryCodec, UncompressedBatchCountsItsRecords) {
+  auto batch = DecodeRecordBatch(EncodeRecordBatch(SampleProduce()));
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(batch->compression(), v1::COMPRESSION_NONE);
+  EXPECT_EQ(BatchRecordCount(*batch), 3u);
+}
+
 TEST(EntryCodec, OffsetCommitRoundTrips) {
   std::string data = EncodeOffsetCommit(SampleCommit());
   EXPECT_EQ(EntryKindOf(data), EntryKind::kOffsetCommit);

@@ -96,9 +96,11 @@ absl::StatusOr<PartitionMachine::Applied> PartitionMachine::Apply(const raft::En
     case EntryKind::kRecordBatch: {
       auto batch = DecodeRecordBatch(entry.data);
       if (!batch.ok()) return batch.status();
-      if (static_cast<uint32_t>(batch->records_size()) != entry.record_count) {
+      // A compressed batch's count was checked against its records when the leader validated the Produce, and the
+      // entry CRC covers it since: no need to decompress here.
+      if (BatchRecordCount(*batch) != entry.record_count) {
         return absl::DataLossError(absl::StrCat("entry ", entry.index, " says ", entry.record_count,
-                                                " records but holds ", batch->records_size()));
+                                                " records but holds ", BatchRecordCount(*batch)));
       }
       out.records = true;
       out.base_offset = entry.base_offset;

@@ -99,6 +99,37 @@ TEST(PartitionOffsets, EntryWhoseRecordCountDisagreesWithItsBatchIsDataLoss) {
   EXPECT_EQ(applied.status().code(), absl::StatusCode::kDataLoss) << applied.status();
 }
 
+TEST(PartitionOffsets, CompressedBatchTakesItsRecordCountWithoutBeingDecompressed) {
+  LogBuilder log;
+  Replica r;
+  r.ApplyAll({log.Produce(9, 0, 2)});
+  // Bytes that are no Zstandard frame: the count was validated at produce time, applying must not decompress.
+  auto e = log.ProduceCompressed(9, 2, 5, std::string("not a zstd frame"));
+  auto applied = r.Apply(e);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(applied->base_offset, 2u);
+  EXPECT_EQ(applied->record_count, 5u);
+  EXPECT_EQ(r.machine.end_offset(), 7u);
+  const auto& batches = r.machine.producers().at(9).batches();
+  ASSERT_EQ(batches.size(), 2);
+  EXPECT_EQ(batches[1].first_sequence(), 2u);
+  EXPECT_EQ(batches[1].record_count(), 5u) << "the producer table counts a compressed batch's records";
+  const PartitionMachine::ProduceKey retry{9, 0, 2, 5, EntryBodyCrc(e.data)};  // the same compressed bytes
+  EXPECT_EQ(r.machine.CheckProduce(retry).verdict, Verdict::kDuplicate) << "a retry of it is a duplicate";
+  EXPECT_EQ(r.machine.CheckProduce(Key(9, 7, 1)).verdict, Verdict::kNew);
+}
+
+TEST(PartitionOffsets, CompressedEntryWhoseRecordCountDisagreesWithItsBatchIsDataLoss) {
+  LogBuilder log;
+  Replica r;
+  auto e = log.ProduceCompressed(0, 0, 4);
+  e.record_count = 3;
+  auto applied = r.Apply(e);
+  ASSERT_FALSE(applied.ok()) << "an entry whose Raft count is not its compressed batch's count must not apply";
+  EXPECT_EQ(applied.status().code(), absl::StatusCode::kDataLoss) << applied.status();
+  EXPECT_EQ(r.machine.end_offset(), 0u);
+}
+
 // ---- Idempotence: CheckProduce -------------------------------------------------------------------------------
 
 TEST(Idempotence, FreshProducerStartsAtSequenceZeroAndAnythingElseIsUnknown) {

@@ -3,12 +3,14 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "server/codec/compression.h"
 #include "server/codec/entry_codec.h"
 #include "server/machines/partition_machine.h"
 
@@ -75,6 +77,24 @@ class LogBuilder {
   raft::Entry Produce(uint64_t producer_id, uint64_t sequence, uint32_t count, raft::Term term = 1,
                       uint32_t epoch = 0) {
     return Next(EncodeRecordBatch(BatchRequest(producer_id, sequence, count, epoch)), count, term);
+  }
+
+  // A compressed batch of `count` records as the leader stores it. `data` replaces the compressed bytes (e.g. with
+  // bytes that do not decompress, to show that applying never decompresses).
+  raft::Entry ProduceCompressed(uint64_t producer_id, uint64_t sequence, uint32_t count,
+                                std::optional<std::string> data = std::nullopt) {
+    v1::RecordList list;
+    for (uint32_t i = 0; i < count; ++i) list.add_records()->set_value("value-" + std::to_string(next_offset + i));
+    const std::string plain = list.SerializeAsString();
+    v1::ProduceRequest req;
+    req.set_topic("orders");
+    req.set_producer_id(producer_id);
+    req.set_sequence(sequence);
+    req.set_compression(v1::COMPRESSION_ZSTD);
+    req.set_compressed_records(data ? *data : *Compress(v1::COMPRESSION_ZSTD, plain));
+    req.set_record_count(count);
+    req.set_compressed_crc32c(0x12345678);
+    return Next(EncodeRecordBatch(req, static_cast<uint32_t>(plain.size())), count, 1);
   }
 
   raft::Entry Commit(const std::string& group, uint64_t offset, const std::string& metadata = "") {

@@ -1,0 +1,180 @@
+// Reading Brook's compressed batches in Node.js (docs/api.md "Compression"): CRC-32C, the LZ4 frame format and
+// Zstandard (the npm package fzstd, pure JavaScript, decompression only), and expandBatch, which turns a brook.v1.CompressedBatch into
+// the records it holds. Node 20's zlib has no Zstandard; LZ4 frames are simple enough to decode here (below), with
+// every length and offset checked against the input and the batch's stated size.
+'use strict';
+
+const path = require('path');
+const protobuf = require('protobufjs');
+
+let fzstd = null;
+try {
+  fzstd = require('fzstd');
+} catch (e) {
+  fzstd = null;  // without it the client does not ask for compressed batches (canDecompress)
+}
+
+const CRC32C_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let b = 0; b < 256; b++) {
+    let c = b;
+    for (let i = 0; i < 8; i++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    t[b] = c >>> 0;
+  }
+  return t;
+})();
+
+// CRC-32C (Castagnoli) of a Buffer or Uint8Array; crc32c(Buffer.from('123456789')) === 0xe3069283.
+function crc32c(bytes) {
+  let c = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) c = (c >>> 8) ^ CRC32C_TABLE[(c ^ bytes[i]) & 0xff];
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+function lz4Error(what) {
+  return new Error(`LZ4: ${what}`);
+}
+
+// Decodes one LZ4 block of src[s, end) into out at d; returns the new end of the output.
+function decodeLz4Block(src, s, end, out, d) {
+  const length = (initial) => {
+    let n = initial;
+    if (initial === 15) {
+      let b;
+      do {
+        if (s >= end) throw lz4Error('block is truncated');
+        b = src[s++];
+        n += b;
+      } while (b === 255);
+    }
+    return n;
+  };
+  while (s < end) {
+    const token = src[s++];
+    const literals = length(token >>> 4);
+    if (s + literals > end) throw lz4Error('block is truncated');
+    if (d + literals > out.length) throw lz4Error(`decompresses to more than ${out.length} bytes`);
+    out.set(src.subarray(s, s + literals), d);
+    s += literals;
+    d += literals;
+    if (s === end) break;  // the last sequence holds literals only
+    if (s + 2 > end) throw lz4Error('block is truncated');
+    const offset = src[s] | (src[s + 1] << 8);
+    s += 2;
+    if (offset === 0 || offset > d) throw lz4Error('match offset out of range');
+    const match = length(token & 15) + 4;
+    if (d + match > out.length) throw lz4Error(`decompresses to more than ${out.length} bytes`);
+    for (let i = 0; i < match; i++, d++) out[d] = out[d - offset];  // byte by byte: matches may overlap
+  }
+  return d;
+}
+
+// Decodes LZ4 frames (lz4frame.h; several may follow each other, skippable frames are skipped) into a Buffer of at
+// most `limit` bytes. Checksums inside the frame are skipped: the batch's CRC-32C covers every byte. Throws.
+function decodeLz4Frames(src, limit) {
+  const out = Buffer.alloc(limit);
+  let s = 0;
+  let d = 0;
+  const need = (n) => {
+    if (s + n > src.length) throw lz4Error('frame is truncated');
+  };
+  while (s < src.length) {
+    need(4);
+    const magic = src.readUInt32LE(s);
+    s += 4;
+    if ((magic & 0xfffffff0) >>> 0 === 0x184d2a50) {  // skippable frame
+      need(4);
+      s += 4 + src.readUInt32LE(s);
+      if (s > src.length) throw lz4Error('skippable frame is truncated');
+      continue;
+    }
+    if (magic !== 0x184d2204) throw lz4Error('not an LZ4 frame');
+    need(3);
+    const flags = src[s];
+    s += 2;  // FLG and BD
+    if (flags >>> 6 !== 1) throw lz4Error('unknown frame version');
+    if (flags & 0x01) throw lz4Error('dictionaries are not supported');
+    s += (flags & 0x08 ? 8 : 0) + 1;  // content size, header checksum
+    for (;;) {
+      need(4);
+      const word = src.readUInt32LE(s);
+      s += 4;
+      if (word === 0) break;  // end mark
+      const size = word & 0x7fffffff;
+      need(size);
+      if (word >>> 31) {  // stored uncompressed
+        if (d + size > limit) throw lz4Error(`decompresses to more than ${limit} bytes`);
+        src.copy(out, d, s, s + size);
+        d += size;
+      } else {
+        d = decodeLz4Block(src, s, s + size, out, d);
+      }
+      s += size + (flags & 0x10 ? 4 : 0);  // block checksum
+    }
+    s += flags & 0x04 ? 4 : 0;  // content checksum
+    if (s > src.length) throw lz4Error('frame is truncated');
+  }
+  return out.subarray(0, d);
+}
+
+const recordsRoot = new protobuf.Root();
+recordsRoot.loadSync(path.resolve(__dirname, '..', '..', 'proto', 'brook', 'v1', 'records.proto'), {keepCase: true});
+const RecordList = recordsRoot.lookupType('brook.v1.RecordList');
+
+// Whether this process can decode both codecs (fzstd installed).
+const canDecompress = fzstd !== null;
+
+// The frames of `data` ('COMPRESSION_LZ4' or 'COMPRESSION_ZSTD') decompressed, at most `limit` bytes; throws past it.
+// fzstd cannot stop at a bound (given an output buffer it silently truncates), so Zstandard is decoded whole and
+// measured after: expandBatch checks the CRC-32C first, so the bytes are those the leader validated to decompress to
+// at most Limits.max_batch_bytes.
+function decompress(compression, data, limit) {
+  if (compression === 'COMPRESSION_LZ4') return decodeLz4Frames(data, limit);
+  if (compression !== 'COMPRESSION_ZSTD' || !fzstd) throw new Error(`cannot decode ${compression}`);
+  const out = fzstd.decompress(data);
+  if (out.length > limit) throw new Error(`Zstandard: decompresses to more than ${limit} bytes`);
+  return Buffer.from(out.buffer, out.byteOffset, out.length);
+}
+
+class DataLossError extends Error {
+  constructor(message) {
+    super(message);
+    this.code = 15;  // grpc.status.DATA_LOSS
+  }
+}
+
+// The records of a CompressedBatch (as @grpc/proto-loader decodes it: longs as strings, enums as names, bytes as
+// Buffers) with offset >= fromOffset, as {offset, timestamp_ms, append_time_ms, key, value, headers} (numbers and
+// Buffers). Throws DataLossError when the CRC-32C does not match, or the data does not decompress to exactly
+// uncompressed_bytes bytes of a RecordList of record_count records.
+function expandBatch(batch, fromOffset) {
+  const base = Number(batch.base_offset);
+  const where = `compressed batch at offset ${base}`;
+  const data = Buffer.from(batch.data);
+  const crc = crc32c(data);
+  if (crc !== batch.crc32c >>> 0) throw new DataLossError(`${where}: CRC-32C mismatch (batch says ${batch.crc32c}, data has ${crc})`);
+  let plain;
+  try {
+    plain = decompress(batch.compression, data, batch.uncompressed_bytes);
+  } catch (e) {
+    throw new DataLossError(`${where}: does not decompress: ${e.message}`);
+  }
+  if (plain.length !== batch.uncompressed_bytes) {
+    throw new DataLossError(`${where}: decompresses to ${plain.length} bytes, not ${batch.uncompressed_bytes}`);
+  }
+  const list = RecordList.toObject(RecordList.decode(plain), {longs: Number, defaults: true});
+  if (list.records.length !== batch.record_count) {
+    throw new DataLossError(`${where}: says ${batch.record_count} records but holds ${list.records.length}`);
+  }
+  const appendTime = Number(batch.append_time_ms);
+  const out = [];
+  list.records.forEach((r, i) => {
+    if (base + i < fromOffset) return;
+    out.push({offset: base + i, timestamp_ms: r.timestamp_ms || appendTime, append_time_ms: appendTime,
+      key: Buffer.from(r.key), value: Buffer.from(r.value),
+      headers: r.headers.map((h) => ({key: h.key, value: Buffer.from(h.value)}))});
+  });
+  return out;
+}
+
+module.exports = {crc32c, decodeLz4Frames, decompress, expandBatch, canDecompress, DataLossError};

@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+// Reading compressed batches in Node.js (compression.js): CRC-32C, the LZ4 frame decoder (linked 64 KiB blocks with
+// block and content checksums, a frame without a declared size after it), Zstandard through fzstd, and expandBatch
+// (records from an offset; DATA_LOSS for a damaged or inconsistent batch; never more than the stated size).
+// The frames below were written by liblz4 and libzstd (Debian's python3-lz4 and python3-zstandard).
+//   NODE_PATH=<node_modules> node --test client/node/compression_test.js   (ctest: client_node_compression_test)
+'use strict';
+
+const assert = require('assert');
+const crypto = require('crypto');
+const path = require('path');
+const {test} = require('node:test');
+const protobuf = require('protobufjs');
+const {crc32c, decodeLz4Frames, decompress, expandBatch, canDecompress} = require('./compression');
+
+// b''.join(b'%02d-brook;' % (i % 97) for i in range(8000))[:70000], then b'tail: stored as is, short'.
+const PLAIN_SHA256 = 'b296970e5e103022e193ffa378e2d76b626d643d8d6244bc97d967be61796056';
+const TAIL = 'tail: stored as is, short';
+const LZ4_FRAMES = Buffer.from(
+    'BCJNGFxAcBEBAAAAAADjkQIAALQwMC1icm9vazswMQkAFDIJABQzCQAUNAkAFDUJABQ2CQAUNwkAFDgJABM5CQAUMVoAFDFaABQxWgAUMVoA' +
+    'FDFaABQxWgAUMVoAFDFaABQxWgAUMVoAFDJaABQyWgAUMloAFDJaABQyWgAUMloAFDJaABQyWgAUMloAFDJaABQzWgAUM1oAFDNaABQzWgAU' +
+    'M1oAFDNaABQzWgAUM1oAFDNaABQzWgAUNFoAFDRaABQ0WgAUNFoAFDRaABQ0WgAUNFoAFDRaABQ0WgAUNFoAFDVaABQ1WgAUNVoAFDVaABQ1' +
+    'WgAUNVoAFDVaABQ1WgAUNVoAFDVaABQ2WgAUNloAFDZaABQ2WgAUNloAFDZaABQ2WgAUNloAFDZaABQ2WgAUN1oAFDdaABQ3WgAUN1oAFDda' +
+    'ABQ3WgAUN1oAFDdaABQ3WgAUN1oAFDhaABQ4WgAUOFoAFDhaABQ4WgAUOFoAFDhaABQ4WgAUOFoAFDhaABQ5WgAUOVoAFDlaABQ5WgAUOVoA' +
+    'FDlaABQ5WgAPaQP/////////////////////////////////////////////////////////////////////////////////////////////' +
+    '////////////////////////////////////////////////////////////////////////////////////////////////////////////' +
+    '////////////////////////////////////////////////////////////////////////////////////////////////////////////' +
+    '////////////////////////////fFAtYnJvb6MlHrcbAAAAD8P///////////////////////9pUC1icm9vIfvoYgAAAADjaZbeBCJNGGBA' +
+    'ghkAAIB0YWlsOiBzdG9yZWQgYXMgaXMsIHNob3J0AAAAAA==',
+    'base64');
+const ZSTD_FRAMES = Buffer.from(
+    'KLUv/aBwEQEAxQMA4gcTEdBlOGBQHhQRUkopU0ovASMCRSNxl5vEXa6KRuIuR0UjcZebopG4y0nRSNzlomgk7nIvGom7nItG4i7XopG4y7Fo' +
+    'JO5yAMEwDALCFmuoILj7BvCV3RIYh7////+fAaoNbNvq8CdiwTO+ARs/kRTcoAwC4zIFKLUv/QAAyQAAdGFpbDogc3RvcmVkIGFzIGlzLCBz' +
+    'aG9ydA==',
+    'base64');
+
+const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');
+
+test('crc32c has the known answer', () => {
+  assert.strictEqual(crc32c(Buffer.from('123456789')), 0xe3069283);
+});
+
+test('LZ4 frames decode: linked blocks, checksums, several frames', () => {
+  const out = decodeLz4Frames(LZ4_FRAMES, 70000 + TAIL.length);
+  assert.strictEqual(sha256(out.subarray(0, 70000)), PLAIN_SHA256);
+  assert.strictEqual(out.subarray(70000).toString(), TAIL);
+});
+
+test('LZ4 decoding stops at its bound and refuses damaged frames', () => {
+  assert.throws(() => decodeLz4Frames(LZ4_FRAMES, 70000), /more than 70000 bytes/);
+  for (const limit of [0, 5, 1000, 65536]) {  // inside the first frame's compressed blocks
+    assert.throws(() => decodeLz4Frames(LZ4_FRAMES, limit), new RegExp(`more than ${limit} bytes`));
+  }
+  assert.throws(() => decodeLz4Frames(LZ4_FRAMES.subarray(0, 300), 1 << 20), /truncated/);
+  assert.throws(() => decodeLz4Frames(Buffer.from('not an lz4 frame'), 100), /not an LZ4 frame/);
+});
+
+test('Zstandard frames decode through fzstd, several frames too', {skip: !canDecompress && 'no fzstd'}, () => {
+  const out = decompress('COMPRESSION_ZSTD', ZSTD_FRAMES, 70000 + TAIL.length);
+  assert.strictEqual(out.length, 70000 + TAIL.length);
+  assert.strictEqual(sha256(out.subarray(0, 70000)), PLAIN_SHA256);
+  assert.strictEqual(out.subarray(70000).toString(), TAIL);
+  assert.throws(() => decompress('COMPRESSION_ZSTD', ZSTD_FRAMES, 70000), /more than 70000 bytes/);
+  assert.throws(() => decompress('COMPRESSION_ZSTD', ZSTD_FRAMES.subarray(0, 100), 1 << 20));
+  assert.throws(() => decompress('COMPRESSION_GZIP', ZSTD_FRAMES, 1 << 20), /cannot decode/);
+});
+
+const root = new protobuf.Root();
+root.loadSync(path.resolve(__dirname, '..', '..', 'proto', 'brook', 'v1', 'records.proto'), {keepCase: true});
+const RecordList = root.lookupType('brook.v1.RecordList');
+
+// A stored batch of three records at base offset 100, its data "compressed" as one LZ4 frame of stored blocks
+// (the frame format allows uncompressed blocks, and the decoder must read them too).
+function storedLz4Batch() {
+  const plain = Buffer.from(RecordList.encode({records: [
+    {key: Buffer.from('k0'), value: Buffer.from('v0'), headers: [{key: 'n', value: Buffer.from('0')}]},
+    {key: Buffer.from('k1'), value: Buffer.from('v1'), timestamp_ms: 5, headers: []},
+    {key: Buffer.from('k2'), value: Buffer.from('v2'), headers: []}]}).finish());
+  const header = Buffer.from([0x04, 0x22, 0x4d, 0x18, 0x40, 0x40, 0xc0]);  // magic, FLG, BD (64 KiB), HC
+  const size = Buffer.alloc(4);
+  size.writeUInt32LE((0x80000000 | plain.length) >>> 0);
+  const data = Buffer.concat([header, size, plain, Buffer.alloc(4)]);
+  return {base_offset: '100', record_count: 3, append_time_ms: '777', compression: 'COMPRESSION_LZ4', data,
+    crc32c: crc32c(data), uncompressed_bytes: plain.length};
+}
+
+test('expandBatch rebuilds records from an offset', () => {
+  const all = expandBatch(storedLz4Batch(), 0);
+  assert.deepStrictEqual(all.map((r) => [r.offset, r.key.toString(), r.value.toString(), r.timestamp_ms]),
+      [[100, 'k0', 'v0', 777], [101, 'k1', 'v1', 5], [102, 'k2', 'v2', 777]]);
+  assert.strictEqual(all[0].headers[0].value.toString(), '0');
+  assert.deepStrictEqual(expandBatch(storedLz4Batch(), 102).map((r) => r.offset), [102]);
+});
+
+test('expandBatch refuses damaged or inconsistent batches with DATA_LOSS', () => {
+  const good = storedLz4Batch();
+  const flipped = Buffer.from(good.data);
+  flipped[12] ^= 1;
+  for (const bad of [{...good, data: flipped}, {...good, crc32c: good.crc32c ^ 1}, {...good, record_count: 2},
+    {...good, uncompressed_bytes: good.uncompressed_bytes - 1}]) {
+    assert.throws(() => expandBatch(bad, 0), (e) => e.code === 15);
+  }
+});

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Measures record batch compression (docs/api.md "Compression") on a fresh local 3-node cluster per run, the codecs
+# interleaved (none, lz4, zstd, none, lz4, zstd, ...): `brook bench produce --compression=X` (throughput, latency,
+# the ratio achieved), `brook bench consume` (read throughput, decompressing in the client), and the disk the
+# partitions take: the sum of brook_partition_disk_bytes over every node, and `du` of the data directories (RocksDB
+# compresses its files on its own as well). The machines are shared and noisy: quote medians and ratios to `none`.
+#
+#   scripts/bench-compression.sh [ROUNDS]        (default 3)
+#   env: BROOKD (default build/server/brookd), BROOK_CLI (default build/client/brook), RECORDS (default 200000),
+#        RECORD_KIND (default json), PRODUCE_FLAGS, PORT_BASE (default 7000: ports 7101-7103, 7201-7203,
+#        7301-7303), BENCH_DIR
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-3}
+BROOKD=${BROOKD:-build/server/brookd}
+CLI=${BROOK_CLI:-build/client/brook}
+RECORDS=${RECORDS:-200000}
+KIND=${RECORD_KIND:-json}
+BASE=${PORT_BASE:-7000}
+DIR=${BENCH_DIR:-$(mktemp -d /var/tmp/brook-bench-compression-XXXXXX)}
+MEMBERS="1=127.0.0.1:$((BASE + 201)),2=127.0.0.1:$((BASE + 202)),3=127.0.0.1:$((BASE + 203))"
+BOOTSTRAP="127.0.0.1:$((BASE + 101)),127.0.0.1:$((BASE + 102)),127.0.0.1:$((BASE + 103))"
+pids=()
+
+stop_cluster() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 1 150); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+  done
+  pids=()
+}
+trap 'stop_cluster; rm -rf "$DIR"' EXIT
+
+start_cluster() {
+  local data=$1
+  mkdir -p "$data"
+  for i in 1 2 3; do
+    "$BROOKD" --node_id=$i --client_addr=127.0.0.1:$((BASE + 100 + i)) --peer_addr=127.0.0.1:$((BASE + 200 + i)) \
+      --metrics_addr=127.0.0.1:$((BASE + 300 + i)) --data_dir="$data/node$i" --initial_members="$MEMBERS" \
+      >>"$data/node$i.log" 2>&1 &
+    pids+=($!)
+  done
+  for _ in $(seq 1 300); do
+    state=$("$CLI" --bootstrap="$BOOTSTRAP" --timeout-ms=1000 --output=json cluster status 2>/dev/null || true)
+    if [ -n "$state" ] && ! grep -q '"controller":0' <<<"$state" && ! grep -q '"reachable":false' <<<"$state"; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "cluster did not become healthy" >&2
+  exit 1
+}
+
+field() { grep -o "\"$1\":[0-9.e+-]*" <<<"$2" | head -1 | cut -d: -f2; }
+
+# Sum of brook_partition_disk_bytes of topic brook-bench over the three nodes.
+disk_metric() {
+  local total=0 v
+  for i in 1 2 3; do
+    v=$(curl -s --max-time 5 "http://127.0.0.1:$((BASE + 300 + i))/metrics" |
+      awk '/^brook_partition_disk_bytes\{.*topic="brook-bench"/ {s += $2} END {printf "%.0f", s}')
+    total=$((total + ${v:-0}))
+  done
+  echo "$total"
+}
+
+results=$(mktemp)
+for round in $(seq 1 "$ROUNDS"); do
+  for codec in none lz4 zstd; do
+    data="$DIR/$codec-$round"
+    start_cluster "$data"
+    produce=$("$CLI" --bootstrap="$BOOTSTRAP" --output=json bench produce --records="$RECORDS" \
+      --record-kind="$KIND" --compression="$codec" ${PRODUCE_FLAGS:-})
+    consume=$("$CLI" --bootstrap="$BOOTSTRAP" --output=json bench consume)
+    disk=$(disk_metric)
+    du_bytes=$(du -sb "$data" | cut -f1)
+    stop_cluster
+    rm -rf "$data"
+    line="$codec round=$round produce_rps=$(field records_per_second "$produce") p50_ms=$(field p50 "$produce") p99_ms=$(field p99 "$produce") ratio=$(field compression_ratio "$produce") consume_rps=$(field records_per_second "$consume") disk_metric_bytes=$disk du_bytes=$du_bytes"
+    echo "$line"
+    echo "$line" >>"$results"
+  done
+done
+
+median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+echo
+for key in produce_rps p50_ms p99_ms ratio consume_rps disk_metric_bytes du_bytes; do
+  base=$(grep '^none ' "$results" | grep -o "$key=[0-9.e+-]*" | cut -d= -f2 | median)
+  out="median $key:"
+  for codec in none lz4 zstd; do
+    m=$(grep "^$codec " "$results" | grep -o "$key=[0-9.e+-]*" | cut -d= -f2 | median)
+    r=$(awk -v a="$base" -v b="$m" 'BEGIN { if (a > 0) printf "%.2f", b / a; else print "-" }')
+    out="$out $codec=$m (x$r)"
+  done
+  echo "$out"
+done
+rm -f "$results"
