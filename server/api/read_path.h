@@ -28,9 +28,9 @@ struct ReadOptions {
 
 // Fills `out` with records from `offset`: at most `max_records` and about `max_bytes` (at least one record, or one
 // compressed batch, when any is available). Below the log start: a TRIMMED gap. Past the high watermark:
-// BeyondHighWatermark. A compressed batch goes to a reader that accepts it whole, as stored: it may start below `offset`,
-// and it counts its compressed bytes and all its records against the limits; to other readers its records are
-// decompressed (the bytes of a plain record are its key and value, as before compression existed).
+// BeyondHighWatermark. A compressed batch goes to a reader that accepts it whole, as stored: it may start below
+// `offset`, and it counts its compressed bytes and all its records against the limits; to other readers its
+// records are decompressed (the bytes of a plain record are its key and value, as before compression existed).
 // Cost: one offset-index seek plus one storage range read; decodes each entry once; decompresses a compressed
 // batch only for a reader that does not accept it.
 grpc::Status ReadRecords(const storage::Store& store, const PartitionView& view, const ReadOptions& read,
