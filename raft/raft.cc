@@ -365,36 +365,33 @@ absl::Status RaftNode::Step(const Message& m) {
   switch (role_) {
     case Role::kLeader:
       StepLeader(m);
-      break;
+      return absl::OkStatus();
     case Role::kPreCandidate:
     case Role::kCandidate:
-      StepCandidate(m);
-      break;
+      return StepCandidate(m);
     case Role::kFollower:
-      StepFollower(m);
-      break;
+      return StepFollower(m);
   }
   return absl::OkStatus();
 }
 
-void RaftNode::StepCandidate(const Message& m) {
+absl::Status RaftNode::StepCandidate(const Message& m) {
   switch (m.type) {
     case MessageType::kAppend:
       BecomeFollower(m.term, m.from);
-      HandleAppend(m);
-      return;
+      return HandleAppend(m);
     case MessageType::kHeartbeat:
       BecomeFollower(m.term, m.from);
       HandleHeartbeat(m);
-      return;
+      return absl::OkStatus();
     case MessageType::kSnapshot:
       BecomeFollower(m.term, m.from);
       HandleSnapshot(m);
-      return;
+      return absl::OkStatus();
     case MessageType::kPreVoteResponse:
     case MessageType::kVoteResponse: {
       const bool mine = (role_ == Role::kPreCandidate) == (m.type == MessageType::kPreVoteResponse);
-      if (!mine) return;
+      if (!mine) return absl::OkStatus();
       votes_.try_emplace(m.from, !m.reject);
       switch (JointVoteResult(conf_.voters, conf_.voters_outgoing, votes_)) {
         case VoteResult::kWon:
@@ -403,50 +400,49 @@ void RaftNode::StepCandidate(const Message& m) {
           } else {
             BecomeLeader();
           }
-          return;
+          return absl::OkStatus();
         case VoteResult::kLost:
           Log(absl::StrCat("lost ", role_ == Role::kPreCandidate ? "pre-vote" : "election"));
           BecomeFollower(term_, kNoNode);
-          return;
+          return absl::OkStatus();
         case VoteResult::kPending:
-          return;
+          return absl::OkStatus();
       }
-      return;
+      return absl::OkStatus();
     }
     default:
-      return;
+      return absl::OkStatus();
   }
 }
 
-void RaftNode::StepFollower(const Message& m) {
+absl::Status RaftNode::StepFollower(const Message& m) {
   switch (m.type) {
     case MessageType::kAppend:
       election_elapsed_ = 0;
       leader_ = m.from;
-      HandleAppend(m);
-      return;
+      return HandleAppend(m);
     case MessageType::kHeartbeat:
       election_elapsed_ = 0;
       leader_ = m.from;
       HandleHeartbeat(m);
-      return;
+      return absl::OkStatus();
     case MessageType::kSnapshot:
       election_elapsed_ = 0;
       leader_ = m.from;
       HandleSnapshot(m);
-      return;
+      return absl::OkStatus();
     case MessageType::kTimeoutNow:
       if (Promotable()) {
         Log(absl::StrCat("campaigning at once: leadership transfer from n", m.from));
         StartElection(/*pre_vote=*/false, /*transfer=*/true);
       }
-      return;
+      return absl::OkStatus();
     default:
-      return;
+      return absl::OkStatus();
   }
 }
 
-void RaftNode::HandleAppend(const Message& m) {
+absl::Status RaftNode::HandleAppend(const Message& m) {
   Message resp;
   resp.type = MessageType::kAppendResponse;
   resp.to = m.from;
@@ -457,15 +453,19 @@ void RaftNode::HandleAppend(const Message& m) {
     resp.reject_hint = 0;
     resp.reject_hint_term = 0;
     Send(std::move(resp));
-    return;
+    return absl::OkStatus();
   }
   if (m.index < log_.committed()) {
     // Everything up to our commit index matches any leader's log: say how far we are.
     resp.index = log_.committed();
   } else if (log_.MatchTerm(m.index, m.log_term)) {
-    const Index last_new = log_.MaybeAppend(m.index, m.entries);
-    log_.CommitTo(std::min(m.commit, last_new));
-    resp.index = last_new;
+    absl::StatusOr<Index> last_new = log_.MaybeAppend(m.index, m.entries);
+    if (!last_new.ok()) {
+      Log(absl::StrCat("refused append from n", m.from, ": ", last_new.status().message()));
+      return last_new.status();
+    }
+    log_.CommitTo(std::min(m.commit, *last_new));
+    resp.index = *last_new;
   } else {
     // Fast backtracking: point the leader at the last index of ours whose term it may share.
     Index hint = log_.FindConflictByTerm(std::min(m.index, log_.LastIndex()), m.log_term);
@@ -478,6 +478,7 @@ void RaftNode::HandleAppend(const Message& m) {
                      hint));
   }
   Send(std::move(resp));
+  return absl::OkStatus();
 }
 
 void RaftNode::HandleHeartbeat(const Message& m) {

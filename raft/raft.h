@@ -100,7 +100,8 @@ class RaftNode {
 
   // One unit of logical time (the host decides its length, e.g. 100 ms).
   void Tick();
-  // Handles a message addressed to this node. Errors only on a malformed message (wrong `to`).
+  // Handles a message addressed to this node. Errors on a malformed message (wrong `to`, entries that contradict
+  // their own numbering or the committed log); the node then changes nothing.
   absl::Status Step(const Message& m);
   // Starts an election now (pre-vote first if enabled). No-op for leaders, learners and non-members.
   void Campaign();
@@ -165,10 +166,11 @@ class RaftNode {
 
   // Step, one function per role after the term rules.
   void StepLeader(const Message& m);
-  void StepCandidate(const Message& m);
-  void StepFollower(const Message& m);
+  absl::Status StepCandidate(const Message& m);
+  absl::Status StepFollower(const Message& m);
   void HandleVoteRequest(const Message& m);
-  void HandleAppend(const Message& m);
+  // Errors (nothing appended, no answer) when the entries contradict the log: see RaftLog::MaybeAppend.
+  absl::Status HandleAppend(const Message& m);
   void HandleHeartbeat(const Message& m);
   void HandleSnapshot(const Message& m);
   void HandleAppendResponse(const Message& m, Progress& pr);
