@@ -71,6 +71,13 @@ absl::StatusOr<std::unique_ptr<RaftNode>> RaftNode::Create(Config config, const 
   if (config.max_inflight_msgs < 1)
     return absl::InvalidArgumentError("raft config: max_inflight_msgs must be >= 1");
   if (log == nullptr) return absl::InvalidArgumentError("raft config: log is null");
+  if (hard_state.term > kMaxTerm) {
+    // Written by a node that trusted a forged term. Lowering it could grant a second vote in a term; only an
+    // operator who stops every replica of the group can repair it.
+    return absl::FailedPreconditionError(absl::StrCat("hard state term ", hard_state.term,
+                                                      " is beyond the ceiling ", kMaxTerm,
+                                                      "; the group's terms need repair"));
+  }
   if (hard_state.commit > log->LastIndex()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "hard state commit ", hard_state.commit, " is beyond the durable log's last index ", log->LastIndex()));
@@ -240,6 +247,10 @@ void RaftNode::ResetRandomizedElectionTimeout() {
 
 void RaftNode::Campaign() {
   if (role_ == Role::kLeader || !Promotable()) return;
+  if (term_ >= kMaxTerm) {
+    Log("not campaigning: the term ceiling is reached");
+    return;
+  }
   if (HasUnappliedConfChange()) {
     Log("not campaigning: committed configuration changes are not applied yet");
     return;
@@ -308,9 +319,28 @@ void RaftNode::HandleVoteRequest(const Message& m) {
 // ---------------------------------------------------------------------------------------------------------------
 // Step.
 
+ReceiverView RaftNode::View() const {
+  return ReceiverView{.id = id_,
+                      .term = term_,
+                      .role = role_,
+                      .leader = leader_,
+                      .conf = &conf_,
+                      .commit = log_.committed(),
+                      .last_index = log_.LastIndex(),
+                      .is_cluster_node = &config_.is_cluster_node};
+}
+
 absl::Status RaftNode::Step(const Message& m) {
-  if (m.to != id_) {
-    return absl::InvalidArgumentError(absl::StrCat("message for n", m.to, " stepped into n", id_));
+  if (config_.unsafe_skip_message_validation) {
+    if (m.to != id_)
+      return absl::InvalidArgumentError(absl::StrCat("message for n", m.to, " stepped into n", id_));
+  } else {
+    DropReason reason = DropReason::kMalformed;
+    if (absl::Status s = ValidateMessage(m, View(), &reason); !s.ok()) {
+      dropped_.Add(reason);
+      Log(absl::StrCat("dropped (", DropReasonName(reason), ") ", s.message()));
+      return s;
+    }
   }
   // Term rules (paper figure 2), with pre-vote and leases.
   if (m.term > term_) {
@@ -432,7 +462,7 @@ absl::Status RaftNode::StepFollower(const Message& m) {
       HandleSnapshot(m);
       return absl::OkStatus();
     case MessageType::kTimeoutNow:
-      if (Promotable()) {
+      if (Promotable() && term_ < kMaxTerm) {
         Log(absl::StrCat("campaigning at once: leadership transfer from n", m.from));
         StartElection(/*pre_vote=*/false, /*transfer=*/true);
       }
@@ -461,7 +491,9 @@ absl::Status RaftNode::HandleAppend(const Message& m) {
   } else if (log_.MatchTerm(m.index, m.log_term)) {
     absl::StatusOr<Index> last_new = log_.MaybeAppend(m.index, m.entries);
     if (!last_new.ok()) {
-      Log(absl::StrCat("refused append from n", m.from, ": ", last_new.status().message()));
+      dropped_.Add(DropReason::kBadEntries);
+      Log(absl::StrCat("dropped (", DropReasonName(DropReason::kBadEntries), ") append from n", m.from, ": ",
+                       last_new.status().message()));
       return last_new.status();
     }
     log_.CommitTo(std::min(m.commit, *last_new));
@@ -606,7 +638,10 @@ bool RaftNode::MaybeSendAppend(NodeId to, bool send_if_empty) {
   auto prev_term = log_.TermAt(prev);
   absl::StatusOr<std::vector<Entry>> entries = std::vector<Entry>();
   if (prev_term.ok() && pr.next <= log_.LastIndex()) {
-    entries = log_.Slice(pr.next, log_.LastIndex() + 1, config_.max_msg_bytes);
+    // Bounded in count too: empty entries are not bounded by bytes, and followers refuse more
+    // (validate_message.h).
+    entries =
+        log_.Slice(pr.next, std::min(log_.LastIndex() + 1, pr.next + kMaxEntriesPerAppend), config_.max_msg_bytes);
   }
   if (!prev_term.ok() || !entries.ok()) {
     SendSnapshot(to, pr);
@@ -618,9 +653,11 @@ bool RaftNode::MaybeSendAppend(NodeId to, bool send_if_empty) {
   m.to = to;
   m.index = prev;
   m.log_term = *prev_term;
-  m.commit = log_.committed();
   const bool has_entries = !entries->empty();
   const Index last = has_entries ? entries->back().index : prev;
+  // The follower commits at most up to the last entry it can match (what this message proves); sending no more
+  // lets it refuse a commit index the message cannot justify.
+  m.commit = std::min(log_.committed(), last);
   const uint64_t bytes = DataBytes(*entries);
   m.entries = std::move(*entries);
   pr.SentEntries(last, bytes, has_entries);
@@ -936,6 +973,9 @@ bool RaftNode::AllCaughtUp() const {
 
 absl::Status RaftNode::CheckInvariants() const {
   const Index last = log_.LastIndex();
+  if (term_ > kMaxTerm) {
+    return absl::InternalError(absl::StrCat("n", id_, " term ", term_, " is beyond the ceiling ", kMaxTerm));
+  }
   if (log_.committed() > last) {
     return absl::InternalError(absl::StrCat("n", id_, " commit ", log_.committed(), " > last index ", last));
   }

@@ -73,6 +73,7 @@ class Simulation {
     if (o_.trace) o_.trace(absl::StrCat("t=", now_, " ", line));
   }
   absl::Status Step(bool chaos);
+  absl::Status StepInto(SimNode& n, const Message& m);
   absl::Status HandleReady(SimNode& n);
   absl::Status Persist(SimNode& n);
   void Send(const Message& m);
@@ -121,6 +122,7 @@ absl::Status Simulation::Run(SimStats* stats) {
     c.max_msg_bytes = 64 + rng_.Uniform(256);
     c.unsafe_commit_by_counting_old_terms = o_.unsafe_commit_by_counting_old_terms;
     c.unsafe_ack_before_persist = o_.unsafe_ack_before_persist;
+    c.is_cluster_node = [total](NodeId peer) { return peer >= 1 && peer <= static_cast<NodeId>(total); };
     if (o_.trace) c.logger = [this](std::string_view line) { Trace(std::string(line)); };
     if (id <= static_cast<NodeId>(o_.voters)) {
       n.replica.conf = initial;
@@ -195,7 +197,7 @@ absl::Status Simulation::Step(bool chaos) {
     network_.pop();
     auto it = nodes_.find(m.to);
     if (it == nodes_.end() || it->second.replica.down || !Connected(m.from, m.to)) continue;
-    if (absl::Status s = it->second.replica.raft->Step(m); !s.ok()) return s;
+    if (absl::Status s = StepInto(it->second, m); !s.ok()) return s;
   }
   if (chaos) {
     if (rng_.Uniform(kFaultEveryMs) == 0) Fault();
@@ -214,6 +216,21 @@ absl::Status Simulation::Step(bool chaos) {
     }
   }
   return CheckAll();
+}
+
+// A genuine message may be dropped only for a reason a correct sender can cause (a late answer, a removed
+// sender, a duplicate snapshot): anything else is validation refusing what Raft legitimately sends.
+absl::Status Simulation::StepInto(SimNode& n, const Message& m) {
+  RaftNode& raft = *n.replica.raft;
+  const DroppedMessages before = raft.dropped();
+  const absl::Status s = raft.Step(m);
+  if (s.ok()) return absl::OkStatus();
+  const DroppedMessages& after = raft.dropped();
+  for (DropReason r : {DropReason::kWrongRole, DropReason::kNotMember, DropReason::kStaleSnapshot}) {
+    if (after[r] > before[r]) return absl::OkStatus();
+  }
+  return absl::InternalError(absl::StrCat("VALIDATION REJECTED A GENUINE MESSAGE at n", n.replica.id, ": ",
+                                          s.ToString(), "\n", DescribeMessage(m, true), "\n", Describe()));
 }
 
 absl::Status Simulation::HandleReady(SimNode& n) {
