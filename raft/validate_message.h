@@ -1,7 +1,8 @@
 // The first thing RaftNode::Step does: judge a message from the network before it may touch any state. Raft
 // assumes peers that may crash or be slow but never lie; the node port is reachable by anything that can open a
 // connection, so every field of every message is checked against what an honest sender in the claimed role could
-// have sent this node (README.md "Distrusting input" has the table and the reasons for each bound).
+// have sent this node (docs/decisions.md D14; README.md "Distrusting input" has the tables and the reasons for
+// each bound).
 //
 // Pure: reads the message and a view of the receiver, changes nothing, and allocates nothing proportional to a
 // size the message claims (the work is bounded by the checked counts, kMaxEntriesPerAppend and kMaxConfMembers).
