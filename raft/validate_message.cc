@@ -242,22 +242,23 @@ absl::Status CheckEntries(const Message& m, Verdict& v) {
   Term prev_term = m.log_term;
   for (size_t k = 0; k < es.size(); ++k) {
     const Entry& e = es[k];
-    const std::string at = absl::StrCat(Name(m), ": entry ", k, " (", e.term, "/", e.index, ")");
+    // Built only on a refusal: this loop runs for every entry of every append.
+    auto at = [&] { return absl::StrCat(Name(m), ": entry ", k, " (", e.term, "/", e.index, ")"); };
     if (e.index != m.index + 1 + k) {
-      return v.Invalid(DropReason::kBadEntries, absl::StrCat(at, " should have index ", m.index + 1 + k));
+      return v.Invalid(DropReason::kBadEntries, absl::StrCat(at(), " should have index ", m.index + 1 + k));
     }
     if (e.term < prev_term || e.term > m.term) {
       return v.Invalid(DropReason::kBadEntries,
-                       absl::StrCat(at, ": term outside [", prev_term, ", ", m.term, "]"));
+                       absl::StrCat(at(), ": term outside [", prev_term, ", ", m.term, "]"));
     }
     if (!KnownType(e.type) || (e.type != EntryType::kNormal && e.record_count != 0)) {
-      return v.Invalid(DropReason::kBadEntries, absl::StrCat(at, ": type ", static_cast<int>(e.type), " with ",
+      return v.Invalid(DropReason::kBadEntries, absl::StrCat(at(), ": type ", static_cast<int>(e.type), " with ",
                                                              e.record_count, " records"));
     }
     if (e.base_offset > std::numeric_limits<Offset>::max() - e.record_count ||
         (k > 0 && e.base_offset != es[k - 1].end_offset())) {
-      return v.Invalid(DropReason::kBadEntries,
-                       absl::StrCat(at, ": base offset ", e.base_offset, " does not continue the previous entry"));
+      return v.Invalid(DropReason::kBadEntries, absl::StrCat(at(), ": base offset ", e.base_offset,
+                                                             " does not continue the previous entry"));
     }
     bytes += e.data.size();
     if (bytes > kMaxMessageBytes) {
