@@ -28,9 +28,10 @@ bool IsMember(const RaftNode& r, NodeId id) {
   return std::find(ids.begin(), ids.end(), id) != ids.end();
 }
 
-// `n` well-formed entries after `index`, of term `term`, with contiguous offsets.
-std::vector<Entry> Entries(Index index, Term term, size_t n, Rng& rng) {
+// `n` well-formed entries after `index`, of term `term`, with contiguous offsets (and data, unless `empty`).
+std::vector<Entry> Entries(Index index, Term term, size_t n, Rng& rng, bool empty = false) {
   std::vector<Entry> out;
+  out.reserve(n);
   Offset offset = rng.Uniform(1000);
   for (size_t k = 0; k < n; ++k) {
     Entry e;
@@ -38,7 +39,7 @@ std::vector<Entry> Entries(Index index, Term term, size_t n, Rng& rng) {
     e.term = term;
     e.record_count = 1;
     e.base_offset = offset++;
-    e.data = absl::StrCat("forged", rng.Uniform(1000));
+    if (!empty) e.data = absl::StrCat("forged", rng.Uniform(1000));
     out.push_back(std::move(e));
   }
   return out;
@@ -239,8 +240,7 @@ Message Forger::BadEntries(const Message& g, const RaftNode& r, Rng& rng) const 
       break;
     case 9:  // Overlong: one entry more than any honest append carries (rare: it is large to build).
       if (rng.Chance(0.05)) {
-        m.entries = Entries(m.index, m.term, kMaxEntriesPerAppend + 1, rng);
-        for (Entry& e : m.entries) e.data.clear();
+        m.entries = Entries(m.index, m.term, kMaxEntriesPerAppend + 1, rng, /*empty=*/true);
         m.commit = 0;
       } else {
         m.entries[1].index = m.entries[0].index;
