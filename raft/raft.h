@@ -113,10 +113,11 @@ class RaftNode {
   // One unit of logical time (the host decides its length, e.g. 100 ms).
   void Tick();
   // Handles a message addressed to this node. First judges it (ValidateMessage, validate_message.h: address,
-  // membership, every field, terms and indexes within bounds, type fitting both roles); a message that fails, or
-  // whose entries contradict the committed log, is dropped: Step returns the error, bumps dropped() and changes
-  // nothing else. Drops are routine in small numbers (late answers after an election), so a host should count
-  // them (dropped()) rather than log each one.
+  // membership, every field, terms and indexes within bounds, type fitting both roles); a message that fails is
+  // dropped: Step returns the error, bumps dropped() and changes nothing else. An append whose entries contradict
+  // the committed log (only a lying or broken member sends one) is refused after the term rules: nothing is
+  // appended or answered, and it counts as kBadEntries. Drops are routine in small numbers (an answer from a later
+  // term after an election, a removed node's late ack), so a host should count them (dropped()), not log each.
   absl::Status Step(const Message& m);
   // Starts an election now (pre-vote first if enabled). No-op for leaders, learners and non-members.
   void Campaign();
