@@ -15,11 +15,17 @@
 //   add-learner|promote-learner|remove-node|add-voter NODE transfer-leadership FROM TO | tick ID [N] |
 //   process-ready ID... | deliver-msgs [ID] [drop=ID] stabilize | partition A B / C D | cut FROM TO | heal | crash
 //   ID | restart ID | compact ID raft-log ID | status ID | raft-state | log-level on|off
+//   inject TO from=ID type=TYPE [term=N] [log-term=N] [index=N] [commit=N] [entries=T/I,T/I...] [reject=true]
+//          [hint=T/I] [context=N] [snapshot=T/I] [voters=A,B] [learners=A,B]
+//          steps a hand-made message (a forgery) straight into node TO and says whether it was dropped and why;
+//          TYPE is append, heartbeat, snapshot, vote, pre-vote, timeout-now, their -response, or a number
+//   dropped ID    the node's dropped-message counters
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <sstream>
+#include <tuple>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -92,6 +98,8 @@ class Driver {
         {"status", &Driver::Status},
         {"raft-state", &Driver::RaftState},
         {"log-level", &Driver::LogLevel},
+        {"inject", &Driver::Inject},
+        {"dropped", &Driver::Dropped},
     };
     return *handlers;
   }
@@ -208,6 +216,79 @@ class Driver {
   }
 
   void LogLevel(const Command& c) { log_on_ = c.args.at(0) == "on"; }
+
+  static MessageType ParseType(const std::string& name) {
+    static const std::map<std::string, MessageType> kTypes = {
+        {"pre-vote", MessageType::kPreVote},    {"pre-vote-response", MessageType::kPreVoteResponse},
+        {"vote", MessageType::kVote},           {"vote-response", MessageType::kVoteResponse},
+        {"append", MessageType::kAppend},       {"append-response", MessageType::kAppendResponse},
+        {"heartbeat", MessageType::kHeartbeat}, {"heartbeat-response", MessageType::kHeartbeatResponse},
+        {"snapshot", MessageType::kSnapshot},   {"timeout-now", MessageType::kTimeoutNow}};
+    auto it = kTypes.find(name);
+    return it != kTypes.end() ? it->second : static_cast<MessageType>(std::stoul(name));
+  }
+  // "T/I" -> {term, index}.
+  static std::pair<Term, Index> ParsePoint(const std::string& s) {
+    std::vector<std::string> parts = absl::StrSplit(s, '/');
+    return {std::stoull(parts.at(0)), std::stoull(parts.at(1))};
+  }
+  static std::vector<NodeId> ParseIds(const std::string& s) {
+    std::vector<NodeId> ids;
+    for (absl::string_view id : absl::StrSplit(s, ',', absl::SkipEmpty()))
+      ids.push_back(std::stoull(std::string(id)));
+    return ids;
+  }
+
+  void Inject(const Command& c) {
+    auto num = [&](const char* key) -> uint64_t { return c.kv.contains(key) ? std::stoull(c.kv.at(key)) : 0; };
+    Message m;
+    m.to = c.Id(0);
+    m.from = num("from");
+    m.type = ParseType(c.kv.at("type"));
+    m.term = num("term");
+    m.log_term = num("log-term");
+    m.index = num("index");
+    m.commit = num("commit");
+    m.context = num("context");
+    m.reject = c.kv.contains("reject") && c.kv.at("reject") == "true";
+    if (c.kv.contains("entries")) {
+      for (absl::string_view point : absl::StrSplit(c.kv.at("entries"), ',', absl::SkipEmpty())) {
+        Entry e;
+        std::tie(e.term, e.index) = ParsePoint(std::string(point));
+        m.entries.push_back(e);
+      }
+    }
+    if (c.kv.contains("hint")) std::tie(m.reject_hint_term, m.reject_hint) = ParsePoint(c.kv.at("hint"));
+    if (c.kv.contains("snapshot")) {
+      std::tie(m.snapshot.term, m.snapshot.index) = ParsePoint(c.kv.at("snapshot"));
+      m.snapshot_data = "forged";
+    }
+    if (c.kv.contains("voters")) m.snapshot.conf.voters = ParseIds(c.kv.at("voters"));
+    if (c.kv.contains("learners")) m.snapshot.conf.learners = ParseIds(c.kv.at("learners"));
+    out_.push_back(absl::StrCat("  ", DescribeMessage(m)));
+    RaftNode& n = cluster_->node(m.to);
+    const DroppedMessages before = n.dropped();
+    absl::Status s = n.Step(m);
+    if (s.ok()) {
+      out_.push_back("  accepted");
+      return;
+    }
+    std::string reason = "not counted";
+    for (size_t r = 0; r < kDropReasonCount; ++r) {
+      if (n.dropped().by_reason[r] > before.by_reason[r]) reason = DropReasonName(static_cast<DropReason>(r));
+    }
+    out_.push_back(absl::StrCat("  dropped (", reason, "): ", s.ToString()));
+  }
+
+  void Dropped(const Command& c) {
+    const DroppedMessages& d = cluster_->node(c.Id(0)).dropped();
+    std::string line = absl::StrCat("n", c.Id(0), " dropped ", d.total());
+    for (size_t r = 0; r < kDropReasonCount; ++r) {
+      if (d.by_reason[r] > 0)
+        absl::StrAppend(&line, " ", DropReasonName(static_cast<DropReason>(r)), "=", d.by_reason[r]);
+    }
+    out_.push_back(line);
+  }
 
   std::unique_ptr<sim::Cluster> cluster_;
   std::vector<std::string> out_;

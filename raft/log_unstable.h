@@ -2,6 +2,7 @@
 // snapshot to install). Everything before `offset` is in the durable LogReader.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,20 +23,23 @@ struct UnstableLog {
   Index LastIndex() const { return offset + entries.size() - 1; }
   bool Contains(Index i) const { return i >= offset && i < offset + entries.size(); }
 
-  // Appends entries, first dropping everything at or after entries[0].index (which may be below offset: the host
-  // then truncates its durable log from there, README.md "Persistence contract").
-  void TruncateAndAppend(std::vector<Entry> batch) {
-    if (batch.empty()) return;
+  // Appends entries (numbered consecutively from batch[0].index), first dropping everything at or after
+  // batch[0].index (which may be below offset: the host then truncates its durable log from there, README.md
+  // "Persistence contract"). Only ever shrinks before it appends: a batch starting past LastIndex() + 1 would
+  // leave a gap and is refused (false, nothing changed). Once, a batch from the network whose first entry claimed
+  // an index 2^40 past the end was "filled up to" with 2^40 default entries here (std::bad_alloc).
+  bool TruncateAndAppend(std::vector<Entry> batch) {
+    if (batch.empty()) return true;
     const Index first = batch.front().index;
-    if (first == offset + entries.size()) {
-      // Common case: plain append.
-    } else if (first <= offset) {
+    if (first > offset + entries.size()) return false;
+    if (first <= offset) {
       offset = first;
       entries.clear();
     } else {
-      entries.resize(first - offset);
+      entries.erase(entries.begin() + static_cast<std::ptrdiff_t>(first - offset), entries.end());
     }
     for (Entry& e : batch) entries.push_back(std::move(e));
+    return true;
   }
 
   // The host made entries up to (index, term) durable. Ignored when the entry at index was replaced in the

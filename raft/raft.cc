@@ -71,6 +71,13 @@ absl::StatusOr<std::unique_ptr<RaftNode>> RaftNode::Create(Config config, const 
   if (config.max_inflight_msgs < 1)
     return absl::InvalidArgumentError("raft config: max_inflight_msgs must be >= 1");
   if (log == nullptr) return absl::InvalidArgumentError("raft config: log is null");
+  if (hard_state.term > kMaxTerm) {
+    // Written by a node that trusted a forged term. Lowering it could grant a second vote in a term; only an
+    // operator who stops every replica of the group can repair it.
+    return absl::FailedPreconditionError(absl::StrCat("hard state term ", hard_state.term,
+                                                      " is beyond the ceiling ", kMaxTerm,
+                                                      "; the group's terms need repair"));
+  }
   if (hard_state.commit > log->LastIndex()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "hard state commit ", hard_state.commit, " is beyond the durable log's last index ", log->LastIndex()));
@@ -240,6 +247,10 @@ void RaftNode::ResetRandomizedElectionTimeout() {
 
 void RaftNode::Campaign() {
   if (role_ == Role::kLeader || !Promotable()) return;
+  if (term_ >= kMaxTerm) {
+    Log("not campaigning: the term ceiling is reached");
+    return;
+  }
   if (HasUnappliedConfChange()) {
     Log("not campaigning: committed configuration changes are not applied yet");
     return;
@@ -308,9 +319,28 @@ void RaftNode::HandleVoteRequest(const Message& m) {
 // ---------------------------------------------------------------------------------------------------------------
 // Step.
 
+ReceiverView RaftNode::View() const {
+  return ReceiverView{.id = id_,
+                      .term = term_,
+                      .role = role_,
+                      .leader = leader_,
+                      .conf = &conf_,
+                      .commit = log_.committed(),
+                      .last_index = log_.LastIndex(),
+                      .is_cluster_node = &config_.is_cluster_node};
+}
+
 absl::Status RaftNode::Step(const Message& m) {
-  if (m.to != id_) {
-    return absl::InvalidArgumentError(absl::StrCat("message for n", m.to, " stepped into n", id_));
+  if (config_.unsafe_skip_message_validation) {
+    if (m.to != id_)
+      return absl::InvalidArgumentError(absl::StrCat("message for n", m.to, " stepped into n", id_));
+  } else {
+    DropReason reason = DropReason::kMalformed;
+    if (absl::Status s = ValidateMessage(m, View(), &reason); !s.ok()) {
+      dropped_.Add(reason);
+      Log(absl::StrCat("dropped (", DropReasonName(reason), ") ", s.message()));
+      return s;
+    }
   }
   // Term rules (paper figure 2), with pre-vote and leases.
   if (m.term > term_) {
@@ -365,36 +395,33 @@ absl::Status RaftNode::Step(const Message& m) {
   switch (role_) {
     case Role::kLeader:
       StepLeader(m);
-      break;
+      return absl::OkStatus();
     case Role::kPreCandidate:
     case Role::kCandidate:
-      StepCandidate(m);
-      break;
+      return StepCandidate(m);
     case Role::kFollower:
-      StepFollower(m);
-      break;
+      return StepFollower(m);
   }
   return absl::OkStatus();
 }
 
-void RaftNode::StepCandidate(const Message& m) {
+absl::Status RaftNode::StepCandidate(const Message& m) {
   switch (m.type) {
     case MessageType::kAppend:
       BecomeFollower(m.term, m.from);
-      HandleAppend(m);
-      return;
+      return HandleAppend(m);
     case MessageType::kHeartbeat:
       BecomeFollower(m.term, m.from);
       HandleHeartbeat(m);
-      return;
+      return absl::OkStatus();
     case MessageType::kSnapshot:
       BecomeFollower(m.term, m.from);
       HandleSnapshot(m);
-      return;
+      return absl::OkStatus();
     case MessageType::kPreVoteResponse:
     case MessageType::kVoteResponse: {
       const bool mine = (role_ == Role::kPreCandidate) == (m.type == MessageType::kPreVoteResponse);
-      if (!mine) return;
+      if (!mine) return absl::OkStatus();
       votes_.try_emplace(m.from, !m.reject);
       switch (JointVoteResult(conf_.voters, conf_.voters_outgoing, votes_)) {
         case VoteResult::kWon:
@@ -403,50 +430,49 @@ void RaftNode::StepCandidate(const Message& m) {
           } else {
             BecomeLeader();
           }
-          return;
+          return absl::OkStatus();
         case VoteResult::kLost:
           Log(absl::StrCat("lost ", role_ == Role::kPreCandidate ? "pre-vote" : "election"));
           BecomeFollower(term_, kNoNode);
-          return;
+          return absl::OkStatus();
         case VoteResult::kPending:
-          return;
+          return absl::OkStatus();
       }
-      return;
+      return absl::OkStatus();
     }
     default:
-      return;
+      return absl::OkStatus();
   }
 }
 
-void RaftNode::StepFollower(const Message& m) {
+absl::Status RaftNode::StepFollower(const Message& m) {
   switch (m.type) {
     case MessageType::kAppend:
       election_elapsed_ = 0;
       leader_ = m.from;
-      HandleAppend(m);
-      return;
+      return HandleAppend(m);
     case MessageType::kHeartbeat:
       election_elapsed_ = 0;
       leader_ = m.from;
       HandleHeartbeat(m);
-      return;
+      return absl::OkStatus();
     case MessageType::kSnapshot:
       election_elapsed_ = 0;
       leader_ = m.from;
       HandleSnapshot(m);
-      return;
+      return absl::OkStatus();
     case MessageType::kTimeoutNow:
-      if (Promotable()) {
+      if (Promotable() && term_ < kMaxTerm) {
         Log(absl::StrCat("campaigning at once: leadership transfer from n", m.from));
         StartElection(/*pre_vote=*/false, /*transfer=*/true);
       }
-      return;
+      return absl::OkStatus();
     default:
-      return;
+      return absl::OkStatus();
   }
 }
 
-void RaftNode::HandleAppend(const Message& m) {
+absl::Status RaftNode::HandleAppend(const Message& m) {
   Message resp;
   resp.type = MessageType::kAppendResponse;
   resp.to = m.from;
@@ -457,15 +483,21 @@ void RaftNode::HandleAppend(const Message& m) {
     resp.reject_hint = 0;
     resp.reject_hint_term = 0;
     Send(std::move(resp));
-    return;
+    return absl::OkStatus();
   }
   if (m.index < log_.committed()) {
     // Everything up to our commit index matches any leader's log: say how far we are.
     resp.index = log_.committed();
   } else if (log_.MatchTerm(m.index, m.log_term)) {
-    const Index last_new = log_.MaybeAppend(m.index, m.entries);
-    log_.CommitTo(std::min(m.commit, last_new));
-    resp.index = last_new;
+    absl::StatusOr<Index> last_new = log_.MaybeAppend(m.index, m.entries);
+    if (!last_new.ok()) {
+      dropped_.Add(DropReason::kBadEntries);
+      Log(absl::StrCat("dropped (", DropReasonName(DropReason::kBadEntries), ") append from n", m.from, ": ",
+                       last_new.status().message()));
+      return last_new.status();
+    }
+    log_.CommitTo(std::min(m.commit, *last_new));
+    resp.index = *last_new;
   } else {
     // Fast backtracking: point the leader at the last index of ours whose term it may share.
     Index hint = log_.FindConflictByTerm(std::min(m.index, log_.LastIndex()), m.log_term);
@@ -478,6 +510,7 @@ void RaftNode::HandleAppend(const Message& m) {
                      hint));
   }
   Send(std::move(resp));
+  return absl::OkStatus();
 }
 
 void RaftNode::HandleHeartbeat(const Message& m) {
@@ -605,7 +638,10 @@ bool RaftNode::MaybeSendAppend(NodeId to, bool send_if_empty) {
   auto prev_term = log_.TermAt(prev);
   absl::StatusOr<std::vector<Entry>> entries = std::vector<Entry>();
   if (prev_term.ok() && pr.next <= log_.LastIndex()) {
-    entries = log_.Slice(pr.next, log_.LastIndex() + 1, config_.max_msg_bytes);
+    // Bounded in count too: empty entries are not bounded by bytes, and followers refuse more
+    // (validate_message.h).
+    entries =
+        log_.Slice(pr.next, std::min(log_.LastIndex() + 1, pr.next + kMaxEntriesPerAppend), config_.max_msg_bytes);
   }
   if (!prev_term.ok() || !entries.ok()) {
     SendSnapshot(to, pr);
@@ -617,9 +653,11 @@ bool RaftNode::MaybeSendAppend(NodeId to, bool send_if_empty) {
   m.to = to;
   m.index = prev;
   m.log_term = *prev_term;
-  m.commit = log_.committed();
   const bool has_entries = !entries->empty();
   const Index last = has_entries ? entries->back().index : prev;
+  // The follower commits at most up to the last entry it can match (what this message proves); sending no more
+  // lets it refuse a commit index the message cannot justify.
+  m.commit = std::min(log_.committed(), last);
   const uint64_t bytes = DataBytes(*entries);
   m.entries = std::move(*entries);
   pr.SentEntries(last, bytes, has_entries);
@@ -935,6 +973,9 @@ bool RaftNode::AllCaughtUp() const {
 
 absl::Status RaftNode::CheckInvariants() const {
   const Index last = log_.LastIndex();
+  if (term_ > kMaxTerm) {
+    return absl::InternalError(absl::StrCat("n", id_, " term ", term_, " is beyond the ceiling ", kMaxTerm));
+  }
   if (log_.committed() > last) {
     return absl::InternalError(absl::StrCat("n", id_, " commit ", log_.committed(), " > last index ", last));
   }

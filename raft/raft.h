@@ -26,6 +26,7 @@
 #include "raft/raft_log.h"
 #include "raft/ready.h"
 #include "raft/types.h"
+#include "raft/validate_message.h"
 
 namespace brook::raft {
 
@@ -58,15 +59,26 @@ struct Config {
   uint64_t seed = 0;
   // Optional structured log sink ("g7 n2 term=5 became leader"). Off by default.
   std::function<void(std::string_view)> logger;
+  // The node ids the host knows as nodes of the cluster (its peer list; later the metadata group's member table,
+  // docs/decisions.md D10), or unset. Consulted only for a sender outside this node's applied configuration that
+  // sends leader traffic (kAppend, kHeartbeat, kSnapshot) or asks for a vote: it may be a member of a newer
+  // configuration this node has not applied yet (this node lags, or is joining), so it is heard if this returns
+  // true and dropped (DropReason::kNotMember) otherwise. Unset: only a node that knows no configuration at all (a
+  // joining node before its first kSnapshot) hears strangers, from anyone. Set it in production: without it, a
+  // replica that lags behind the change adding the current leader waits until leadership moves to a node it
+  // knows. Called from Step only; must be cheap and must not call back into the RaftNode.
+  std::function<bool(NodeId)> is_cluster_node;
 
   // TEST ONLY. Breaks Raft on purpose so tests can prove the simulator's checker catches violations:
   // commit entries of earlier terms by counting replicas (the Figure 8 bug).
   bool unsafe_commit_by_counting_old_terms = false;
   // Send votes and append acknowledgements before they are durable (all messages go to Ready::messages).
   bool unsafe_ack_before_persist = false;
+  // Step trusts every message (skips ValidateMessage; only a wrong `to` is refused): how the node behaved before
+  // it distrusted its input. The simulator's Byzantine mode shows what then breaks.
+  bool unsafe_skip_message_validation = false;
 };
 
-enum class Role : uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };
 const char* RoleName(Role r);
 
 struct ProposeResult {
@@ -100,7 +112,12 @@ class RaftNode {
 
   // One unit of logical time (the host decides its length, e.g. 100 ms).
   void Tick();
-  // Handles a message addressed to this node. Errors only on a malformed message (wrong `to`).
+  // Handles a message addressed to this node. First judges it (ValidateMessage, validate_message.h: address,
+  // membership, every field, terms and indexes within bounds, type fitting both roles); a message that fails is
+  // dropped: Step returns the error, bumps dropped() and changes nothing else. An append whose entries contradict
+  // the committed log (only a lying or broken member sends one) is refused after the term rules: nothing is
+  // appended or answered, and it counts as kBadEntries. Drops are routine in small numbers (an answer from a later
+  // term after an election, a removed node's late ack), so a host should count them (dropped()), not log each.
   absl::Status Step(const Message& m);
   // Starts an election now (pre-vote first if enabled). No-op for leaders, learners and non-members.
   void Campaign();
@@ -143,6 +160,9 @@ class RaftNode {
   const ConfState& conf() const { return conf_; }
   NodeId lead_transferee() const { return lead_transferee_; }
   uint64_t uncommitted_bytes() const { return uncommitted_bytes_; }
+  // Messages Step dropped since this RaftNode was created, by reason (validate_message.h): for the host's
+  // metrics. Not persisted: a restart starts from zero, like any process counter.
+  const DroppedMessages& dropped() const { return dropped_; }
   // Leader only (empty otherwise): replication status of every member including itself.
   std::vector<ReplicaProgress> progress() const;
   // Leader only: every member's log matches the leader's up to the last index and everything is committed. The
@@ -165,10 +185,11 @@ class RaftNode {
 
   // Step, one function per role after the term rules.
   void StepLeader(const Message& m);
-  void StepCandidate(const Message& m);
-  void StepFollower(const Message& m);
+  absl::Status StepCandidate(const Message& m);
+  absl::Status StepFollower(const Message& m);
   void HandleVoteRequest(const Message& m);
-  void HandleAppend(const Message& m);
+  // Errors (nothing appended, no answer) when the entries contradict the log: see RaftLog::MaybeAppend.
+  absl::Status HandleAppend(const Message& m);
   void HandleHeartbeat(const Message& m);
   void HandleSnapshot(const Message& m);
   void HandleAppendResponse(const Message& m, Progress& pr);
@@ -192,12 +213,14 @@ class RaftNode {
   bool NeedsSnapshotToJoin() const;
   bool HasUnappliedConfChange() const;
   void ResetRandomizedElectionTimeout();
+  // The receiver's side of ValidateMessage.
+  ReceiverView View() const;
   void Send(Message m);
   void Log(std::string_view what) const;
 
   Config config_;
   NodeId id_;
-  Term term_ = 0;          // currentTerm. Never decreases.
+  Term term_ = 0;          // currentTerm. Never decreases; never exceeds kMaxTerm (so term_ + 1 never wraps).
   NodeId vote_ = kNoNode;  // votedFor in term_.
   NodeId leader_ = kNoNode;
   Role role_ = Role::kFollower;
@@ -232,6 +255,8 @@ class RaftNode {
   std::vector<Message> msgs_after_persist_;
   std::optional<ConfState> pending_conf_state_;  // Changed by applied conf entries, not yet in a Ready.
   bool pending_broadcast_ = false;               // Leader: new entries to send, coalesced until GetReady.
+
+  DroppedMessages dropped_;  // Step's refusals, by reason. Only ever increases.
 };
 
 }  // namespace brook::raft

@@ -1,9 +1,12 @@
 #include "raft/raft_log.h"
 
 #include <algorithm>
+#include <cstddef>
+#include <limits>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "raft/message.h"
 
 namespace brook::raft {
 
@@ -86,18 +89,31 @@ Index RaftLog::FindConflictByTerm(Index i, Term term) const {
   return 0;
 }
 
-Index RaftLog::MaybeAppend(Index prev_index, std::vector<Entry> entries) {
+absl::StatusOr<Index> RaftLog::MaybeAppend(Index prev_index, std::vector<Entry> entries) {
+  if (entries.size() > std::numeric_limits<Index>::max() - prev_index) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(entries.size(), " entries after index ", prev_index, " overflow the index space"));
+  }
   const Index last_new = prev_index + entries.size();
+  for (size_t k = 0; k < entries.size(); ++k) {
+    if (entries[k].index != prev_index + 1 + k) {
+      return absl::InvalidArgumentError(absl::StrCat("entry ", k, " after index ", prev_index, " claims index ",
+                                                     entries[k].index, "; expected ", prev_index + 1 + k));
+    }
+  }
   // Skip the prefix we already hold; the first mismatch (if any) and everything after it replace our suffix.
   size_t k = 0;
   while (k < entries.size() && MatchTerm(entries[k].index, entries[k].term)) ++k;
-  if (k < entries.size()) {
-    entries.erase(entries.begin(), entries.begin() + k);
-    // Raft never overwrites a committed entry; a leader asking for that means a broken invariant elsewhere.
-    if (entries.front().index <= committed_) {
-      entries.erase(entries.begin(), entries.begin() + (committed_ + 1 - entries.front().index));
-    }
-    unstable_.TruncateAndAppend(std::move(entries));
+  if (k == entries.size()) return last_new;
+  if (entries[k].index <= committed_) {
+    // Raft never overwrites a committed entry: a sender asking for that is broken or lying.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "entry ", DescribeEntry(entries[k]), " conflicts with the committed prefix (commit ", committed_, ")"));
+  }
+  entries.erase(entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(k));
+  if (!unstable_.TruncateAndAppend(std::move(entries))) {
+    // Unreachable: entries[k] - 1 matched, so it is at most LastIndex().
+    return absl::InternalError(absl::StrCat("append after index ", prev_index, " would leave a gap"));
   }
   return last_new;
 }

@@ -31,9 +31,12 @@ class RaftLog {
   Index FindConflictByTerm(Index i, Term term) const;
 
   // Appends entries from a leader after (prev_index, prev_term) matched; drops a conflicting suffix.
-  // Returns the last index of the new entries (or prev_index if none).
-  Index MaybeAppend(Index prev_index, std::vector<Entry> entries);
-  // The leader appends its own new entries (already numbered).
+  // Returns the last index of the new entries (or prev_index if none). Trusts nothing in `entries`: their indexes
+  // must be prev_index+1, prev_index+2, ... (INVALID_ARGUMENT otherwise, also when they would overflow), and a
+  // conflict at or below the commit index is refused (FAILED_PRECONDITION: no leader may rewrite a committed
+  // entry). On error nothing changes and nothing is allocated.
+  absl::StatusOr<Index> MaybeAppend(Index prev_index, std::vector<Entry> entries);
+  // The leader appends its own new entries (already numbered, starting at most at LastIndex() + 1).
   void Append(std::vector<Entry> entries) { unstable_.TruncateAndAppend(std::move(entries)); }
   void CommitTo(Index index);
   void Restore(const SnapshotMeta& meta, std::string data);

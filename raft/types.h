@@ -18,6 +18,9 @@ using Offset = uint64_t;  // Record offsets within a partition: dense, starting 
 
 inline constexpr NodeId kNoNode = 0;
 
+// A Raft node's role in its group (raft.h). A learner is a follower that never campaigns.
+enum class Role : uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };
+
 enum class EntryType : uint8_t {
   kNormal = 0,      // Host payload: for a partition, one encoded record batch.
   kNoop = 1,        // Appended by a new leader for its own term; carries no records.

@@ -6,8 +6,15 @@
 
 namespace brook::raft::sim {
 
+Cluster::Cluster(Config base) : base_(std::move(base)) {
+  if (!base_.is_cluster_node) {
+    base_.is_cluster_node = [nodes = cluster_nodes_](NodeId id) { return nodes->contains(id); };
+  }
+}
+
 absl::Status Cluster::AddNodes(int n, std::optional<ConfState> conf) {
   const NodeId first = replicas_.empty() ? 1 : replicas_.rbegin()->first + 1;
+  for (int k = 0; k < n; ++k) cluster_nodes_->insert(first + k);
   ConfState initial;
   if (conf) {
     initial = *conf;

@@ -6,6 +6,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -17,8 +18,10 @@ namespace brook::raft::sim {
 
 class Cluster {
  public:
-  // `base` is the Config template for every node (id and seed are filled in per node).
-  explicit Cluster(Config base = Config()) : base_(std::move(base)) {}
+  // `base` is the Config template for every node (id and seed are filled in per node). Unless `base` has its own,
+  // is_cluster_node answers from the nodes added to this cluster (joining ones included), as a host with a peer
+  // list would.
+  explicit Cluster(Config base = Config());
 
   // Adds n nodes with the next ids. With `conf` set they bootstrap with it; otherwise with all nodes added by this
   // call as voters. Nodes meant to join later get an empty conf (pass ConfState{}).
@@ -55,6 +58,8 @@ class Cluster {
   bool Connected(NodeId from, NodeId to) const { return !cut_.contains({from, to}); }
 
   Config base_;
+  // Shared with every node's Config::is_cluster_node, so it stays valid when the Cluster is moved.
+  std::shared_ptr<std::set<NodeId>> cluster_nodes_ = std::make_shared<std::set<NodeId>>();
   std::map<NodeId, Replica> replicas_;
   std::deque<Message> network_;
   std::set<std::pair<NodeId, NodeId>> cut_;

@@ -10,7 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "raft/sim/checker.h"
+#include "raft/sim/forger.h"
 #include "raft/sim/replica.h"
+#include "raft/sim/rng.h"
 
 namespace brook::raft::sim {
 namespace {
@@ -22,22 +24,6 @@ constexpr int kMaxDiskMs = 3;          // A Ready is durable 0..kMaxDiskMs after
 constexpr int kLeaderBoundMs = 3000;   // After healing, a leader within this.
 constexpr int kCatchUpBoundMs = 5000;  // ... and every acked proposal applied on every member within this.
 constexpr int kFaultEveryMs = 150;     // Mean interval between fault events.
-
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL) {}
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  uint64_t Uniform(uint64_t n) { return n == 0 ? 0 : Next() % n; }  // [0, n)
-  bool Chance(double p) { return (Next() >> 11) * 0x1.0p-53 < p; }
-
- private:
-  uint64_t state_;
-};
 
 struct InFlight {
   int64_t at;
@@ -62,9 +48,12 @@ struct Proposal {
   bool acked = false;
 };
 
+// Where a message stepped into a node comes from.
+enum class Origin : uint8_t { kGenuine, kReplayed, kForged };
+
 class Simulation {
  public:
-  explicit Simulation(const SimOptions& o) : o_(o), rng_(o.seed) {}
+  explicit Simulation(const SimOptions& o) : o_(o), rng_(o.seed), forger_(ClusterIds(o)) {}
 
   absl::Status Run(SimStats* stats);
 
@@ -72,7 +61,15 @@ class Simulation {
   void Trace(const std::string& line) {
     if (o_.trace) o_.trace(absl::StrCat("t=", now_, " ", line));
   }
+  static std::vector<NodeId> ClusterIds(const SimOptions& o) {
+    std::vector<NodeId> ids;
+    for (int k = 1; k <= o.voters + (o.membership ? 1 : 0); ++k) ids.push_back(k);
+    return ids;
+  }
   absl::Status Step(bool chaos);
+  // Delivers a message due now (with forgeries and replays around it in Byzantine mode).
+  absl::Status Deliver(const Message& m, bool chaos);
+  absl::Status StepInto(SimNode& n, const Message& m, Origin origin);
   absl::Status HandleReady(SimNode& n);
   absl::Status Persist(SimNode& n);
   void Send(const Message& m);
@@ -98,6 +95,7 @@ class Simulation {
   std::set<std::pair<NodeId, NodeId>> cut_;
   double drop_ = 0, dup_ = 0;
   Checker checker_;
+  Forger forger_;
   std::vector<Proposal> proposals_;
   std::map<std::string, size_t> proposal_by_data_;
   uint64_t next_proposal_ = 0;
@@ -121,6 +119,8 @@ absl::Status Simulation::Run(SimStats* stats) {
     c.max_msg_bytes = 64 + rng_.Uniform(256);
     c.unsafe_commit_by_counting_old_terms = o_.unsafe_commit_by_counting_old_terms;
     c.unsafe_ack_before_persist = o_.unsafe_ack_before_persist;
+    c.unsafe_skip_message_validation = o_.unsafe_skip_message_validation;
+    c.is_cluster_node = [total](NodeId peer) { return peer >= 1 && peer <= static_cast<NodeId>(total); };
     if (o_.trace) c.logger = [this](std::string_view line) { Trace(std::string(line)); };
     if (id <= static_cast<NodeId>(o_.voters)) {
       n.replica.conf = initial;
@@ -193,9 +193,7 @@ absl::Status Simulation::Step(bool chaos) {
   while (!network_.empty() && network_.top().at <= now_) {
     Message m = network_.top().msg;
     network_.pop();
-    auto it = nodes_.find(m.to);
-    if (it == nodes_.end() || it->second.replica.down || !Connected(m.from, m.to)) continue;
-    if (absl::Status s = it->second.replica.raft->Step(m); !s.ok()) return s;
+    if (absl::Status s = Deliver(m, chaos); !s.ok()) return s;
   }
   if (chaos) {
     if (rng_.Uniform(kFaultEveryMs) == 0) Fault();
@@ -214,6 +212,62 @@ absl::Status Simulation::Step(bool chaos) {
     }
   }
   return CheckAll();
+}
+
+absl::Status Simulation::Deliver(const Message& m, bool chaos) {
+  auto it = nodes_.find(m.to);
+  if (it == nodes_.end() || it->second.replica.down || !Connected(m.from, m.to)) return absl::OkStatus();
+  SimNode& n = it->second;
+  if (o_.byzantine > 0 && chaos) {
+    if (rng_.Chance(o_.byzantine / 2)) {
+      if (std::optional<Message> old = forger_.Replay(rng_)) {
+        auto to = nodes_.find(old->to);
+        if (to != nodes_.end() && !to->second.replica.down) {
+          ++stats_.replayed;
+          if (absl::Status s = StepInto(to->second, *old, Origin::kReplayed); !s.ok()) return s;
+        }
+      }
+    }
+    if (rng_.Chance(o_.byzantine)) {
+      const auto kind = static_cast<ForgeryKind>(rng_.Uniform(kForgeryKinds));
+      Message forged = forger_.Forge(kind, m, *n.replica.raft, rng_);
+      ++stats_.forged;
+      Trace(absl::StrCat("forged (", ForgeryKindName(kind), "): ", DescribeMessage(forged)));
+      if (absl::Status s = StepInto(n, forged, Origin::kForged); !s.ok()) return s;
+      if (rng_.Chance(0.5)) return absl::OkStatus();  // Instead of the genuine one.
+    }
+    forger_.Remember(m);
+  }
+  return StepInto(n, m, Origin::kGenuine);
+}
+
+// Every forgery must be dropped. A genuine (or replayed) message may be dropped only for a reason a correct sender
+// can cause (a late answer, a removed sender, a duplicate snapshot): anything else is validation refusing what
+// Raft legitimately sends.
+absl::Status Simulation::StepInto(SimNode& n, const Message& m, Origin origin) {
+  RaftNode& raft = *n.replica.raft;
+  const DroppedMessages before = raft.dropped();
+  const absl::Status s = raft.Step(m);
+  if (s.ok()) {
+    if (origin == Origin::kForged && !o_.unsafe_skip_message_validation) {
+      return absl::InternalError(
+          absl::StrCat("FORGERY ACCEPTED: n", n.replica.id, " took ", DescribeMessage(m, true), "\n", Describe()));
+    }
+    return absl::OkStatus();
+  }
+  if (origin == Origin::kForged) {
+    ++stats_.forged_dropped;
+    return absl::OkStatus();
+  }
+  ++stats_.genuine_dropped;
+  const DroppedMessages& after = raft.dropped();
+  for (DropReason r : {DropReason::kWrongRole, DropReason::kNotMember, DropReason::kStaleSnapshot}) {
+    if (after[r] > before[r])
+      return absl::OkStatus();  // A correct sender causes these (late, removed, duplicate).
+  }
+  if (o_.unsafe_skip_message_validation) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("VALIDATION REJECTED A GENUINE MESSAGE at n", n.replica.id, ": ",
+                                          s.ToString(), "\n", DescribeMessage(m, true), "\n", Describe()));
 }
 
 absl::Status Simulation::HandleReady(SimNode& n) {

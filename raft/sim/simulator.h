@@ -6,6 +6,12 @@
 // simulated time, so a crash can lose a Ready the node already sent kAppend for. Optionally: membership changes
 // (add learner, promote, remove) and log compaction (followers then need kSnapshot).
 //
+// Byzantine input (optional, forger.h): during the chaos phase a fraction of delivered messages is accompanied or
+// replaced by a forged one (strangers, misaddressed, huge terms, broken entry lists, unjustified indexes, wrong
+// roles, broken snapshots, unknown types, stray fields), and old genuine messages are replayed. Every forgery
+// must be dropped by the receiver (else "FORGERY ACCEPTED"); a genuine message may be dropped only for a reason a
+// correct sender can cause (wrong_role, not_member, stale_snapshot; else "VALIDATION REJECTED A GENUINE MESSAGE").
+//
 // After every step the Checker (checker.h) verifies safety. After the faults heal, liveness: a leader within
 // kLeaderBoundMs and every acknowledged proposal applied on every member within kCatchUpBoundMs.
 #pragma once
@@ -27,6 +33,12 @@ struct SimOptions {
   // TEST ONLY: break Raft on purpose to show the checker catches it (see raft.h Config).
   bool unsafe_commit_by_counting_old_terms = false;
   bool unsafe_ack_before_persist = false;
+  // Nodes trust every message (Config::unsafe_skip_message_validation): forgeries are then delivered to see what
+  // breaks, and "FORGERY ACCEPTED" is not reported.
+  bool unsafe_skip_message_validation = false;
+  // Byzantine input: the fraction of deliveries during the chaos phase that bring a forgery (0 = off). Replays
+  // come at half that rate.
+  double byzantine = 0;
   // Log sink for a replay (every node's structured log lines and the simulator's events), or empty.
   std::function<void(const std::string&)> trace;
 };
@@ -42,6 +54,10 @@ struct SimStats {
   uint64_t snapshots_installed = 0;
   uint64_t conf_changes_applied = 0;
   uint64_t crashes = 0;
+  uint64_t forged = 0;           // Forgeries delivered.
+  uint64_t forged_dropped = 0;   // ... and refused by Step.
+  uint64_t replayed = 0;         // Old genuine messages delivered again.
+  uint64_t genuine_dropped = 0;  // Genuine (or replayed) messages refused: late answers, removed senders, stale.
 };
 
 // Runs one simulation. OK, or the first safety/liveness violation (the message says which and where).
