@@ -6,6 +6,7 @@
 // Loop thread only. Cost: the Raft core's state plus one storage read per entry the core asks for.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,6 +27,9 @@ struct GroupOptions {
   int heartbeat_ticks = 2;
   // Mixed into each group's election-timeout randomization (with the node and group ids).
   uint64_t seed = 0;
+  // Whether a node id is a member of the cluster (raft::Config::is_cluster_node): a group hears leader traffic and
+  // vote requests from cluster nodes it does not know as members yet (it lags behind the change adding them).
+  std::function<bool(raft::NodeId)> is_cluster_node;
 };
 
 // Figures of a group since the node started (metrics).

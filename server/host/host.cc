@@ -22,8 +22,9 @@ std::function<uint64_t()> DiskMeasure(const HostOptions& o) {
   return [dir = o.data_dir] { return DiskGuard::FreeBytesOf(dir); };
 }
 
-GroupOptions GroupOptionsOf(const HostOptions& o) {
+GroupOptions GroupOptionsOf(const HostOptions& o, std::function<bool(raft::NodeId)> is_cluster_node) {
   GroupOptions g;
+  g.is_cluster_node = std::move(is_cluster_node);
   g.self = o.node_id;
   g.election_ticks = o.election_ticks;
   g.heartbeat_ticks = o.heartbeat_ticks;
@@ -40,7 +41,8 @@ Host::Host(HostOptions options, storage::Store* store, Network* network, Clock* 
       network_(network),
       clock_(clock),
       disk_(options_.disk_reserve_bytes, DiskMeasure(options_)),
-      groups_(store, GroupOptionsOf(options_), options_.unsafe_break == UnsafeBreak::kReadPastCommit),
+      groups_(store, GroupOptionsOf(options_, [this](raft::NodeId id) { return IsClusterNode(id); }),
+              options_.unsafe_break == UnsafeBreak::kReadPastCommit),
       ctx_{&options_, clock, store, network, &groups_, nullptr, &disk_},
       group_commit_(&ctx_),
       produce_(&ctx_),
@@ -139,9 +141,18 @@ void Host::Step(const internal::GroupMessage& gm) {
     disk_.CountDroppedAppend();  // nearly no space left: do not append (the leader resends once space returns)
     return;
   }
-  if (auto s = g->raft().Step(m); !s.ok()) {
-    LogWarning("n", options_.node_id, " g", g->id(), " rejected message: ", s.message());
-  }
+  // A message the core refuses is counted by it (raft::RaftNode::dropped, exported as metrics), not logged: late
+  // answers after an election are routine, and a flood of forged ones must not flood the log.
+  (void)g->raft().Step(m);
+}
+
+bool Host::IsClusterNode(raft::NodeId id) const {
+  const auto& members = options_.initial_members;
+  if (std::find(members.begin(), members.end(), id) != members.end()) return true;
+  if (groups_.size() == 0) return false;
+  const auto& conf = groups_.metadata().raft().conf();
+  return std::find(conf.voters.begin(), conf.voters.end(), id) != conf.voters.end() ||
+         std::find(conf.learners.begin(), conf.learners.end(), id) != conf.learners.end();
 }
 
 void Host::FollowLeadership() {

@@ -91,6 +91,8 @@ class Host {
   void Turn(std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Task>& tasks, bool tick,
             Clock::TimePoint now);
   void Step(const internal::GroupMessage& gm);
+  // A member of the cluster: an initial member or a member of the metadata group (loop thread).
+  bool IsClusterNode(raft::NodeId id) const;
   // After the Ready cycle: leadership, transfers, the led-group count and readiness.
   void FollowLeadership();
   void PublishCluster();

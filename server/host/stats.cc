@@ -29,6 +29,7 @@ GroupStats StatsOf(const HostContext& ctx, const Group& g) {
     }
   }
   s.counters = g.counters();
+  s.dropped = g.raft().dropped();
   return s;
 }
 

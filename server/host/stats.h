@@ -30,7 +30,8 @@ struct GroupStats {
   uint64_t max_follower_lag = 0;
   uint32_t under_replicated = 0;
   uint32_t replicas = 0;
-  GroupCounters counters;                         // totals since the node started
+  GroupCounters counters;         // totals since the node started
+  raft::DroppedMessages dropped;  // messages the Raft core refused, by reason (raft/validate_message.h)
   std::map<std::string, uint64_t> group_offsets;  // consumer group -> committed offset (partitions only)
 };
 

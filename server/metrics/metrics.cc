@@ -353,6 +353,16 @@ void Metrics::ApplyGroupStats(const std::vector<GroupStats>& stats) {
     changes += static_cast<double>(g.counters.leader_changes);
     if (per_partition_) ApplyPartitionStats(g);
   }
+  raft::DroppedMessages dropped;
+  for (const auto& g : stats) {
+    for (size_t r = 0; r < raft::kDropReasonCount; ++r) dropped.by_reason[r] += g.dropped.by_reason[r];
+  }
+  for (size_t r = 0; r < raft::kDropReasonCount; ++r) {
+    SetTotal(CounterOf("brook_raft_messages_dropped_total",
+                       "Raft messages the groups of this node refused, by reason (raft/README.md)",
+                       {{"reason", raft::DropReasonName(static_cast<raft::DropReason>(r))}}),
+             static_cast<double>(dropped.by_reason[r]));
+  }
   GaugeOf("brook_partitions_led", "Partitions this node leads", {}).Set(static_cast<double>(led));
   GaugeOf("brook_groups_without_leader", "Hosted partitions with no known leader", {})
       .Set(static_cast<double>(leaderless));
