@@ -10,7 +10,7 @@ packages=(
   libzstd-dev liblz4-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-format-14
-  python3 python3-grpcio python3-protobuf
+  python3 python3-grpcio python3-protobuf python3-h2
   python3-lz4 python3-zstandard python3-crc32c
   prometheus
 )

@@ -56,6 +56,8 @@ ABSL_FLAG(
     "Client API: memory quota for all connections' gRPC buffers, in MiB (>= 16); past it calls are refused.");
 ABSL_FLAG(int, max_connection_idle_ms, 600000,
           "Client API: a connection without calls for this long is closed (clients reconnect on demand).");
+ABSL_FLAG(int, handshake_timeout_ms, 10000,
+          "Client API: a connection that has not completed its HTTP/2 handshake after this long is closed.");
 ABSL_FLAG(int, max_subscriptions, 1024, "Subscribe streams this node serves at once; past it RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int, subscribe_write_timeout_ms, 60000,
           "A Subscribe stream whose client leaves a message unread this long is cancelled (slow consumer).");
@@ -130,6 +132,8 @@ absl::StatusOr<brook::server::NodeConfig> ConfigFromFlags() {
   config.grpc_memory_mb = absl::GetFlag(FLAGS_grpc_memory_mb);
   config.max_connection_idle_ms = absl::GetFlag(FLAGS_max_connection_idle_ms);
   config.max_subscriptions = absl::GetFlag(FLAGS_max_subscriptions);
+  config.handshake_timeout_ms = absl::GetFlag(FLAGS_handshake_timeout_ms);
+  if (config.handshake_timeout_ms < 100) return Invalid("--handshake_timeout_ms must be >= 100");
   config.subscribe_write_timeout_ms = absl::GetFlag(FLAGS_subscribe_write_timeout_ms);
   config.disk_reserve_mb = absl::GetFlag(FLAGS_disk_reserve_mb);
   if (config.disk_reserve_mb < 0) return Invalid("--disk_reserve_mb must be >= 0");

@@ -260,6 +260,8 @@ absl::Status Node::ServeClients() {
   // pings at most every 10 s.
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config_.max_concurrent_streams);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, config_.max_connection_idle_ms);
+  // A connection that does not complete its HTTP/2 handshake in time is closed (idle sockets hold descriptors).
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, config_.handshake_timeout_ms);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
   grpc::ResourceQuota quota("brook-client-api");

@@ -169,5 +169,81 @@ TEST_F(PeerPortTest, AMembersStreamCannotSpeakForAnotherNode) {
   EXPECT_TRUE(client.Produce(req, &resp).ok());
 }
 
+// What a member that turned hostile (or a buggy one) can send once its stream is accepted: Raft messages with an
+// index 2^40 past the end, a term of 2^64-1, a forged snapshot. The Raft core checks every field and drops them
+// (raft/README.md "Distrusting input"): the node lives on, terms stay sane, the cluster works on. Each of these
+// killed a node, left a partition leaderless for good, or wiped topics before.
+TEST_F(PeerPortTest, AMembersForgedRaftMessagesAreDroppedAndTheClusterWorksOn) {
+  RawClient client(cluster_->client_addresses());
+  ASSERT_TRUE(client.CreateTopic("target", 1).ok());
+  v1::DescribeTopicRequest describe;
+  describe.set_name("target");
+  v1::DescribeTopicResponse before;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+    ASSERT_TRUE(client.admin(0).DescribeTopic(&ctx, describe, &before).ok());
+  }
+  const uint64_t group = before.topic().partitions(0).group_id();
+  const uint64_t term = before.topic().partitions(0).leader_term();
+  internal::MessageBatch batch;
+  batch.set_cluster_id("brook");
+  batch.set_from_node(2);
+  batch.set_to_node(1);
+  for (uint64_t g : {uint64_t{0}, group}) {
+    // An append 2^40 entries past the end.
+    auto* huge = batch.add_messages();
+    huge->set_group_id(g);
+    auto* m = huge->mutable_message();
+    m->set_type(4);  // kAppend
+    m->set_from(2);
+    m->set_to(1);
+    m->set_term(term);
+    m->set_log_term(term);
+    m->set_index(1);
+    auto* e = m->add_entries();
+    e->set_index(uint64_t{1} << 40);
+    e->set_term(term);
+    // A heartbeat with the last possible term.
+    auto* hb = batch.add_messages();
+    hb->set_group_id(g);
+    hb->mutable_message()->set_type(6);  // kHeartbeat
+    hb->mutable_message()->set_from(2);
+    hb->mutable_message()->set_to(1);
+    hb->mutable_message()->set_term(UINT64_MAX);
+    // A snapshot that would make node 2 the only member and wipe what node 1 holds.
+    auto* snap = batch.add_messages();
+    snap->set_group_id(g);
+    auto* sm = snap->mutable_message();
+    sm->set_type(8);  // kSnapshot
+    sm->set_from(2);
+    sm->set_to(1);
+    sm->set_term(term + 1);
+    sm->mutable_snapshot()->set_index(1'000'000);
+    sm->mutable_snapshot()->set_term(term + 1);
+    sm->mutable_snapshot()->mutable_conf()->add_voters(2);
+    sm->set_snapshot_data("forged");
+  }
+  auto s = Send(SignedHeader(secret_, "brook", 2, 1), batch);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  std::this_thread::sleep_for(500ms);  // let node 1 step them (a failure would show below, bounded by deadlines)
+  EXPECT_TRUE(cluster_->CheckAlive(1).ok()) << cluster_->LogTail(1);
+  v1::ProduceResponse resp;
+  v1::ProduceRequest req;
+  req.set_topic("target");
+  req.add_records()->set_value("still served");
+  ASSERT_TRUE(client.Produce(req, &resp).ok()) << "the partition still has a working leader";
+  v1::DescribeTopicResponse after;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+    ASSERT_TRUE(client.admin(0).DescribeTopic(&ctx, describe, &after).ok());
+  }
+  EXPECT_LT(after.topic().partitions(0).leader_term(), term + 100) << "the term did not jump";
+  std::vector<v1::StoredRecord> log;
+  EXPECT_TRUE(client.ReadAll(0, "target", 0, 0, 1, &log).ok()) << "node 1 kept its log and follows the leader";
+  EXPECT_TRUE(client.CreateTopic("after-the-attack", 1).ok()) << "the metadata group works on";
+}
+
 }  // namespace
 }  // namespace brook::testing
