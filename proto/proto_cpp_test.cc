@@ -44,7 +44,8 @@ TEST(ProtoContract, ServicesExposeEveryMethod) {
   EXPECT_EQ(v1::Log::service_full_name(), std::string("brook.v1.Log"));
   const auto* log = v1::ProduceRequest::descriptor()->file()->FindServiceByName("Log");
   ASSERT_NE(log, nullptr);
-  EXPECT_EQ(log->method_count(), 4);
+  EXPECT_EQ(log->method_count(), 5);
+  EXPECT_NE(log->FindMethodByName("InitProducer"), nullptr);
   EXPECT_TRUE(log->FindMethodByName("Subscribe")->server_streaming());
   const auto* admin = v1::Limits::descriptor()->file()->FindServiceByName("Admin");
   ASSERT_NE(admin, nullptr);

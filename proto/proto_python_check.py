@@ -27,7 +27,7 @@ hint = errors_pb2.NotLeader()
 check(decoded.details[0].Unpack(hint) and hint.leader_address == "127.0.0.1:7003", "NotLeader detail decodes")
 
 for module, service, methods in [
-    (log_pb2, "Log", {"Produce", "Fetch", "Subscribe", "ListOffsets"}),
+    (log_pb2, "Log", {"Produce", "Fetch", "Subscribe", "ListOffsets", "InitProducer"}),
     (admin_pb2, "Admin", {"CreateTopic", "DeleteTopic", "ListTopics", "DescribeTopic", "DescribeCluster",
                           "GetMetadata", "TransferLeadership", "GetLimits"}),
 ]:
