@@ -348,6 +348,22 @@ TEST(ProducerTable, ProducersIdleLongerThanTheRetentionAreForgottenOnEveryReplic
   EXPECT_EQ(r.machine.CheckProduce(Key(1, 1, 1)).verdict, Verdict::kUnknownProducer);
 }
 
+// Found by tests/fuzz/fuzz_partition_machine: a producer written and expired in the same turn (one StateDelta)
+// was deleted, then written again by storage (deletes go first), so it came back after a restart.
+TEST(ProducerTable, AProducerWrittenAndExpiredInOneTurnStaysForgottenAfterARestart) {
+  LogBuilder log;
+  Replica r;
+  std::vector<raft::Entry> turn;
+  while (log.next_index % 256 != 255) turn.push_back(log.Produce(3, log.next_index - 1, 1));
+  turn.push_back(log.Produce(1, 0, 1));  // index 255
+  log.now_ms += static_cast<int64_t>(Limits::kProducerRetentionMs) + 1000;
+  turn.push_back(log.Produce(2, 0, 1));  // index 256, a day later: producers 1 and 3 expire
+  r.ApplyTurn(turn);
+  ASSERT_FALSE(r.machine.producers().contains(1));
+  EXPECT_FALSE(r.stored.contains(PartitionMachine::ProducerKey(1))) << "the expired producer is still stored";
+  ExpectSameState(r.machine, r.Reloaded(), "reloaded after the turn");
+}
+
 // ---- The producer table's bound
 // ---------------------------------------------------------------------------------
 
