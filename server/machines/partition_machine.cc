@@ -1,6 +1,7 @@
 #include "server/machines/partition_machine.h"
 
 #include <algorithm>
+#include <limits>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -177,7 +178,11 @@ void PartitionMachine::RememberBatch(uint64_t producer_id, uint32_t epoch, const
 }
 
 void PartitionMachine::ExpireProducers(int64_t now_ms, StateDelta* delta) {
-  const int64_t cutoff = now_ms - static_cast<int64_t>(Limits::kProducerRetentionMs);
+  // now_ms is an entry's append time, which its body CRC does not cover: the cutoff must not overflow.
+  constexpr int64_t kRetention = static_cast<int64_t>(Limits::kProducerRetentionMs);
+  const int64_t cutoff = now_ms < std::numeric_limits<int64_t>::min() + kRetention
+                             ? std::numeric_limits<int64_t>::min()
+                             : now_ms - kRetention;
   for (auto it = producers_.begin(); it != producers_.end();) {
     if (it->second.last_append_time_ms() >= cutoff || inflight_.contains(it->first)) {
       ++it;
