@@ -8,7 +8,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev librocksdb-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang-format-14
+  clang-format-14 clang-14 libclang-rt-14-dev
   python3 python3-grpcio python3-protobuf
   prometheus
 )
