@@ -363,7 +363,7 @@ void StorageCodec(Corpus& c) {
   add("apply-state", apply_key, codec::Seal(apply_key, codec::EncodeApplyState(apply)));
   // 65,536 voters claimed, none there: refused before room for them is allocated.
   std::string huge = std::string(8, '\0') + std::string("\x00\x00\x01\x00", 4);
-  add("regress-huge-node-count", apply_key, codec::Seal(apply_key, huge));
+  add("invalid-huge-node-count", apply_key, codec::Seal(apply_key, huge));
   const std::string offset_key = codec::OffsetKey(7, 400);
   add("offset-index", offset_key,
       codec::Seal(offset_key, codec::EncodeOffsetIndexValue({.index = 12, .record_count = 3})));
