@@ -1,12 +1,15 @@
 # Brook's entry points. `make test` is the one command CI runs (.ci/run) and what a fresh clone needs.
 #
-#   make test         install missing packages, build, run every test (ctest), then the sanitizer unit tests and
-#                     the format check; exits non-zero on any failure
+#   make test         install missing packages, build, run every test (ctest), then the sanitizer unit tests, the
+#                     fuzz targets briefly and the format check; exits non-zero on any failure
 #   make build        configure and build everything into build/
 #   make unit         just the fast unit tests (labels unit, sim, proto)
 #   make asan         build raft/ and storage/ with ASan+UBSan into build-asan/ and run their tests
 #   make tsan         build storage/ and the node's core (server/ up to host/) with ThreadSanitizer into
 #                     build-tsan/ and run their tests
+#   make fuzz         build the libFuzzer targets of tests/fuzz/ with clang into build-fuzz/ and run each for
+#                     FUZZ_SECONDS (default 15) over its corpus; fails on any crash (docs/fuzzing.md). A longer run:
+#                     make fuzz FUZZ_SECONDS=600
 #   make format       clang-format every C++ source in place
 #   make bench        build the benchmark binaries
 #   make run          start a local 3-node cluster on 127.0.0.1 (scripts/cluster.sh start); make stop stops it
@@ -20,7 +23,10 @@ CMAKE_FLAGS ?=
 TSAN_TESTS = storage_store_test server_common_test server_codec_test server_machines_test server_host_test
 TSAN_ENV = TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/scripts/tsan.supp"
 
-.PHONY: deps configure build test unit asan tsan format format-check bench clean run stop
+# Seconds each fuzz target runs in `make fuzz` (tests/fuzz/run.sh; FUZZ_TARGETS="..." picks targets).
+FUZZ_SECONDS ?= 15
+
+.PHONY: deps configure build test unit asan tsan fuzz format format-check bench clean run stop
 
 deps:
 	@bash scripts/install-deps.sh
@@ -35,6 +41,7 @@ test: build
 	cd $(BUILD) && ctest -j $(JOBS) --output-on-failure --timeout 900
 	$(MAKE) asan
 	$(MAKE) tsan
+	$(MAKE) fuzz FUZZ_SECONDS=10
 	bash scripts/check-format.sh
 
 unit: build
@@ -50,6 +57,11 @@ tsan: deps
 	cmake --build build-tsan -j $(JOBS) --target $(TSAN_TESTS)
 	cd build-tsan && $(TSAN_ENV) ctest -j $(JOBS) --output-on-failure -R '^($(shell echo $(TSAN_TESTS) | tr ' ' '|'))$$'
 
+fuzz: deps
+	@test -f build-fuzz/build.ninja || cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DBROOK_FUZZ=ON
+	cmake --build build-fuzz -j $(JOBS) --target brook_fuzz
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh build-fuzz
+
 format:
 	git ls-files '*.h' '*.cc' | xargs clang-format-14 -i
 
@@ -60,7 +72,7 @@ bench: configure
 	cmake --build $(BUILD) -j $(JOBS) --target raft_bench storage_bench
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz
 
 run:
 	bash scripts/cluster.sh start

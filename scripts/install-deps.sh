@@ -9,7 +9,7 @@ packages=(
   libabsl-dev librocksdb-dev prometheus-cpp-dev
   libzstd-dev liblz4-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang-format-14
+  clang-format-14 clang-14 libclang-rt-14-dev
   python3 python3-grpcio python3-protobuf python3-h2
   python3-lz4 python3-zstandard python3-crc32c
   prometheus

@@ -42,6 +42,7 @@ class Reader {
   }
   bool ok() const { return ok_; }
   bool done() const { return ok_ && in_.empty(); }
+  size_t remaining() const { return in_.size(); }
 
  private:
   uint64_t Fixed(size_t n) {
@@ -65,7 +66,9 @@ void AppendNodes(std::string* out, const std::vector<raft::NodeId>& nodes) {
 }
 bool ReadNodes(Reader* r, std::vector<raft::NodeId>* nodes) {
   const uint32_t n = r->U32();
-  if (!r->ok() || n > (1u << 16)) return false;  // A membership is a handful of nodes; a huge count is garbage.
+  // A membership is a handful of nodes: a huge count, or one the remaining bytes cannot hold, is garbage (and is
+  // refused before room for it is allocated).
+  if (!r->ok() || n > (1u << 16) || n > r->remaining() / 8) return false;
   nodes->resize(n);
   for (auto& id : *nodes) id = r->U64();
   return r->ok();

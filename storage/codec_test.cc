@@ -1,8 +1,28 @@
 #include "storage/codec.h"
 
+#include <algorithm>
+#include <cstdlib>
+#include <new>
 #include <string>
 
 #include "gtest/gtest.h"
+
+namespace brook::storage::codec {
+namespace {
+
+// The largest single operator new of this test binary since a test reset it (operator new is replaced below).
+size_t largest_new = 0;
+
+}  // namespace
+}  // namespace brook::storage::codec
+
+void* operator new(std::size_t size) {
+  brook::storage::codec::largest_new = std::max(brook::storage::codec::largest_new, size);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace brook::storage::codec {
 namespace {
@@ -87,6 +107,22 @@ TEST(Codec, StateRoundTrips) {
   huge_count[9] = '\xff';
   huge_count[10] = '\xff';
   EXPECT_FALSE(DecodeApplyState(huge_count).ok());
+}
+
+// Found by tests/fuzz/fuzz_storage_codec: a count of 65,536 voters with no ids behind it allocated 512 KiB before
+// the decoder noticed the payload was short. A count the bytes cannot hold is refused first.
+TEST(Codec, NodeCountBeyondThePayloadAllocatesNothingForIt) {
+  std::string payload(8, '\0');                        // applied index
+  payload.append(std::string("\x00\x00\x01\x00", 4));  // 65,536 voters, and no ids
+  largest_new = 0;
+  EXPECT_EQ(DecodeApplyState(payload).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_LT(largest_new, 1024u) << "decoding allocated room for voters the payload does not hold";
+  raft::SnapshotMeta m{.index = 1, .term = 1, .next_offset = 0, .conf = {{1, 2, 3}, {}, {}}};
+  std::string meta = EncodeSnapshotMeta(m);
+  meta.resize(meta.size() - 8);  // the last voter's id is missing
+  largest_new = 0;
+  EXPECT_EQ(DecodeSnapshotMeta(meta).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_LT(largest_new, 1024u);
 }
 
 }  // namespace

@@ -70,7 +70,7 @@ absl::StatusOr<MetadataMachine::Applied> MetadataMachine::Apply(const raft::Entr
     default:
       return absl::DataLossError(absl::StrCat("metadata entry ", entry.index, " has no known command"));
   }
-  delta->puts.emplace_back(std::string(kStateKey), state_.SerializeAsString());
+  delta->Put(std::string(kStateKey), state_.SerializeAsString());
   return out;
 }
 
@@ -131,7 +131,7 @@ absl::Status MetadataMachine::Restore(std::string_view snapshot, LogPoint, State
     return absl::DataLossError("metadata snapshot does not parse");
   }
   state_ = std::move(s);
-  delta->puts.emplace_back(std::string(kStateKey), state_.SerializeAsString());
+  delta->Put(std::string(kStateKey), state_.SerializeAsString());
   return absl::OkStatus();
 }
 

@@ -1,6 +1,7 @@
 #include "server/machines/partition_machine.h"
 
 #include <algorithm>
+#include <limits>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -128,7 +129,7 @@ absl::StatusOr<PartitionMachine::Applied> PartitionMachine::Apply(const raft::En
       g.set_offset(commit->offset());
       g.set_metadata(commit->metadata());
       g.set_commit_time_ms(append_time);
-      delta->puts.emplace_back(GroupKey(commit->group()), g.SerializeAsString());
+      delta->Put(GroupKey(commit->group()), g.SerializeAsString());
       groups_[commit->group()] = std::move(g);
       break;
     }
@@ -139,7 +140,7 @@ absl::StatusOr<PartitionMachine::Applied> PartitionMachine::Apply(const raft::En
   applied_index_ = entry.index;
   if (append_time > last_append_time_ms_) {
     last_append_time_ms_ = append_time;
-    delta->puts.emplace_back(std::string(kMetaKey), EncodeMeta(last_append_time_ms_, state_index_));
+    delta->Put(std::string(kMetaKey), EncodeMeta(last_append_time_ms_, state_index_));
   }
   return out;
 }
@@ -160,7 +161,7 @@ void PartitionMachine::RememberBatch(uint64_t producer_id, uint32_t epoch, const
     p.mutable_batches()->DeleteSubrange(0, 1);
   }
   p.set_last_append_time_ms(batch.append_time_ms());
-  delta->puts.emplace_back(ProducerKey(producer_id), p.SerializeAsString());
+  delta->Put(ProducerKey(producer_id), p.SerializeAsString());
   // Forget the least recently used producer when the table is full. Deterministic on every replica: oldest last
   // append time, then (times tie within a millisecond) oldest last batch by Raft index, so the producer just
   // written is never the one forgotten.
@@ -173,19 +174,23 @@ void PartitionMachine::RememberBatch(uint64_t producer_id, uint32_t epoch, const
     for (auto it = producers_.begin(); it != producers_.end(); ++it) {
       if (last_used(it->second) < last_used(victim->second)) victim = it;
     }
-    delta->deletes.push_back(ProducerKey(victim->first));
+    delta->Delete(ProducerKey(victim->first));
     producers_.erase(victim);
   }
 }
 
 void PartitionMachine::ExpireProducers(int64_t now_ms, StateDelta* delta) {
-  const int64_t cutoff = now_ms - static_cast<int64_t>(Limits::kProducerRetentionMs);
+  // now_ms is an entry's append time, which its body CRC does not cover: the cutoff must not overflow.
+  constexpr int64_t kRetention = static_cast<int64_t>(Limits::kProducerRetentionMs);
+  const int64_t cutoff = now_ms < std::numeric_limits<int64_t>::min() + kRetention
+                             ? std::numeric_limits<int64_t>::min()
+                             : now_ms - kRetention;
   for (auto it = producers_.begin(); it != producers_.end();) {
     if (it->second.last_append_time_ms() >= cutoff || inflight_.contains(it->first)) {
       ++it;
       continue;
     }
-    delta->deletes.push_back(ProducerKey(it->first));
+    delta->Delete(ProducerKey(it->first));
     it = producers_.erase(it);
   }
 }
@@ -282,25 +287,25 @@ absl::Status PartitionMachine::Restore(std::string_view snapshot, LogPoint log_s
   std::set<uint64_t> keep_producers;
   for (const auto& p : snap.producers()) keep_producers.insert(p.producer_id());
   for (const auto& [id, p] : producers_) {
-    if (!keep_producers.contains(id)) delta->deletes.push_back(ProducerKey(id));
+    if (!keep_producers.contains(id)) delta->Delete(ProducerKey(id));
   }
   for (const auto& [name, g] : groups_) {
-    if (!snap.groups().contains(name)) delta->deletes.push_back(GroupKey(name));
+    if (!snap.groups().contains(name)) delta->Delete(GroupKey(name));
   }
   producers_.clear();
   groups_.clear();
   inflight_.clear();
   for (const auto& p : snap.producers()) {
     producers_[p.producer_id()] = p;
-    delta->puts.emplace_back(ProducerKey(p.producer_id()), p.SerializeAsString());
+    delta->Put(ProducerKey(p.producer_id()), p.SerializeAsString());
   }
   for (const auto& [name, g] : snap.groups()) {
     groups_[name] = g;
-    delta->puts.emplace_back(GroupKey(name), g.SerializeAsString());
+    delta->Put(GroupKey(name), g.SerializeAsString());
   }
   last_append_time_ms_ = snap.last_append_time_ms();
   state_index_ = snap.state_index();
-  delta->puts.emplace_back(std::string(kMetaKey), EncodeMeta(last_append_time_ms_, state_index_));
+  delta->Put(std::string(kMetaKey), EncodeMeta(last_append_time_ms_, state_index_));
   end_offset_ = log_start.end_offset;
   return absl::OkStatus();
 }

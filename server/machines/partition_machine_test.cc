@@ -3,6 +3,7 @@
 // partition_snapshot_test.cc, the seeded property test of CheckProduce in partition_property_test.cc.
 #include "server/machines/partition_machine.h"
 
+#include <limits>
 #include <map>
 #include <random>
 #include <set>
@@ -377,6 +378,35 @@ TEST(ProducerTable, ProducersIdleLongerThanTheRetentionAreForgottenOnEveryReplic
   EXPECT_TRUE(r.machine.producers().contains(2));
   EXPECT_FALSE(r.stored.contains(PartitionMachine::ProducerKey(1)));
   EXPECT_EQ(r.machine.CheckProduce(Key(1, 1, 1)).verdict, Verdict::kUnknownProducer);
+}
+
+// Found by tests/fuzz/fuzz_partition_machine: a producer written and expired in the same turn (one StateDelta)
+// was deleted, then written again by storage (deletes go first), so it came back after a restart.
+TEST(ProducerTable, AProducerWrittenAndExpiredInOneTurnStaysForgottenAfterARestart) {
+  LogBuilder log;
+  Replica r;
+  std::vector<raft::Entry> turn;
+  while (log.next_index % 256 != 255) turn.push_back(log.Produce(3, log.next_index - 1, 1));
+  turn.push_back(log.Produce(1, 0, 1));  // index 255
+  log.now_ms += static_cast<int64_t>(Limits::kProducerRetentionMs) + 1000;
+  turn.push_back(log.Produce(2, 0, 1));  // index 256, a day later: producers 1 and 3 expire
+  r.ApplyTurn(turn);
+  ASSERT_FALSE(r.machine.producers().contains(1));
+  EXPECT_FALSE(r.stored.contains(PartitionMachine::ProducerKey(1))) << "the expired producer is still stored";
+  ExpectSameState(r.machine, r.Reloaded(), "reloaded after the turn");
+}
+
+// Found by tests/fuzz/fuzz_partition_machine (UBSan): an append time near INT64_MIN (the header's time is not
+// covered by the body CRC) overflowed the retention cutoff, which then forgot every producer.
+TEST(ProducerTable, AnAppendTimeAtTheBottomOfItsRangeExpiresNobody) {
+  LogBuilder log;
+  Replica r;
+  r.ApplyAll({log.Produce(1, 0, 1)});
+  while (log.next_index % 256 != 0) r.ApplyAll({log.Produce(3, log.next_index - 2, 1)});
+  log.now_ms = std::numeric_limits<int64_t>::min();
+  r.ApplyAll({log.Produce(3, log.next_index - 2, 1)});  // index 256: expiry runs with that time
+  EXPECT_TRUE(r.machine.producers().contains(1));
+  EXPECT_TRUE(r.machine.producers().contains(3));
 }
 
 // ---- The producer table's bound

@@ -126,7 +126,7 @@ class LogBuilder {
 };
 
 // One replica: the machine and the key/values it persisted, kept the way the host's storage batch applies a
-// StateDelta (puts, then deletes).
+// StateDelta (storage/store.cc: deletes, then puts).
 struct Replica {
   absl::StatusOr<PartitionMachine::Applied> Apply(const raft::Entry& e) {
     StateDelta delta;
@@ -140,9 +140,18 @@ struct Replica {
       ASSERT_TRUE(applied.ok()) << "entry " << e.index << ": " << applied.status();
     }
   }
+  // As the host applies one turn's committed entries: all into one StateDelta, persisted once.
+  void ApplyTurn(const std::vector<raft::Entry>& entries) {
+    StateDelta delta;
+    for (const auto& e : entries) {
+      auto applied = machine.Apply(e, &delta);
+      ASSERT_TRUE(applied.ok()) << "entry " << e.index << ": " << applied.status();
+    }
+    Persist(delta);
+  }
   void Persist(const StateDelta& delta) {
-    for (const auto& [k, v] : delta.puts) stored[k] = v;
     for (const auto& k : delta.deletes) stored.erase(k);
+    for (const auto& [k, v] : delta.puts) stored[k] = v;
   }
   // A restart: a fresh machine loaded from what was persisted.
   PartitionMachine Reloaded() const {

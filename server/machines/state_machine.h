@@ -8,6 +8,7 @@
 
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -18,10 +19,27 @@
 namespace brook::server {
 
 // State-machine writes of one apply step, stored in the group's key space in the same batch as the applied index.
+// The host gathers a whole turn (a snapshot and every committed entry of a Ready) into one delta, and storage
+// writes its deletes first, then its puts (storage/store.cc): so a key written and then deleted within the delta
+// must not stay among the puts. Machines write through Put and Delete, which keep the last word on each key.
 struct StateDelta {
   std::vector<std::pair<std::string, std::string>> puts;
   std::vector<std::string> deletes;
   bool empty() const { return puts.empty() && deletes.empty(); }
+
+  // A delete followed by a put is the put (deletes are written first). Costs a hash of the key.
+  void Put(std::string key, std::string value) {
+    put_keys_.insert(key);
+    puts.emplace_back(std::move(key), std::move(value));
+  }
+  // Drops the puts of `key` made earlier in this delta: a scan of the puts only when there are some.
+  void Delete(std::string key) {
+    if (put_keys_.erase(key) > 0) std::erase_if(puts, [&](const auto& kv) { return kv.first == key; });
+    deletes.push_back(std::move(key));
+  }
+
+ private:
+  std::unordered_set<std::string> put_keys_;  // the keys of `puts`
 };
 
 // The group's persisted state keys and values, in key order, as storage::Store::StateScan returns them.
