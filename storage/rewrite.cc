@@ -49,8 +49,12 @@ absl::StatusOr<Store::RewriteResult> Store::RewriteEntries(raft::GroupId group,
   }
   if (out.rewritten == 0) return out;
   if (absl::Status s = Commit(&batch, /*sync=*/false); !s.ok()) return s;
-  if (out.bytes_before > out.bytes_after) {
-    MaybeCompact(group, out.bytes_before - out.bytes_after, codec::LogKey(group, last_rewritten + 1), false);
+  uint64_t& freed = rewrite_freed_[group];
+  if (out.bytes_before > out.bytes_after) freed += out.bytes_before - out.bytes_after;
+  if (options_.compact_after_drop_bytes > 0 && freed >= options_.compact_after_drop_bytes) {
+    // Passes rewrite from the log start on: this range holds every rewrite since the last compaction.
+    MaybeCompact(group, freed, codec::LogKey(group, last_rewritten + 1), false);
+    freed = 0;
   }
   return out;
 }

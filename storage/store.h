@@ -124,8 +124,9 @@ class Store {
   // index keys and the cached bounds stay exactly as they were; cum_bytes then still counts the bytes the log's
   // entries had when appended (size retention counts appended bytes, see codec.h). The entries must be in index
   // order. One write, not synced (a rewrite lost in a crash leaves the entries as they were, which is as correct);
-  // when the rewrite frees at least Options::compact_after_drop_bytes, the rewritten range is compacted in the
-  // background. Cost: one point read per entry and one copy of its data into the batch; takes the write lock.
+  // once the rewrites of a group have freed Options::compact_after_drop_bytes since its last such compaction, the
+  // log from its start to the last rewritten entry is compacted in the background (RocksDB keeps the old versions
+  // until then). Cost: one point read per entry and one copy of its data into the batch; takes the write lock.
   struct RewriteResult {
     uint64_t rewritten = 0;
     uint64_t skipped = 0;
@@ -227,6 +228,8 @@ class Store {
 
   // Serializes mutating calls, so that each one reads the database as every earlier one left it.
   std::mutex write_mu_;
+  // Bytes RewriteEntries freed per group since the group's rewritten range was last compacted.
+  absl::flat_hash_map<raft::GroupId, uint64_t> rewrite_freed_ ABSL_GUARDED_BY(write_mu_);
   // Guards the cache only (never held across I/O). Writers publish a group's new meta after its write is durable,
   // so readers never see a last index the database does not hold yet.
   mutable std::shared_mutex meta_mu_;
