@@ -87,7 +87,9 @@ absl::StatusOr<std::string_view> Unseal(std::string_view key, std::string_view v
 // payload = term u64, type u8, base_offset u64, record_count u32, timestamp_ms i64, cum_bytes u64 (all LE), data.
 // The entry's index is its key. timestamp_ms is what Options::entry_timestamp_ms said (entries without records
 // carry the previous entry's). cum_bytes is the group's running total of stored value bytes up to and including
-// this entry; the size-retention cut is a binary search over it.
+// this entry, as appended; the size-retention cut is a binary search over it. Store::RewriteEntries (key
+// compaction) keeps an entry's cum_bytes, so after a rewrite it counts the bytes the entries had when appended,
+// not what they hold now (the entry's own value_size is what it holds now).
 inline constexpr size_t kEntryHeaderSize = kEnvelopeSize + 8 + 1 + 8 + 4 + 8 + 8;
 
 struct StoredEntry {

@@ -594,6 +594,7 @@ absl::Status Store::DropGroup(raft::GroupId group) {
     std::unique_lock lock(meta_mu_);
     groups_.erase(group);
   }
+  rewrite_freed_.erase(group);
   MaybeCompact(group, existing->last_cum_bytes, end, true);
   return absl::OkStatus();
 }

@@ -117,6 +117,24 @@ class Store {
   // its applied index. Large drops are compacted away in the background (Options::compact_after_drop_bytes).
   absl::Status DropPrefix(raft::GroupId group, raft::Index index);
 
+  // Key compaction (server/machines/compaction.h): replaces the data of entries of `group` that still hold the
+  // same index, term, type, base offset and record count as the given ones, and skips any other: an entry that
+  // retention dropped, that a truncation or a snapshot replaced, or that changed otherwise since it was read (it
+  // checks, it does not assume). A rewritten entry keeps its timestamp and its cum_bytes, so the offset and time
+  // index keys and the cached bounds stay exactly as they were; cum_bytes then still counts the bytes the log's
+  // entries had when appended (size retention counts appended bytes, see codec.h). The entries must be in index
+  // order. One write, not synced (a rewrite lost in a crash leaves the entries as they were, which is as correct);
+  // once the rewrites of a group have freed Options::compact_after_drop_bytes since its last such compaction, the
+  // log from its start to the last rewritten entry is compacted in the background (RocksDB keeps the old versions
+  // until then). Cost: one point read per entry and one copy of its data into the batch; takes the write lock.
+  struct RewriteResult {
+    uint64_t rewritten = 0;
+    uint64_t skipped = 0;
+    uint64_t bytes_before = 0;  // stored value bytes of the rewritten entries, before and after
+    uint64_t bytes_after = 0;
+  };
+  absl::StatusOr<RewriteResult> RewriteEntries(raft::GroupId group, std::span<const raft::Entry> entries);
+
   // Removes everything of `group` (log, indexes, hard state, apply state, state machine keys) in one synced
   // write. The group is unknown afterwards. No-op for an unknown group.
   absl::Status DropGroup(raft::GroupId group);
@@ -210,6 +228,8 @@ class Store {
 
   // Serializes mutating calls, so that each one reads the database as every earlier one left it.
   std::mutex write_mu_;
+  // Bytes RewriteEntries freed per group since the group's rewritten range was last compacted.
+  absl::flat_hash_map<raft::GroupId, uint64_t> rewrite_freed_ ABSL_GUARDED_BY(write_mu_);
   // Guards the cache only (never held across I/O). Writers publish a group's new meta after its write is durable,
   // so readers never see a last index the database does not hold yet.
   mutable std::shared_mutex meta_mu_;

@@ -29,6 +29,28 @@ extern "C" void OnInterrupt(int) { g_interrupted.store(true); }
 
 std::string JoinIds(const google::protobuf::RepeatedField<uint64_t>& ids) { return absl::StrJoin(ids, ","); }
 
+// Cleanup policies as the CLI spells them (Kafka's words): delete, compact, compact,delete.
+std::string CleanupPolicyName(v1::CleanupPolicy p) {
+  switch (p) {
+    case v1::CLEANUP_DELETE:
+      return "delete";
+    case v1::CLEANUP_COMPACT:
+      return "compact";
+    case v1::CLEANUP_COMPACT_DELETE:
+      return "compact,delete";
+    default:
+      return absl::StrCat(static_cast<int>(p));
+  }
+}
+
+absl::StatusOr<v1::CleanupPolicy> ParseCleanupPolicy(const std::string& text) {
+  if (text == "delete") return v1::CLEANUP_DELETE;
+  if (text == "compact") return v1::CLEANUP_COMPACT;
+  if (text == "compact,delete" || text == "delete,compact") return v1::CLEANUP_COMPACT_DELETE;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--cleanup-policy=", text, ": use delete, compact or compact,delete"));
+}
+
 void WriteTopic(JsonWriter& w, const v1::Topic& t) {
   w.BeginObject();
   w.Key("name").String(t.name());
@@ -37,6 +59,9 @@ void WriteTopic(JsonWriter& w, const v1::Topic& t) {
   w.Key("replication_factor").Uint(t.replication_factor());
   w.Key("retention_ms").Uint(t.config().retention_ms());
   w.Key("retention_bytes").Uint(t.config().retention_bytes());
+  w.Key("cleanup_policy").String(CleanupPolicyName(t.config().cleanup_policy()));
+  w.Key("tombstone_retention_ms").Uint(t.config().tombstone_retention_ms());
+  w.Key("min_compaction_lag_ms").Uint(t.config().min_compaction_lag_ms());
   w.Key("created_ms").Int(t.created_ms());
   if (t.partitions_size() > 0) {
     w.Key("partitions").BeginArray();
@@ -75,15 +100,22 @@ int TopicCreate(Context& ctx) {
   auto rf = NonNegative(ctx.args, "replication-factor", 0);
   auto retention_ms = NonNegative(ctx.args, "retention-ms", 0);
   auto retention_bytes = NonNegative(ctx.args, "retention-bytes", 0);
+  auto tombstone_retention_ms = NonNegative(ctx.args, "tombstone-retention-ms", 0);
+  auto min_compaction_lag_ms = NonNegative(ctx.args, "min-compaction-lag-ms", 0);
+  auto cleanup = ParseCleanupPolicy(ctx.args.Get("cleanup-policy", "delete"));
   auto no_wait = ctx.args.GetBool("no-wait");
   for (const absl::Status& s :
-       {partitions.status(), rf.status(), retention_ms.status(), retention_bytes.status(), no_wait.status()}) {
+       {partitions.status(), rf.status(), retention_ms.status(), retention_bytes.status(),
+        tombstone_retention_ms.status(), min_compaction_lag_ms.status(), cleanup.status(), no_wait.status()}) {
     if (!s.ok()) return UsageError(ctx, std::string(s.message()));
   }
   if (*partitions == 0) return UsageError(ctx, "--partitions must be at least 1");
   v1::TopicConfig config;
   config.set_retention_ms(*retention_ms);
   config.set_retention_bytes(*retention_bytes);
+  config.set_cleanup_policy(*cleanup);
+  config.set_tombstone_retention_ms(*tombstone_retention_ms);
+  config.set_min_compaction_lag_ms(*min_compaction_lag_ms);
   client::Admin admin(ctx.connection);
   auto topic = admin.CreateTopic(name, static_cast<uint32_t>(*partitions), static_cast<uint32_t>(*rf), config);
   if (!topic.ok()) return Fail(ctx, topic.status());
@@ -116,10 +148,11 @@ int TopicList(Context& ctx) {
     ctx.io.out << w.str() << '\n';
     return kExitOk;
   }
-  Table table({"NAME", "PARTITIONS", "REPLICATION", "RETENTION-MS", "RETENTION-BYTES"});
+  Table table({"NAME", "PARTITIONS", "REPLICATION", "RETENTION-MS", "RETENTION-BYTES", "CLEANUP"});
   for (const auto& t : *topics) {
     table.AddRow({t.name(), absl::StrCat(t.partition_count()), absl::StrCat(t.replication_factor()),
-                  absl::StrCat(t.config().retention_ms()), absl::StrCat(t.config().retention_bytes())});
+                  absl::StrCat(t.config().retention_ms()), absl::StrCat(t.config().retention_bytes()),
+                  CleanupPolicyName(t.config().cleanup_policy())});
   }
   table.Print(ctx.io.out);
   return kExitOk;
@@ -143,7 +176,13 @@ int TopicDescribe(Context& ctx) {
   }
   ctx.io.out << "topic " << t->name() << "  id " << t->topic_id() << "  partitions " << t->partition_count()
              << "  replication " << t->replication_factor() << "  retention-ms " << t->config().retention_ms()
-             << "  retention-bytes " << t->config().retention_bytes() << "\n\n";
+             << "  retention-bytes " << t->config().retention_bytes() << "  cleanup-policy "
+             << CleanupPolicyName(t->config().cleanup_policy());
+  if (t->config().cleanup_policy() != v1::CLEANUP_DELETE) {
+    ctx.io.out << "  tombstone-retention-ms " << t->config().tombstone_retention_ms() << "  min-compaction-lag-ms "
+               << t->config().min_compaction_lag_ms();
+  }
+  ctx.io.out << "\n\n";
   Table table({"PARTITION", "LEADER", "TERM", "REPLICAS", "CAUGHT-UP", "LOG-START", "HIGH-WATERMARK"});
   for (const auto& p : t->partitions()) {
     table.AddRow({absl::StrCat(p.partition()), p.leader_id() == 0 ? "-" : absl::StrCat(p.leader_id()),
@@ -179,6 +218,12 @@ int Produce(Context& ctx) {
   if (ctx.args.Has("value") && ctx.args.Has("key-separator")) {
     return UsageError(ctx, "--value and --key-separator do not go together (use --key with --value)");
   }
+  auto tombstone = ctx.args.GetBool("tombstone");
+  if (!tombstone.ok()) return UsageError(ctx, std::string(tombstone.status().message()));
+  if (*tombstone && (!ctx.args.Has("key") || ctx.args.Get("key").empty() || ctx.args.Has("value") ||
+                     ctx.args.Has("key-separator"))) {
+    return UsageError(ctx, "--tombstone deletes the key given by --key: give --key, and no --value");
+  }
   const std::string separator = ctx.args.Get("key-separator");
   if (ctx.args.Has("key-separator") && separator.empty()) return UsageError(ctx, "--key-separator is empty");
   auto headers = ParseHeaders(ctx.args.GetAll("header"));
@@ -211,6 +256,7 @@ int Produce(Context& ctx) {
     v1::Record r;
     r.set_key(std::move(key));
     r.set_value(std::move(value));
+    r.set_tombstone(*tombstone);
     for (const auto& [name, text] : *headers) {
       v1::Header* h = r.add_headers();
       h->set_key(name);
@@ -234,7 +280,7 @@ int Produce(Context& ctx) {
         },
         partition);
   };
-  if (ctx.args.Has("value")) {
+  if (ctx.args.Has("value") || *tombstone) {
     send(ctx.args.Get("key"), ctx.args.Get("value"));
   } else {
     std::string line;
@@ -357,7 +403,9 @@ int Consume(Context& ctx) {
         JsonWriter w;
         w.BeginObject().Key("partition").Uint(r.partition).Key("offset").Uint(r.record.offset());
         w.Key("timestamp_ms").Int(r.record.timestamp_ms()).Key("key").String(r.record.key());
-        w.Key("value").String(r.record.value()).Key("headers").BeginArray();
+        w.Key("value").String(r.record.value());
+        if (r.record.tombstone()) w.Key("tombstone").Bool(true);
+        w.Key("headers").BeginArray();
         for (const auto& h : r.record.headers())
           w.BeginObject().Key("key").String(h.key()).Key("value").String(h.value()).EndObject();
         w.EndArray().EndObject();
@@ -366,7 +414,8 @@ int Consume(Context& ctx) {
         std::vector<std::pair<std::string, std::string>> headers;
         for (const auto& h : r.record.headers()) headers.emplace_back(h.key(), h.value());
         ctx.io.out << r.partition << '\t' << r.record.offset() << '\t' << Printable(r.record.key()) << '\t'
-                   << Printable(r.record.value()) << '\t' << PrintableHeaders(headers) << '\n';
+                   << (r.record.tombstone() ? std::string("(tombstone)") : Printable(r.record.value())) << '\t'
+                   << PrintableHeaders(headers) << '\n';
       }
       ++printed;
     }
@@ -605,6 +654,11 @@ const std::vector<CommandSpec>& Commands() {
         Value("replication-factor", "replicas per partition (0: the cluster default, 3 or the node count)", "0"),
         Value("retention-ms", "delete records older than this (0: keep forever)", "0"),
         Value("retention-bytes", "keep about this many bytes per partition (0: no limit)", "0"),
+        Value("cleanup-policy",
+              "delete (retention only), compact (keep the latest record of each key) or compact,delete (both)",
+              "delete"),
+        Value("tombstone-retention-ms", "compacted topics: how long a tombstone stays readable (0: 24 h)", "0"),
+        Value("min-compaction-lag-ms", "compacted topics: records younger than this are never compacted", "0"),
         Switch("no-wait", "return once the topic exists, without waiting for partition leaders")},
        TopicCreate},
       {{"topic", "list"}, "", 0, 0, "list topics", {}, TopicList},
@@ -612,7 +666,7 @@ const std::vector<CommandSpec>& Commands() {
        "NAME",
        1,
        1,
-       "show a topic's partitions: leaders, replicas, offsets",
+       "show a topic's config and its partitions: leaders, replicas, offsets",
        {},
        TopicDescribe},
       {{"topic", "delete"}, "NAME", 1, 1, "delete a topic and its data", {}, TopicDelete},
@@ -620,13 +674,14 @@ const std::vector<CommandSpec>& Commands() {
        "TOPIC",
        1,
        1,
-       "write records: one per line of stdin, or one given by --value",
+       "write records: one per line of stdin, one given by --value, or a tombstone for --key (--tombstone)",
        {Value("value", "produce this one record instead of reading stdin"),
         Value("key", "key of every record (partitioned by its FNV-1a hash)"),
         Value("key-separator", "split each line at the first SEP into key and value"),
         Value("partition", "write to this partition instead of choosing by key"),
         Repeatable("header", "add the header K=V to every record (split at the first '=')"),
-        Value("compression", "compress each batch: none, lz4 or zstd", "none")},
+        Value("compression", "compress each batch: none, lz4 or zstd", "none"),
+        Switch("tombstone", "write one tombstone for --key: on a compacted topic it deletes the key")},
        Produce},
       {{"consume"},
        "TOPIC",
@@ -675,7 +730,9 @@ const std::vector<CommandSpec>& Commands() {
         Value("batch-bytes", "largest batch per request", "524288"), Value("linger-ms", "batch linger", "2"),
         Value("rate", "records/s to offer, paced (0: as fast as the buffer allows)", "0"),
         Value("compression", "compress each batch: none, lz4 or zstd", "none"),
-        Value("record-kind", "record values: random (incompressible bytes) or json (JSON-like events)", "random")},
+        Value("record-kind", "record values: random (incompressible bytes) or json (JSON-like events)", "random"),
+        Value("keys", "give record i the key key-<i mod N>, partitioned by it: updates of N keys (0: no keys)",
+              "0")},
        RunBenchProduce},
       {{"bench", "consume"},
        "",

@@ -189,6 +189,7 @@ absl::Status ExpandBatch(const v1::CompressedBatch& batch, uint64_t from_offset,
     sr.set_allocated_key(r.release_key());
     sr.set_allocated_value(r.release_value());
     sr.mutable_headers()->Swap(r.mutable_headers());
+    sr.set_tombstone(r.tombstone());
   }
   return absl::OkStatus();
 }

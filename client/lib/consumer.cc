@@ -203,7 +203,7 @@ absl::StatusOr<PollResult> Consumer::Poll(std::chrono::milliseconds timeout) {
             c->done = true;
             --pending;
             if (!c->status.ok() || c->response.records_size() > 0 || c->response.compressed_batches_size() > 0 ||
-                c->response.has_gap()) {
+                c->response.has_gap() || c->response.compacted_size() > 0) {
               any_data = true;
             }
           });
@@ -231,6 +231,7 @@ absl::StatusOr<PollResult> Consumer::Poll(std::chrono::milliseconds timeout) {
           result.gaps.push_back(GapEvent{topic_, p, r.gap()});
           position = r.gap().end_offset();
         }
+        const uint64_t from = position;
         auto records = TakeRecords(r, position);
         if (!records.ok()) {
           if (final_error.ok()) {
@@ -245,6 +246,12 @@ absl::StatusOr<PollResult> Consumer::Poll(std::chrono::milliseconds timeout) {
           position = rec.offset() + 1;
           result.records.push_back(ConsumerRecord{topic_, p, std::move(rec)});
         }
+        // Compacted holes (an answer may hold only holes): the answer accounts for every offset up to
+        // next_offset, so the position moves there.
+        for (const v1::Gap& g : r.compacted()) {
+          if (g.end_offset() > from) result.compacted_skipped += g.end_offset() - std::max(g.start_offset(), from);
+        }
+        if (r.compacted_size() > 0 && r.next_offset() > position) position = r.next_offset();
         continue;
       }
       if (call->status.error_code() == grpc::StatusCode::CANCELLED) continue;  // cancelled by this Poll

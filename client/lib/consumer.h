@@ -3,8 +3,10 @@
 // The application assigns partitions (no group rebalancing), sets each starting position with a Seek, and
 // calls Poll, which long-polls every assigned partition at once (one Fetch per partition, in parallel) and
 // returns as soon as any has records. A partition whose records were trimmed by retention under the reader
-// reports a Gap and the position moves past it. Group offsets are stored with CommitOffsets (on the partition
-// leader, durable on a majority) and read with FetchOffsets.
+// reports a Gap and the position moves past it. On a compacted topic the offsets key compaction removed are
+// skipped silently (FetchResponse.compacted: they are expected there, not lost), and a record that deletes its
+// key comes with record.tombstone() set and an empty value. Group offsets are stored with CommitOffsets (on the
+// partition leader, durable on a majority) and read with FetchOffsets.
 //
 // Not thread-safe: one thread drives a Consumer (like Kafka's). Every call blocks.
 #pragma once
@@ -37,7 +39,7 @@ struct ConsumerOptions {
 struct ConsumerRecord {
   std::string topic;
   uint32_t partition = 0;
-  v1::StoredRecord record;  // offset, timestamps, key, value, headers
+  v1::StoredRecord record;  // offset, timestamps, key, value, headers; tombstone(): it deletes its key
 };
 
 struct GapEvent {
@@ -49,6 +51,9 @@ struct GapEvent {
 struct PollResult {
   std::vector<ConsumerRecord> records;  // per partition in offset order; partitions interleave
   std::vector<GapEvent> gaps;
+  // Offsets skipped because key compaction removed their records (compacted topics; not reported as gaps). A
+  // Poll that met only such offsets goes on reading within its timeout.
+  uint64_t compacted_skipped = 0;
   bool empty() const { return records.empty() && gaps.empty(); }
 };
 

@@ -241,13 +241,21 @@ class BrookClient {
   //   NEW producer id starting at sequence 0; the old sequence is never used for another record. If every attempt
   //   was certainly not written, the sequence is kept.
   // Rejections are BrookError (err.code is the gRPC status code).
+  // A value of null makes the record a tombstone: on a compacted topic it deletes its key (sendTombstone).
   async send(topic, value, key = null, partition = null, {headers = null} = {}) {
     const t = await this.topic(topic);
     if (partition === null) {
       partition = key && key.length ? fnv1a32(Buffer.from(key)) % t.partition_count : this.roundRobin++ % t.partition_count;
     }
-    const record = {key: key ? Buffer.from(key) : Buffer.alloc(0), value: Buffer.from(value), headers: toHeaders(headers)};
+    const record = {key: key ? Buffer.from(key) : Buffer.alloc(0), value: Buffer.from(value === null ? '' : value),
+                    tombstone: value === null, headers: toHeaders(headers)};
     return {partition, offset: await this.sendBatch(topic, partition, [record])};
+  }
+
+  // Writes a tombstone for `key` (docs/api.md "Compaction"); resolves to {partition, offset}.
+  async sendTombstone(topic, key, partition = null) {
+    if (!key || !key.length) throw new Error('a tombstone needs a key');
+    return this.send(topic, null, key, partition);
   }
 
   // Produces records ({key, value, headers} with Buffer key and value) as one batch to one partition, in turn
@@ -358,7 +366,8 @@ class BrookClient {
   }
 
   // Reads every partition from the beginning (or fromOffset, when above it) up to the current end. Returns
-  // [{partition, offset, key, value, headers}] with strings for key, value and each header's {key, value}.
+  // [{partition, offset, key, value, headers, tombstone}] with strings for key, value and each header's
+  // {key, value}; tombstone is true for a record that deletes its key. Offsets key compaction removed are skipped.
   // With fzstd installed it asks for compressed batches as stored (acceptCompressed) and decompresses them here,
   // checking each batch's CRC-32C (a mismatch rejects with a DataLossError, code DATA_LOSS); a batch served from its
   // middle is skipped up to the offset asked for. this.compressedBatchesRead counts the batches decoded.
@@ -381,7 +390,8 @@ class BrookClient {
         for (const r of records) {
           if (r.offset < offset) continue;
           out.push({partition: p, offset: r.offset, key: r.key.toString(), value: r.value.toString(),
-                    headers: r.headers.map((h) => ({key: h.key, value: h.value.toString()}))});
+                    headers: r.headers.map((h) => ({key: h.key, value: h.value.toString()})),
+                    tombstone: Boolean(r.tombstone)});
         }
         offset = Math.max(offset, Number(res.next_offset));
       }

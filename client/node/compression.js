@@ -171,7 +171,7 @@ function expandBatch(batch, fromOffset) {
   list.records.forEach((r, i) => {
     if (base + i < fromOffset) return;
     out.push({offset: base + i, timestamp_ms: r.timestamp_ms || appendTime, append_time_ms: appendTime,
-      key: Buffer.from(r.key), value: Buffer.from(r.value),
+      key: Buffer.from(r.key), value: Buffer.from(r.value), tombstone: Boolean(r.tombstone),
       headers: r.headers.map((h) => ({key: h.key, value: Buffer.from(h.value)}))});
   });
   return out;

@@ -206,6 +206,7 @@ class Record:
     value: bytes
     timestamp_ms: int
     headers: list = field(default_factory=list)  # [(key: str, value: bytes)], in the producer's order
+    tombstone: bool = False  # the record deletes its key (compacted topics); value is b""
 
 
 def _data_loss(batch, why):
@@ -259,7 +260,8 @@ def expand_batch(batch, from_offset):
         if batch.base_offset + i >= from_offset:
             out.append(records_pb2.StoredRecord(
                 offset=batch.base_offset + i, timestamp_ms=r.timestamp_ms or batch.append_time_ms,
-                append_time_ms=batch.append_time_ms, key=r.key, value=r.value, headers=r.headers))
+                append_time_ms=batch.append_time_ms, key=r.key, value=r.value, headers=r.headers,
+                tombstone=r.tombstone))
     return out
 
 
@@ -431,9 +433,11 @@ class Producer(_Client):
             return (self._round_robin - 1) % count
 
     def send_batch(self, topic, partition, records):
-        """records: list of (key, value) or (key, value, headers), headers as for send(). Returns the base offset
-        of the batch; the records have consecutive offsets. Raises BrookError (see the class for when)."""
-        batch = [records_pb2.Record(key=r[0] or b"", value=r[1], headers=_headers(r[2] if len(r) > 2 else None))
+        """records: list of (key, value) or (key, value, headers), headers as for send(); a value of None makes
+        the record a tombstone that deletes its key (docs/api.md "Compaction"). Returns the base offset of the
+        batch; the records have consecutive offsets. Raises BrookError (see the class for when)."""
+        batch = [records_pb2.Record(key=r[0] or b"", value=r[1] or b"", tombstone=r[1] is None,
+                                    headers=_headers(r[2] if len(r) > 2 else None))
                  for r in records]
         state = self._state(topic, partition)
         with state.lock:
@@ -459,6 +463,12 @@ class Producer(_Client):
         if partition is None:
             partition = self.partition_for(topic, key)
         return partition, self.send_batch(topic, partition, [(key, value, headers)])
+
+    def send_tombstone(self, topic, key, partition=None):
+        """Writes a tombstone for `key`: on a compacted topic it deletes the key. Returns (partition, offset)."""
+        if not key:
+            raise ValueError("a tombstone needs a key")
+        return self.send(topic, None, key=key, partition=partition)
 
     def _state(self, topic, partition):
         with self._state_lock:
@@ -550,7 +560,8 @@ class Consumer(_Client):
 
     def poll(self, timeout_s=1.0):
         """One Fetch per partition (the last one long-polls); returns the records found, in offset order per
-        partition. Gaps (trimmed records) are appended to self.gaps and skipped."""
+        partition. Gaps (trimmed records) are appended to self.gaps and skipped; offsets key compaction removed
+        (resp.compacted) are skipped silently; a tombstone comes as a Record with tombstone=True."""
         out = []
         parts = list(self.positions)
         for i, p in enumerate(parts):
@@ -574,6 +585,6 @@ class Consumer(_Client):
             for r in stored:
                 if r.offset >= self.positions[p]:
                     out.append(Record(p, r.offset, r.key, r.value, r.timestamp_ms,
-                                      [(h.key, h.value) for h in r.headers]))
+                                      [(h.key, h.value) for h in r.headers], r.tombstone))
             self.positions[p] = max(self.positions[p], resp.next_offset)
         return out

@@ -148,6 +148,7 @@ class AdminService final : public v1::Admin::CallbackService {
     resp->set_max_partitions_per_cluster(Limits::kMaxPartitionsPerCluster);
     resp->set_max_groups_per_partition(Limits::kMaxGroupsPerPartition);
     resp->set_max_topics_per_request(Limits::kMaxTopicsPerRequest);
+    resp->set_max_compaction_time_ms(Limits::kMaxCompactionTimeMs);
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }

@@ -28,6 +28,9 @@ class LogService final : public v1::Log::CallbackService {
     if (auto s = Admit(*ctx_, ValidateProduce(*req, &valid)); !s.ok()) return RejectWrite(reactor, s);
     std::shared_ptr<PartitionView> view;
     if (auto s = FindView(*ctx_, req->topic(), req->partition(), &view); !s.ok()) return RejectWrite(reactor, s);
+    if (!valid.keyless_record.empty()) {
+      if (auto s = ValidateKeysFor(TopicConfigOf(req->topic()), valid); !s.ok()) return RejectWrite(reactor, s);
+    }
     ProduceArgs args;
     args.topic = req->topic();
     args.partition = req->partition();
@@ -115,6 +118,13 @@ class LogService final : public v1::Log::CallbackService {
   }
 
  private:
+  // The topic's config as this node's metadata has it (topics do not change their config); default if unknown.
+  v1::TopicConfig TopicConfigOf(const std::string& topic) const {
+    auto cluster = ctx_->host->cluster();
+    auto it = cluster->metadata.topics().find(topic);
+    return it == cluster->metadata.topics().end() ? v1::TopicConfig() : it->second.config();
+  }
+
   ServiceContext* ctx_;
 };
 

@@ -36,13 +36,31 @@ struct Cursor {
   v1::FetchResponse* out;
 };
 
-// Appends the records of one batch (base offset `base`) from cursor.next on. False when the answer is full.
-bool AddRecords(google::protobuf::RepeatedPtrField<v1::Record>* records, uint64_t base, int64_t append_time,
-                Cursor& c) {
+// Reports [start, end) as removed by compaction, merged with the range before it when they touch.
+void AddCompactedRange(uint64_t start, uint64_t end, Cursor& c) {
+  if (start >= end) return;
+  auto& ranges = *c.out->mutable_compacted();
+  if (!ranges.empty() && ranges[ranges.size() - 1].end_offset() == start) {
+    ranges[ranges.size() - 1].set_end_offset(end);
+  } else {
+    auto* g = c.out->add_compacted();
+    g->set_reason(v1::Gap::COMPACTED);
+    g->set_start_offset(start);
+    g->set_end_offset(end);
+  }
+  c.next = end;
+}
+
+// Appends the records of one batch from cursor.next on: record i at its offset in `batch` (its deltas when key
+// compaction rewrote it) above `base`, and the offsets a compacted batch no longer holds as compacted ranges.
+// `records` are the batch's own or its decompressed ones. False when the answer is full.
+bool AddRecords(google::protobuf::RepeatedPtrField<v1::Record>* records, const internal::RecordBatch& batch,
+                uint64_t base, uint32_t span, int64_t append_time, Cursor& c) {
   for (int i = 0; i < records->size(); ++i) {
-    const uint64_t off = base + static_cast<uint64_t>(i);
+    const uint64_t off = batch.compacted() ? RecordOffset(batch, base, i) : base + static_cast<uint64_t>(i);
     if (off < c.next) continue;
     if (off >= c.hwm) return true;
+    AddCompactedRange(c.next, off, c);  // a hole only in a compacted batch
     auto& r = *records->Mutable(i);
     const uint64_t size = r.key().size() + r.value().size();
     if (!c.budget.Fits(1, size)) return false;
@@ -53,9 +71,11 @@ bool AddRecords(google::protobuf::RepeatedPtrField<v1::Record>* records, uint64_
     sr->set_allocated_key(r.release_key());
     sr->set_allocated_value(r.release_value());
     sr->mutable_headers()->Swap(r.mutable_headers());
+    sr->set_tombstone(r.tombstone());
     c.budget.Take(1, size);
     c.next = off + 1;
   }
+  if (batch.compacted()) AddCompactedRange(c.next, std::min<uint64_t>(base + span, c.hwm), c);
   return true;
 }
 
@@ -76,27 +96,14 @@ bool AddCompressed(internal::RecordBatch& batch, uint64_t base, int64_t append_t
   return true;
 }
 
-// The records of a compressed batch, for a reader that does not accept compressed batches.
-absl::StatusOr<v1::RecordList> Decompressed(const internal::RecordBatch& batch) {
-  const size_t limit = std::max<size_t>(Limits::kMaxBatchBytes, batch.uncompressed_bytes());
-  auto plain = Decompress(batch.compression(), batch.compressed_records(), limit);
-  if (!plain.ok()) return plain.status();
-  v1::RecordList list;
-  if (!list.ParseFromString(*plain)) return absl::DataLossError("decompressed batch does not parse");
-  if (static_cast<uint32_t>(list.records_size()) != batch.record_count()) {
-    return absl::DataLossError(
-        absl::StrCat("compressed batch says ", batch.record_count(), " records but holds ", list.records_size()));
-  }
-  return list;
-}
-
 // Adds one entry's records to the answer. Sets *full when the answer has no room for them.
 grpc::Status AddEntry(const PartitionView& view, const raft::Entry& e, bool accept_compressed, Cursor& c,
                       bool* full) {
   auto batch = DecodeRecordBatch(e.data);
   const bool decompress = batch.ok() && batch->compression() != v1::COMPRESSION_NONE && !accept_compressed;
-  absl::StatusOr<v1::RecordList> list = decompress ? Decompressed(*batch) : v1::RecordList();
-  const absl::Status s = !batch.ok() ? batch.status() : list.status();
+  absl::StatusOr<v1::RecordList> list = decompress ? DecompressBatch(*batch) : v1::RecordList();
+  absl::Status s = !batch.ok() ? batch.status() : list.status();
+  if (s.ok()) s = CheckCompactedBatch(*batch, e.record_count);
   if (!s.ok()) {
     return grpc::Status(
         grpc::StatusCode::DATA_LOSS,
@@ -104,11 +111,11 @@ grpc::Status AddEntry(const PartitionView& view, const raft::Entry& e, bool acce
   }
   const int64_t append_time = EntryAppendTime(e.data);
   if (batch->compression() == v1::COMPRESSION_NONE) {
-    *full = !AddRecords(batch->mutable_records(), e.base_offset, append_time, c);
+    *full = !AddRecords(batch->mutable_records(), *batch, e.base_offset, e.record_count, append_time, c);
   } else if (accept_compressed) {
     *full = !AddCompressed(*batch, e.base_offset, append_time, c);
   } else {
-    *full = !AddRecords(list->mutable_records(), e.base_offset, append_time, c);
+    *full = !AddRecords(list->mutable_records(), *batch, e.base_offset, e.record_count, append_time, c);
   }
   return grpc::Status::OK;
 }
@@ -116,7 +123,8 @@ grpc::Status AddEntry(const PartitionView& view, const raft::Entry& e, bool acce
 }  // namespace
 
 bool HasData(const v1::FetchResponse& response) {
-  return response.records_size() > 0 || response.compressed_batches_size() > 0 || response.has_gap();
+  return response.records_size() > 0 || response.compressed_batches_size() > 0 || response.has_gap() ||
+         response.compacted_size() > 0;
 }
 
 grpc::Status BeyondHighWatermark(const PartitionView& view, uint64_t offset, uint64_t hwm, raft::NodeId self) {

@@ -31,12 +31,15 @@ struct ReadOptions {
 // BeyondHighWatermark. A compressed batch goes to a reader that accepts it whole, as stored: it may start below
 // `offset`, and it counts its compressed bytes and all its records against the limits; to other readers its
 // records are decompressed (the bytes of a plain record are its key and value, as before compression existed).
+// On a compacted topic the records key compaction removed are reported as `compacted` ranges (merged when they
+// touch), so that every offset in [offset, next_offset) is a record or in a range; an answer may hold ranges and
+// no record. Tombstones are served with StoredRecord.tombstone set.
 // Cost: one offset-index seek plus one storage range read; decodes each entry once; decompresses a compressed
 // batch only for a reader that does not accept it.
 grpc::Status ReadRecords(const storage::Store& store, const PartitionView& view, const ReadOptions& read,
                          raft::NodeId self, v1::FetchResponse* out);
 
-// Whether a read found anything to answer: records, compressed batches or a gap.
+// Whether a read found anything to answer: records, compressed batches, a gap or compacted ranges.
 bool HasData(const v1::FetchResponse& response);
 
 grpc::Status ListOffsets(const storage::Store& store, const PartitionView& view, const v1::ListOffsetsRequest& req,

@@ -2,6 +2,7 @@
 
 #include <set>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "server/codec/compression.h"
@@ -63,7 +64,8 @@ grpc::Status ValidateGroupName(std::string_view field, std::string_view name) {
 // The records of a batch, plain or decompressed, against every per-record and per-batch limit. `field` names them
 // in errors ("records", or "compressed_records.records" for what a compressed batch holds).
 grpc::Status ValidateRecords(const std::string& field,
-                             const google::protobuf::RepeatedPtrField<v1::Record>& records) {
+                             const google::protobuf::RepeatedPtrField<v1::Record>& records,
+                             ValidatedProduce* out) {
   if (records.empty()) return InvalidField(field, "is empty; send at least one record");
   if (static_cast<uint32_t>(records.size()) > Limits::kMaxBatchRecords) {
     return InvalidField(field, absl::StrCat("has ", records.size(), " records; the limit is ",
@@ -77,6 +79,15 @@ grpc::Status ValidateRecords(const std::string& field,
       return InvalidField(absl::StrCat(field, "[", i, "]"),
                           absl::StrCat("is ", bytes, " bytes; the limit is ", Limits::kMaxRecordBytes,
                                        " (key + value + headers)"));
+    }
+    if (r.tombstone() && !r.value().empty()) {
+      return InvalidField(absl::StrCat(field, "[", i, "].value"),
+                          absl::StrCat("is ", r.value().size(),
+                                       " bytes but the record is a tombstone: a tombstone deletes its key and "
+                                       "carries no value"));
+    }
+    if (out != nullptr && r.key().empty() && out->keyless_record.empty()) {
+      out->keyless_record = absl::StrCat(field, "[", i, "].key");
     }
     if (r.timestamp_ms() < 0) {
       return InvalidField(absl::StrCat(field, "[", i, "].timestamp_ms"),
@@ -153,10 +164,12 @@ grpc::Status ValidateCompressedProduce(const v1::ProduceRequest& req, ValidatedP
     return InvalidField("record_count", absl::StrCat("says ", req.record_count(), " but compressed_records holds ",
                                                      list.records_size(), " records"));
   }
-  if (auto s = ValidateRecords("compressed_records.records", list.records()); !s.ok()) return s;
+  ValidatedProduce found;
+  if (auto s = ValidateRecords("compressed_records.records", list.records(), &found); !s.ok()) return s;
   if (out != nullptr) {
     out->record_count = req.record_count();
     out->uncompressed_bytes = static_cast<uint32_t>(plain->size());
+    out->keyless_record = std::move(found.keyless_record);
   }
   return grpc::Status::OK;
 }
@@ -180,9 +193,20 @@ grpc::Status ValidateProduce(const v1::ProduceRequest& req, ValidatedProduce* ou
                         "is COMPRESSION_NONE but compressed_records, record_count or "
                         "compressed_crc32c is set; name the codec, or send records instead");
   }
-  if (auto s = ValidateRecords("records", req.records()); !s.ok()) return s;
+  if (auto s = ValidateRecords("records", req.records(), out); !s.ok()) return s;
   if (out != nullptr) out->record_count = static_cast<uint32_t>(req.records_size());
   return grpc::Status::OK;
+}
+
+bool Compacted(const v1::TopicConfig& config) {
+  return config.cleanup_policy() == v1::CLEANUP_COMPACT || config.cleanup_policy() == v1::CLEANUP_COMPACT_DELETE;
+}
+
+grpc::Status ValidateKeysFor(const v1::TopicConfig& config, const ValidatedProduce& produce) {
+  if (!Compacted(config) || produce.keyless_record.empty()) return grpc::Status::OK;
+  return InvalidField(produce.keyless_record,
+                      "is empty, but the topic is compacted (cleanup_policy COMPACT or COMPACT_DELETE): every "
+                      "record needs a key, the key compaction keeps the latest record of");
 }
 
 grpc::Status ValidateFetch(const v1::FetchRequest& req) {
@@ -211,6 +235,40 @@ grpc::Status ValidateListOffsets(const v1::ListOffsetsRequest& req) {
   return grpc::Status::OK;
 }
 
+// Cleanup policy and its settings: each setting belongs to the policies that use it.
+grpc::Status ValidateTopicConfig(const v1::TopicConfig& c) {
+  if (!v1::CleanupPolicy_IsValid(c.cleanup_policy())) {
+    return InvalidField(
+        "config.cleanup_policy",
+        absl::StrCat("is ", static_cast<int>(c.cleanup_policy()),
+                     "; use CLEANUP_DELETE (0), CLEANUP_COMPACT (1) or CLEANUP_COMPACT_DELETE (2)"));
+  }
+  if (c.cleanup_policy() == v1::CLEANUP_COMPACT) {
+    for (const auto& [field, value] : {std::pair<const char*, uint64_t>{"config.retention_ms", c.retention_ms()},
+                                       {"config.retention_bytes", c.retention_bytes()}}) {
+      if (value != 0) {
+        return InvalidField(field,
+                            "is set but cleanup_policy is CLEANUP_COMPACT, which never deletes by age or "
+                            "size; use CLEANUP_COMPACT_DELETE for both, or leave it 0");
+      }
+    }
+  }
+  for (const auto& [field, value] :
+       {std::pair<const char*, uint64_t>{"config.tombstone_retention_ms", c.tombstone_retention_ms()},
+        {"config.min_compaction_lag_ms", c.min_compaction_lag_ms()}}) {
+    if (value != 0 && !Compacted(c)) {
+      return InvalidField(field,
+                          "is set but the topic is not compacted; set cleanup_policy to CLEANUP_COMPACT or "
+                          "CLEANUP_COMPACT_DELETE, or leave it 0");
+    }
+    if (value > Limits::kMaxCompactionTimeMs) {
+      return InvalidField(
+          field, absl::StrCat("is ", value, " ms; the limit is ", Limits::kMaxCompactionTimeMs, " (10 years)"));
+    }
+  }
+  return grpc::Status::OK;
+}
+
 grpc::Status ValidateCreateTopic(const v1::CreateTopicRequest& req) {
   if (auto s = ValidateTopicName("name", req.name()); !s.ok()) return s;
   if (req.partitions() == 0 || req.partitions() > Limits::kMaxPartitionsPerTopic) {
@@ -221,7 +279,7 @@ grpc::Status ValidateCreateTopic(const v1::CreateTopicRequest& req) {
     return InvalidField("replication_factor", absl::StrCat("is ", req.replication_factor(), "; the limit is ",
                                                            Limits::kMaxReplicationFactor, " (0 = default 3)"));
   }
-  return grpc::Status::OK;
+  return ValidateTopicConfig(req.config());
 }
 
 grpc::Status ValidateCommitOffsets(const v1::CommitOffsetsRequest& req) {

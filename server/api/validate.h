@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "brook/v1/admin.pb.h"
@@ -20,11 +21,19 @@ struct ValidatedProduce {
   uint32_t record_count = 0;
   // A compressed batch's decompressed size (its serialized RecordList); 0 for plain records.
   uint32_t uncompressed_bytes = 0;
+  // The field of the first record without a key ("records[3].key", "compressed_records.records[0].key"); "" when
+  // every record has one. A compacted topic refuses such a batch (ValidateKeysFor).
+  std::string keyless_record;
 };
 // Plain records, or the compressed form (log.proto ProduceRequest): a compressed batch is CRC-checked,
 // decompressed (never past Limits.max_batch_bytes) and parsed, and its records meet the same limits as plain ones.
 // Costs one decompression and parse of a compressed batch. Fills `out` when OK and `out` is not null.
 grpc::Status ValidateProduce(const v1::ProduceRequest& req, ValidatedProduce* out = nullptr);
+// A Produce to a topic with `config`: on a compacted topic every record needs a key (INVALID_ARGUMENT naming the
+// first record without one). The topic is known only once the request found its partition, hence apart.
+grpc::Status ValidateKeysFor(const v1::TopicConfig& config, const ValidatedProduce& produce);
+// Whether a topic's cleanup policy compacts (CLEANUP_COMPACT or CLEANUP_COMPACT_DELETE).
+bool Compacted(const v1::TopicConfig& config);
 // An empty name, or a name like a topic's.
 grpc::Status ValidateInitProducer(const v1::InitProducerRequest& req);
 grpc::Status ValidateFetch(const v1::FetchRequest& req);

@@ -1,8 +1,11 @@
 #include "server/codec/entry_codec.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "server/codec/compression.h"
+#include "server/common/limits.h"
 #include "storage/crc32c.h"
 
 namespace brook::server {
@@ -136,8 +139,54 @@ absl::Status VerifyEntryData(std::string_view data) {
 }
 
 uint32_t BatchRecordCount(const internal::RecordBatch& batch) {
-  if (batch.compression() != v1::COMPRESSION_NONE) return batch.record_count();
+  if (batch.compression() != v1::COMPRESSION_NONE || batch.compacted()) return batch.record_count();
   return static_cast<uint32_t>(batch.records_size());
+}
+
+std::string EncodeCompactedBatch(const internal::RecordBatch& batch, int64_t append_time_ms) {
+  std::string out = Frame(EntryKind::kRecordBatch, batch);
+  StampAppendTime(out, append_time_ms);
+  return out;
+}
+
+absl::Status CheckCompactedBatch(const internal::RecordBatch& batch, uint32_t span) {
+  if (!batch.compacted()) return absl::OkStatus();
+  if (batch.compression() != v1::COMPRESSION_NONE) {
+    return absl::DataLossError("compacted batch is marked compressed");
+  }
+  if (batch.record_count() != span) {
+    return absl::DataLossError(
+        absl::StrCat("compacted batch spans ", batch.record_count(), " offsets but its entry spans ", span));
+  }
+  if (batch.offset_deltas_size() != batch.records_size()) {
+    return absl::DataLossError(absl::StrCat("compacted batch has ", batch.records_size(), " records but ",
+                                            batch.offset_deltas_size(), " offset deltas"));
+  }
+  for (int i = 0; i < batch.offset_deltas_size(); ++i) {
+    const uint32_t d = batch.offset_deltas(i);
+    if (d >= span || (i > 0 && d <= batch.offset_deltas(i - 1))) {
+      return absl::DataLossError(absl::StrCat("compacted batch offset delta ", i, " is ", d,
+                                              ": deltas must increase strictly and stay below ", span));
+    }
+  }
+  return absl::OkStatus();
+}
+
+uint32_t OriginalBodyCrc(std::string_view data, const internal::RecordBatch& batch) {
+  return batch.compacted() ? batch.original_body_crc() : EntryBodyCrc(data);
+}
+
+absl::StatusOr<v1::RecordList> DecompressBatch(const internal::RecordBatch& batch) {
+  const size_t limit = std::max<size_t>(Limits::kMaxBatchBytes, batch.uncompressed_bytes());
+  auto plain = Decompress(batch.compression(), batch.compressed_records(), limit);
+  if (!plain.ok()) return absl::DataLossError(plain.status().message());
+  v1::RecordList list;
+  if (!list.ParseFromString(*plain)) return absl::DataLossError("decompressed batch does not parse");
+  if (static_cast<uint32_t>(list.records_size()) != batch.record_count()) {
+    return absl::DataLossError(
+        absl::StrCat("compressed batch says ", batch.record_count(), " records but holds ", list.records_size()));
+  }
+  return list;
 }
 
 absl::StatusOr<internal::RecordBatch> DecodeRecordBatch(std::string_view data) {

@@ -8,7 +8,8 @@
 //
 // The body's CRC is computed once, by the gRPC thread that encodes the Produce, and checked by every replica
 // before it appends a received entry and whenever the entry is decoded for a read. Storage adds its own CRC over
-// the whole stored value.
+// the whole stored value. Key compaction rewrites a batch's body (EncodeCompactedBatch): the header keeps its kind
+// and append time and gets the CRC of the new body; the body keeps the original CRC for idempotence.
 #pragma once
 
 #include <cstdint>
@@ -31,10 +32,33 @@ inline constexpr size_t kEntryHeaderBytes = 13;
 // `uncompressed_bytes`, the decompressed size validation found (docs/api.md "Compression").
 std::string EncodeRecordBatch(const v1::ProduceRequest& req, uint32_t uncompressed_bytes = 0);
 
-// Records in a decoded batch: record_count of a compressed one (checked at produce time, so appliers need not
-// decompress), the size of `records` otherwise.
+// Offsets a decoded batch spans: record_count of a compressed one (checked at produce time, so appliers need not
+// decompress) and of a compacted one (its span, whatever compaction removed), the size of `records` otherwise.
 uint32_t BatchRecordCount(const internal::RecordBatch& batch);
 std::string EncodeOffsetCommit(const internal::OffsetCommit& commit);
+
+// Entry data for a batch that key compaction rewrote (batch.compacted() set: surviving records, their offset
+// deltas, the span in record_count, the original body CRC), stamped with the entry's `append_time_ms`, with the
+// CRC of the new body in the header. Costs one copy of the surviving records.
+std::string EncodeCompactedBatch(const internal::RecordBatch& batch, int64_t append_time_ms);
+
+// Checks a compacted batch against the span of its entry: uncompressed, record_count == span, one offset delta
+// per record, strictly increasing, each below the span. DataLoss says what is wrong. OK for a batch that is not
+// compacted.
+absl::Status CheckCompactedBatch(const internal::RecordBatch& batch, uint32_t span);
+
+// The offset of record i of a decoded uncompressed batch whose entry starts at `base_offset`.
+inline uint64_t RecordOffset(const internal::RecordBatch& batch, uint64_t base_offset, int i) {
+  return base_offset + (batch.compacted() ? batch.offset_deltas(i) : static_cast<uint64_t>(i));
+}
+
+// The body CRC the batch had when it was appended (what the idempotent-producer window remembers): the
+// original_body_crc of a compacted batch, else the CRC in `data`'s header.
+uint32_t OriginalBodyCrc(std::string_view data, const internal::RecordBatch& batch);
+
+// The records of a compressed batch, decompressed (within max(Limits.max_batch_bytes, uncompressed_bytes)) and
+// checked against record_count. DataLoss for bytes that do not decompress or parse. Costs one decompression.
+absl::StatusOr<v1::RecordList> DecompressBatch(const internal::RecordBatch& batch);
 
 // Sets the append time of encoded entry data in place (the time is not covered by the body CRC).
 void StampAppendTime(std::string& data, int64_t append_time_ms);

@@ -199,3 +199,40 @@ TEST(EntryCodec, CrcFieldIsLittleEndianCrc32cOfTheBody) {
 
 }  // namespace
 }  // namespace brook::server
+
+namespace brook::server {
+namespace {
+
+// What key compaction writes: the surviving records at their deltas, the span, the original body CRC.
+TEST(EntryCodec, CompactedBatchKeepsItsAppendTimeSpanAndOriginalCrc) {
+  std::string original = EncodeRecordBatch(SampleProduce());
+  StampAppendTime(original, 1'700'000'000'123);
+  auto batch = DecodeRecordBatch(original);
+  ASSERT_TRUE(batch.ok());
+  internal::RecordBatch compacted;
+  compacted.set_producer_id(batch->producer_id());
+  compacted.set_sequence(batch->sequence());
+  compacted.set_compacted(true);
+  compacted.set_record_count(3);
+  compacted.set_original_body_crc(EntryBodyCrc(original));
+  *compacted.add_records() = batch->records(2);
+  compacted.add_offset_deltas(2);
+  const std::string data = EncodeCompactedBatch(compacted, EntryAppendTime(original));
+  ASSERT_TRUE(VerifyEntryData(data).ok()) << VerifyEntryData(data);
+  EXPECT_EQ(EntryKindOf(data), EntryKind::kRecordBatch);
+  EXPECT_EQ(EntryAppendTime(data), 1'700'000'000'123) << "the append time stays: retention and time lookups";
+  EXPECT_NE(EntryBodyCrc(data), EntryBodyCrc(original)) << "the header covers the new body";
+  auto back = DecodeRecordBatch(data);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(OriginalBodyCrc(data, *back), EntryBodyCrc(original));
+  EXPECT_EQ(OriginalBodyCrc(original, *batch), EntryBodyCrc(original));
+  EXPECT_EQ(BatchRecordCount(*back), 3u) << "a compacted batch counts the offsets it spans";
+  EXPECT_TRUE(CheckCompactedBatch(*back, 3).ok());
+  EXPECT_FALSE(CheckCompactedBatch(*back, 2).ok()) << "a delta at or past the span";
+  EXPECT_EQ(RecordOffset(*back, 100, 0), 102u);
+  EXPECT_EQ(RecordOffset(*batch, 100, 1), 101u);
+  EXPECT_EQ(back->records(0).value(), batch->records(2).value());
+}
+
+}  // namespace
+}  // namespace brook::server

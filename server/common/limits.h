@@ -34,6 +34,10 @@ struct Limits {
   static constexpr uint32_t kMaxPartitionsPerCluster = 20'000;  // partitions of all topics (replicas not counted)
   // Per partition: consumer groups with a committed offset (CommitOffsets of a new group past it is refused).
   static constexpr uint32_t kMaxGroupsPerPartition = 10'000;
+  // Compacted topics (TopicConfig): the largest tombstone_retention_ms and min_compaction_lag_ms (10 years), and
+  // what a tombstone_retention_ms of 0 means (24 h).
+  static constexpr uint64_t kMaxCompactionTimeMs = 10ull * 365 * 24 * 3600 * 1000;
+  static constexpr uint64_t kDefaultTombstoneRetentionMs = 24ull * 3600 * 1000;
 };
 
 }  // namespace brook::server

@@ -9,6 +9,7 @@
 #include "grpcpp/support/status.h"
 #include "raft/raft.h"
 #include "server/host/clock.h"
+#include "server/host/compaction_worker.h"
 #include "server/host/disk_guard.h"
 #include "server/host/host_metrics.h"
 #include "server/host/network.h"
@@ -28,6 +29,17 @@ struct HostOptions {
   int heartbeat_ticks = 2;
   // How often each partition's retention (topic config retention_ms / retention_bytes) is enforced.
   std::chrono::milliseconds retention_interval{5000};
+  // Key compaction (docs/operations.md "Compaction"): how often the loop looks for a compacted partition due for
+  // a pass. A partition is due when the records applied since its last pass are at least
+  // max(compaction_min_dirty_records, the records its last pass left), or when some were applied and its last
+  // pass is compaction_max_delay old, or when waiting alone lets a pass remove more (a kept tombstone expired;
+  // records its lag held back are old enough). One pass at a time per node; compaction_max_key_bytes caps the key
+  // map of a pass (key bytes + 64 per key; past it the pass compacts the prefix that fits and the next pass goes
+  // on from there).
+  std::chrono::milliseconds compaction_interval{1000};
+  uint64_t compaction_min_dirty_records = 1000;
+  std::chrono::milliseconds compaction_max_delay{600'000};
+  uint64_t compaction_max_key_bytes = 64ull << 20;
   // Seeds the groups' election-timeout randomization (0: from the clock). Tests fix it.
   uint64_t seed = 0;
   // Disk-full guard (disk_guard.h): the data directory's filesystem and the free space kept in reserve; 0 turns it
@@ -48,6 +60,8 @@ struct HostContext {
   GroupRegistry* groups;
   HostMetrics* metrics = nullptr;
   DiskGuard* disk = nullptr;
+  // Key compaction's worker (set by Host::Start / StartManual).
+  CompactionWorker* compaction = nullptr;
   // The published ClusterView is out of date (topics, hosted partitions or the controller changed).
   bool cluster_dirty = true;
 

@@ -39,6 +39,13 @@ struct GroupCounters {
   uint64_t leader_changes = 0;
   uint64_t snapshots_installed = 0;
   uint64_t truncations = 0;  // log prefixes dropped by retention
+  // Key compaction (server/host/compaction_worker.h): passes, records they removed, the entry data of the entries
+  // they rewrote before and after, and log prefixes dropped because compaction left them without records.
+  uint64_t compaction_passes = 0;
+  uint64_t compaction_records_removed = 0;
+  uint64_t compaction_bytes_before = 0;
+  uint64_t compaction_bytes_after = 0;
+  uint64_t compaction_drops = 0;
 };
 
 class Group {

@@ -82,15 +82,23 @@ absl::Status Host::Load() {
 }
 
 absl::Status Host::Start() {
+  compaction_ = std::make_unique<CompactionWorker>(store_, /*inline_passes=*/false);
+  ctx_.compaction = compaction_.get();
   if (auto s = Load(); !s.ok()) return s;
   loop_.Start();
   return absl::OkStatus();
 }
 
-absl::Status Host::StartManual() { return Load(); }
+absl::Status Host::StartManual() {
+  // Manual turns (tests): a compaction pass runs inside the turn that starts it, deterministically.
+  compaction_ = std::make_unique<CompactionWorker>(store_, /*inline_passes=*/true);
+  ctx_.compaction = compaction_.get();
+  return Load();
+}
 
 void Host::Stop() {
   if (!loop_.Stop()) return;
+  if (compaction_ != nullptr) compaction_->Stop();  // a running pass ends at its next read
   // The loop has stopped and rejects every later task: this thread owns the groups now. Fail what still waits.
   const grpc::Status stopping = ShuttingDown();
   for (auto& [id, g] : groups_.partitions()) {
@@ -125,6 +133,7 @@ void Host::Turn(std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Ta
     maintenance_.EnforceRetention();
     next_retention_ = now + options_.retention_interval;
   }
+  maintenance_.Compact(now);
   if (ctx_.cluster_dirty || now >= next_publish_) {
     PublishCluster();
     next_publish_ = now + std::chrono::seconds(1);

@@ -5,7 +5,8 @@
 //
 // One turn of the loop: step the peers' messages into their groups; run the posted tasks (the handlers); tick
 // every group when a tick is due; run the Ready cycle (one group-commit write); close the groups of deleted
-// topics; follow leadership changes and pending transfers; enforce retention when due; publish the cluster view.
+// topics; follow leadership changes and pending transfers; enforce retention when due; take a finished key
+// compaction pass and start the next one when due (server/host/compaction_worker.h); publish the cluster view.
 //
 // Threads: the operations below may be called from any thread; each posts a task to the loop and its `done`
 // runs once, on the loop thread (or, when the node is stopping, at once with UNAVAILABLE "node is shutting
@@ -117,7 +118,8 @@ class Host {
   Clock::TimePoint next_publish_;
   Clock::TimePoint next_retention_;
   raft::Index metadata_commit_at_start_ = 0;
-  Loop loop_;  // last: its thread uses everything above
+  std::unique_ptr<CompactionWorker> compaction_;  // made by Start or StartManual; stopped by Stop
+  Loop loop_;                                     // last: its thread uses everything above
 
   // Published views (guarded by mu_ for the pointer swap).
   mutable std::mutex mu_;

@@ -6,6 +6,7 @@
 #include <cstddef>
 
 #include "raft/types.h"
+#include "server/machines/compaction.h"
 #include "server/machines/partition_machine.h"
 
 namespace brook::server {
@@ -19,6 +20,9 @@ class HostMetrics {
   virtual void ObserveApplied(raft::GroupId group, const PartitionApplied& applied) = 0;
   // A proposal of this leader committed and was applied, `latency` after it was proposed.
   virtual void ObserveCommit(raft::GroupId group, std::chrono::steady_clock::duration latency) = 0;
+  // A key-compaction pass of partition group `group` ended after `took`, with `outcome`.
+  virtual void ObserveCompaction(raft::GroupId /*group*/, const PassOutcome& /*outcome*/,
+                                 std::chrono::steady_clock::duration /*took*/) {}
 };
 
 }  // namespace brook::server

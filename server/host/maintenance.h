@@ -1,6 +1,7 @@
 // Keeping hosted partitions in shape: retention (each replica trims its own log prefix by the topic's limits,
-// Kafka's model) and leadership transfers (TransferLeadership calls, and handing every leadership away before a
-// graceful shutdown).
+// Kafka's model), key compaction (each replica compacts its own applied log prefix, on the node's background
+// worker, server/host/compaction_worker.h; docs/decisions.md A6) and leadership transfers (TransferLeadership
+// calls, and handing every leadership away before a graceful shutdown).
 //
 // Loop thread only (Host posts to it and runs the periodic parts from its turn).
 #pragma once
@@ -20,6 +21,13 @@ class Maintenance {
   // follower that later needs trimmed entries gets a snapshot from its leader. Cost: two index seeks per group.
   void EnforceRetention();
 
+  // Key compaction, every turn: takes the worker's result once its pass ended (updates the partition's
+  // compaction state and counters, and drops a log prefix the pass left without records, as retention does: a
+  // follower that needs it gets a snapshot). Then, every compaction_interval and when the worker is idle, hands it
+  // the next compacted partition that is due (HostOptions), round robin. Cost when nothing is due: one look at
+  // each partition's offsets.
+  void Compact(Clock::TimePoint now);
+
   // Starts moving a partition's leadership (to the most caught-up other voter when no target is named); `done`
   // runs when the target leads, or with DEADLINE_EXCEEDED after three election timeouts.
   void TransferLeadership(const v1::TransferLeadershipRequest& req,
@@ -31,8 +39,13 @@ class Maintenance {
 
  private:
   void EnforceRetention(PartitionGroup& g, const v1::TopicConfig& config, int64_t now_ms);
+  bool CompactionDue(const PartitionGroup& g, int64_t now_ms) const;
+  bool SubmitCompaction(PartitionGroup& g, const v1::TopicConfig& config, int64_t now_ms);
+  void FinishCompaction(const CompactionResult& r);
 
   HostContext* const ctx_;
+  Clock::TimePoint next_compaction_check_{};
+  raft::GroupId last_compacted_ = 0;  // round robin: the next pass goes to a partition after this one
 };
 
 }  // namespace brook::server

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "brook/v1/admin.pb.h"
@@ -36,6 +37,19 @@ class PartitionGroup final : public MachineGroup<PartitionMachine> {
   int64_t last_append_time() const { return last_append_time_; }
   void set_last_append_time(int64_t ms) { last_append_time_ = ms; }
   std::vector<Transfer>& transfers() { return transfers_; }
+
+  // Where key compaction stands on this replica (server/host/maintenance.h); forgotten on restart, when the first
+  // pass starts over from the log start.
+  struct Compaction {
+    raft::Index clean_end = 0;           // the last entry a pass covered; passes build their key map after it
+    raft::Offset clean_end_offset = 0;   // its end offset
+    uint64_t live_records = 0;           // records the last pass left up to clean_end
+    std::optional<int64_t> next_due_ms;  // waiting alone lets a pass remove more at this time
+    bool waiting_for_lag = false;        // the last pass stopped before records younger than the lag
+    int64_t last_pass_ms = 0;            // when the last pass ended (this node's clock)
+  };
+  Compaction& compaction() { return compaction_; }
+  const Compaction& compaction() const { return compaction_; }
   // Answers every waiting transfer with `status`.
   void FailTransfers(const grpc::Status& status);
 
@@ -57,6 +71,7 @@ class PartitionGroup final : public MachineGroup<PartitionMachine> {
   std::shared_ptr<PartitionView> view_;
   int64_t last_append_time_ = 0;
   std::vector<Transfer> transfers_;
+  Compaction compaction_;
 };
 
 }  // namespace brook::server

@@ -98,10 +98,14 @@ absl::StatusOr<PartitionMachine::Applied> PartitionMachine::Apply(const raft::En
       auto batch = DecodeRecordBatch(entry.data);
       if (!batch.ok()) return batch.status();
       // A compressed batch's count was checked against its records when the leader validated the Produce, and the
-      // entry CRC covers it since: no need to decompress here.
+      // entry CRC covers it since: no need to decompress here. A compacted batch (a follower catching up from a
+      // compacted log) spans the entry's offsets with fewer records, each at its own delta.
       if (BatchRecordCount(*batch) != entry.record_count) {
         return absl::DataLossError(absl::StrCat("entry ", entry.index, " says ", entry.record_count,
                                                 " records but holds ", BatchRecordCount(*batch)));
+      }
+      if (auto s = CheckCompactedBatch(*batch, entry.record_count); !s.ok()) {
+        return absl::DataLossError(absl::StrCat("entry ", entry.index, ": ", s.message()));
       }
       out.records = true;
       out.base_offset = entry.base_offset;
@@ -115,7 +119,7 @@ absl::StatusOr<PartitionMachine::Applied> PartitionMachine::Apply(const raft::En
         b.set_append_time_ms(append_time);
         b.set_term(entry.term);
         b.set_raft_index(entry.index);
-        b.set_body_crc(EntryBodyCrc(entry.data));
+        b.set_body_crc(OriginalBodyCrc(entry.data, *batch));  // a retry of a compacted batch stays a duplicate
         RememberBatch(batch->producer_id(), batch->producer_epoch(), b, delta);
       }
       // Every 256th entry, forget producers idle past the retention (deterministic: entry index and append time).

@@ -131,6 +131,7 @@ Metrics::Metrics(uint64_t node_id, bool per_partition)
                          .Help("Leader: time from proposing a record batch to applying it committed")
                          .Register(r)
                          .Add({}, LatencyBuckets());
+  BuildCompactionMetrics(r);
 }
 
 Metrics::~Metrics() {
@@ -405,6 +406,8 @@ void Metrics::ApplyPartitionStats(const GroupStats& g) {
            static_cast<double>(g.counters.snapshots_installed));
   SetTotal(CounterOf("brook_raft_log_truncations_total", "Log prefixes this node dropped by retention", l),
            static_cast<double>(g.counters.truncations));
+  // Compacted partitions only: no idle series for the others.
+  if (g.counters.compaction_passes > 0) ApplyCompactionStats(g.counters, l);
   GaugeOf("brook_partition_high_watermark", "Offset after the last committed record, as applied here", l)
       .Set(static_cast<double>(g.high_watermark));
   GaugeOf("brook_partition_log_start_offset", "First offset still stored here", l)

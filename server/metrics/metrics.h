@@ -50,6 +50,8 @@ class Metrics final : public HostMetrics {
   void ObserveWrite(size_t groups, bool synced, std::chrono::steady_clock::duration latency) override;
   void ObserveApplied(raft::GroupId group, const PartitionApplied& applied) override;
   void ObserveCommit(raft::GroupId group, std::chrono::steady_clock::duration latency) override;
+  void ObserveCompaction(raft::GroupId group, const PassOutcome& outcome,
+                         std::chrono::steady_clock::duration took) override;
 
   // API interceptor hooks (gRPC threads).
   void ObserveCall(const std::string& method, int code, double seconds, size_t request_bytes,
@@ -67,6 +69,10 @@ class Metrics final : public HostMetrics {
   void ApplyGroupStats(const std::vector<GroupStats>& stats);
   // The per-partition series of one group (with --per_partition_metrics).
   void ApplyPartitionStats(const GroupStats& g);
+  // Key compaction (compaction_metrics.cc): the node's instruments, and a compacted partition's counters (labels
+  // topic, partition).
+  void BuildCompactionMetrics(prometheus::Registry& registry);
+  void ApplyCompactionStats(const GroupCounters& c, const std::map<std::string, std::string>& labels);
   void RefreshProcess();
 
   const uint64_t node_id_;
@@ -95,6 +101,11 @@ class Metrics final : public HostMetrics {
   prometheus::Counter* records_appended_;
   prometheus::Counter* bytes_appended_;
   prometheus::Histogram* commit_latency_;
+  prometheus::Histogram* compaction_seconds_;
+  prometheus::Counter* compaction_passes_;
+  prometheus::Counter* compaction_removed_;
+  prometheus::Counter* compaction_bytes_before_;
+  prometheus::Counter* compaction_bytes_after_;
 
   prometheus::Family<prometheus::Gauge>* gauges_;
   prometheus::Family<prometheus::Counter>* counters_;

@@ -46,6 +46,18 @@ ABSL_FLAG(
 ABSL_FLAG(
     int, retention_check_ms, 5000,
     "How often each partition's retention (topic retention_ms / retention_bytes) is enforced, in ms (>= 10).");
+ABSL_FLAG(int, compaction_check_ms, 1000,
+          "Key compaction: how often the node looks for a compacted partition due for a pass, in ms (>= 10).");
+ABSL_FLAG(uint64_t, compaction_min_dirty_records, 1000,
+          "Key compaction: a partition is due once the records applied since its last pass are at least this many "
+          "and at least as many as that pass left (>= 1).");
+ABSL_FLAG(int, compaction_max_delay_ms, 600000,
+          "Key compaction: a partition with any record applied since its last pass gets a pass at least this "
+          "often, in ms (>= 10).");
+ABSL_FLAG(
+    int, compaction_max_key_mb, 64,
+    "Key compaction: memory cap of one pass's key map (key bytes + 64 per key), in MiB (>= 8); past it a pass "
+    "compacts the prefix that fits and the next one goes on.");
 ABSL_FLAG(std::string, unsafe_break, "none",
           "TESTS ONLY: break one safety rule on purpose so the fault-injection suite can show that its checker "
           "catches it: ack_before_commit, read_past_commit, skip_idempotence or skip_sync. Loses data.");
@@ -128,6 +140,14 @@ absl::StatusOr<brook::server::NodeConfig> ConfigFromFlags() {
   config.per_partition_metrics = absl::GetFlag(FLAGS_per_partition_metrics);
   config.shutdown_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_shutdown_timeout_ms));
   config.retention_check_ms = absl::GetFlag(FLAGS_retention_check_ms);
+  config.compaction_check_ms = absl::GetFlag(FLAGS_compaction_check_ms);
+  config.compaction_min_dirty_records = absl::GetFlag(FLAGS_compaction_min_dirty_records);
+  config.compaction_max_delay_ms = absl::GetFlag(FLAGS_compaction_max_delay_ms);
+  config.compaction_max_key_mb = absl::GetFlag(FLAGS_compaction_max_key_mb);
+  if (config.compaction_check_ms < 10) return Invalid("--compaction_check_ms must be >= 10");
+  if (config.compaction_min_dirty_records < 1) return Invalid("--compaction_min_dirty_records must be >= 1");
+  if (config.compaction_max_delay_ms < 10) return Invalid("--compaction_max_delay_ms must be >= 10");
+  if (config.compaction_max_key_mb < 8) return Invalid("--compaction_max_key_mb must be >= 8");
   config.max_concurrent_streams = absl::GetFlag(FLAGS_max_concurrent_streams);
   config.grpc_memory_mb = absl::GetFlag(FLAGS_grpc_memory_mb);
   config.max_connection_idle_ms = absl::GetFlag(FLAGS_max_connection_idle_ms);

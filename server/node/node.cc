@@ -199,6 +199,10 @@ absl::Status Node::CreateHost() {
   hopts.election_ticks = config_.election_ticks;
   hopts.heartbeat_ticks = config_.heartbeat_ticks;
   hopts.retention_interval = std::chrono::milliseconds(config_.retention_check_ms);
+  hopts.compaction_interval = std::chrono::milliseconds(config_.compaction_check_ms);
+  hopts.compaction_min_dirty_records = config_.compaction_min_dirty_records;
+  hopts.compaction_max_delay = std::chrono::milliseconds(config_.compaction_max_delay_ms);
+  hopts.compaction_max_key_bytes = static_cast<uint64_t>(config_.compaction_max_key_mb) << 20;
   hopts.unsafe_break = config_.unsafe_break;
   hopts.data_dir = config_.data_dir;
   hopts.disk_reserve_bytes = static_cast<uint64_t>(config_.disk_reserve_mb) << 20;

@@ -39,6 +39,11 @@ struct NodeConfig {
   int heartbeat_ticks = 2;
   bool per_partition_metrics = true;
   int retention_check_ms = 5000;
+  // Key compaction (docs/operations.md "Compaction", server/host/context.h HostOptions).
+  int compaction_check_ms = 1000;
+  uint64_t compaction_min_dirty_records = 1000;
+  int compaction_max_delay_ms = 600'000;
+  int compaction_max_key_mb = 64;
   std::chrono::milliseconds shutdown_timeout{5000};
   // The client API's bounds (docs/operations.md "Limits"): HTTP/2 streams per connection, the gRPC memory quota,
   // idle connections, Subscribe streams at once and how long a Subscribe client may leave a message unread.

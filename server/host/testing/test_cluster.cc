@@ -170,20 +170,35 @@ grpc::Status TestCluster::CreateTopic(const std::string& name, uint32_t partitio
 std::shared_ptr<Answer<v1::ProduceResponse>> TestCluster::Produce(
     uint64_t node, const std::string& topic, uint32_t partition, const std::vector<std::string>& values,
     uint64_t producer_id, uint64_t sequence, std::optional<uint64_t> expected_offset, uint32_t producer_epoch) {
+  std::vector<v1::Record> records(values.size());
+  for (size_t i = 0; i < values.size(); ++i) records[i].set_value(values[i]);
+  return Post(node, topic, partition, records, producer_id, sequence, expected_offset, producer_epoch);
+}
+
+std::shared_ptr<Answer<v1::ProduceResponse>> TestCluster::ProduceRecords(uint64_t node, const std::string& topic,
+                                                                         uint32_t partition,
+                                                                         const std::vector<v1::Record>& records,
+                                                                         uint64_t producer_id, uint64_t sequence) {
+  return Post(node, topic, partition, records, producer_id, sequence, std::nullopt, 0);
+}
+
+std::shared_ptr<Answer<v1::ProduceResponse>> TestCluster::Post(
+    uint64_t node, const std::string& topic, uint32_t partition, const std::vector<v1::Record>& records,
+    uint64_t producer_id, uint64_t sequence, std::optional<uint64_t> expected_offset, uint32_t producer_epoch) {
   v1::ProduceRequest req;
   req.set_topic(topic);
   req.set_partition(partition);
   req.set_producer_id(producer_id);
   req.set_producer_epoch(producer_epoch);
   req.set_sequence(sequence);
-  for (const auto& v : values) req.add_records()->set_value(v);
+  for (const auto& r : records) *req.add_records() = r;
   ProduceArgs args;
   args.topic = topic;
   args.partition = partition;
   args.producer_id = producer_id;
   args.producer_epoch = producer_epoch;
   args.sequence = sequence;
-  args.record_count = static_cast<uint32_t>(values.size());
+  args.record_count = static_cast<uint32_t>(records.size());
   args.expected_offset = expected_offset;
   auto answer = std::make_shared<Answer<v1::ProduceResponse>>();
   host(node).Produce(std::move(args), EncodeRecordBatch(req), [answer](grpc::Status s, v1::ProduceResponse r) {
@@ -240,8 +255,27 @@ std::vector<std::string> TestCluster::ReadValues(uint64_t node, const std::strin
     auto batch = DecodeRecordBatch(e.data);
     if (!batch.ok()) continue;
     for (int i = 0; i < batch->records_size(); ++i) {
-      if (e.base_offset + i >= from) out.push_back(batch->records(i).value());
+      if (RecordOffset(*batch, e.base_offset, i) >= from) out.push_back(batch->records(i).value());
     }
+  }
+  return out;
+}
+
+std::map<uint64_t, v1::Record> TestCluster::StoredRecords(uint64_t node, const std::string& topic,
+                                                          uint32_t partition) {
+  std::map<uint64_t, v1::Record> out;
+  auto view = View(node, topic, partition);
+  if (view == nullptr) return out;
+  storage::Store& s = store(node);
+  const raft::Index first = s.FirstIndex(view->group());
+  auto entries = s.Entries(view->group(), first, view->applied_index() + 1, UINT64_MAX);
+  if (!entries.ok()) return out;
+  for (const auto& e : *entries) {
+    if (e.type != raft::EntryType::kNormal || EntryKindOf(e.data) != EntryKind::kRecordBatch) continue;
+    auto batch = DecodeRecordBatch(e.data);
+    if (!batch.ok()) continue;
+    for (int i = 0; i < batch->records_size(); ++i)
+      out[RecordOffset(*batch, e.base_offset, i)] = batch->records(i);
   }
   return out;
 }

@@ -96,6 +96,11 @@ class TestCluster {
                                                        uint64_t producer_id = 0, uint64_t sequence = 0,
                                                        std::optional<uint64_t> expected_offset = std::nullopt,
                                                        uint32_t producer_epoch = 0);
+  // Posts a Produce of whole records (keys, tombstones) to `node`; the answer is filled in as it arrives.
+  std::shared_ptr<Answer<v1::ProduceResponse>> ProduceRecords(uint64_t node, const std::string& topic,
+                                                              uint32_t partition,
+                                                              const std::vector<v1::Record>& records,
+                                                              uint64_t producer_id = 0, uint64_t sequence = 0);
   // InitProducer through the controller (retrying what says retry), then rounds until it is answered.
   Answer<v1::InitProducerResponse> InitProducer(const std::string& name);
   // Produce, then rounds until it is answered.
@@ -106,6 +111,9 @@ class TestCluster {
                                              uint32_t producer_epoch = 0);
   // The partition's view on `node` (nullptr if not hosted there).
   std::shared_ptr<PartitionView> View(uint64_t node, const std::string& topic, uint32_t partition);
+  // The records of a partition as `node` stores them, by offset, from its log start to its high watermark (a
+  // batch that key compaction rewrote yields its survivors at their offsets).
+  std::map<uint64_t, v1::Record> StoredRecords(uint64_t node, const std::string& topic, uint32_t partition);
   // The record values of a partition as `node` stores them, offsets [from, high watermark).
   std::vector<std::string> ReadValues(uint64_t node, const std::string& topic, uint32_t partition,
                                       uint64_t from = 0);
@@ -121,6 +129,10 @@ class TestCluster {
     bool paused = false;
   };
   void Queue(uint64_t from, uint64_t to, internal::MessageBatch batch);
+  std::shared_ptr<Answer<v1::ProduceResponse>> Post(uint64_t node, const std::string& topic, uint32_t partition,
+                                                    const std::vector<v1::Record>& records, uint64_t producer_id,
+                                                    uint64_t sequence, std::optional<uint64_t> expected_offset,
+                                                    uint32_t producer_epoch);
   // One round; returns whether anything was delivered or any host had input.
   bool Round();
   bool Linked(uint64_t a, uint64_t b) const;
