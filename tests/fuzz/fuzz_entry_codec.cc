@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+
 #include "server/codec/entry_codec.h"
 #include "server/machines/partition_machine.h"
 #include "storage/crc32c.h"
@@ -47,7 +49,7 @@ int DecodeAll(std::string_view data) {
   if (commit.ok() && (!verified || kind != EntryKind::kOffsetCommit)) Fail("an offset commit decoded unverified");
   if (batch.ok()) {
     CheckReEncoding(*batch);
-    return batch->records_size();
+    return static_cast<int>(BatchRecordCount(*batch));
   }
   return -1;
 }
@@ -64,7 +66,9 @@ void ApplyFirst(const std::string& data, int records) {
   StateDelta delta;
   auto applied = machine.Apply(e, &delta);
   const bool decodes = records >= 0 || DecodeOffsetCommit(data).ok();
-  if (decodes && !applied.ok()) Fail("a partition machine refused an entry that decodes");
+  if (decodes && !applied.ok()) {
+    Fail(absl::StrCat("a partition machine refused an entry that decodes: ", applied.status().ToString()));
+  }
   if (!decodes && applied.ok()) Fail("a partition machine applied an entry that does not decode");
 }
 
