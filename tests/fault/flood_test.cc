@@ -109,10 +109,11 @@ class FloodTest : public ::testing::Test {
 };
 
 // gRPC 1.51 (Debian 12) predates the rapid-reset fix (a cap on calls waiting to be matched, gRPC 1.57.1): reset
-// streams queue inside gRPC faster than two cores drain them, so neither the memory quota nor the stream limit bounds
-// a burst, and a producer beside it slows to seconds (docs/operations.md "Limits" says so and what to put in front).
-// What Brook does promise is tested: the node survives the burst, and once it ends the node drains the backlog, gives
-// the memory back and serves the producer again without errors. The figures during the burst are printed.
+// streams queue inside gRPC faster than two cores drain them, so neither the memory quota nor the stream limit
+// bounds a burst, and a producer beside it slows to seconds (docs/operations.md "Limits" says so and what to put
+// in front). What Brook does promise is tested: the node survives the burst, and once it ends the node drains the
+// backlog, gives the memory back and serves the producer again without errors. The figures during the burst are
+// printed.
 TEST_F(FloodTest, ARapidResetBurstLeavesTheNodeAliveAndItServesAgainOnceItEnds) {
   Start();
   const pid_t pid = cluster_->node(target_).pid;
@@ -152,7 +153,8 @@ TEST_F(FloodTest, ARapidResetBurstLeavesTheNodeAliveAndItServesAgainOnceItEnds) 
       "p50 %lld us, p99 %lld us; serving normally again %lld ms after it; then %d ok, %d failed, p99 %lld us\n",
       static_cast<unsigned long long>(target_), static_cast<long long>(before), static_cast<long long>(peak),
       static_cast<long long>(drained), during.ok, during.failed, static_cast<long long>(during.p50_us),
-      static_cast<long long>(during.p99_us), static_cast<long long>(drain_ms), after.ok, after.failed, static_cast<long long>(after.p99_us));
+      static_cast<long long>(during.p99_us), static_cast<long long>(drain_ms), after.ok, after.failed,
+      static_cast<long long>(after.p99_us));
   EXPECT_TRUE(cluster_->CheckAlive(target_).ok()) << cluster_->LogTail(target_);
   EXPECT_GT(after.ok, 0);
   EXPECT_EQ(after.failed, 0) << "once the burst ends the node serves the producer again";

@@ -10,7 +10,6 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-
 #include "server/codec/entry_codec.h"
 #include "server/machines/partition_machine.h"
 #include "storage/crc32c.h"
