@@ -1,4 +1,4 @@
-// Key compaction's background worker (docs/decisions.md A6): one thread per node runs one compaction pass at a
+// Key compaction's background worker (docs/decisions.md A12): one thread per node runs one compaction pass at a
 // time (server/machines/compaction.h RunPass) over one partition's applied log, off the loop thread, reading with
 // storage's MVCC reads and writing with Store::RewriteEntries. The loop (server/host/maintenance.h) submits a job
 // when a compacted partition is due and takes the result in a later turn; what needs the loop (dropping a prefix

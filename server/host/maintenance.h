@@ -1,6 +1,6 @@
 // Keeping hosted partitions in shape: retention (each replica trims its own log prefix by the topic's limits,
 // Kafka's model), key compaction (each replica compacts its own applied log prefix, on the node's background
-// worker, server/host/compaction_worker.h; docs/decisions.md A6) and leadership transfers (TransferLeadership
+// worker, server/host/compaction_worker.h; docs/decisions.md A12) and leadership transfers (TransferLeadership
 // calls, and handing every leadership away before a graceful shutdown).
 //
 // Loop thread only (Host posts to it and runs the periodic parts from its turn).

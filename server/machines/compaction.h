@@ -1,4 +1,4 @@
-// Key compaction of a partition's log (docs/decisions.md A6, docs/api.md "Compaction"): which records of an
+// Key compaction of a partition's log (docs/decisions.md A12, docs/api.md "Compaction"): which records of an
 // applied log prefix survive, and what their entries become. Pure: the caller reads the entries from storage,
 // writes the rewritten ones back and drops a prefix left without records (server/host/compaction_worker.h); time
 // is an input.
