@@ -48,6 +48,8 @@ int DecodeAll(std::string_view data) {
   if (commit.ok() && (!verified || kind != EntryKind::kOffsetCommit)) Fail("an offset commit decoded unverified");
   if (batch.ok()) {
     CheckReEncoding(*batch);
+    // A compacted batch must also agree with the span of its entry (the machine refuses one that does not).
+    if (!CheckCompactedBatch(*batch, BatchRecordCount(*batch)).ok()) return -1;
     return static_cast<int>(BatchRecordCount(*batch));
   }
   return -1;
