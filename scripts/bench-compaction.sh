@@ -23,51 +23,7 @@ VALUE_BYTES=${VALUE_BYTES:-100}
 PARTITIONS=${PARTITIONS:-1}
 BASE=${PORT_BASE:-7500}
 DIR=${BENCH_DIR:-$(mktemp -d /var/tmp/brook-bench-compaction-XXXXXX)}
-MEMBERS="1=127.0.0.1:$((BASE + 201)),2=127.0.0.1:$((BASE + 202)),3=127.0.0.1:$((BASE + 203))"
-BOOTSTRAP="127.0.0.1:$((BASE + 101)),127.0.0.1:$((BASE + 102)),127.0.0.1:$((BASE + 103))"
-pids=()
-
-stop_cluster() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do
-    for _ in $(seq 1 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-  done
-  pids=()
-}
-trap 'stop_cluster; rm -rf "$DIR"' EXIT
-(umask 077 && head -c 32 /dev/urandom | base64 >"$DIR/cluster.secret")
-
-start_cluster() {
-  for i in 1 2 3; do
-    "$BROOKD" --node_id=$i --client_addr=127.0.0.1:$((BASE + 100 + i)) --peer_addr=127.0.0.1:$((BASE + 200 + i)) \
-      --metrics_addr=127.0.0.1:$((BASE + 300 + i)) --data_dir="$DIR/node$i" --initial_members="$MEMBERS" \
-      --cluster_secret_file="$DIR/cluster.secret" "$@" >>"$DIR/node$i.log" 2>&1 &
-    pids+=($!)
-  done
-  for _ in $(seq 1 600); do
-    state=$("$CLI" --bootstrap="$BOOTSTRAP" --timeout-ms=1000 --output=json cluster status 2>/dev/null || true)
-    if [ -n "$state" ] && ! grep -q '"controller":0' <<<"$state" && ! grep -q '"reachable":false' <<<"$state"; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  echo "cluster did not become healthy" >&2
-  exit 1
-}
-
-field() { grep -o "\"$1\":[0-9.e+-]*" <<<"$2" | head -1 | cut -d: -f2; }
-
-# Sum over the three nodes of the lines of metric $1 (a regular expression on the series) of /metrics.
-metric_sum() {
-  local total=0 v
-  for i in 1 2 3; do
-    v=$(curl -s --max-time 5 "http://127.0.0.1:$((BASE + 300 + i))/metrics" |
-      awk -v re="^$1" '$0 ~ re {s += $2} END {printf "%.3f", s}')
-    total=$(awk -v a="$total" -v b="${v:-0}" 'BEGIN {printf "%.3f", a + b}')
-  done
-  echo "$total"
-}
+source scripts/bench-cluster.sh
 
 disk() {
   echo "du_bytes=$(du -sb "$DIR"/node1 "$DIR"/node2 "$DIR"/node3 | awk '{s += $1} END {print s}')" \
@@ -81,7 +37,7 @@ read_back() {
 }
 
 # 1. The load, compaction held off.
-start_cluster --compaction_check_ms=3600000
+start_cluster "$DIR" --compaction_check_ms=3600000
 "$CLI" --bootstrap="$BOOTSTRAP" topic create kv --partitions="$PARTITIONS" --cleanup-policy=compact >/dev/null
 produce=$("$CLI" --bootstrap="$BOOTSTRAP" --output=json --timeout-ms=60000 bench produce --topic=kv \
   --records="$RECORDS" --keys="$KEYS" --record-size="$VALUE_BYTES")
@@ -92,7 +48,7 @@ echo "before: $(disk) $(read_back)"
 
 # 2. Restart with compaction on; wait until the records removed stop growing (or reach what can go).
 stop_cluster
-start_cluster --compaction_check_ms=200
+start_cluster "$DIR" --compaction_check_ms=200
 start=$(date +%s.%N)
 want=$(( (RECORDS - KEYS) * 3 ))
 last=-1
@@ -116,5 +72,5 @@ echo "after: $(disk) $(read_back)"
 sleep 30  # RocksDB compacts the rewritten ranges in the background
 echo "after 30 s more: $(disk)"
 stop_cluster
-start_cluster --compaction_check_ms=200
+start_cluster "$DIR" --compaction_check_ms=200
 echo "after a restart (memtables flushed): $(disk) $(read_back)"

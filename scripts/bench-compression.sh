@@ -18,52 +18,10 @@ RECORDS=${RECORDS:-200000}
 KIND=${RECORD_KIND:-json}
 BASE=${PORT_BASE:-7000}
 DIR=${BENCH_DIR:-$(mktemp -d /var/tmp/brook-bench-compression-XXXXXX)}
-MEMBERS="1=127.0.0.1:$((BASE + 201)),2=127.0.0.1:$((BASE + 202)),3=127.0.0.1:$((BASE + 203))"
-BOOTSTRAP="127.0.0.1:$((BASE + 101)),127.0.0.1:$((BASE + 102)),127.0.0.1:$((BASE + 103))"
-pids=()
-
-stop_cluster() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do
-    for _ in $(seq 1 150); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-  done
-  pids=()
-}
-trap 'stop_cluster; rm -rf "$DIR"' EXIT
-
-start_cluster() {
-  local data=$1
-  mkdir -p "$data"
-  for i in 1 2 3; do
-    "$BROOKD" --node_id=$i --client_addr=127.0.0.1:$((BASE + 100 + i)) --peer_addr=127.0.0.1:$((BASE + 200 + i)) \
-      --metrics_addr=127.0.0.1:$((BASE + 300 + i)) --data_dir="$data/node$i" --initial_members="$MEMBERS" \
-      >>"$data/node$i.log" 2>&1 &
-    pids+=($!)
-  done
-  for _ in $(seq 1 300); do
-    state=$("$CLI" --bootstrap="$BOOTSTRAP" --timeout-ms=1000 --output=json cluster status 2>/dev/null || true)
-    if [ -n "$state" ] && ! grep -q '"controller":0' <<<"$state" && ! grep -q '"reachable":false' <<<"$state"; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  echo "cluster did not become healthy" >&2
-  exit 1
-}
-
-field() { grep -o "\"$1\":[0-9.e+-]*" <<<"$2" | head -1 | cut -d: -f2; }
+source scripts/bench-cluster.sh
 
 # Sum of brook_partition_disk_bytes of topic brook-bench over the three nodes.
-disk_metric() {
-  local total=0 v
-  for i in 1 2 3; do
-    v=$(curl -s --max-time 5 "http://127.0.0.1:$((BASE + 300 + i))/metrics" |
-      awk '/^brook_partition_disk_bytes\{.*topic="brook-bench"/ {s += $2} END {printf "%.0f", s}')
-    total=$((total + ${v:-0}))
-  done
-  echo "$total"
-}
+disk_metric() { metric_sum 'brook_partition_disk_bytes\{.*topic="brook-bench"' | cut -d. -f1; }
 
 results=$(mktemp)
 for round in $(seq 1 "$ROUNDS"); do
