@@ -87,8 +87,29 @@ grpc::Status CheckView(const PartitionView& view) {
   return grpc::Status::OK;
 }
 
+void LongPollReactor::OnCancelEnd(std::function<void()> end) {
+  std::unique_lock lock(mu_);
+  if (!cancelled_) {
+    end_ = std::move(end);
+    return;
+  }
+  lock.unlock();
+  end();
+}
+
+void LongPollReactor::OnCancel() {
+  std::function<void()> end;
+  {
+    std::lock_guard lock(mu_);
+    cancelled_ = true;
+    end = std::move(end_);
+  }
+  if (end) end();
+}
+
 void WaitForWatermark(ServiceContext* ctx, std::shared_ptr<PartitionView> view, uint64_t offset,
-                      std::chrono::steady_clock::time_point deadline, std::function<void(bool)> then) {
+                      std::chrono::steady_clock::time_point deadline, std::function<void(bool)> then,
+                      LongPollReactor* reactor) {
   struct State {
     std::atomic<bool> fired{false};
     std::atomic<uint64_t> waiter{0};
@@ -107,6 +128,8 @@ void WaitForWatermark(ServiceContext* ctx, std::shared_ptr<PartitionView> view, 
   uint64_t id = view->WaitBeyond(offset, [fire] { fire(true); });
   state->waiter = id;
   if (state->fired.load() && id != 0) view->Cancel(id);
+  // The call is alive until `then` finishes it, so the reactor outlives this registration.
+  if (reactor != nullptr) reactor->OnCancelEnd([fire] { fire(false); });
 }
 
 }  // namespace brook::server

@@ -79,9 +79,27 @@ grpc::Status FindView(const ServiceContext& ctx, const std::string& topic, uint3
                       std::shared_ptr<PartitionView>* out);
 // UNAVAILABLE (retry on another node) once the node is stopping; NOT_FOUND once the partition's topic was deleted.
 grpc::Status CheckView(const PartitionView& view);
+// The reactor of a unary call that may long-poll (Fetch): when the client cancels, the wait in progress ends at
+// once (its `then` runs as on a timeout and finishes the call), so a cancelled long-poll does not hold the call,
+// its timer and its watermark waiter until its deadline. Deletes itself when gRPC is done with the call.
+class LongPollReactor final : public grpc::ServerUnaryReactor {
+ public:
+  // Makes `end` the way to end the current wait early; runs it at once if the call is already cancelled.
+  void OnCancelEnd(std::function<void()> end);
+  void OnCancel() override;
+  void OnDone() override { delete this; }
+
+ private:
+  std::mutex mu_;
+  bool cancelled_ = false;     // guarded by mu_
+  std::function<void()> end_;  // guarded by mu_
+};
+
 // A one-shot wait for a partition's watermark to pass an offset, bounded by a deadline. `then` runs once, on the
-// executor, with true if the watermark passed (or the partition was deleted) and false on timeout.
+// executor, with true if the watermark passed (or the partition was deleted) and false on timeout, or on the
+// client's cancel when `reactor` is given.
 void WaitForWatermark(ServiceContext* ctx, std::shared_ptr<PartitionView> view, uint64_t offset,
-                      std::chrono::steady_clock::time_point deadline, std::function<void(bool)> then);
+                      std::chrono::steady_clock::time_point deadline, std::function<void(bool)> then,
+                      LongPollReactor* reactor = nullptr);
 
 }  // namespace brook::server

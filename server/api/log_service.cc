@@ -58,9 +58,9 @@ class LogService final : public v1::Log::CallbackService {
     return reactor;
   }
 
-  grpc::ServerUnaryReactor* Fetch(grpc::CallbackServerContext* context, const v1::FetchRequest* req,
+  grpc::ServerUnaryReactor* Fetch(grpc::CallbackServerContext*, const v1::FetchRequest* req,
                                   v1::FetchResponse* resp) override {
-    auto* reactor = context->DefaultReactor();
+    auto* reactor = new LongPollReactor();  // deletes itself; a client's cancel ends a long-poll at once
     if (auto s = Admit(*ctx_, ValidateFetch(*req)); !s.ok()) return Reject(reactor, s);
     std::shared_ptr<PartitionView> view;
     if (auto s = FindView(*ctx_, req->topic(), req->partition(), &view); !s.ok()) return Reject(reactor, s);
@@ -72,30 +72,37 @@ class LogService final : public v1::Log::CallbackService {
       auto s = ReadRecords(*ctx_->store, *view, options, ctx_->self, resp);
       if (!s.ok() || HasData(*resp) || Clock::now() >= deadline) return reactor->Finish(s);
       // Nothing yet: long-poll until a record commits past the offset or the wait ends.
-      WaitForWatermark(ctx_, view, options.offset, deadline, [this, reactor, options, resp, view](bool) {
-        if (auto s = CheckView(*view); !s.ok()) return reactor->Finish(s);
-        resp->Clear();
-        reactor->Finish(ReadRecords(*ctx_->store, *view, options, ctx_->self, resp));
-      });
+      WaitForWatermark(
+          ctx_, view, options.offset, deadline,
+          [this, reactor, options, resp, view](bool) {
+            if (auto s = CheckView(*view); !s.ok()) return reactor->Finish(s);
+            resp->Clear();
+            reactor->Finish(ReadRecords(*ctx_->store, *view, options, ctx_->self, resp));
+          },
+          reactor);
     };
     if (req->has_min_acknowledged_offset() && view->high_watermark() <= req->min_acknowledged_offset()) {
       uint64_t want = req->min_acknowledged_offset();
-      WaitForWatermark(ctx_, view, want, deadline, [reactor, view, want, read](bool) {
-        if (view->high_watermark() <= want) {
-          return reactor->Finish(
-              RetryLater(grpc::StatusCode::UNAVAILABLE,
-                         absl::StrCat("this replica has committed up to offset ", view->high_watermark(),
-                                      ", not yet past ", want, "; retry or read from the leader"),
-                         50));
-        }
-        read();
-      });
+      WaitForWatermark(
+          ctx_, view, want, deadline,
+          [reactor, view, want, read](bool) {
+            if (view->high_watermark() <= want) {
+              return reactor->Finish(
+                  RetryLater(grpc::StatusCode::UNAVAILABLE,
+                             absl::StrCat("this replica has committed up to offset ", view->high_watermark(),
+                                          ", not yet past ", want, "; retry or read from the leader"),
+                             50));
+            }
+            read();
+          },
+          reactor);
       return reactor;
     }
     // A replica that may be behind waits (within the long-poll) for an offset past its watermark, rather than
     // answering at once that it cannot serve it.
     if (req->offset() > view->high_watermark() && view->leader() != ctx_->self && req->max_wait_ms() > 0) {
-      WaitForWatermark(ctx_, view, req->offset() - 1, deadline, [read](bool) { read(); });
+      WaitForWatermark(
+          ctx_, view, req->offset() - 1, deadline, [read](bool) { read(); }, reactor);
       return reactor;
     }
     read();

@@ -16,6 +16,7 @@
 #include "brook/v1/log.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "tests/harness/cluster.h"
+#include "tests/integration/prometheus_server.h"
 #include "tests/integration/raw_client.h"
 
 namespace brook::testing {
@@ -243,6 +244,60 @@ TEST_F(FloodTest, UnreadSubscribeStreamsAreBoundedAndCutOff) {
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << "past --max_subscriptions";
   EXPECT_GT(cancelled, 0) << "slow consumers are cut off";
   EXPECT_LT(during - before, 64 * 4 + 512) << "each unread stream holds at most one message (4 MiB here)";
+}
+
+// API calls in progress on a node (brook_api_inflight_requests), or -1 when its metrics do not answer.
+int64_t InflightCalls(const std::string& metrics_address) {
+  auto r = HttpGet(metrics_address, "/metrics");
+  if (!r.ok()) return -1;
+  const std::string name = "\nbrook_api_inflight_requests ";
+  const size_t at = r->body.find(name);
+  return at == std::string::npos ? -1 : std::atoll(r->body.c_str() + at + name.size());
+}
+
+TEST_F(FloodTest, CancelledLongPollsAreReleasedAtOnce) {
+  Start();
+  const size_t node = target_ - 1;
+  const std::string metrics = cluster_->node(target_).metrics_address;
+  // 200 Fetch long-polls at the end of a partition, each willing to wait the longest a node allows (30 s).
+  constexpr int kPolls = 200;
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<v1::FetchResponse>> responses;
+  std::atomic<int> done{0};
+  std::atomic<int> cancelled{0};
+  v1::FetchRequest req;
+  req.set_topic("served");
+  req.set_partition(0);
+  req.set_offset(0);
+  req.set_max_wait_ms(30'000);
+  for (int i = 0; i < kPolls; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    responses.push_back(std::make_unique<v1::FetchResponse>());
+    client_->log(node).async()->Fetch(contexts.back().get(), &req, responses.back().get(), [&](grpc::Status s) {
+      if (s.error_code() == grpc::StatusCode::CANCELLED) cancelled.fetch_add(1);
+      done.fetch_add(1);
+    });
+  }
+  int64_t waiting = 0;
+  for (int i = 0; i < 100 && waiting < kPolls; ++i) {
+    std::this_thread::sleep_for(50ms);
+    waiting = InflightCalls(metrics);
+  }
+  const auto cancel_at = Clock::now();
+  for (auto& c : contexts) c->TryCancel();
+  int64_t left = waiting;
+  while (Clock::now() - cancel_at < 10s && left > 0) {
+    std::this_thread::sleep_for(20ms);
+    left = InflightCalls(metrics);
+  }
+  const auto released_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - cancel_at).count();
+  for (int i = 0; i < 500 && done.load() < kPolls; ++i) std::this_thread::sleep_for(10ms);
+  std::printf("%lld long-polls waiting on the node; after the client cancelled them: %lld left after %lld ms\n",
+              static_cast<long long>(waiting), static_cast<long long>(left), static_cast<long long>(released_ms));
+  EXPECT_GE(waiting, kPolls) << "the long-polls were not all waiting on the node";
+  EXPECT_EQ(left, 0) << "cancelled long-polls must not hold their calls until their 30 s wait ends";
+  EXPECT_EQ(done.load(), kPolls);
+  EXPECT_EQ(cancelled.load(), kPolls);
 }
 
 TEST_F(FloodTest, RunningOutOfFileDescriptorsDoesNotStopTheListenerForGood) {
