@@ -165,6 +165,10 @@ absl::StatusOr<brook::server::NodeConfig> ConfigFromFlags() {
   if (config.retention_check_ms < 10) return Invalid("--retention_check_ms must be >= 10");
   if (config.client_addr.empty() || config.peer_addr.empty())
     return Invalid("--client_addr and --peer_addr are required");
+  if (config.client_addr == config.peer_addr || config.client_addr == config.metrics_addr ||
+      config.peer_addr == config.metrics_addr) {
+    return Invalid("--client_addr, --peer_addr and --metrics_addr must be three different addresses");
+  }
   if (config.data_dir.empty()) return Invalid("--data_dir is required");
   if (config.cluster_id.empty()) return Invalid("--cluster_id may not be empty");
   if (config.tick_ms < 10 || config.tick_ms > 1000) return Invalid("--tick_ms must be 10..1000");

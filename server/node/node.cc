@@ -222,6 +222,9 @@ absl::Status Node::ListenPeers() {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(config_.peer_addr, grpc::InsecureServerCredentials(), &port);
+  // A port another process (or this one) listens on is an error, not shared: gRPC's default SO_REUSEPORT would
+  // let two servers split one port's connections between them.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(64 << 20);
   // Peers ping every second (keepalive, to see a silent link); allow it, and ping them back the same way.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 500);
@@ -257,6 +260,7 @@ absl::Status Node::ServeClients() {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(config_.client_addr, grpc::InsecureServerCredentials(), &port);
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);  // as for the peer port
   builder.SetMaxReceiveMessageSize(static_cast<int>(Limits::kMaxMessageBytes));
   builder.SetMaxSendMessageSize(static_cast<int>(Limits::kMaxFetchBytes + (1 << 20)));
   // Bounds against floods (docs/operations.md "Limits"): streams per connection (a rapid-reset burst cannot open

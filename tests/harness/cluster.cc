@@ -47,11 +47,8 @@ int FreePort() {
   // free again, and an ephemeral port can meanwhile be handed to any outgoing connection as its local port.
   static std::atomic<int> next{20000 + static_cast<int>(getpid() % 1000) * 12};
   for (int attempt = 0; attempt < 2000; ++attempt) {
-    int port = next.fetch_add(1);
-    if (port >= 32000) {
-      next.store(20000);
-      port = 20000;
-    }
+    // Ports 20000-31999, wrapping around: every call takes the next one (two calls never get the same port).
+    const int port = 20000 + (next.fetch_add(1) - 20000) % 12000;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;

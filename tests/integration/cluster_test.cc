@@ -2,8 +2,11 @@
 #include "tests/harness/cluster.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -57,6 +60,43 @@ class ClusterTest : public ::testing::Test {
   std::unique_ptr<Cluster> cluster_;
   std::unique_ptr<RawClient> client_;
 };
+
+// brookd's output and exit code for `flags`, or "timeout" when it is still running after 20 s.
+std::pair<int, std::string> RunBrookd(const std::string& flags) {
+  FILE* p = popen(absl::StrCat("timeout 20 ", BROOK_BROOKD_PATH, " ", flags, " 2>&1").c_str(), "r");
+  if (p == nullptr) return {-1, "popen failed"};
+  std::string out;
+  char buf[512];
+  while (fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// A second brookd given a port a node already serves on must stop and say so: with gRPC's default SO_REUSEPORT
+// both would listen, and the port's connections would be split between two nodes.
+TEST_F(ClusterTest, APortInUseOrGivenTwiceStopsBrookdWithAMessage) {
+  const std::string dir = absl::StrCat(::testing::TempDir(), "brook-port-test-", getpid());
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream secret(dir + "/secret");
+    secret << "0123456789abcdef0123456789abcdef";
+  }
+  const std::string own_peer = absl::StrCat("127.0.0.1:", FreePort());
+  const std::string common = absl::StrCat("--node_id=9 --initial_members=9=", own_peer,
+                                          " --cluster_secret_file=", dir, "/secret --data_dir=", dir, "/data");
+  auto [code, out] = RunBrookd(absl::StrCat(common, " --client_addr=", cluster_->node(1).client_address,
+                                            " --peer_addr=", own_peer, " --metrics_addr=127.0.0.1:", FreePort()));
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(code, 124) << "brookd shared a port another node listens on:\n" << out;
+  EXPECT_NE(out.find("cannot listen on --client_addr " + cluster_->node(1).client_address), std::string::npos)
+      << out;
+  std::tie(code, out) = RunBrookd(absl::StrCat(common, " --client_addr=", own_peer, " --peer_addr=", own_peer,
+                                               " --metrics_addr=127.0.0.1:", FreePort()));
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find("must be three different addresses"), std::string::npos) << out;
+  EXPECT_TRUE(cluster_->CheckAlive(1).ok()) << "the node whose port was tried keeps running";
+  std::filesystem::remove_all(dir);
+}
 
 TEST_F(ClusterTest, ReplicatesEveryRecordToEveryReplicaInOrder) {
   ASSERT_TRUE(client_->CreateTopic("orders", 3).ok());
