@@ -196,6 +196,16 @@ absl::StatusOr<brook::server::NodeConfig> ConfigFromFlags() {
 }
 
 int main(int argc, char** argv) {
+  // Block the stop signals first, before anything else runs: a SIGTERM that arrives while the node is still
+  // starting then waits, and the node stops gracefully once it has started, instead of dying half-started.
+  // Every thread created later inherits the mask; this one waits for the signals below.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
   absl::SetProgramUsageMessage(
       "one node of a Brook cluster (a Raft-replicated commit log).\n\n"
       "  brookd --node_id=1 --initial_members=1=127.0.0.1:7201,2=127.0.0.1:7202,3=127.0.0.1:7203 \\\n"
@@ -216,14 +226,6 @@ int main(int argc, char** argv) {
   // Data is readable by this user only: the data directory is created 0700 and every file in it 0600.
   umask(077);
   RaiseOpenFileLimit();
-
-  // Block the stop signals in every thread; this one waits for them.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGTERM);
-  sigaddset(&stop, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-  signal(SIGPIPE, SIG_IGN);
 
   brook::server::Node node(*config);
   if (auto s = node.Start(); !s.ok()) {

@@ -164,7 +164,17 @@ absl::Status Cluster::Spawn(NodeProcess& n) {
   std::vector<char*> envp;
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
+  // The child starts with the stop signals blocked and keeps them blocked across exec until brookd's main
+  // blocks them itself, so a SIGTERM sent while the node is still loading waits for it. (A fault that restarts
+  // a node it has just started would otherwise kill it before main runs, and read as a failed graceful stop.)
+  // They are blocked in this thread around fork(), so there is no moment in which the child has them open.
+  sigset_t stop, before;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, &before);
   pid_t pid = fork();
+  if (pid != 0) pthread_sigmask(SIG_SETMASK, &before, nullptr);
   if (pid < 0) return absl::InternalError("fork failed");
   if (pid == 0) {
     // No descriptor of the test process may leak into the node: a socket the harness closes (a proxy's

@@ -1,6 +1,7 @@
 // brookd end to end: real processes on loopback, real gRPC, real RocksDB. Each test starts its own 3-node cluster.
 #include "tests/harness/cluster.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -178,6 +179,21 @@ TEST_F(ClusterTest, RollingRestartLosesNothing) {
   EXPECT_EQ(workload.failed_batches(), 0) << workload.first_failure();
   WaitCaughtUp("rolling", 3, {0, 1, 2});
   EXPECT_EQ(workload.Verify({0, 1, 2}), "");
+}
+
+// A stop request that reaches a node while it is still starting (a supervisor restarting it twice in a row, an
+// operator's second `docker stop`) waits until the node has started, then stops it gracefully with exit 0: it
+// never kills a half-started node.
+TEST_F(ClusterTest, ASigtermWhileTheNodeIsStartingStopsItGracefully) {
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_TRUE(cluster_->Terminate(2, 15s).ok());
+    ASSERT_TRUE(cluster_->Restart(2).ok());
+    auto s = cluster_->Terminate(2, 15s);
+    ASSERT_TRUE(s.ok()) << "round " << round << ": " << s << "\n" << cluster_->LogTail(2);
+    EXPECT_THAT(cluster_->LogTail(2), ::testing::HasSubstr("received SIGTERM, stopping gracefully"));
+    ASSERT_TRUE(cluster_->Restart(2).ok());
+    ASSERT_TRUE(cluster_->WaitReady(2, 20s).ok());
+  }
 }
 
 // A node whose data directory is lost forgot its Raft logs and votes; counted in a majority under its old id, it
