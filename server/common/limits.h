@@ -29,6 +29,8 @@ struct Limits {
   static constexpr uint32_t kMaxOffsetMetadataBytes = 4 << 10;  // CommitOffsets metadata
   static constexpr uint32_t kMaxPartitionsPerOffsetCommit = 1'024;
   static constexpr uint32_t kMaxTopicsPerRequest = 1'000;  // GetMetadata names
+  static constexpr uint32_t kMaxNodesPerCluster = 1'000;   // member node records in the metadata group
+  static constexpr uint32_t kMaxAddressBytes = 256;        // a node's client or metrics address (host:port)
   // Per cluster: what one client can make the cluster hold (CreateTopic answers RESOURCE_EXHAUSTED past them).
   static constexpr uint32_t kMaxTopicsPerCluster = 10'000;
   static constexpr uint32_t kMaxPartitionsPerCluster = 20'000;  // partitions of all topics (replicas not counted)

@@ -8,12 +8,14 @@ namespace brook::server {
 grpc::Status HostContext::NotLeaderFor(const Group& g) const {
   raft::NodeId leader = g.raft().leader();
   if (leader == self()) leader = 0;  // leader but not ready: the caller reports it
-  std::string address;
-  if (leader != 0) {
-    auto addresses = network->client_addresses();
-    if (auto it = addresses.find(leader); it != addresses.end()) address = it->second;
-  }
-  return NotLeaderStatus(g.topic(), g.partition(), leader, address, g.raft().term());
+  return NotLeaderStatus(g.topic(), g.partition(), leader, ClientAddressOf(leader), g.raft().term());
+}
+
+std::string HostContext::ClientAddressOf(raft::NodeId id) const {
+  if (id == 0) return "";
+  const auto& records = groups->metadata().machine().state().nodes();
+  auto it = records.find(id);
+  return it == records.end() ? "" : it->second.client_address();
 }
 
 grpc::Status HostContext::CheckLeaderReady(Group& g) const {

@@ -50,6 +50,7 @@ Host::Host(HostOptions options, storage::Store* store, Network* network, Clock* 
       offsets_(&ctx_),
       topics_(&ctx_),
       maintenance_(&ctx_),
+      members_(&ctx_),
       loop_(clock, options_.tick,
             [this](std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Task>& tasks, bool tick,
                    Clock::TimePoint now) { Turn(inbox, tasks, tick, now); }) {
@@ -134,6 +135,7 @@ void Host::Turn(std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Ta
     next_retention_ = now + options_.retention_interval;
   }
   maintenance_.Compact(now);
+  members_.Register(now);
   if (ctx_.cluster_dirty || now >= next_publish_) {
     PublishCluster();
     next_publish_ = now + std::chrono::seconds(1);
@@ -178,7 +180,7 @@ void Host::FollowLeadership() {
     ctx_.cluster_dirty = true;
   }
   if (!ready_.load(std::memory_order_relaxed) && meta.raft().leader() != 0 &&
-      meta.applied() >= metadata_commit_at_start_ && !network_->refused()) {
+      meta.applied() >= metadata_commit_at_start_ && !network_->refused() && members_.SelfRegistered()) {
     ready_.store(true, std::memory_order_release);
     LogInfo("n", options_.node_id, " ready: metadata applied to ", meta.applied(), ", controller n",
             meta.raft().leader());
@@ -192,8 +194,10 @@ void Host::PublishCluster() {
   view->controller = meta.raft().leader();
   view->controller_term = meta.raft().term();
   view->nodes = meta.raft().conf().voters;
-  view->client_addresses = network_->client_addresses();
-  view->metrics_addresses = network_->metrics_addresses();
+  for (const auto& [id, node] : view->metadata.nodes()) {
+    view->client_addresses[id] = node.client_address();
+    if (!node.metrics_address().empty()) view->metrics_addresses[id] = node.metrics_address();
+  }
   for (const auto& [id, g] : groups_.partitions()) view->partitions[{g->topic(), g->partition()}] = g->view();
   {
     std::lock_guard lock(mu_);

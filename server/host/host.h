@@ -28,6 +28,7 @@
 #include "server/host/group_commit.h"
 #include "server/host/loop.h"
 #include "server/host/maintenance.h"
+#include "server/host/members.h"
 #include "server/host/offsets.h"
 #include "server/host/produce.h"
 #include "server/host/producers.h"
@@ -56,8 +57,9 @@ class Host {
   // ---- Any thread --------------------------------------------------------------------------------------------
   void Deliver(internal::MessageBatch&& batch) { loop_.Deliver(std::move(batch)); }
   std::shared_ptr<const ClusterView> cluster() const;
-  // The node has a metadata leader and has applied the metadata log as far as it knew it committed at start, and
-  // no peer refuses it (a node whose data directory its peers do not know is never ready).
+  // The node has a metadata leader, has applied the metadata log as far as it knew it committed at start, finds
+  // its own addresses recorded there (members.h), and no peer refuses it (a node whose data directory its peers
+  // do not know is never ready).
   bool ready() const { return ready_.load(std::memory_order_acquire) && !network_->refused(); }
   storage::Store* store() const { return store_; }
   raft::NodeId node_id() const { return options_.node_id; }
@@ -115,6 +117,7 @@ class Host {
   OffsetsHandler offsets_;
   TopicsHandler topics_;
   Maintenance maintenance_;
+  Members members_;
   Clock::TimePoint next_publish_;
   Clock::TimePoint next_retention_;
   raft::Index metadata_commit_at_start_ = 0;

@@ -84,6 +84,34 @@ TEST_F(HostTest, ProduceOnAFollowerNamesTheLeader) {
   EXPECT_EQ(not_leader->leader_address(), "n" + std::to_string(leader_) + ":7101");
 }
 
+// Addresses reach the cluster's view only through the metadata group: the controller records what a member
+// advertises on its own stream, every node then answers with that record, and a non-member's claim is never
+// recorded.
+TEST_F(HostTest, ANodesNewAddressReachesEveryNodeThroughTheMetadataGroupAndNonMembersAreIgnored) {
+  for (uint64_t n = 1; n <= 3; ++n) {
+    const auto& nodes = cluster_.host(n).cluster()->metadata.nodes();
+    ASSERT_EQ(nodes.size(), 3u) << "node " << n << " is ready, so every member is recorded";
+    EXPECT_EQ(nodes.at(2).client_address(), "n2:7101");
+  }
+  cluster_.Advertise(leader_, "moved:7101");
+  cluster_.Advertise(99, "intruder:7101");
+  ASSERT_TRUE(cluster_.RunUntil([&] {
+    for (uint64_t n = 1; n <= 3; ++n) {
+      if (cluster_.host(n).cluster()->ClientAddress(leader_) != "moved:7101") return false;
+    }
+    return true;
+  }));
+  auto answer = cluster_.ProduceAndWait(Follower(), "orders", 0, {"x"});
+  auto not_leader = Detail<v1::NotLeader>(answer.status);
+  ASSERT_TRUE(not_leader.has_value()) << answer.status.error_message();
+  EXPECT_EQ(not_leader->leader_address(), "moved:7101") << "hints name the recorded address";
+  cluster_.RunTicks(100);
+  for (uint64_t n = 1; n <= 3; ++n) {
+    EXPECT_FALSE(cluster_.host(n).cluster()->metadata.nodes().contains(99)) << "node " << n;
+    EXPECT_EQ(cluster_.host(n).cluster()->ClientAddress(99), "");
+  }
+}
+
 TEST_F(HostTest, RetryOfAWrittenBatchIsAnsweredWithItsOriginalOffsetsAndNotWrittenAgain) {
   auto first = cluster_.ProduceAndWait(leader_, "orders", 0, {"x", "y"}, /*producer_id=*/7, /*sequence=*/0);
   ASSERT_TRUE(first.status.ok()) << first.status.error_message();

@@ -16,7 +16,9 @@ class Network {
   // Queues `batch` (Raft messages of many groups) for node `to`. Any thread; never blocks on the network; may
   // drop the batch (Raft resends what matters).
   virtual void Send(uint64_t to, internal::MessageBatch batch) = 0;
-  // Client API and metrics addresses of the nodes, this one included, as far as known. Any thread.
+  // Client API and metrics addresses of the nodes, this one included, as each advertises them on its own
+  // authenticated stream. Only the controller reads them, to record them in the metadata group
+  // (server/host/members.h); clients are answered from those records. Any thread.
   virtual std::map<uint64_t, std::string> client_addresses() const = 0;
   virtual std::map<uint64_t, std::string> metrics_addresses() const = 0;
   // A peer refused this node (it came back with a data directory its peers do not know): never ready.

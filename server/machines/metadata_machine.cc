@@ -67,11 +67,35 @@ absl::StatusOr<MetadataMachine::Applied> MetadataMachine::Apply(const raft::Entr
       InitProducer(cmd.init_producer(), out);
       if (!out.status.ok()) return out;
       break;
+    case internal::MetadataCommand::kRegisterNode:
+      RegisterNode(cmd.register_node().node(), out);
+      if (!out.status.ok()) return out;
+      break;
     default:
       return absl::DataLossError(absl::StrCat("metadata entry ", entry.index, " has no known command"));
   }
   delta->Put(std::string(kStateKey), state_.SerializeAsString());
   return out;
+}
+
+void MetadataMachine::RegisterNode(const internal::NodeRecord& node, MetadataApplied& out) {
+  if (node.node_id() == 0) {
+    out.status = absl::InvalidArgumentError("node id 0 is not a node");
+    return;
+  }
+  if (node.client_address().size() > Limits::kMaxAddressBytes ||
+      node.metrics_address().size() > Limits::kMaxAddressBytes) {
+    out.status = absl::InvalidArgumentError(
+        absl::StrCat("an address of node ", node.node_id(), " is longer than ", Limits::kMaxAddressBytes, " bytes"));
+    return;
+  }
+  if (!state_.nodes().contains(node.node_id()) &&
+      static_cast<uint32_t>(state_.nodes_size()) >= Limits::kMaxNodesPerCluster) {
+    out.status = absl::ResourceExhaustedError(
+        absl::StrCat("the cluster holds ", state_.nodes_size(), " node records, its limit"));
+    return;
+  }
+  (*state_.mutable_nodes())[node.node_id()] = node;
 }
 
 absl::Status MetadataMachine::CheckClusterLimits(int new_partitions) const {

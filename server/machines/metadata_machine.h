@@ -65,6 +65,9 @@ class MetadataMachine final : public StateMachine<MetadataApplied> {
   // wrap), or RESOURCE_EXHAUSTED past Limits::kMaxNamedProducers names.
   void InitProducer(const internal::MetadataCommand::InitProducer& cmd, MetadataApplied& out);
   uint64_t NextProducerId();
+  // RegisterNode: records a member's addresses (INVALID_ARGUMENT for an id or address out of bounds,
+  // RESOURCE_EXHAUSTED past Limits::kMaxNodesPerCluster records).
+  void RegisterNode(const internal::NodeRecord& node, MetadataApplied& out);
 };
 
 // A topic as stored, in its API form (no live partition state).

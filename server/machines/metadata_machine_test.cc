@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
+#include "server/common/limits.h"
 
 namespace brook::server {
 namespace {
@@ -171,6 +172,45 @@ TEST(MetadataApply, SnapshotRestoreRoundTrips) {
   EXPECT_EQ(other.state().topics().at("orders").SerializeAsString(),
             c.machine.state().topics().at("orders").SerializeAsString());
   ASSERT_EQ(delta.puts.size(), 1u) << "the restored state is persisted";
+}
+
+TEST(MetadataApply, RegisterNodeRecordsAndUpdatesAMembersAddressesWithinBounds) {
+  Controller c({1, 2, 3});
+  auto reg = [&](uint64_t id, std::string client, std::string metrics = "") {
+    internal::MetadataCommand cmd;
+    auto* n = cmd.mutable_register_node()->mutable_node();
+    n->set_node_id(id);
+    n->set_client_address(std::move(client));
+    n->set_metrics_address(std::move(metrics));
+    return c.Propose(cmd);
+  };
+  ASSERT_TRUE(reg(2, "10.0.0.2:7101", "10.0.0.2:9101").status.ok());
+  ASSERT_TRUE(reg(2, "10.0.0.9:7101").status.ok()) << "a node that moved updates its record";
+  EXPECT_EQ(c.machine.state().nodes().at(2).client_address(), "10.0.0.9:7101");
+  EXPECT_EQ(c.machine.state().nodes_size(), 1);
+  std::string before = c.stored.at("meta");
+
+  auto zero = reg(0, "x:1");
+  EXPECT_EQ(zero.status.code(), absl::StatusCode::kInvalidArgument) << zero.status;
+  auto long_address = reg(3, std::string(Limits::kMaxAddressBytes + 1, 'a'));
+  EXPECT_EQ(long_address.status.code(), absl::StatusCode::kInvalidArgument) << long_address.status;
+  EXPECT_NE(long_address.status.message().find("longer than 256 bytes"), absl::string_view::npos);
+  EXPECT_EQ(c.stored.at("meta"), before) << "a refused registration changes nothing";
+
+  for (uint64_t id = 3; c.machine.state().nodes_size() < static_cast<int>(Limits::kMaxNodesPerCluster); ++id) {
+    ASSERT_TRUE(reg(id, "h:1").status.ok());
+  }
+  auto past = reg(5'000, "h:1");
+  EXPECT_EQ(past.status.code(), absl::StatusCode::kResourceExhausted) << past.status;
+  EXPECT_TRUE(reg(2, "10.0.0.2:7101").status.ok()) << "a known node may still update its record at the limit";
+
+  MetadataMachine reloaded;  // the records survive a restart and a snapshot
+  ASSERT_TRUE(reloaded.Load({{std::string(MetadataMachine::kStateKey), c.stored.at("meta")}}).ok());
+  EXPECT_EQ(reloaded.state().nodes().at(2).client_address(), "10.0.0.2:7101");
+  MetadataMachine restored;
+  StateDelta delta;
+  ASSERT_TRUE(restored.Restore(c.machine.Snapshot(), {}, &delta).ok());
+  EXPECT_EQ(restored.state().nodes_size(), c.machine.state().nodes_size());
 }
 
 TEST(MetadataApply, UnparsableEntryIsDataLoss) {

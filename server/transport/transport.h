@@ -86,7 +86,8 @@ class Transport final : public Network {
   // The server side, to register on the node-to-node gRPC server.
   grpc::Service* service();
 
-  // Peer addresses learned from the peers' streams (client and metrics), and per-peer figures.
+  // Peer addresses as the peers advertise them on their streams (client and metrics; only the controller reads
+  // them, to record them in the metadata group: server/host/members.h), and per-peer figures.
   std::map<uint64_t, std::string> client_addresses() const override;
   std::map<uint64_t, std::string> metrics_addresses() const override;
   const PeerStats* stats(uint64_t peer) const;

@@ -14,6 +14,7 @@ void FakeNetwork::Send(uint64_t to, internal::MessageBatch batch) { cluster_->Qu
 std::map<uint64_t, std::string> FakeNetwork::client_addresses() const {
   std::map<uint64_t, std::string> out;
   for (const auto& [id, node] : cluster_->nodes_) out[id] = absl::StrCat("n", id, ":7101");
+  for (const auto& [id, address] : cluster_->advertised_) out[id] = address;
   return out;
 }
 

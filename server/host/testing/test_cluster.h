@@ -26,7 +26,8 @@ namespace brook::server::testing {
 
 class TestCluster;
 
-// The Network of one node in a TestCluster: sends go to the cluster's queue, addresses are "n<id>:7101".
+// The Network of one node in a TestCluster: sends go to the cluster's queue, addresses are "n<id>:7101" unless
+// the test changes them (TestCluster::Advertise).
 class FakeNetwork final : public Network {
  public:
   FakeNetwork(TestCluster* cluster, uint64_t self) : cluster_(cluster), self_(self) {}
@@ -64,6 +65,10 @@ class TestCluster {
   bool RunUntil(const std::function<bool()>& done, int max_rounds = 5000);
   // Advances the clock by `ticks` ticks, running rounds in between.
   void RunTicks(int ticks);
+
+  // Node `id` advertises `client_address` from now on (as if it restarted on another address); its peers learn
+  // it from its stream. The default is "n<id>:7101". A node id outside the cluster may be given too.
+  void Advertise(uint64_t id, std::string client_address) { advertised_[id] = std::move(client_address); }
 
   // Drops every message between a and b (both directions) until Heal.
   void Cut(uint64_t a, uint64_t b);
@@ -144,6 +149,7 @@ class TestCluster {
   std::vector<std::pair<uint64_t, internal::MessageBatch>> in_flight_;  // (to, batch), sent this round
   std::set<std::pair<uint64_t, uint64_t>> cut_;
   std::set<std::pair<uint64_t, uint64_t>> one_way_;  // (from, to)
+  std::map<uint64_t, std::string> advertised_;       // Advertise()
 };
 
 }  // namespace brook::server::testing
