@@ -42,8 +42,8 @@ void Members::Register(Clock::TimePoint now) {
     ctx_->ProposeMetadata(cmd, [this, id](const grpc::Status& s, const MetadataApplied* applied) {
       in_flight_.erase(id);
       if (!s.ok() || applied == nullptr || !applied->status.ok()) {
-        LogWarning("n", ctx_->self(), " controller: recording n", id, "'s addresses failed: ",
-                   !s.ok() ? s.error_message() : std::string(applied->status.message()));
+        LogWarning("n", ctx_->self(), " controller: recording n", id,
+                   "'s addresses failed: ", !s.ok() ? s.error_message() : std::string(applied->status.message()));
       }
     });
   }

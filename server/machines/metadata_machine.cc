@@ -85,8 +85,8 @@ void MetadataMachine::RegisterNode(const internal::NodeRecord& node, MetadataApp
   }
   if (node.client_address().size() > Limits::kMaxAddressBytes ||
       node.metrics_address().size() > Limits::kMaxAddressBytes) {
-    out.status = absl::InvalidArgumentError(
-        absl::StrCat("an address of node ", node.node_id(), " is longer than ", Limits::kMaxAddressBytes, " bytes"));
+    out.status = absl::InvalidArgumentError(absl::StrCat("an address of node ", node.node_id(), " is longer than ",
+                                                         Limits::kMaxAddressBytes, " bytes"));
     return;
   }
   if (!state_.nodes().contains(node.node_id()) &&
