@@ -1,5 +1,6 @@
 #include "server/node/node.h"
 
+#include <climits>
 #include <algorithm>
 #include <filesystem>
 #include <random>
@@ -268,6 +269,9 @@ absl::Status Node::ServeClients() {
   // pings at most every 10 s.
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config_.max_concurrent_streams);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, config_.max_connection_idle_ms);
+  // Busy connections are retired too (GOAWAY at max age, +-10% jitter); calls on them finish without a deadline.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, config_.max_connection_age_ms);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, INT_MAX);
   // A connection that does not complete its HTTP/2 handshake in time is closed (idle sockets hold descriptors).
   builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, config_.handshake_timeout_ms);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10'000);

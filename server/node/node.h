@@ -50,6 +50,7 @@ struct NodeConfig {
   int max_concurrent_streams = 256;
   int grpc_memory_mb = 1024;
   int max_connection_idle_ms = 600'000;
+  int max_connection_age_ms = 3'600'000;
   int handshake_timeout_ms = 10'000;
   int max_subscriptions = 1024;
   int subscribe_write_timeout_ms = 60'000;

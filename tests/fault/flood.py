@@ -6,6 +6,9 @@
       can (the "rapid reset" attack, CVE-2023-44487). Reconnects when the server closes the connection.
   flood.py idle HOST:PORT COUNT SECONDS
       Opens COUNT TCP connections that never send a byte, holds them SECONDS, then closes them.
+  flood.py aged HOST:PORT SECONDS
+      One HTTP/2 connection that makes a gRPC call (GetLimits) every 100 ms, so it is never idle, until the server
+      sends GOAWAY or SECONDS pass; prints when the GOAWAY came.
 
 Prints one line of figures: streams (or connections) opened, connections the server closed, seconds.
 Needs Debian's python3-h2.
@@ -93,12 +96,63 @@ def idle(target, count, seconds):
           f"{seconds} s")
 
 
+def aged(target, seconds):
+    import h2.config
+    import h2.connection
+    import h2.events
+    import h2.exceptions
+
+    host, port = target.rsplit(":", 1)
+    start = time.monotonic()
+    sock = socket.create_connection((host, int(port)), timeout=2)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    sock.sendall(conn.data_to_send())
+    headers = [(":method", "POST"), (":scheme", "http"), (":path", "/brook.v1.Admin/GetLimits"),
+               (":authority", target), ("content-type", "application/grpc"), ("te", "trailers")]
+    calls = answered = 0
+    goaway = None
+    sock.settimeout(0.1)
+    while goaway is None and time.monotonic() - start < seconds:
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, headers, end_stream=False)
+        conn.send_data(sid, b"\x00\x00\x00\x00\x00", end_stream=True)  # an empty GetLimitsRequest
+        calls += 1
+        sock.sendall(conn.data_to_send())
+        deadline = time.monotonic() + 0.1
+        while time.monotonic() < deadline and goaway is None:
+            try:
+                data = sock.recv(65536)
+            except socket.timeout:
+                break
+            if not data:
+                goaway = time.monotonic() - start
+                break
+            try:
+                events = conn.receive_data(data)
+            except h2.exceptions.ProtocolError:
+                # A frame after the server's GOAWAY (h2 closed the connection on it): the GOAWAY came.
+                goaway = time.monotonic() - start
+                break
+            for event in events:
+                if isinstance(event, h2.events.StreamEnded):
+                    answered += 1
+                elif isinstance(event, h2.events.ConnectionTerminated):
+                    goaway = time.monotonic() - start
+            sock.sendall(conn.data_to_send())
+    sock.close()
+    when = "none" if goaway is None else f"{goaway:.2f} s"
+    print(f"aged: {calls} calls, {answered} answered, goaway after {when}")
+
+
 def main():
     mode = sys.argv[1]
     if mode == "rapid-reset":
         rapid_reset(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]))
     elif mode == "idle":
         idle(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
+    elif mode == "aged":
+        aged(sys.argv[2], float(sys.argv[3]))
     else:
         sys.exit(f"unknown mode {mode}")
 

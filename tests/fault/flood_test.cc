@@ -179,6 +179,27 @@ TEST_F(FloodTest, IdleConnectionsAreClosedAndTheListenerKeepsAccepting) {
       << "idle handshakes must time out: " << figures;
 }
 
+// A connection, however busy, is asked to go away (GOAWAY) once it is --max_connection_age_ms old: no client holds
+// one connection, and what it accumulated, forever. The client library moves to a new connection without an error.
+TEST_F(FloodTest, ABusyConnectionIsRetiredAtItsMaximumAgeAndClientsCarryOn) {
+  ClusterOptions co;
+  co.extra_flags = {"--max_connection_age_ms=2000"};
+  Start(co);
+  Background aged(absl::StrCat("/usr/bin/python3 ", kFlood, " aged ", cluster_->node(target_).client_address, " 15"));
+  ProducerFigures f = ProduceFor(*client_, "served", 5s);
+  const std::string figures = aged.Wait();
+  std::printf("%sproducer beside it: %d ok, %d failed, p99 %lld us\n", figures.c_str(), f.ok, f.failed,
+              static_cast<long long>(f.p99_us));
+  EXPECT_EQ(f.failed, 0) << "the client library reconnects after a GOAWAY";
+  double after = -1;
+  auto at = figures.find("goaway after ");
+  ASSERT_NE(at, std::string::npos) << figures;
+  after = std::atof(figures.c_str() + at + 13);
+  EXPECT_GT(after, 1.5) << figures;
+  EXPECT_LT(after, 6.0) << "the busy connection must be retired near its age: " << figures;
+  EXPECT_EQ(figures.find(" 0 answered"), std::string::npos) << "its calls were served until then: " << figures;
+}
+
 TEST_F(FloodTest, UnreadSubscribeStreamsAreBoundedAndCutOff) {
   ClusterOptions co;
   co.extra_flags = {"--subscribe_write_timeout_ms=3000", "--max_subscriptions=64"};
