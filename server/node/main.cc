@@ -68,9 +68,10 @@ ABSL_FLAG(
     "Client API: memory quota for all connections' gRPC buffers, in MiB (>= 16); past it calls are refused.");
 ABSL_FLAG(int, max_connection_idle_ms, 600000,
           "Client API: a connection without calls for this long is closed (clients reconnect on demand).");
-ABSL_FLAG(int, max_connection_age_ms, 3600000,
-          "Client API: a connection this old is asked to go away (GOAWAY; clients reconnect); calls already running "
-          "on it finish first, however long (Subscribe streams are not cut). >= 1000.");
+ABSL_FLAG(
+    int, max_connection_age_ms, 3600000,
+    "Client API: a connection this old is asked to go away (GOAWAY; clients reconnect); calls already running "
+    "on it finish first, however long (Subscribe streams are not cut). >= 1000.");
 ABSL_FLAG(int, handshake_timeout_ms, 10000,
           "Client API: a connection that has not completed its HTTP/2 handshake after this long is closed.");
 ABSL_FLAG(int, max_subscriptions, 1024, "Subscribe streams this node serves at once; past it RESOURCE_EXHAUSTED.");

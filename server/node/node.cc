@@ -1,7 +1,7 @@
 #include "server/node/node.h"
 
-#include <climits>
 #include <algorithm>
+#include <climits>
 #include <filesystem>
 #include <random>
 

@@ -185,7 +185,8 @@ TEST_F(FloodTest, ABusyConnectionIsRetiredAtItsMaximumAgeAndClientsCarryOn) {
   ClusterOptions co;
   co.extra_flags = {"--max_connection_age_ms=2000"};
   Start(co);
-  Background aged(absl::StrCat("/usr/bin/python3 ", kFlood, " aged ", cluster_->node(target_).client_address, " 15"));
+  Background aged(
+      absl::StrCat("/usr/bin/python3 ", kFlood, " aged ", cluster_->node(target_).client_address, " 15"));
   ProducerFigures f = ProduceFor(*client_, "served", 5s);
   const std::string figures = aged.Wait();
   std::printf("%sproducer beside it: %d ok, %d failed, p99 %lld us\n", figures.c_str(), f.ok, f.failed,
