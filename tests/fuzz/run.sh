@@ -4,6 +4,8 @@
 #   tests/fuzz/run.sh [BUILD_DIR]        BUILD_DIR defaults to build-fuzz (make fuzz builds it)
 #   FUZZ_SECONDS=600 tests/fuzz/run.sh   seconds per target (default 15)
 #   FUZZ_TARGETS="fuzz_requests" ...     only these targets
+#   FUZZ_TIMEOUT=60 ...                  seconds one input may run before it counts as a hang (default 10; raise
+#                                        it on a loaded machine: the fuzzer runs niced)
 #
 # The seeds in tests/fuzz/corpus/<target>/ are only read; what the fuzzer adds goes to
 # BUILD_DIR/fuzz-work/<target>/corpus (kept between runs), a crashing input to BUILD_DIR/fuzz-work/<target>/
@@ -13,6 +15,7 @@ cd "$(dirname "$0")/../.."
 
 build=${1:-build-fuzz}
 seconds=${FUZZ_SECONDS:-15}
+unit_timeout=${FUZZ_TIMEOUT:-10}
 targets=${FUZZ_TARGETS:-fuzz_requests fuzz_entry_codec fuzz_partition_machine fuzz_metadata_machine fuzz_raft_messages fuzz_storage_codec}
 
 failed=()
@@ -27,7 +30,7 @@ for t in $targets; do
   fi
   start=$(date +%s)
   # -timeout: one input running longer is a finding (a hang); the outer timeout only guards the run itself.
-  timeout $((seconds + 120)) nice -n 10 "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  timeout $((seconds + 120)) nice -n 10 "$bin" -max_total_time="$seconds" -timeout="$unit_timeout" -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$work/" "$work/corpus" "tests/fuzz/corpus/$t" >"$work/log" 2>&1
   rc=$?
   took=$(($(date +%s) - start))
