@@ -36,6 +36,17 @@ class AdminService final : public v1::Admin::CallbackService {
     return reactor;
   }
 
+  grpc::ServerUnaryReactor* AlterTopic(grpc::CallbackServerContext* context, const v1::AlterTopicRequest* req,
+                                       v1::AlterTopicResponse* resp) override {
+    auto* reactor = context->DefaultReactor();
+    if (auto s = Admit(*ctx_, ValidateAlterTopic(*req)); !s.ok()) return RejectWrite(reactor, s);
+    ctx_->host->AlterTopic(*req, [reactor, resp](grpc::Status s, v1::Topic t) {
+      if (s.ok()) *resp->mutable_topic() = std::move(t);
+      FinishWrite(reactor, s);
+    });
+    return reactor;
+  }
+
   grpc::ServerUnaryReactor* ListTopics(grpc::CallbackServerContext* context, const v1::ListTopicsRequest* req,
                                        v1::ListTopicsResponse* resp) override {
     auto* reactor = context->DefaultReactor();

@@ -198,10 +198,6 @@ grpc::Status ValidateProduce(const v1::ProduceRequest& req, ValidatedProduce* ou
   return grpc::Status::OK;
 }
 
-bool Compacted(const v1::TopicConfig& config) {
-  return config.cleanup_policy() == v1::CLEANUP_COMPACT || config.cleanup_policy() == v1::CLEANUP_COMPACT_DELETE;
-}
-
 grpc::Status ValidateKeysFor(const v1::TopicConfig& config, const ValidatedProduce& produce) {
   if (!Compacted(config) || produce.keyless_record.empty()) return grpc::Status::OK;
   return InvalidField(produce.keyless_record,
@@ -236,39 +232,6 @@ grpc::Status ValidateListOffsets(const v1::ListOffsetsRequest& req) {
 }
 
 // Cleanup policy and its settings: each setting belongs to the policies that use it.
-grpc::Status ValidateTopicConfig(const v1::TopicConfig& c) {
-  if (!v1::CleanupPolicy_IsValid(c.cleanup_policy())) {
-    return InvalidField(
-        "config.cleanup_policy",
-        absl::StrCat("is ", static_cast<int>(c.cleanup_policy()),
-                     "; use CLEANUP_DELETE (0), CLEANUP_COMPACT (1) or CLEANUP_COMPACT_DELETE (2)"));
-  }
-  if (c.cleanup_policy() == v1::CLEANUP_COMPACT) {
-    for (const auto& [field, value] : {std::pair<const char*, uint64_t>{"config.retention_ms", c.retention_ms()},
-                                       {"config.retention_bytes", c.retention_bytes()}}) {
-      if (value != 0) {
-        return InvalidField(field,
-                            "is set but cleanup_policy is CLEANUP_COMPACT, which never deletes by age or "
-                            "size; use CLEANUP_COMPACT_DELETE for both, or leave it 0");
-      }
-    }
-  }
-  for (const auto& [field, value] :
-       {std::pair<const char*, uint64_t>{"config.tombstone_retention_ms", c.tombstone_retention_ms()},
-        {"config.min_compaction_lag_ms", c.min_compaction_lag_ms()}}) {
-    if (value != 0 && !Compacted(c)) {
-      return InvalidField(field,
-                          "is set but the topic is not compacted; set cleanup_policy to CLEANUP_COMPACT or "
-                          "CLEANUP_COMPACT_DELETE, or leave it 0");
-    }
-    if (value > Limits::kMaxCompactionTimeMs) {
-      return InvalidField(
-          field, absl::StrCat("is ", value, " ms; the limit is ", Limits::kMaxCompactionTimeMs, " (10 years)"));
-    }
-  }
-  return grpc::Status::OK;
-}
-
 grpc::Status ValidateCreateTopic(const v1::CreateTopicRequest& req) {
   if (auto s = ValidateTopicName("name", req.name()); !s.ok()) return s;
   if (req.partitions() == 0 || req.partitions() > Limits::kMaxPartitionsPerTopic) {
@@ -280,6 +243,15 @@ grpc::Status ValidateCreateTopic(const v1::CreateTopicRequest& req) {
                                                            Limits::kMaxReplicationFactor, " (0 = default 3)"));
   }
   return ValidateTopicConfig(req.config());
+}
+
+grpc::Status ValidateAlterTopic(const v1::AlterTopicRequest& req) {
+  if (auto s = ValidateTopicName("name", req.name()); !s.ok()) return s;
+  constexpr int kMaxFields = 8;  // more than the fields there are
+  if (req.set_size() > kMaxFields) {
+    return InvalidField("set", absl::StrCat("has ", req.set_size(), " entries; name each field at most once"));
+  }
+  return grpc::Status::OK;
 }
 
 grpc::Status ValidateCommitOffsets(const v1::CommitOffsetsRequest& req) {

@@ -11,6 +11,7 @@
 #include "brook/v1/groups.pb.h"
 #include "brook/v1/log.pb.h"
 #include "grpcpp/support/status.h"
+#include "server/common/topic_config.h"
 
 namespace brook::server {
 
@@ -32,8 +33,6 @@ grpc::Status ValidateProduce(const v1::ProduceRequest& req, ValidatedProduce* ou
 // A Produce to a topic with `config`: on a compacted topic every record needs a key (INVALID_ARGUMENT naming the
 // first record without one). The topic is known only once the request found its partition, hence apart.
 grpc::Status ValidateKeysFor(const v1::TopicConfig& config, const ValidatedProduce& produce);
-// Whether a topic's cleanup policy compacts (CLEANUP_COMPACT or CLEANUP_COMPACT_DELETE).
-bool Compacted(const v1::TopicConfig& config);
 // An empty name, or a name like a topic's.
 grpc::Status ValidateInitProducer(const v1::InitProducerRequest& req);
 grpc::Status ValidateFetch(const v1::FetchRequest& req);
@@ -41,6 +40,9 @@ grpc::Status ValidateSubscribe(const v1::SubscribeRequest& req);
 grpc::Status ValidateListOffsets(const v1::ListOffsetsRequest& req);
 // The replication factor against the cluster's size is checked by the controller (FAILED_PRECONDITION).
 grpc::Status ValidateCreateTopic(const v1::CreateTopicRequest& req);
+// The name, and `set` within its bounds; the change itself is checked by the controller against the topic's
+// config (AlterTopicConfig).
+grpc::Status ValidateAlterTopic(const v1::AlterTopicRequest& req);
 grpc::Status ValidateCommitOffsets(const v1::CommitOffsetsRequest& req);
 grpc::Status ValidateFetchOffsets(const v1::FetchOffsetsRequest& req);
 grpc::Status ValidateGetMetadata(const v1::GetMetadataRequest& req);

@@ -223,6 +223,10 @@ void Host::CreateTopic(const v1::CreateTopicRequest& req, std::function<void(grp
   Post([this, req, done] { topics_.Create(req, done); }, [done](const grpc::Status& s) { done(s, {}); });
 }
 
+void Host::AlterTopic(const v1::AlterTopicRequest& req, std::function<void(grpc::Status, v1::Topic)> done) {
+  Post([this, req, done] { topics_.Alter(req, done); }, [done](const grpc::Status& s) { done(s, {}); });
+}
+
 void Host::DeleteTopic(const std::string& name, std::function<void(grpc::Status)> done) {
   Post([this, name, done] { topics_.Delete(name, done); }, done);
 }

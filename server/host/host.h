@@ -77,6 +77,7 @@ class Host {
   void InitProducer(const std::string& name, std::function<void(grpc::Status, v1::InitProducerResponse)> done);
   void CreateTopic(const v1::CreateTopicRequest& req, std::function<void(grpc::Status, v1::Topic)> done);
   void DeleteTopic(const std::string& name, std::function<void(grpc::Status)> done);
+  void AlterTopic(const v1::AlterTopicRequest& req, std::function<void(grpc::Status, v1::Topic)> done);
   // Fills each partition's live state (leader, caught-up replicas, offsets) of a topic.
   void DescribeTopic(const std::string& name, std::function<void(grpc::Status, v1::Topic)> done);
   void TransferLeadership(const v1::TransferLeadershipRequest& req,

@@ -315,6 +315,47 @@ TEST(HostRetention, SizeRetentionTrimsTheLogPrefixOnEveryReplica) {
   EXPECT_EQ(after.response.base_offset(), 40u) << "offsets never change when the prefix goes";
 }
 
+// Retention changed while the topic serves: every replica trims by the new limit from its next check, and the
+// answer is the topic as changed. A node that is not the controller names it.
+TEST(HostRetention, AlterTopicChangesRetentionOnEveryReplicaWhileTheTopicServes) {
+  HostOptions options;
+  options.retention_interval = std::chrono::milliseconds(100);
+  TestCluster cluster(3, options);
+  ASSERT_TRUE(cluster.CreateTopic("logs", 1, 3).ok());
+  const uint64_t leader = cluster.WaitForLeader("logs", 0);
+  const std::string value(256, 'v');
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(cluster.ProduceAndWait(leader, "logs", 0, {value}).status.ok());
+  cluster.RunTicks(20);
+  EXPECT_EQ(cluster.View(leader, "logs", 0)->log_start_offset(), 0u) << "no retention yet";
+
+  v1::AlterTopicRequest req;
+  req.set_name("logs");
+  req.add_set("retention_bytes");
+  req.mutable_config()->set_retention_bytes(2048);
+  const uint64_t controller = cluster.WaitForController();
+  auto on_follower = cluster.AlterTopic(req, controller == 1 ? 2 : 1);
+  ASSERT_EQ(on_follower.times, 1);
+  auto not_leader = Detail<v1::NotLeader>(on_follower.status);
+  ASSERT_TRUE(not_leader.has_value()) << on_follower.status.error_message();
+  EXPECT_EQ(not_leader->leader_id(), controller);
+
+  auto altered = cluster.AlterTopic(req);
+  ASSERT_TRUE(altered.status.ok()) << altered.status.error_message();
+  EXPECT_EQ(altered.response.config().retention_bytes(), 2048u);
+  for (uint64_t node = 1; node <= 3; ++node) {
+    EXPECT_TRUE(cluster.RunUntil([&] { return cluster.View(node, "logs", 0)->log_start_offset() > 0; }))
+        << "node " << node << " kept its whole log after the change";
+    EXPECT_EQ(cluster.host(node).cluster()->metadata.topics().at("logs").config().retention_bytes(), 2048u);
+  }
+
+  req.set_expected_topic_id(altered.response.topic_id() + 1);
+  auto stale = cluster.AlterTopic(req);
+  EXPECT_EQ(stale.status.error_code(), grpc::StatusCode::NOT_FOUND) << stale.status.error_message();
+  req.set_expected_topic_id(0);
+  req.set_name("missing");
+  EXPECT_EQ(cluster.AlterTopic(req).status.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
 TEST_F(HostTest, DeleteTopicWhileProducingAnswersEveryProduceOnceAndANewTopicStartsAtZero) {
   ASSERT_TRUE(cluster_.ProduceAndWait(leader_, "orders", 0, {"a"}).status.ok());
   std::vector<std::shared_ptr<Answer<v1::ProduceResponse>>> during;

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/common/errors.h"
 #include "server/common/log.h"
+#include "server/common/topic_config.h"
 
 namespace brook::server {
 namespace {
@@ -55,6 +56,12 @@ void TopicsHandler::OnMetadataApplied(const raft::Entry& entry, const MetadataAp
     OpenReplicas(applied.created, true);
     LogInfo("n", ctx_->self(), " topic '", applied.created.name(), "' created with ",
             applied.created.partitions_size(), " partitions");
+  }
+  if (applied.altered.partitions_size() > 0) {
+    const auto& c = applied.altered.config();
+    LogInfo("n", ctx_->self(), " topic '", applied.altered.name(), "' altered: retention_ms ", c.retention_ms(),
+            ", retention_bytes ", c.retention_bytes(), ", tombstone_retention_ms ", c.tombstone_retention_ms(),
+            ", min_compaction_lag_ms ", c.min_compaction_lag_ms());
   }
   if (applied.deleted.partitions_size() > 0) {
     for (const auto& p : applied.deleted.partitions()) {
@@ -116,6 +123,36 @@ void TopicsHandler::Delete(const std::string& name, std::function<void(grpc::Sta
   ctx_->ProposeMetadata(cmd, [done](const grpc::Status& s, const MetadataApplied* m) {
     if (!s.ok()) return done(s);
     done(ToGrpc(m->status));
+  });
+}
+
+void TopicsHandler::Alter(const v1::AlterTopicRequest& req, std::function<void(grpc::Status, v1::Topic)> done) {
+  MetadataGroup& meta = ctx_->groups->metadata();
+  if (auto s = ctx_->CheckLeaderReady(meta); !s.ok()) return done(s, {});
+  const auto& topics = meta.machine().state().topics();
+  auto it = topics.find(req.name());
+  if (it == topics.end() || (req.expected_topic_id() != 0 && it->second.topic_id() != req.expected_topic_id())) {
+    return done(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                             it == topics.end()
+                                 ? absl::StrCat("topic '", req.name(), "' does not exist")
+                                 : absl::StrCat("topic '", req.name(), "' is incarnation ", it->second.topic_id(),
+                                                ", not expected_topic_id ", req.expected_topic_id())),
+                {});
+  }
+  v1::TopicConfig merged;
+  if (auto s = AlterTopicConfig(it->second.config(), req.set(), req.config(), &merged); !s.ok())
+    return done(s, {});
+  if (auto s = ctx_->disk->CheckWrite(ctx_->self()); !s.ok()) return done(s, {});
+  internal::MetadataCommand cmd;
+  auto* alter = cmd.mutable_alter_topic();
+  alter->set_name(req.name());
+  alter->set_topic_id(it->second.topic_id());
+  *alter->mutable_set() = req.set();
+  *alter->mutable_config() = req.config();
+  ctx_->ProposeMetadata(cmd, [done](const grpc::Status& s, const MetadataApplied* m) {
+    if (!s.ok()) return done(s, {});
+    if (!m->status.ok()) return done(ToGrpc(m->status), {});
+    done(grpc::Status::OK, TopicToApi(m->altered));
   });
 }
 

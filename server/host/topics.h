@@ -1,4 +1,4 @@
-// Topics and the metadata group (docs/decisions.md D5): CreateTopic and DeleteTopic are validated and placed by
+// Topics and the metadata group (docs/decisions.md D5): CreateTopic, AlterTopic and DeleteTopic are validated by
 // the controller (the metadata leader) and proposed to the metadata group; every node applies them and starts or
 // stops hosting the partition groups it is a replica of. DescribeTopic adds live partition state.
 //
@@ -23,6 +23,8 @@ class TopicsHandler {
 
   void Create(const v1::CreateTopicRequest& req, std::function<void(grpc::Status, v1::Topic)> done);
   void Delete(const std::string& name, std::function<void(grpc::Status)> done);
+  // Checks the change against the topic's config as it stands, then proposes it (the merge happens at apply).
+  void Alter(const v1::AlterTopicRequest& req, std::function<void(grpc::Status, v1::Topic)> done);
   // Fills each partition's live state (leader, caught-up replicas, offsets) of a topic.
   void Describe(const std::string& name, std::function<void(grpc::Status, v1::Topic)> done);
 

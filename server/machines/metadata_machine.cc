@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/common/limits.h"
+#include "server/common/topic_config.h"
 
 namespace brook::server {
 
@@ -67,6 +68,10 @@ absl::StatusOr<MetadataMachine::Applied> MetadataMachine::Apply(const raft::Entr
       InitProducer(cmd.init_producer(), out);
       if (!out.status.ok()) return out;
       break;
+    case internal::MetadataCommand::kAlterTopic:
+      AlterTopic(cmd.alter_topic(), out);
+      if (!out.status.ok()) return out;
+      break;
     case internal::MetadataCommand::kRegisterNode:
       RegisterNode(cmd.register_node().node(), out);
       if (!out.status.ok()) return out;
@@ -76,6 +81,22 @@ absl::StatusOr<MetadataMachine::Applied> MetadataMachine::Apply(const raft::Entr
   }
   delta->Put(std::string(kStateKey), state_.SerializeAsString());
   return out;
+}
+
+void MetadataMachine::AlterTopic(const internal::MetadataCommand::AlterTopic& cmd, MetadataApplied& out) {
+  out.topic = cmd.name();
+  auto it = state_.mutable_topics()->find(cmd.name());
+  if (it == state_.mutable_topics()->end() || (cmd.topic_id() != 0 && it->second.topic_id() != cmd.topic_id())) {
+    out.status = absl::NotFoundError(absl::StrCat("topic '", cmd.name(), "' does not exist"));
+    return;
+  }
+  v1::TopicConfig merged;
+  if (auto s = AlterTopicConfig(it->second.config(), cmd.set(), cmd.config(), &merged); !s.ok()) {
+    out.status = absl::InvalidArgumentError(s.error_message());
+    return;
+  }
+  *it->second.mutable_config() = std::move(merged);
+  out.altered = it->second;
 }
 
 void MetadataMachine::RegisterNode(const internal::NodeRecord& node, MetadataApplied& out) {

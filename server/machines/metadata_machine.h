@@ -24,6 +24,7 @@ struct MetadataApplied {
   std::string topic;              // the topic created or deleted
   internal::TopicRecord created;  // CreateTopic: the topic as stored (with ids)
   internal::TopicRecord deleted;  // DeleteTopic: the topic as it was
+  internal::TopicRecord altered;  // AlterTopic: the topic as it is now
   uint64_t producer_id = 0;       // InitProducer: the identity given
   uint32_t producer_epoch = 0;
 };
@@ -68,6 +69,9 @@ class MetadataMachine final : public StateMachine<MetadataApplied> {
   // RegisterNode: records a member's addresses (INVALID_ARGUMENT for an id or address out of bounds,
   // RESOURCE_EXHAUSTED past Limits::kMaxNodesPerCluster records).
   void RegisterNode(const internal::NodeRecord& node, MetadataApplied& out);
+  // AlterTopic: merges the named fields into the topic's config (NOT_FOUND for another incarnation or none,
+  // INVALID_ARGUMENT when the result breaks a rule; the state is then unchanged).
+  void AlterTopic(const internal::MetadataCommand::AlterTopic& cmd, MetadataApplied& out);
 };
 
 // A topic as stored, in its API form (no live partition state).

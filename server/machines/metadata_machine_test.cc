@@ -174,6 +174,36 @@ TEST(MetadataApply, SnapshotRestoreRoundTrips) {
   ASSERT_EQ(delta.puts.size(), 1u) << "the restored state is persisted";
 }
 
+TEST(MetadataApply, AlterTopicMergesTheNamedFieldsAtApplySoConcurrentChangesAllHold) {
+  Controller c({1, 2, 3});
+  auto created = c.Create("orders", 2, 3);
+  auto alter = [&](const char* field, uint64_t value, uint64_t topic_id = 0) {
+    internal::MetadataCommand cmd;
+    auto* a = cmd.mutable_alter_topic();
+    a->set_name("orders");
+    a->set_topic_id(topic_id);
+    a->add_set(field);
+    if (std::string(field) == "retention_ms") a->mutable_config()->set_retention_ms(value);
+    if (std::string(field) == "retention_bytes") a->mutable_config()->set_retention_bytes(value);
+    return c.Propose(cmd);
+  };
+  // Two changes proposed against the same config, applied one after the other: both hold.
+  ASSERT_TRUE(alter("retention_ms", 60'000).status.ok());
+  auto second = alter("retention_bytes", 1 << 20, created.created.topic_id());
+  ASSERT_TRUE(second.status.ok()) << second.status;
+  EXPECT_EQ(second.altered.config().retention_ms(), 60'000u);
+  EXPECT_EQ(second.altered.config().retention_bytes(), 1u << 20);
+  EXPECT_EQ(second.altered.partitions_size(), 2) << "Applied::altered is the whole topic";
+
+  std::string before = c.stored.at("meta");
+  auto other_incarnation = alter("retention_ms", 1, created.created.topic_id() + 1);
+  EXPECT_EQ(other_incarnation.status.code(), absl::StatusCode::kNotFound) << other_incarnation.status;
+  auto bad = alter("cleanup_policy", 1);
+  EXPECT_EQ(bad.status.code(), absl::StatusCode::kInvalidArgument) << bad.status;
+  EXPECT_EQ(c.stored.at("meta"), before) << "a refused change leaves the state alone";
+  EXPECT_EQ(c.machine.state().topics().at("orders").config().retention_ms(), 60'000u);
+}
+
 TEST(MetadataApply, RegisterNodeRecordsAndUpdatesAMembersAddressesWithinBounds) {
   Controller c({1, 2, 3});
   auto reg = [&](uint64_t id, std::string client, std::string metrics = "") {

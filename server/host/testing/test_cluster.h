@@ -108,6 +108,8 @@ class TestCluster {
                                                               uint64_t producer_id = 0, uint64_t sequence = 0);
   // InitProducer through the controller (retrying what says retry), then rounds until it is answered.
   Answer<v1::InitProducerResponse> InitProducer(const std::string& name);
+  // AlterTopic on `node` (0: the controller, retrying what says retry).
+  Answer<v1::Topic> AlterTopic(const v1::AlterTopicRequest& req, uint64_t node = 0);
   // Produce, then rounds until it is answered.
   Answer<v1::ProduceResponse> ProduceAndWait(uint64_t node, const std::string& topic, uint32_t partition,
                                              const std::vector<std::string>& values, uint64_t producer_id = 0,
