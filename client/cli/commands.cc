@@ -193,6 +193,47 @@ int TopicDescribe(Context& ctx) {
   return kExitOk;
 }
 
+int TopicAlter(Context& ctx) {
+  const std::string& name = ctx.positionals[0];
+  v1::TopicConfig config;
+  std::vector<std::string> set;
+  struct Field {
+    const char* flag;
+    const char* field;
+    void (v1::TopicConfig::*setter)(uint64_t);
+  };
+  for (const Field& f :
+       {Field{"retention-ms", "retention_ms", &v1::TopicConfig::set_retention_ms},
+        Field{"retention-bytes", "retention_bytes", &v1::TopicConfig::set_retention_bytes},
+        Field{"tombstone-retention-ms", "tombstone_retention_ms", &v1::TopicConfig::set_tombstone_retention_ms},
+        Field{"min-compaction-lag-ms", "min_compaction_lag_ms", &v1::TopicConfig::set_min_compaction_lag_ms}}) {
+    if (!ctx.args.Has(f.flag)) continue;
+    auto value = NonNegative(ctx.args, f.flag, 0);
+    if (!value.ok()) return UsageError(ctx, std::string(value.status().message()));
+    (config.*f.setter)(*value);
+    set.push_back(f.field);
+  }
+  if (set.empty()) {
+    return UsageError(ctx,
+                      "give at least one of --retention-ms, --retention-bytes, --tombstone-retention-ms, "
+                      "--min-compaction-lag-ms");
+  }
+  client::Admin admin(ctx.connection);
+  auto topic = admin.AlterTopic(name, set, config);
+  if (!topic.ok()) return Fail(ctx, topic.status());
+  if (ctx.json) {
+    JsonWriter w;
+    WriteTopic(w, *topic);
+    ctx.io.out << w.str() << '\n';
+  } else {
+    const auto& c = topic->config();
+    ctx.io.out << "altered topic '" << name << "': retention-ms " << c.retention_ms() << ", retention-bytes "
+               << c.retention_bytes() << ", tombstone-retention-ms " << c.tombstone_retention_ms()
+               << ", min-compaction-lag-ms " << c.min_compaction_lag_ms() << '\n';
+  }
+  return kExitOk;
+}
+
 int TopicDelete(Context& ctx) {
   client::Admin admin(ctx.connection);
   absl::Status s = admin.DeleteTopic(ctx.positionals[0]);
@@ -669,6 +710,16 @@ const std::vector<CommandSpec>& Commands() {
        "show a topic's config and its partitions: leaders, replicas, offsets",
        {},
        TopicDescribe},
+      {{"topic", "alter"},
+       "NAME",
+       1,
+       1,
+       "change a topic's retention or compaction settings while it serves (only the flags given change)",
+       {Value("retention-ms", "delete records older than this (0: keep forever)"),
+        Value("retention-bytes", "keep about this many bytes per partition (0: no limit)"),
+        Value("tombstone-retention-ms", "compacted topics: how long a tombstone stays readable (0: 24 h)"),
+        Value("min-compaction-lag-ms", "compacted topics: records younger than this are never compacted")},
+       TopicAlter},
       {{"topic", "delete"}, "NAME", 1, 1, "delete a topic and its data", {}, TopicDelete},
       {{"produce"},
        "TOPIC",

@@ -32,6 +32,21 @@ absl::Status Admin::DeleteTopic(const std::string& name) {
                            });
 }
 
+absl::StatusOr<v1::Topic> Admin::AlterTopic(const std::string& name, const std::vector<std::string>& set,
+                                            const v1::TopicConfig& config, uint64_t expected_topic_id) {
+  v1::AlterTopicRequest request;
+  request.set_name(name);
+  for (const auto& field : set) request.add_set(field);
+  *request.mutable_config() = config;
+  request.set_expected_topic_id(expected_topic_id);
+  v1::AlterTopicResponse response;
+  absl::Status s = connection_->Call(
+      Route::Controller(), connection_->DefaultDeadline(), /*idempotent=*/true,
+      [&](grpc::ClientContext* ctx, NodeStubs* node) { return node->admin->AlterTopic(ctx, request, &response); });
+  if (!s.ok()) return s;
+  return response.topic();
+}
+
 absl::StatusOr<std::vector<v1::Topic>> Admin::ListTopics() {
   v1::ListTopicsResponse response;
   absl::Status s = connection_->Call(Route::AnyNode(), connection_->DefaultDeadline(), /*idempotent=*/true,

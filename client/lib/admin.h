@@ -23,6 +23,11 @@ class Admin {
   absl::StatusOr<v1::Topic> CreateTopic(const std::string& name, uint32_t partitions,
                                         uint32_t replication_factor = 0, const v1::TopicConfig& config = {});
   absl::Status DeleteTopic(const std::string& name);
+  // Served by the controller: the config fields `set` names ("retention_ms", "retention_bytes",
+  // "tombstone_retention_ms", "min_compaction_lag_ms") take their values from `config`. Safe to retry (it sets
+  // values). expected_topic_id 0 means whichever incarnation of the name exists. Returns the topic as changed.
+  absl::StatusOr<v1::Topic> AlterTopic(const std::string& name, const std::vector<std::string>& set,
+                                       const v1::TopicConfig& config, uint64_t expected_topic_id = 0);
   absl::StatusOr<std::vector<v1::Topic>> ListTopics();
   absl::StatusOr<v1::Topic> DescribeTopic(const std::string& name);
   absl::StatusOr<v1::DescribeClusterResponse> DescribeCluster();

@@ -27,6 +27,40 @@ class BrookCliTest : public LiveCluster {
   std::string last_;  // for failure messages
 };
 
+// Retention changed while the topic serves: the log start moves on every replica's next check; the settings not
+// given keep their values; what cannot change is refused with the field named.
+TEST_F(BrookCliTest, TopicAlterChangesRetentionWhileTheTopicServes) {
+  ASSERT_EQ(Brook({"topic", "create", "aging", "--partitions=1", "--retention-ms=86400000"}).exit_code, 0)
+      << last_;
+  std::string lines;
+  for (int i = 0; i < 200; ++i) lines += std::string(1000, 'a' + i % 26) + "\n";
+  ASSERT_EQ(Brook({"produce", "aging", "--partition=0"}, lines).exit_code, 0) << last_;
+
+  auto altered = Brook({"topic", "alter", "aging", "--retention-bytes=8192"});
+  ASSERT_EQ(altered.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(altered.out, "retention-ms 86400000, retention-bytes 8192")) << last_;
+  bool trimmed = false;
+  for (int attempt = 0; attempt < 150 && !trimmed; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto d = Brook({"topic", "describe", "aging", "--output=json"});
+    ASSERT_EQ(d.exit_code, 0) << last_;
+    trimmed = !absl::StrContains(d.out, "\"log_start_offset\":0");
+  }
+  EXPECT_TRUE(trimmed) << "the log start never moved after the retention change: " << last_;
+
+  auto none = Brook({"topic", "alter", "aging"});
+  EXPECT_EQ(none.exit_code, 2) << last_;
+  EXPECT_TRUE(absl::StrContains(none.err, "--retention-bytes")) << last_;
+  ASSERT_EQ(Brook({"topic", "create", "table", "--partitions=1", "--cleanup-policy=compact"}).exit_code, 0)
+      << last_;
+  auto forbidden = Brook({"topic", "alter", "table", "--retention-ms=1000"});
+  EXPECT_NE(forbidden.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(forbidden.err, "config.retention_ms")) << last_;
+  auto missing = Brook({"topic", "alter", "nope", "--retention-ms=1"});
+  EXPECT_EQ(missing.exit_code, 3) << last_;
+  EXPECT_TRUE(absl::StrContains(missing.err, "NOT_FOUND")) << last_;
+}
+
 TEST_F(BrookCliTest, TopicLifecycle) {
   auto created = Brook({"topic", "create", "clicks", "--partitions=4"});
   ASSERT_EQ(created.exit_code, 0) << last_;

@@ -46,11 +46,13 @@ grpc::Status ValidateTopicConfig(const v1::TopicConfig& c) {
   return grpc::Status::OK;
 }
 
-grpc::Status AlterTopicConfig(const v1::TopicConfig& current, const google::protobuf::RepeatedPtrField<std::string>& set,
+grpc::Status AlterTopicConfig(const v1::TopicConfig& current,
+                              const google::protobuf::RepeatedPtrField<std::string>& set,
                               const v1::TopicConfig& values, v1::TopicConfig* out) {
   if (set.empty()) {
-    return InvalidField("set", "is empty; name the config fields to change (retention_ms, retention_bytes, "
-                               "tombstone_retention_ms, min_compaction_lag_ms)");
+    return InvalidField("set",
+                        "is empty; name the config fields to change (retention_ms, retention_bytes, "
+                        "tombstone_retention_ms, min_compaction_lag_ms)");
   }
   v1::TopicConfig merged = current;
   std::set<std::string> seen;
@@ -67,8 +69,9 @@ grpc::Status AlterTopicConfig(const v1::TopicConfig& current, const google::prot
     } else if (field == "min_compaction_lag_ms") {
       merged.set_min_compaction_lag_ms(values.min_compaction_lag_ms());
     } else if (field == "cleanup_policy") {
-      return InvalidField(where, "is cleanup_policy, which is fixed when the topic is created; create a new topic "
-                                 "with the policy you need");
+      return InvalidField(where,
+                          "is cleanup_policy, which is fixed when the topic is created; create a new topic "
+                          "with the policy you need");
     } else {
       return InvalidField(where, absl::StrCat("is '", field.substr(0, 64),
                                               "', not a field AlterTopic changes; use retention_ms, "

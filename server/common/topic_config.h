@@ -21,7 +21,8 @@ grpc::Status ValidateTopicConfig(const v1::TopicConfig& config);
 // AlterTopic: `current` with the fields named in `set` taken from `values` (admin.proto AlterTopicRequest), into
 // `out`. INVALID_ARGUMENT when `set` is empty, names a field twice, names one that cannot change
 // (cleanup_policy) or does not exist, or when the result breaks a rule of ValidateTopicConfig.
-grpc::Status AlterTopicConfig(const v1::TopicConfig& current, const google::protobuf::RepeatedPtrField<std::string>& set,
+grpc::Status AlterTopicConfig(const v1::TopicConfig& current,
+                              const google::protobuf::RepeatedPtrField<std::string>& set,
                               const v1::TopicConfig& values, v1::TopicConfig* out);
 
 }  // namespace brook::server

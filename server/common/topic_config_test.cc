@@ -36,7 +36,8 @@ TEST(AlterTopicConfig, ChangesTheNamedFieldsAndKeepsTheOthers) {
   ASSERT_TRUE(AlterTopicConfig(current, Fields({"retention_ms"}), values, &out).ok());
   EXPECT_EQ(out.retention_ms(), 5'000u);
   EXPECT_EQ(out.retention_bytes(), 1u << 20);
-  ASSERT_TRUE(AlterTopicConfig(current, Fields({"retention_ms", "retention_bytes"}), v1::TopicConfig{}, &out).ok());
+  ASSERT_TRUE(
+      AlterTopicConfig(current, Fields({"retention_ms", "retention_bytes"}), v1::TopicConfig{}, &out).ok());
   EXPECT_EQ(out.retention_ms(), 0u) << "0 turns retention off again";
   EXPECT_EQ(out.retention_bytes(), 0u);
 }
