@@ -146,6 +146,16 @@ void Requests(Corpus& c) {
   create.set_replication_factor(8);
   c.Add(t, "invalid-create-topic-replication", create.SerializeAsString());
 
+  v1::AlterTopicRequest alter;
+  alter.set_name("orders");
+  alter.add_set("retention_ms");
+  alter.add_set("retention_bytes");
+  alter.mutable_config()->set_retention_ms(3600000);
+  alter.mutable_config()->set_retention_bytes(1 << 30);
+  c.Add(t, "alter-topic", alter.SerializeAsString());
+  alter.add_set("cleanup_policy");
+  c.Add(t, "invalid-alter-topic-policy", alter.SerializeAsString());
+
   v1::DeleteTopicRequest del;
   del.set_name("orders");
   c.Add(t, "delete-topic", del.SerializeAsString());
@@ -295,6 +305,21 @@ std::string InitProducer(const std::string& name) {
   return cmd.SerializeAsString();
 }
 
+std::string AlterRetention(const std::string& name, uint64_t retention_ms) {
+  internal::MetadataCommand cmd;
+  cmd.mutable_alter_topic()->set_name(name);
+  cmd.mutable_alter_topic()->add_set("retention_ms");
+  cmd.mutable_alter_topic()->mutable_config()->set_retention_ms(retention_ms);
+  return cmd.SerializeAsString();
+}
+
+std::string RegisterNode(uint64_t id, const std::string& client) {
+  internal::MetadataCommand cmd;
+  cmd.mutable_register_node()->mutable_node()->set_node_id(id);
+  cmd.mutable_register_node()->mutable_node()->set_client_address(client);
+  return cmd.SerializeAsString();
+}
+
 void MetadataMachine(Corpus& c) {
   const std::string t = "fuzz_metadata_machine";
   internal::MetadataCommand del;
@@ -309,6 +334,12 @@ void MetadataMachine(Corpus& c) {
   ready(w, {CreateTopic("orders", 1), del.SerializeAsString()});
   w.U8(1).U8(2);
   c.Add(t, "topics-and-producers", w.str());
+  FrameWriter members;
+  members.U8(0);
+  ready(members, {RegisterNode(1, "10.0.0.1:7101"), RegisterNode(2, "10.0.0.2:7101"), CreateTopic("orders", 2),
+                  AlterRetention("orders", 60000), RegisterNode(2, "10.0.0.9:7101"), AlterRetention("absent", 1)});
+  members.U8(1).U8(2);
+  c.Add(t, "members-and-alter-topic", members.str());
 
   server::MetadataMachine m;
   server::StateDelta delta;

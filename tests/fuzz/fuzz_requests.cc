@@ -96,6 +96,40 @@ void CheckCreateTopic(const v1::CreateTopicRequest& req) {
   if (!applied.ok() || !applied->status.ok()) Fail("a placed topic does not apply");
 }
 
+// The controller's check of an AlterTopic and the metadata machine's apply agree: a change the check accepts
+// applies and leaves exactly the merged config; one it refuses is refused at apply too and changes nothing.
+void CheckAlterTopic(const v1::AlterTopicRequest& req) {
+  fuzz::AllocationBoundPause pause;  // a metadata machine of its own
+  MetadataMachine machine;
+  if (!machine.Load({}).ok()) Fail("an empty metadata state does not load");
+  internal::MetadataCommand create;
+  auto* topic = create.mutable_create_topic()->mutable_topic();
+  topic->set_name(req.name());
+  topic->add_partitions()->add_replicas(1);
+  topic->mutable_config()->set_cleanup_policy(req.expected_topic_id() % 2 == 0 ? v1::CLEANUP_DELETE
+                                                                               : v1::CLEANUP_COMPACT);
+  StateDelta delta;
+  if (auto a = machine.Apply(MetadataEntry(create), &delta); !a.ok() || !a->status.ok())
+    Fail("a topic not created");
+  const std::string before = machine.Snapshot();
+  v1::TopicConfig merged;
+  grpc::Status check =
+      AlterTopicConfig(machine.state().topics().at(req.name()).config(), req.set(), req.config(), &merged);
+  CheckRefusal(check);
+  internal::MetadataCommand cmd;
+  cmd.mutable_alter_topic()->set_name(req.name());
+  *cmd.mutable_alter_topic()->mutable_set() = req.set();
+  *cmd.mutable_alter_topic()->mutable_config() = req.config();
+  auto applied = machine.Apply(MetadataEntry(cmd), &delta);
+  if (!applied.ok()) Fail("an AlterTopic entry is corrupt");
+  if (check.ok() != applied->status.ok()) Fail("the controller's check and the apply disagree on an AlterTopic");
+  if (check.ok() &&
+      machine.state().topics().at(req.name()).config().SerializeAsString() != merged.SerializeAsString()) {
+    Fail("an applied AlterTopic left another config than the check merged");
+  }
+  if (!check.ok() && machine.Snapshot() != before) Fail("a refused AlterTopic changed the state");
+}
+
 void CheckInitProducer(const v1::InitProducerRequest& req) {
   fuzz::AllocationBoundPause pause;  // a metadata machine of its own
   MetadataMachine machine;
@@ -125,6 +159,11 @@ void FuzzOne(std::string_view bytes) {
     auto s = ValidateCreateTopic(r);
     CheckRefusal(s);
     if (s.ok()) CheckCreateTopic(r);
+  }
+  if (v1::AlterTopicRequest r; Parse(bytes, &r)) {
+    auto s = ValidateAlterTopic(r);
+    CheckRefusal(s);
+    if (s.ok()) CheckAlterTopic(r);
   }
   if (v1::DeleteTopicRequest r; Parse(bytes, &r)) CheckRefusal(ValidateTopicName("name", r.name()));
   if (v1::DescribeTopicRequest r; Parse(bytes, &r)) CheckRefusal(ValidateTopicName("name", r.name()));
