@@ -29,7 +29,8 @@ check(decoded.details[0].Unpack(hint) and hint.leader_address == "127.0.0.1:7003
 for module, service, methods in [
     (log_pb2, "Log", {"Produce", "Fetch", "Subscribe", "ListOffsets", "InitProducer"}),
     (admin_pb2, "Admin", {"CreateTopic", "DeleteTopic", "ListTopics", "DescribeTopic", "DescribeCluster",
-                          "GetMetadata", "TransferLeadership", "GetLimits", "AlterTopic"}),
+                          "GetMetadata", "TransferLeadership", "GetLimits", "AlterTopic",
+                          "SetLeaderBalancer"}),
 ]:
     got = {m.name for m in module.DESCRIPTOR.services_by_name[service].methods}
     check(got == methods, f"{service} methods: {sorted(got)}")

@@ -47,6 +47,18 @@ class AdminService final : public v1::Admin::CallbackService {
     return reactor;
   }
 
+  grpc::ServerUnaryReactor* SetLeaderBalancer(grpc::CallbackServerContext* context,
+                                              const v1::SetLeaderBalancerRequest* req,
+                                              v1::SetLeaderBalancerResponse* resp) override {
+    auto* reactor = context->DefaultReactor();
+    if (auto s = Admit(*ctx_, grpc::Status::OK); !s.ok()) return RejectWrite(reactor, s);
+    ctx_->host->SetLeaderBalancer(req->paused(), [reactor, resp](grpc::Status s, v1::SetLeaderBalancerResponse r) {
+      if (s.ok()) *resp = std::move(r);
+      FinishWrite(reactor, s);
+    });
+    return reactor;
+  }
+
   grpc::ServerUnaryReactor* ListTopics(grpc::CallbackServerContext* context, const v1::ListTopicsRequest* req,
                                        v1::ListTopicsResponse* resp) override {
     auto* reactor = context->DefaultReactor();
@@ -77,6 +89,7 @@ class AdminService final : public v1::Admin::CallbackService {
     resp->set_controller_id(ctx_->host->ready() ? cluster->controller : 0);
     resp->set_metadata_term(cluster->controller_term);
     resp->set_answered_by(ctx_->self);
+    resp->set_leader_balancer_paused(cluster->metadata.leader_balancer_paused());
     FillNodes(*cluster, resp->mutable_nodes());
     reactor->Finish(grpc::Status::OK);
     return reactor;

@@ -40,6 +40,10 @@ struct HostOptions {
   uint64_t compaction_min_dirty_records = 1000;
   std::chrono::milliseconds compaction_max_delay{600'000};
   uint64_t compaction_max_key_bytes = 64ull << 20;
+  // Leader balancing (docs/operations.md "Leader balancing"): how often each node looks for partitions it leads
+  // whose preferred replica (the first) is caught up and heard from, and hands them leadership; 0 turns it off
+  // on this node. At most kMaxBalanceMoves moves start per look.
+  std::chrono::milliseconds leader_balance_interval{10'000};
   // Seeds the groups' election-timeout randomization (0: from the clock). Tests fix it.
   uint64_t seed = 0;
   // Disk-full guard (disk_guard.h): the data directory's filesystem and the free space kept in reserve; 0 turns it
@@ -64,6 +68,9 @@ struct HostContext {
   CompactionWorker* compaction = nullptr;
   // The published ClusterView is out of date (topics, hosted partitions or the controller changed).
   bool cluster_dirty = true;
+  // The node is stopping and has handed its leaderships away: it takes none back (it ignores a transfer's
+  // "campaign now", and balances nothing).
+  bool draining = false;
 
   raft::NodeId self() const { return options->node_id; }
   int64_t NowMs() const { return clock->UnixMillis(); }

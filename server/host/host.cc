@@ -135,6 +135,7 @@ void Host::Turn(std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Ta
     next_retention_ = now + options_.retention_interval;
   }
   maintenance_.Compact(now);
+  maintenance_.BalanceLeaders(now);
   members_.Register(now);
   if (ctx_.cluster_dirty || now >= next_publish_) {
     PublishCluster();
@@ -147,6 +148,7 @@ void Host::Step(const internal::GroupMessage& gm) {
   if (g == nullptr) return;  // not (yet, or no longer) hosted here: Raft retries
   raft::Message m = FromProto(gm.message());
   if (!g->Accepts(m)) return;
+  if (ctx_.draining && m.type == raft::MessageType::kTimeoutNow) return;  // stopping: take no leadership back
   if (disk_.critical() && m.type == raft::MessageType::kAppend && !m.entries.empty() &&
       g->id() != kMetadataGroupId) {
     disk_.CountDroppedAppend();  // nearly no space left: do not append (the leader resends once space returns)
@@ -248,6 +250,11 @@ void Host::CommitOffsets(const v1::CommitOffsetsRequest& req, std::function<void
 void Host::FetchOffsets(const v1::FetchOffsetsRequest& req,
                         std::function<void(grpc::Status, v1::FetchOffsetsResponse)> done) {
   Post([this, req, done] { offsets_.Fetch(req, done); }, [done](const grpc::Status& s) { done(s, {}); });
+}
+
+void Host::SetLeaderBalancer(bool paused, std::function<void(grpc::Status, v1::SetLeaderBalancerResponse)> done) {
+  Post([this, paused, done] { maintenance_.SetLeaderBalancer(paused, done); },
+       [done](const grpc::Status& s) { done(s, {}); });
 }
 
 void Host::TransferAllLeadership() {

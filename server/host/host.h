@@ -87,6 +87,7 @@ class Host {
                     std::function<void(grpc::Status, v1::FetchOffsetsResponse)> done);
   // Asks every group this node leads to hand leadership to its most caught-up other voter (graceful shutdown).
   void TransferAllLeadership();
+  void SetLeaderBalancer(bool paused, std::function<void(grpc::Status, v1::SetLeaderBalancerResponse)> done);
   // Gathers every group's stats on the loop thread and hands them to `done` there. Not called once stopping.
   void CollectStats(std::function<void(std::vector<GroupStats>)> done);
 

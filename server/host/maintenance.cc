@@ -106,6 +106,7 @@ void Maintenance::CheckTransfers(PartitionGroup& g) {
 }
 
 void Maintenance::TransferAllLeadership() {
+  ctx_->draining = true;
   ctx_->groups->ForEach([&](Group& g) {
     if (g.raft().role() != raft::Role::kLeader) return;
     raft::NodeId target = 0;
@@ -117,6 +118,48 @@ void Maintenance::TransferAllLeadership() {
       }
     }
     if (target != 0) (void)g.raft().TransferLeadership(target);
+  });
+}
+
+void Maintenance::BalanceLeaders(Clock::TimePoint now) {
+  const auto interval = ctx_->options->leader_balance_interval;
+  if (interval.count() <= 0 || now < next_balance_) return;
+  next_balance_ = now + interval;
+  const internal::MetadataState& meta = ctx_->groups->metadata().machine().state();
+  if (meta.leader_balancer_paused() || ctx_->draining) return;
+  int moves = 0;
+  for (auto& [id, g] : ctx_->groups->partitions()) {
+    if (moves >= kMaxBalanceMoves) break;
+    if (g->raft().role() != raft::Role::kLeader || !g->serving() || !g->transfers().empty()) continue;
+    auto topic = meta.topics().find(g->topic());
+    if (topic == meta.topics().end() || g->partition() >= static_cast<uint32_t>(topic->second.partitions_size())) {
+      continue;
+    }
+    const auto& replicas = topic->second.partitions(static_cast<int>(g->partition())).replicas();
+    if (replicas.empty() || replicas[0] == ctx_->self()) continue;
+    const raft::NodeId preferred = replicas[0];
+    for (const auto& p : g->raft().progress()) {
+      if (p.id != preferred || p.learner || !p.recent_active || !ctx_->Heard(p)) continue;
+      if (p.match < g->raft().commit_index()) continue;
+      if (g->raft().TransferLeadership(preferred).ok()) {
+        ++moves;
+        LogInfo("n", ctx_->self(), " balancer: moving the leadership of ", g->topic(), "/", g->partition(),
+                " to its preferred replica n", preferred);
+      }
+    }
+  }
+}
+
+void Maintenance::SetLeaderBalancer(bool paused,
+                                    std::function<void(grpc::Status, v1::SetLeaderBalancerResponse)> done) {
+  internal::MetadataCommand cmd;
+  cmd.mutable_set_leader_balancer()->set_paused(paused);
+  ctx_->ProposeMetadata(cmd, [this, done](const grpc::Status& s, const MetadataApplied*) {
+    if (!s.ok()) return done(s, {});
+    v1::SetLeaderBalancerResponse resp;
+    resp.set_paused(ctx_->groups->metadata().machine().state().leader_balancer_paused());
+    LogInfo("n", ctx_->self(), " controller: leader balancer ", resp.paused() ? "paused" : "resumed");
+    done(grpc::Status::OK, resp);
   });
 }
 

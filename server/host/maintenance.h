@@ -1,7 +1,7 @@
 // Keeping hosted partitions in shape: retention (each replica trims its own log prefix by the topic's limits,
 // Kafka's model), key compaction (each replica compacts its own applied log prefix, on the node's background
 // worker, server/host/compaction_worker.h; docs/decisions.md A12) and leadership transfers (TransferLeadership
-// calls, and handing every leadership away before a graceful shutdown).
+// calls, handing every leadership away before a graceful shutdown, and leader balancing).
 //
 // Loop thread only (Host posts to it and runs the periodic parts from its turn).
 #pragma once
@@ -34,8 +34,18 @@ class Maintenance {
                           std::function<void(grpc::Status, v1::TransferLeadershipResponse)> done);
   // Answers the transfers of `g` that landed or timed out. Called every turn.
   void CheckTransfers(PartitionGroup& g);
-  // Asks every group this node leads to hand leadership to its most caught-up, recently active other voter.
+  // Asks every group this node leads to hand leadership to its most caught-up, recently active other voter, and
+  // marks the node draining.
   void TransferAllLeadership();
+
+  // Leader balancing, every turn: once per HostOptions::leader_balance_interval (unless the metadata group says
+  // paused, or the node drains), each partition this node leads and serves whose preferred replica (its first)
+  // is another node, caught up to the commit index and heard from within an election timeout, starts a transfer
+  // to it; at most kMaxBalanceMoves per look. Cost: one look at each hosted partition per interval.
+  void BalanceLeaders(Clock::TimePoint now);
+  static constexpr int kMaxBalanceMoves = 8;
+  // SetLeaderBalancer on the controller: proposes the setting; `done` gets it as applied.
+  void SetLeaderBalancer(bool paused, std::function<void(grpc::Status, v1::SetLeaderBalancerResponse)> done);
 
  private:
   void EnforceRetention(PartitionGroup& g, const v1::TopicConfig& config, int64_t now_ms);
@@ -46,6 +56,7 @@ class Maintenance {
   HostContext* const ctx_;
   Clock::TimePoint next_compaction_check_{};
   raft::GroupId last_compacted_ = 0;  // round robin: the next pass goes to a partition after this one
+  Clock::TimePoint next_balance_{};
 };
 
 }  // namespace brook::server

@@ -72,6 +72,9 @@ absl::StatusOr<MetadataMachine::Applied> MetadataMachine::Apply(const raft::Entr
       AlterTopic(cmd.alter_topic(), out);
       if (!out.status.ok()) return out;
       break;
+    case internal::MetadataCommand::kSetLeaderBalancer:
+      state_.set_leader_balancer_paused(cmd.set_leader_balancer().paused());
+      break;
     case internal::MetadataCommand::kRegisterNode:
       RegisterNode(cmd.register_node().node(), out);
       if (!out.status.ok()) return out;

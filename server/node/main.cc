@@ -46,6 +46,10 @@ ABSL_FLAG(
 ABSL_FLAG(
     int, retention_check_ms, 5000,
     "How often each partition's retention (topic retention_ms / retention_bytes) is enforced, in ms (>= 10).");
+ABSL_FLAG(int, leader_balance_interval_ms, 10000,
+          "How often the node hands the leadership of partitions it leads back to their preferred replicas (once "
+          "caught up and heard from), in ms; 0 turns the leader balancer off on this node (`brook cluster "
+          "balancer pause` pauses it on every node).");
 ABSL_FLAG(int, compaction_check_ms, 1000,
           "Key compaction: how often the node looks for a compacted partition due for a pass, in ms (>= 10).");
 ABSL_FLAG(uint64_t, compaction_min_dirty_records, 1000,
@@ -144,6 +148,8 @@ absl::StatusOr<brook::server::NodeConfig> ConfigFromFlags() {
   config.per_partition_metrics = absl::GetFlag(FLAGS_per_partition_metrics);
   config.shutdown_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_shutdown_timeout_ms));
   config.retention_check_ms = absl::GetFlag(FLAGS_retention_check_ms);
+  config.leader_balance_interval_ms = absl::GetFlag(FLAGS_leader_balance_interval_ms);
+  if (config.leader_balance_interval_ms < 0) return Invalid("--leader_balance_interval_ms must be >= 0");
   config.compaction_check_ms = absl::GetFlag(FLAGS_compaction_check_ms);
   config.compaction_min_dirty_records = absl::GetFlag(FLAGS_compaction_min_dirty_records);
   config.compaction_max_delay_ms = absl::GetFlag(FLAGS_compaction_max_delay_ms);

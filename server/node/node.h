@@ -39,6 +39,7 @@ struct NodeConfig {
   int heartbeat_ticks = 2;
   bool per_partition_metrics = true;
   int retention_check_ms = 5000;
+  int leader_balance_interval_ms = 10'000;
   // Key compaction (docs/operations.md "Compaction", server/host/context.h HostOptions).
   int compaction_check_ms = 1000;
   uint64_t compaction_min_dirty_records = 1000;
