@@ -570,6 +570,23 @@ void RefineFromLeaders(Context& ctx, const v1::DescribeClusterResponse& cluster,
   for (v1::Topic& t : *meta.mutable_topics()) RefineTopicFromLeaders(ctx, address, t);
 }
 
+int ClusterBalancer(Context& ctx) {
+  const std::string& action = ctx.positionals[0];
+  if (action != "pause" && action != "resume") {
+    return UsageError(ctx, absl::StrCat("ACTION is '", action, "'; use pause or resume"));
+  }
+  client::Admin admin(ctx.connection);
+  auto r = admin.SetLeaderBalancer(action == "pause");
+  if (!r.ok()) return Fail(ctx, r.status());
+  if (ctx.json) {
+    ctx.io.out << JsonWriter().BeginObject().Key("leader_balancer_paused").Bool(r->paused()).EndObject().str()
+               << '\n';
+  } else {
+    ctx.io.out << "leader balancer " << (r->paused() ? "paused" : "resumed") << " on every node\n";
+  }
+  return kExitOk;
+}
+
 int ClusterStatus(Context& ctx) {
   client::Admin admin(ctx.connection);
   auto cluster = admin.DescribeCluster();
@@ -586,10 +603,12 @@ int ClusterStatus(Context& ctx) {
   std::vector<Lagging> under;
   std::vector<Lagging> leaderless;
   size_t partitions = 0;
+  size_t off_preferred = 0;  // partitions led by another replica than their preferred (first) one
   for (const auto& t : meta->topics()) {
     for (const auto& p : t.partitions()) {
       ++partitions;
       if (p.leader_id() != 0) ++leaders[p.leader_id()];
+      if (p.leader_id() != 0 && p.replicas_size() > 0 && p.leader_id() != p.replicas(0)) ++off_preferred;
       if (p.leader_id() == 0) leaderless.push_back({t.name(), &p});
       std::set<uint64_t> caught(p.caught_up_replicas().begin(), p.caught_up_replicas().end());
       for (uint64_t r : p.replicas()) {
@@ -609,6 +628,8 @@ int ClusterStatus(Context& ctx) {
         .Uint(cluster->controller_id());
     w.Key("metadata_term").Uint(cluster->metadata_term()).Key("answered_by").Uint(cluster->answered_by());
     w.Key("topics").Uint(static_cast<uint64_t>(meta->topics_size())).Key("partitions").Uint(partitions);
+    w.Key("leader_balancer_paused").Bool(cluster->leader_balancer_paused());
+    w.Key("leaders_off_preferred").Uint(off_preferred);
     w.Key("nodes").BeginArray();
     for (const auto& n : cluster->nodes()) {
       w.BeginObject().Key("id").Uint(n.id()).Key("client_address").String(n.client_address());
@@ -638,7 +659,9 @@ int ClusterStatus(Context& ctx) {
              << (cluster->controller_id() == 0 ? std::string("none")
                                                : absl::StrCat("node ", cluster->controller_id()))
              << "  metadata term " << cluster->metadata_term() << "  topics " << meta->topics_size()
-             << "  partitions " << partitions << "\n\n";
+             << "  partitions " << partitions << "\n"
+             << "leader balancer " << (cluster->leader_balancer_paused() ? "PAUSED" : "running") << "  "
+             << off_preferred << " partitions led off their preferred replica\n\n";
   Table nodes({"NODE", "ADDRESS", "REACHABLE", "CONTROLLER", "LEADERS"});
   for (const auto& n : cluster->nodes()) {
     nodes.AddRow({absl::StrCat(n.id()), n.client_address(), n.reachable() ? "yes" : "NO",
@@ -769,6 +792,13 @@ const std::vector<CommandSpec>& Commands() {
        "nodes, controller, partition leaders per node, under-replicated partitions",
        {},
        ClusterStatus},
+      {{"cluster", "balancer"},
+       "pause|resume",
+       1,
+       1,
+       "pause or resume the leader balancer on every node (it moves leaders back to their preferred replicas)",
+       {},
+       ClusterBalancer},
       {{"bench", "produce"},
        "",
        0,

@@ -47,6 +47,18 @@ absl::StatusOr<v1::Topic> Admin::AlterTopic(const std::string& name, const std::
   return response.topic();
 }
 
+absl::StatusOr<v1::SetLeaderBalancerResponse> Admin::SetLeaderBalancer(bool paused) {
+  v1::SetLeaderBalancerRequest request;
+  request.set_paused(paused);
+  v1::SetLeaderBalancerResponse response;
+  absl::Status s = connection_->Call(Route::Controller(), connection_->DefaultDeadline(), /*idempotent=*/true,
+                                     [&](grpc::ClientContext* ctx, NodeStubs* node) {
+                                       return node->admin->SetLeaderBalancer(ctx, request, &response);
+                                     });
+  if (!s.ok()) return s;
+  return response;
+}
+
 absl::StatusOr<std::vector<v1::Topic>> Admin::ListTopics() {
   v1::ListTopicsResponse response;
   absl::Status s = connection_->Call(Route::AnyNode(), connection_->DefaultDeadline(), /*idempotent=*/true,

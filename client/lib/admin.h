@@ -36,6 +36,8 @@ class Admin {
   absl::StatusOr<v1::TransferLeadershipResponse> TransferLeadership(const std::string& topic, uint32_t partition,
                                                                     uint64_t target_node_id = 0);
   absl::StatusOr<v1::Limits> GetLimits();
+  // Served by the controller; safe to retry. Returns the setting as it now is.
+  absl::StatusOr<v1::SetLeaderBalancerResponse> SetLeaderBalancer(bool paused);
 
   // Polls DescribeTopic (with backoff) until every partition of `topic` has a leader, or `timeout` passes.
   // NOT_FOUND is waited out too (a node may not have applied a topic the controller just created).

@@ -179,6 +179,25 @@ TEST_F(ClusterTest, RollingRestartLosesNothing) {
   EXPECT_EQ(workload.failed_batches(), 0) << workload.first_failure();
   WaitCaughtUp("rolling", 3, {0, 1, 2});
   EXPECT_EQ(workload.Verify({0, 1, 2}), "");
+
+  // After the rolling restart the last node to restart leads nothing until the leader balancer (default interval
+  // 10 s) hands every partition back to its preferred replica: leaders are spread as placement put them.
+  std::string off;
+  auto deadline = std::chrono::steady_clock::now() + 45s;
+  do {
+    std::this_thread::sleep_for(500ms);
+    grpc::ClientContext ctx;
+    v1::DescribeTopicRequest req;
+    req.set_name("rolling");
+    v1::DescribeTopicResponse resp;
+    off = "no answer";
+    if (!client_->admin(0).DescribeTopic(&ctx, req, &resp).ok()) continue;
+    off.clear();
+    for (const auto& p : resp.topic().partitions()) {
+      if (p.leader_id() != p.replicas(0)) absl::StrAppend(&off, " p", p.partition(), " led by n", p.leader_id());
+    }
+  } while (!off.empty() && std::chrono::steady_clock::now() < deadline);
+  EXPECT_EQ(off, "") << "partitions still led off their preferred replica 45 s after the rolling restart";
 }
 
 // A stop request that reaches a node while it is still starting (a supervisor restarting it twice in a row, an
