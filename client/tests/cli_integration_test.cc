@@ -61,6 +61,24 @@ TEST_F(BrookCliTest, TopicAlterChangesRetentionWhileTheTopicServes) {
   EXPECT_TRUE(absl::StrContains(missing.err, "NOT_FOUND")) << last_;
 }
 
+TEST_F(BrookCliTest, ClusterBalancerPausesAndResumesOnEveryNode) {
+  auto paused = Brook({"cluster", "balancer", "pause"});
+  ASSERT_EQ(paused.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(paused.out, "leader balancer paused on every node")) << last_;
+  auto status = Brook({"cluster", "status", "--output=json"});
+  ASSERT_EQ(status.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(status.out, "\"leader_balancer_paused\":true")) << last_;
+  EXPECT_TRUE(absl::StrContains(status.out, "\"leaders_off_preferred\":")) << last_;
+  auto table = Brook({"cluster", "status"});
+  EXPECT_TRUE(absl::StrContains(table.out, "leader balancer PAUSED")) << last_;
+  auto resumed = Brook({"cluster", "balancer", "resume", "--output=json"});
+  ASSERT_EQ(resumed.exit_code, 0) << last_;
+  EXPECT_EQ(resumed.out, "{\"leader_balancer_paused\":false}\n") << last_;
+  auto bad = Brook({"cluster", "balancer", "stop"});
+  EXPECT_EQ(bad.exit_code, 2) << last_;
+  EXPECT_TRUE(absl::StrContains(bad.err, "use pause or resume")) << last_;
+}
+
 TEST_F(BrookCliTest, TopicLifecycle) {
   auto created = Brook({"topic", "create", "clicks", "--partitions=4"});
   ASSERT_EQ(created.exit_code, 0) << last_;
