@@ -30,7 +30,7 @@ for t in $targets; do
   fi
   start=$(date +%s)
   # -timeout: one input running longer is a finding (a hang); the outer timeout only guards the run itself.
-  timeout $((seconds + 120)) nice -n 10 "$bin" -max_total_time="$seconds" -timeout="$unit_timeout" -rss_limit_mb=2048 \
+  timeout $((seconds + 2 * unit_timeout + 300)) nice -n 10 "$bin" -max_total_time="$seconds" -timeout="$unit_timeout" -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$work/" "$work/corpus" "tests/fuzz/corpus/$t" >"$work/log" 2>&1
   rc=$?
   took=$(($(date +%s) - start))
