@@ -58,6 +58,7 @@ constexpr FaultInfo kFaults[] = {
     {Fault::kIsolateLeader, "isolate_leader", true},
     {Fault::kOneWay, "one_way", true},
     {Fault::kBridge, "bridge", true},
+    {Fault::kTransferLeader, "transfer_leader", false},
 };
 
 bool IsNetwork(Fault f) {
@@ -661,6 +662,28 @@ void Runner::Apply(Fault f, Active& act, std::mt19937_64& rng) {
       for (uint64_t y : others(id)) net_->SetBlocked(outgoing ? id : y, outgoing ? y : id, true);
       act.what.push_back(absl::StrCat("one_way: n", id, outgoing ? " cannot send" : " cannot receive"));
       break;
+    }
+    case Fault::kTransferLeader: {
+      const uint32_t p = static_cast<uint32_t>(rng() % o_.partitions);
+      auto leaders = Leaders();
+      auto it = leaders.find(p);
+      if (it == leaders.end() || replicas_[p].size() < 2) return;
+      std::vector<uint64_t> targets;
+      for (size_t r : replicas_[p]) {
+        if (r + 1 != it->second) targets.push_back(r + 1);
+      }
+      const uint64_t target = targets[rng() % targets.size()];
+      grpc::ClientContext ctx;
+      SetDeadline(ctx, milliseconds(3000));
+      v1::TransferLeadershipRequest req;
+      req.set_topic(kTopic);
+      req.set_partition(p);
+      req.set_target_node_id(target);
+      v1::TransferLeadershipResponse resp;
+      grpc::Status s = admin_[it->second - 1]->TransferLeadership(&ctx, req, &resp);
+      act.what.push_back(absl::StrCat("transfer_leader p", p, " n", it->second, " -> n", target,
+                                      s.ok() ? "" : absl::StrCat(" (", s.error_message(), ")")));
+      return;
     }
     case Fault::kBridge: {
       std::shuffle(ids.begin(), ids.end(), rng);

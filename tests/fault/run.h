@@ -26,17 +26,18 @@
 namespace brook::testing {
 
 enum class Fault {
-  kKill,           // SIGKILL a random node; restart it (same data directory) when the fault ends
-  kKillLeader,     // SIGKILL the leader of a random partition; restart it when the fault ends
-  kPause,          // SIGSTOP a random node for longer than the election timeout, then SIGCONT
-  kPauseLeader,    // the same, for the leader of a random partition
-  kRestart,        // SIGTERM a random node (graceful stop), start it again when the fault ends
-  kPowerFail,      // SIGKILL a random node and drop every write it had not synced, then restart it
-  kPowerFailAll,   // the same for every node at once (the whole cluster loses power)
-  kPartition,      // cut the nodes into a majority and a minority
-  kIsolateLeader,  // cut the leader of a random partition off from every other node
-  kOneWay,         // one node's traffic to every other node is cut, or every node's traffic to it
-  kBridge,         // two sides that cannot talk, and one node that talks to both
+  kKill,            // SIGKILL a random node; restart it (same data directory) when the fault ends
+  kKillLeader,      // SIGKILL the leader of a random partition; restart it when the fault ends
+  kPause,           // SIGSTOP a random node for longer than the election timeout, then SIGCONT
+  kPauseLeader,     // the same, for the leader of a random partition
+  kRestart,         // SIGTERM a random node (graceful stop), start it again when the fault ends
+  kPowerFail,       // SIGKILL a random node and drop every write it had not synced, then restart it
+  kPowerFailAll,    // the same for every node at once (the whole cluster loses power)
+  kPartition,       // cut the nodes into a majority and a minority
+  kIsolateLeader,   // cut the leader of a random partition off from every other node
+  kOneWay,          // one node's traffic to every other node is cut, or every node's traffic to it
+  kBridge,          // two sides that cannot talk, and one node that talks to both
+  kTransferLeader,  // move a random partition's leadership to another replica (the leader balancer moves it back)
 };
 const char* FaultName(Fault fault);
 // Parses a comma-separated list of fault names ("kill,kill_leader,..."); "all" is every fault.
