@@ -59,6 +59,51 @@ class AdminService final : public v1::Admin::CallbackService {
     return reactor;
   }
 
+  grpc::ServerUnaryReactor* MoveReplicas(grpc::CallbackServerContext* context, const v1::MoveReplicasRequest* req,
+                                         v1::MoveReplicasResponse* resp) override {
+    auto* reactor = context->DefaultReactor();
+    if (auto s = Admit(*ctx_, ValidateMoveReplicas(*req)); !s.ok()) return RejectWrite(reactor, s);
+    ctx_->host->MoveReplicas(*req, [reactor, resp](grpc::Status s, v1::MoveReplicasResponse r) {
+      if (s.ok()) *resp = std::move(r);
+      FinishWrite(reactor, s);
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* CancelMove(grpc::CallbackServerContext* context, const v1::CancelMoveRequest* req,
+                                       v1::CancelMoveResponse* resp) override {
+    auto* reactor = context->DefaultReactor();
+    if (auto s = Admit(*ctx_, ValidateTopicName("topic", req->topic())); !s.ok()) return RejectWrite(reactor, s);
+    ctx_->host->CancelMove(*req, [reactor, resp](grpc::Status s, v1::CancelMoveResponse r) {
+      if (s.ok()) *resp = std::move(r);
+      FinishWrite(reactor, s);
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* ListOperations(grpc::CallbackServerContext* context,
+                                           const v1::ListOperationsRequest* req,
+                                           v1::ListOperationsResponse* resp) override {
+    auto* reactor = context->DefaultReactor();
+    ctx_->host->ListOperations([reactor, resp](grpc::Status s, v1::ListOperationsResponse r) {
+      if (s.ok()) *resp = std::move(r);
+      reactor->Finish(s);
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* AddPartitions(grpc::CallbackServerContext* context,
+                                          const v1::AddPartitionsRequest* req,
+                                          v1::AddPartitionsResponse* resp) override {
+    auto* reactor = context->DefaultReactor();
+    if (auto s = Admit(*ctx_, ValidateAddPartitions(*req)); !s.ok()) return RejectWrite(reactor, s);
+    ctx_->host->AddPartitions(*req, [reactor, resp](grpc::Status s, v1::Topic t) {
+      if (s.ok()) *resp->mutable_topic() = std::move(t);
+      FinishWrite(reactor, s);
+    });
+    return reactor;
+  }
+
   grpc::ServerUnaryReactor* ListTopics(grpc::CallbackServerContext* context, const v1::ListTopicsRequest* req,
                                        v1::ListTopicsResponse* resp) override {
     auto* reactor = context->DefaultReactor();

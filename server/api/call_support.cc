@@ -81,6 +81,7 @@ grpc::Status FindView(const ServiceContext& ctx, const std::string& topic, uint3
 
 grpc::Status CheckView(const PartitionView& view) {
   if (view.stopped()) return ShuttingDown();
+  if (view.moved()) return NotLeaderStatus(view.topic(), view.partition(), 0, "", 0);
   if (view.deleted()) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("topic '", view.topic(), "' was deleted"));
   }

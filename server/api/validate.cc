@@ -254,6 +254,29 @@ grpc::Status ValidateAlterTopic(const v1::AlterTopicRequest& req) {
   return grpc::Status::OK;
 }
 
+grpc::Status ValidateMoveReplicas(const v1::MoveReplicasRequest& req) {
+  if (auto s = ValidateTopicName("topic", req.topic()); !s.ok()) return s;
+  if (req.replicas_size() == 0 || static_cast<uint32_t>(req.replicas_size()) > Limits::kMaxReplicationFactor) {
+    return InvalidField("replicas",
+                        absl::StrCat("names ", req.replicas_size(), " nodes; name 1 to ",
+                                     Limits::kMaxReplicationFactor, " (the topic's replication factor)"));
+  }
+  for (int i = 0; i < req.replicas_size(); ++i) {
+    if (req.replicas(i) == 0) return InvalidField(absl::StrCat("replicas[", i, "]"), "is 0; node ids start at 1");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ValidateAddPartitions(const v1::AddPartitionsRequest& req) {
+  if (auto s = ValidateTopicName("topic", req.topic()); !s.ok()) return s;
+  if (req.partition_count() == 0 || req.partition_count() > Limits::kMaxPartitionsPerTopic) {
+    return InvalidField("partition_count",
+                        absl::StrCat("is ", req.partition_count(), "; it must be 1 to ",
+                                     Limits::kMaxPartitionsPerTopic, " and above the current count"));
+  }
+  return grpc::Status::OK;
+}
+
 grpc::Status ValidateCommitOffsets(const v1::CommitOffsetsRequest& req) {
   if (auto s = ValidateGroupName("group", req.group()); !s.ok()) return s;
   if (auto s = ValidateTopicName("topic", req.topic()); !s.ok()) return s;

@@ -42,6 +42,10 @@ grpc::Status ValidateListOffsets(const v1::ListOffsetsRequest& req);
 grpc::Status ValidateCreateTopic(const v1::CreateTopicRequest& req);
 // The name, and `set` within its bounds; the change itself is checked by the controller against the topic's
 // config (AlterTopicConfig).
+// MoveReplicas: a valid topic name, 1 to kMaxReplicationFactor replicas, none 0 (the rest is the controller's).
+grpc::Status ValidateMoveReplicas(const v1::MoveReplicasRequest& req);
+// AddPartitions: a valid topic name, partition_count 1 to kMaxPartitionsPerTopic.
+grpc::Status ValidateAddPartitions(const v1::AddPartitionsRequest& req);
 grpc::Status ValidateAlterTopic(const v1::AlterTopicRequest& req);
 grpc::Status ValidateCommitOffsets(const v1::CommitOffsetsRequest& req);
 grpc::Status ValidateFetchOffsets(const v1::FetchOffsetsRequest& req);

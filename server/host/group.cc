@@ -6,9 +6,6 @@
 #include "server/common/log.h"
 
 namespace brook::server {
-namespace {
-
-// The end offset of the entry at `applied` (the log start's offset when nothing past it is stored).
 absl::StatusOr<raft::Offset> EndOffsetAt(const storage::Store& store, raft::GroupId group, raft::Index applied) {
   auto bounds = store.Bounds(group);
   if (applied < bounds.first_index) return bounds.log_start_offset;
@@ -16,6 +13,8 @@ absl::StatusOr<raft::Offset> EndOffsetAt(const storage::Store& store, raft::Grou
   if (!entries.ok()) return entries.status();
   return entries->front().end_offset();
 }
+
+namespace {
 
 absl::StatusOr<StoredState> ScanState(const storage::Store& store, raft::GroupId group) {
   StoredState state;

@@ -48,6 +48,9 @@ struct GroupCounters {
   uint64_t compaction_drops = 0;
 };
 
+// The end offset of the entry at `index` (the log start's offset when the entry is not stored): one entry read.
+absl::StatusOr<raft::Offset> EndOffsetAt(const storage::Store& store, raft::GroupId group, raft::Index index);
+
 class Group {
  public:
   virtual ~Group() = default;

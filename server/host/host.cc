@@ -51,6 +51,7 @@ Host::Host(HostOptions options, storage::Store* store, Network* network, Clock* 
       topics_(&ctx_),
       maintenance_(&ctx_),
       members_(&ctx_),
+      moves_(&ctx_),
       loop_(clock, options_.tick,
             [this](std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Task>& tasks, bool tick,
                    Clock::TimePoint now) { Turn(inbox, tasks, tick, now); }) {
@@ -71,9 +72,14 @@ absl::Status Host::Load() {
   std::sort(bootstrap.voters.begin(), bootstrap.voters.end());
   if (auto s = groups_.OpenMetadata(bootstrap); !s.ok()) return s;
   MetadataGroup& meta = groups_.metadata();
-  meta.set_applied_hook(
-      [this](const raft::Entry& e, const MetadataApplied& applied) { topics_.OnMetadataApplied(e, applied); });
-  meta.set_restored_hook([this] { ctx_.cluster_dirty = true; });
+  meta.set_applied_hook([this](const raft::Entry& e, const MetadataApplied& applied) {
+    topics_.OnMetadataApplied(e, applied);
+    moves_.OnMetadataApplied(applied);
+  });
+  meta.set_restored_hook([this] {
+    ctx_.cluster_dirty = true;
+    topics_.SyncAll();
+  });
   metadata_commit_at_start_ = meta.raft().commit_index();
   if (auto s = topics_.OpenHosted(); !s.ok()) return s;
   LogInfo("n", options_.node_id, " loaded ", groups_.size(), " groups (", meta.machine().state().topics_size(),
@@ -124,6 +130,11 @@ void Host::Turn(std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Ta
   disk_.Refresh(now);
   for (const auto& batch : inbox) {
     for (const auto& gm : batch.messages()) Step(gm);
+    int reports = 0;
+    for (const auto& r : batch.move_reports()) {
+      if (++reports > kMaxReportsPerBatch) break;
+      moves_.OnReport(batch.from_node(), r);
+    }
   }
   for (auto& task : tasks) task();
   if (tick) groups_.ForEach([](Group& g) { g.raft().Tick(); });
@@ -136,6 +147,7 @@ void Host::Turn(std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Ta
   }
   maintenance_.Compact(now);
   maintenance_.BalanceLeaders(now);
+  moves_.Run(now);
   members_.Register(now);
   if (ctx_.cluster_dirty || now >= next_publish_) {
     PublishCluster();
@@ -223,6 +235,24 @@ void Host::InitProducer(const std::string& name,
 
 void Host::CreateTopic(const v1::CreateTopicRequest& req, std::function<void(grpc::Status, v1::Topic)> done) {
   Post([this, req, done] { topics_.Create(req, done); }, [done](const grpc::Status& s) { done(s, {}); });
+}
+
+void Host::AddPartitions(const v1::AddPartitionsRequest& req, std::function<void(grpc::Status, v1::Topic)> done) {
+  Post([this, req, done] { topics_.AddPartitions(req, done); }, [done](const grpc::Status& s) { done(s, {}); });
+}
+
+void Host::MoveReplicas(const v1::MoveReplicasRequest& req,
+                        std::function<void(grpc::Status, v1::MoveReplicasResponse)> done) {
+  Post([this, req, done] { moves_.Move(req, done); }, [done](const grpc::Status& s) { done(s, {}); });
+}
+
+void Host::CancelMove(const v1::CancelMoveRequest& req,
+                      std::function<void(grpc::Status, v1::CancelMoveResponse)> done) {
+  Post([this, req, done] { moves_.Cancel(req, done); }, [done](const grpc::Status& s) { done(s, {}); });
+}
+
+void Host::ListOperations(std::function<void(grpc::Status, v1::ListOperationsResponse)> done) {
+  Post([this, done] { moves_.List(done); }, [done](const grpc::Status& s) { done(s, {}); });
 }
 
 void Host::AlterTopic(const v1::AlterTopicRequest& req, std::function<void(grpc::Status, v1::Topic)> done) {

@@ -29,6 +29,7 @@
 #include "server/host/loop.h"
 #include "server/host/maintenance.h"
 #include "server/host/members.h"
+#include "server/host/moves.h"
 #include "server/host/offsets.h"
 #include "server/host/produce.h"
 #include "server/host/producers.h"
@@ -88,6 +89,16 @@ class Host {
   // Asks every group this node leads to hand leadership to its most caught-up other voter (graceful shutdown).
   void TransferAllLeadership();
   void SetLeaderBalancer(bool paused, std::function<void(grpc::Status, v1::SetLeaderBalancerResponse)> done);
+  // Replica moves and partition growth (moves.h, topics.h); the controller answers.
+  void MoveReplicas(const v1::MoveReplicasRequest& req,
+                    std::function<void(grpc::Status, v1::MoveReplicasResponse)> done);
+  void CancelMove(const v1::CancelMoveRequest& req,
+                  std::function<void(grpc::Status, v1::CancelMoveResponse)> done);
+  void ListOperations(std::function<void(grpc::Status, v1::ListOperationsResponse)> done);
+  void AddPartitions(const v1::AddPartitionsRequest& req, std::function<void(grpc::Status, v1::Topic)> done);
+  // Move reports a peer's batch may carry (more are ignored: a real batch carries one per moving partition the
+  // peer leads, sent once a second).
+  static constexpr int kMaxReportsPerBatch = 1024;
   // Gathers every group's stats on the loop thread and hands them to `done` there. Not called once stopping.
   void CollectStats(std::function<void(std::vector<GroupStats>)> done);
 
@@ -120,6 +131,7 @@ class Host {
   TopicsHandler topics_;
   Maintenance maintenance_;
   Members members_;
+  ReplicaMoves moves_;
   Clock::TimePoint next_publish_;
   Clock::TimePoint next_retention_;
   raft::Index metadata_commit_at_start_ = 0;

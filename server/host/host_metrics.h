@@ -21,6 +21,10 @@ class HostMetrics {
   // A proposal of this leader committed and was applied, `latency` after it was proposed.
   virtual void ObserveCommit(raft::GroupId group, std::chrono::steady_clock::duration latency) = 0;
   // A key-compaction pass of partition group `group` ended after `took`, with `outcome`.
+  // Controller: a replica move completed after `took`, having copied about `bytes` to its new replicas.
+  virtual void ObserveMoveCompleted(std::chrono::milliseconds /*took*/, uint64_t /*bytes*/) {}
+  // Controller: partitions with a move running.
+  virtual void SetMovesInFlight(int /*moves*/) {}
   virtual void ObserveCompaction(raft::GroupId /*group*/, const PassOutcome& /*outcome*/,
                                  std::chrono::steady_clock::duration /*took*/) {}
 };

@@ -35,13 +35,20 @@ absl::StatusOr<PartitionGroup*> GroupRegistry::OpenPartition(const internal::Top
   return out;
 }
 
-void GroupRegistry::ClosePartition(raft::GroupId id, bool drop_data) {
+void GroupRegistry::ClosePartition(raft::GroupId id, bool drop_data, bool moved) {
   auto it = partitions_.find(id);
   if (it == partitions_.end()) return;
   PartitionGroup& g = *it->second;
-  g.FailPending(grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("topic '", g.topic(), "' was deleted")));
-  g.FailTransfers(grpc::Status(grpc::StatusCode::NOT_FOUND, "topic was deleted"));
-  g.view()->MarkDeleted();
+  if (moved) {
+    const grpc::Status why = NotLeaderStatus(g.topic(), g.partition(), 0, "", 0);
+    g.FailPending(why);
+    g.FailTransfers(why);
+    g.view()->MarkMoved();
+  } else {
+    g.FailPending(grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("topic '", g.topic(), "' was deleted")));
+    g.FailTransfers(grpc::Status(grpc::StatusCode::NOT_FOUND, "topic was deleted"));
+    g.view()->MarkDeleted();
+  }
   partitions_.erase(it);
   if (drop_data) {
     if (auto s = store_->DropGroup(id); !s.ok()) {

@@ -32,7 +32,9 @@ class GroupRegistry {
                                                 const raft::ConfState& bootstrap);
   // Stops hosting a partition group of a deleted topic: fails what waits on it, marks its view deleted, and with
   // `drop_data` removes everything it stored.
-  void ClosePartition(raft::GroupId id, bool drop_data);
+  // `moved`: the replica moved off this node (its waiters and readers are sent elsewhere), else the topic was
+  // deleted.
+  void ClosePartition(raft::GroupId id, bool drop_data, bool moved = false);
 
   MetadataGroup& metadata() { return *metadata_; }
   const MetadataGroup& metadata() const { return *metadata_; }

@@ -1,34 +1,53 @@
 #include "server/host/topics.h"
 
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "server/common/errors.h"
+#include "server/common/limits.h"
 #include "server/common/log.h"
 #include "server/common/topic_config.h"
 
 namespace brook::server {
 namespace {
 
-bool IsReplica(const internal::PartitionAssignment& p, raft::NodeId node) {
-  return std::find(p.replicas().begin(), p.replicas().end(), node) != p.replicas().end();
+bool Has(const google::protobuf::RepeatedField<uint64_t>& ids, raft::NodeId node) {
+  return std::find(ids.begin(), ids.end(), node) != ids.end();
 }
 
-raft::ConfState VotersOf(const internal::PartitionAssignment& p) {
+// A replica now or the target of a running move.
+bool IsReplica(const internal::PartitionAssignment& p, raft::NodeId node) {
+  return Has(p.replicas(), node) || Has(p.target_replicas(), node);
+}
+
+// The membership a replica with no state of its own starts from: the voters the partition was created with, for
+// one of them; nothing (wait for the leader's snapshot) for a node a move added, or once any move completed.
+raft::ConfState BootstrapOf(const internal::PartitionAssignment& p, raft::NodeId node) {
   raft::ConfState conf;
-  conf.voters.assign(p.replicas().begin(), p.replicas().end());
+  if (Has(p.replicas(), node) && !p.moved()) conf.voters.assign(p.replicas().begin(), p.replicas().end());
   return conf;
 }
 
 }  // namespace
 
 absl::Status TopicsHandler::OpenHosted() {
-  for (const auto& [name, topic] : ctx_->groups->metadata().machine().state().topics()) {
+  const internal::MetadataState& meta = ctx_->groups->metadata().machine().state();
+  std::set<raft::GroupId> hosted;
+  for (const auto& [name, topic] : meta.topics()) {
     for (const auto& p : topic.partitions()) {
       if (!IsReplica(p, ctx_->self())) continue;
-      auto g = ctx_->groups->OpenPartition(topic, p.partition(), VotersOf(p));
+      auto g = ctx_->groups->OpenPartition(topic, p.partition(), BootstrapOf(p, ctx_->self()));
       if (!g.ok()) return g.status();
+      hosted.insert(p.group_id());
     }
+  }
+  // What this node stored for a partition it no longer holds (the topic was deleted, or the replica moved off,
+  // while the node was down): the metadata state only moves forward, so it will not hold it again under this id.
+  for (raft::GroupId id : ctx_->store->ListGroups()) {
+    if (id == kMetadataGroupId || hosted.contains(id) || id >= meta.next_group_id()) continue;
+    LogInfo("n", ctx_->self(), " g", id, ": no longer a replica here; deleting its data");
+    if (auto s = ctx_->store->DropGroup(id); !s.ok()) return s;
   }
   ctx_->cluster_dirty = true;
   return absl::OkStatus();
@@ -37,7 +56,7 @@ absl::Status TopicsHandler::OpenHosted() {
 void TopicsHandler::OpenReplicas(const internal::TopicRecord& topic, bool campaign_preferred) {
   for (const auto& p : topic.partitions()) {
     if (!IsReplica(p, ctx_->self())) continue;
-    auto g = ctx_->groups->OpenPartition(topic, p.partition(), VotersOf(p));
+    auto g = ctx_->groups->OpenPartition(topic, p.partition(), BootstrapOf(p, ctx_->self()));
     if (!g.ok()) {
       LogError("n", ctx_->self(), " cannot open g", p.group_id(), ": ", g.status().message());
       continue;
@@ -63,17 +82,41 @@ void TopicsHandler::OnMetadataApplied(const raft::Entry& entry, const MetadataAp
             ", retention_bytes ", c.retention_bytes(), ", tombstone_retention_ms ", c.tombstone_retention_ms(),
             ", min_compaction_lag_ms ", c.min_compaction_lag_ms());
   }
+  if (applied.placed.partitions_size() > 0) {
+    OpenReplicas(applied.placed, true);
+    for (const auto& p : applied.placed.partitions()) {
+      if (!IsReplica(p, ctx_->self()) && ctx_->groups->FindPartition(p.group_id()) != nullptr) {
+        to_close_.push_back({p.group_id(), true});
+      }
+    }
+  }
   if (applied.deleted.partitions_size() > 0) {
     for (const auto& p : applied.deleted.partitions()) {
-      if (ctx_->groups->FindPartition(p.group_id()) != nullptr) to_close_.push_back(p.group_id());
+      if (ctx_->groups->FindPartition(p.group_id()) != nullptr) to_close_.push_back({p.group_id(), false});
     }
     LogInfo("n", ctx_->self(), " topic '", applied.deleted.name(), "' deleted");
   }
 }
 
+void TopicsHandler::SyncAll() {
+  const internal::MetadataState& meta = ctx_->groups->metadata().machine().state();
+  std::set<raft::GroupId> placed;
+  for (const auto& [name, topic] : meta.topics()) {
+    OpenReplicas(topic, false);
+    for (const auto& p : topic.partitions()) {
+      if (IsReplica(p, ctx_->self())) placed.insert(p.group_id());
+    }
+  }
+  for (const auto& [id, g] : ctx_->groups->partitions()) {
+    if (!placed.contains(id)) to_close_.push_back({id, meta.topics().contains(g->topic())});
+  }
+  ctx_->cluster_dirty = true;
+}
+
 void TopicsHandler::CloseDeleted() {
-  for (auto id : to_close_) {
-    ctx_->groups->ClosePartition(id, true);
+  for (auto [id, moved] : to_close_) {
+    if (moved) LogInfo("n", ctx_->self(), " g", id, ": the replica moved off this node; deleting its data");
+    ctx_->groups->ClosePartition(id, true, moved);
     ctx_->cluster_dirty = true;
   }
   to_close_.clear();
@@ -153,6 +196,45 @@ void TopicsHandler::Alter(const v1::AlterTopicRequest& req, std::function<void(g
     if (!s.ok()) return done(s, {});
     if (!m->status.ok()) return done(ToGrpc(m->status), {});
     done(grpc::Status::OK, TopicToApi(m->altered));
+  });
+}
+
+void TopicsHandler::AddPartitions(const v1::AddPartitionsRequest& req,
+                                  std::function<void(grpc::Status, v1::Topic)> done) {
+  MetadataGroup& meta = ctx_->groups->metadata();
+  if (auto s = ctx_->CheckLeaderReady(meta); !s.ok()) return done(s, {});
+  const auto& topics = meta.machine().state().topics();
+  auto it = topics.find(req.topic());
+  if (it == topics.end() || (req.expected_topic_id() != 0 && it->second.topic_id() != req.expected_topic_id())) {
+    return done(
+        grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("topic '", req.topic(), "' does not exist")), {});
+  }
+  const auto current = static_cast<uint32_t>(it->second.partitions_size());
+  if (req.partition_count() <= current || req.partition_count() > Limits::kMaxPartitionsPerTopic) {
+    return done(InvalidField("partition_count",
+                             absl::StrCat("topic '", req.topic(), "' has ", current,
+                                          " partitions; partition_count must be above that and at most ",
+                                          Limits::kMaxPartitionsPerTopic, " (max_partitions_per_topic)")),
+                {});
+  }
+  if (auto s = meta.machine().CheckClusterLimits(static_cast<int>(req.partition_count() - current)); !s.ok()) {
+    return done(RetryLater(grpc::StatusCode::RESOURCE_EXHAUSTED, std::string(s.message()), 60'000), {});
+  }
+  if (auto s = ctx_->disk->CheckWrite(ctx_->self()); !s.ok()) return done(s, {});
+  v1::CreateTopicRequest shape;
+  shape.set_name(req.topic());
+  shape.set_partitions(req.partition_count() - current);
+  const internal::TopicRecord placed = MetadataMachine::Place(
+      shape, it->second.replication_factor(), meta.raft().conf().voters, meta.machine().state(), ctx_->NowMs());
+  internal::MetadataCommand cmd;
+  auto* add = cmd.mutable_add_partitions();
+  add->set_topic(req.topic());
+  add->set_topic_id(it->second.topic_id());
+  *add->mutable_partitions() = placed.partitions();
+  ctx_->ProposeMetadata(cmd, [done](const grpc::Status& s, const MetadataApplied* m) {
+    if (!s.ok()) return done(s, {});
+    if (!m->status.ok()) return done(ToGrpc(m->status), {});
+    done(grpc::Status::OK, TopicToApi(m->placed));
   });
 }
 

@@ -25,12 +25,17 @@ class TopicsHandler {
   void Delete(const std::string& name, std::function<void(grpc::Status)> done);
   // Checks the change against the topic's config as it stands, then proposes it (the merge happens at apply).
   void Alter(const v1::AlterTopicRequest& req, std::function<void(grpc::Status, v1::Topic)> done);
+  // Places `partition_count - current` new partitions as CreateTopic would, then proposes them.
+  void AddPartitions(const v1::AddPartitionsRequest& req, std::function<void(grpc::Status, v1::Topic)> done);
   // Fills each partition's live state (leader, caught-up replicas, offsets) of a topic.
   void Describe(const std::string& name, std::function<void(grpc::Status, v1::Topic)> done);
 
   // The metadata group applied an entry: open the groups of a created topic placed here (the preferred leader
   // campaigns at once), and schedule the groups of a deleted topic to close at the end of the turn.
   void OnMetadataApplied(const raft::Entry& entry, const MetadataApplied& applied);
+  // The metadata state was replaced by a snapshot: open every partition placed here that is not open, and close
+  // every open one that is no longer placed here.
+  void SyncAll();
   // Closes the groups of deleted topics (after the turn's Ready cycle, never inside it).
   void CloseDeleted();
 
@@ -40,7 +45,7 @@ class TopicsHandler {
   void DescribePartition(const internal::PartitionAssignment& p, v1::PartitionInfo* info);
 
   HostContext* const ctx_;
-  std::vector<raft::GroupId> to_close_;
+  std::vector<std::pair<raft::GroupId, bool>> to_close_;  // group, moved (else deleted)
 };
 
 }  // namespace brook::server

@@ -40,6 +40,11 @@ void PartitionView::MarkDeleted() {
   FireReady(0, true);
 }
 
+void PartitionView::MarkMoved() {
+  moved_.store(true, std::memory_order_release);
+  FireReady(0, true);
+}
+
 void PartitionView::MarkStopped() {
   stopped_.store(true, std::memory_order_release);
   FireReady(0, true);

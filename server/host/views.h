@@ -43,7 +43,9 @@ class PartitionView {
   bool deleted() const { return deleted_.load(std::memory_order_acquire); }
   // The node is stopping: nothing more will be published (readers answer UNAVAILABLE, not "deleted").
   bool stopped() const { return stopped_.load(std::memory_order_acquire); }
-  bool closed() const { return deleted() || stopped(); }
+  // The node no longer holds a replica (it moved off; server/host/moves.h): readers go to another node.
+  bool moved() const { return moved_.load(std::memory_order_acquire); }
+  bool closed() const { return deleted() || stopped() || moved(); }
 
   // Calls `fn` once, on the host thread or at once on the caller's, when the high watermark exceeds `offset`,
   // or the partition is deleted or its node stops. Returns an id for Cancel. `fn` must be cheap and must not
@@ -57,6 +59,7 @@ class PartitionView {
                raft::Term term);
   void MarkDeleted();
   void MarkStopped();
+  void MarkMoved();
 
  private:
   struct Waiter {
@@ -76,6 +79,7 @@ class PartitionView {
   std::atomic<raft::NodeId> leader_{0};
   std::atomic<raft::Term> term_{0};
   std::atomic<bool> deleted_{false};
+  std::atomic<bool> moved_{false};
   std::atomic<bool> stopped_{false};
   std::mutex mu_;
   uint64_t next_waiter_id_ ABSL_GUARDED_BY(mu_) = 1;

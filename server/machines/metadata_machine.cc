@@ -75,6 +75,22 @@ absl::StatusOr<MetadataMachine::Applied> MetadataMachine::Apply(const raft::Entr
     case internal::MetadataCommand::kSetLeaderBalancer:
       state_.set_leader_balancer_paused(cmd.set_leader_balancer().paused());
       break;
+    case internal::MetadataCommand::kMoveReplicas:
+      MoveReplicas(cmd.move_replicas(), out);
+      if (!out.status.ok()) return out;
+      break;
+    case internal::MetadataCommand::kCompleteMove:
+      CompleteMove(cmd.complete_move(), out);
+      if (!out.status.ok()) return out;
+      break;
+    case internal::MetadataCommand::kCancelMove:
+      CancelMove(cmd.cancel_move(), out);
+      if (!out.status.ok()) return out;
+      break;
+    case internal::MetadataCommand::kAddPartitions:
+      AddPartitions(cmd.add_partitions(), out);
+      if (!out.status.ok()) return out;
+      break;
     case internal::MetadataCommand::kRegisterNode:
       RegisterNode(cmd.register_node().node(), out);
       if (!out.status.ok()) return out;

@@ -25,7 +25,10 @@ struct MetadataApplied {
   internal::TopicRecord created;  // CreateTopic: the topic as stored (with ids)
   internal::TopicRecord deleted;  // DeleteTopic: the topic as it was
   internal::TopicRecord altered;  // AlterTopic: the topic as it is now
-  uint64_t producer_id = 0;       // InitProducer: the identity given
+  // MoveReplicas, CompleteMove, CancelMove, AddPartitions: the topic as it is now (nodes open or close replicas).
+  internal::TopicRecord placed;
+  int64_t move_started_ms = 0;  // CompleteMove: when the move began
+  uint64_t producer_id = 0;     // InitProducer: the identity given
   uint32_t producer_epoch = 0;
 };
 
@@ -48,6 +51,13 @@ class MetadataMachine final : public StateMachine<MetadataApplied> {
   static internal::TopicRecord Place(const v1::CreateTopicRequest& req, uint32_t replication_factor,
                                      const std::vector<uint64_t>& nodes, const internal::MetadataState& state,
                                      int64_t now_ms);
+
+  // INVALID_ARGUMENT unless `target` is exactly the topic's replication factor of distinct nodes, every one in
+  // `members` (the controller's check and the apply's, on every node alike).
+  static absl::Status CheckMoveTarget(const internal::TopicRecord& topic, const std::vector<uint64_t>& target,
+                                      const std::vector<uint64_t>& members);
+  // The partition of group `group_id`, or nullptr (a scan of every topic's partitions).
+  const internal::PartitionAssignment* FindGroup(uint64_t group_id, std::string* topic = nullptr) const;
 
   static constexpr std::string_view kStateKey = "meta";
   // Producer ids the metadata group assigns have this bit set; clients that draw random ids keep it clear.
@@ -72,6 +82,15 @@ class MetadataMachine final : public StateMachine<MetadataApplied> {
   // AlterTopic: merges the named fields into the topic's config (NOT_FOUND for another incarnation or none,
   // INVALID_ARGUMENT when the result breaks a rule; the state is then unchanged).
   void AlterTopic(const internal::MetadataCommand::AlterTopic& cmd, MetadataApplied& out);
+  // Replica moves (metadata_moves.cc): each refuses (NOT_FOUND, INVALID_ARGUMENT, FAILED_PRECONDITION) with the
+  // state unchanged, or changes one partition and sets out.placed.
+  void MoveReplicas(const internal::MetadataCommand::MoveReplicas& cmd, MetadataApplied& out);
+  void CompleteMove(const internal::MetadataCommand::CompleteMove& cmd, MetadataApplied& out);
+  void CancelMove(const internal::MetadataCommand::CancelMove& cmd, MetadataApplied& out);
+  void AddPartitions(const internal::MetadataCommand::AddPartitions& cmd, MetadataApplied& out);
+  // The topic `name` of incarnation `topic_id` (0: any), or NOT_FOUND in out.status.
+  internal::TopicRecord* FindTopic(const std::string& name, uint64_t topic_id, MetadataApplied& out);
+  std::vector<uint64_t> NodeIds() const;
 };
 
 // A topic as stored, in its API form (no live partition state).

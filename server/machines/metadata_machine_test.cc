@@ -243,6 +243,85 @@ TEST(MetadataApply, RegisterNodeRecordsAndUpdatesAMembersAddressesWithinBounds) 
   EXPECT_EQ(restored.state().nodes_size(), c.machine.state().nodes_size());
 }
 
+// Replica moves at apply: each refusal leaves the state as it was; a completion needs the target's voters.
+TEST(MetadataApply, MovesAreCheckedAtApplyAndCompleteOnlyAtTheirTarget) {
+  Controller c({1, 2, 3, 4});
+  for (uint64_t n = 1; n <= 4; ++n) {
+    internal::MetadataCommand reg;
+    reg.mutable_register_node()->mutable_node()->set_node_id(n);
+    ASSERT_TRUE(c.Propose(reg).status.ok());
+  }
+  ASSERT_TRUE(c.Create("t", 1, 3).status.ok());
+  const auto& p0 = c.machine.state().topics().at("t").partitions(0);
+  const std::vector<uint64_t> from(p0.replicas().begin(), p0.replicas().end());
+  auto move = [&](std::vector<uint64_t> to) {
+    internal::MetadataCommand cmd;
+    cmd.mutable_move_replicas()->set_topic("t");
+    cmd.mutable_move_replicas()->set_partition(0);
+    for (auto n : to) cmd.mutable_move_replicas()->add_target(n);
+    cmd.mutable_move_replicas()->set_time_ms(77);
+    return c.Propose(cmd);
+  };
+  auto complete = [&](std::vector<uint64_t> voters) {
+    internal::MetadataCommand cmd;
+    cmd.mutable_complete_move()->set_group_id(p0.group_id());
+    for (auto n : voters) cmd.mutable_complete_move()->add_voters(n);
+    return c.Propose(cmd);
+  };
+  EXPECT_EQ(move({4, 1}).status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(move({4, 4, 1}).status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(move({4, 9, 1}).status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(complete({4, 2, 3}).status.code(), absl::StatusCode::kFailedPrecondition) << "no move runs";
+  const std::vector<uint64_t> to = {4, from[1], from[2]};
+  auto started = move(to);
+  ASSERT_TRUE(started.status.ok()) << started.status;
+  EXPECT_EQ(started.placed.partitions(0).target_replicas_size(), 3);
+  EXPECT_EQ(move({from[0], 4, from[2]}).status.code(), absl::StatusCode::kFailedPrecondition) << "one at a time";
+  EXPECT_EQ(complete(from).status.code(), absl::StatusCode::kFailedPrecondition) << "voters are not the target";
+  auto done = complete({from[2], 4, from[1]});
+  ASSERT_TRUE(done.status.ok()) << done.status;
+  EXPECT_EQ(done.move_started_ms, 77);
+  const auto& p = c.machine.state().topics().at("t").partitions(0);
+  EXPECT_EQ(std::vector<uint64_t>(p.replicas().begin(), p.replicas().end()), to) << "in the target's order";
+  EXPECT_EQ(p.target_replicas_size(), 0);
+  EXPECT_TRUE(p.moved());
+  // A cancel sets the target back to the replicas; with none running it is refused.
+  internal::MetadataCommand cancel;
+  cancel.mutable_cancel_move()->set_topic("t");
+  EXPECT_EQ(c.Propose(cancel).status.code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(move({from[0], from[1], from[2]}).status.ok());
+  ASSERT_TRUE(c.Propose(cancel).status.ok());
+  EXPECT_TRUE(c.machine.state().topics().at("t").partitions(0).move_cancelled());
+  EXPECT_EQ(c.machine.state().topics().at("t").partitions(0).target_replicas(0), 4u);
+}
+
+TEST(MetadataApply, AddPartitionsAppendsNewGroupsWithinTheLimits) {
+  Controller c({1, 2, 3});
+  for (uint64_t n = 1; n <= 3; ++n) {
+    internal::MetadataCommand reg;
+    reg.mutable_register_node()->mutable_node()->set_node_id(n);
+    ASSERT_TRUE(c.Propose(reg).status.ok());
+  }
+  ASSERT_TRUE(c.Create("t", 2, 3).status.ok());
+  const uint64_t next_group = c.machine.state().next_group_id();
+  internal::MetadataCommand cmd;
+  cmd.mutable_add_partitions()->set_topic("t");
+  *cmd.mutable_add_partitions()->mutable_partitions() = c.PlaceTopic("t", 2, 3).partitions();
+  auto a = c.Propose(cmd);
+  ASSERT_TRUE(a.status.ok()) << a.status;
+  ASSERT_EQ(a.placed.partitions_size(), 4);
+  EXPECT_EQ(a.placed.partitions(2).partition(), 2u);
+  EXPECT_EQ(a.placed.partitions(2).group_id(), next_group);
+  EXPECT_EQ(a.placed.partitions(3).group_id(), next_group + 1);
+  internal::MetadataCommand none;
+  none.mutable_add_partitions()->set_topic("t");
+  EXPECT_EQ(c.Propose(none).status.code(), absl::StatusCode::kInvalidArgument);
+  internal::MetadataCommand bad = cmd;
+  bad.mutable_add_partitions()->mutable_partitions(0)->add_replicas(7);
+  EXPECT_EQ(c.Propose(bad).status.code(), absl::StatusCode::kInvalidArgument) << "four replicas for factor 3";
+  EXPECT_EQ(c.machine.state().topics().at("t").partitions_size(), 4) << "a refusal changes nothing";
+}
+
 TEST(MetadataApply, UnparsableEntryIsDataLoss) {
   MetadataMachine m;
   ASSERT_TRUE(m.Load({}).ok());

@@ -238,20 +238,7 @@ Answer<v1::InitProducerResponse> TestCluster::InitProducer(const std::string& na
 }
 
 Answer<v1::Topic> TestCluster::AlterTopic(const v1::AlterTopicRequest& req, uint64_t node) {
-  Answer<v1::Topic> answer;
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    const uint64_t target = node != 0 ? node : WaitForController();
-    answer = {};
-    host(target).AlterTopic(req, [&answer](grpc::Status s, v1::Topic t) {
-      ++answer.times;
-      answer.status = std::move(s);
-      answer.response = std::move(t);
-    });
-    RunUntil([&] { return answer.times > 0; });
-    if (node != 0 || answer.status.error_code() != grpc::StatusCode::UNAVAILABLE) break;
-    RunTicks(1);
-  }
-  return answer;
+  return Call<v1::Topic>([&](Host& h, auto done) { h.AlterTopic(req, std::move(done)); }, node);
 }
 
 std::shared_ptr<PartitionView> TestCluster::View(uint64_t node, const std::string& topic, uint32_t partition) {

@@ -108,6 +108,25 @@ class TestCluster {
                                                               uint64_t producer_id = 0, uint64_t sequence = 0);
   // InitProducer through the controller (retrying what says retry), then rounds until it is answered.
   Answer<v1::InitProducerResponse> InitProducer(const std::string& name);
+  // Calls `call(host, done)` on `node`, or with node 0 on the controller, retrying there while it answers
+  // UNAVAILABLE (up to 50 times); rounds until each call is answered.
+  template <typename Response>
+  Answer<Response> Call(const std::function<void(Host&, std::function<void(grpc::Status, Response)>)>& call,
+                        uint64_t node = 0) {
+    Answer<Response> answer;
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      answer = {};
+      call(host(node != 0 ? node : WaitForController()), [&answer](grpc::Status s, Response r) {
+        ++answer.times;
+        answer.status = std::move(s);
+        answer.response = std::move(r);
+      });
+      RunUntil([&] { return answer.times > 0; });
+      if (node != 0 || answer.status.error_code() != grpc::StatusCode::UNAVAILABLE) break;
+      RunTicks(1);
+    }
+    return answer;
+  }
   // AlterTopic on `node` (0: the controller, retrying what says retry).
   Answer<v1::Topic> AlterTopic(const v1::AlterTopicRequest& req, uint64_t node = 0);
   // Produce, then rounds until it is answered.

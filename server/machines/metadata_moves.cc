@@ -1,0 +1,173 @@
+// The metadata machine's replica moves and partition growth (docs/operations.md "Moving replicas"). Every check
+// here runs at apply, on every node alike, against the state as the entry finds it: the controller's own checks
+// before proposing can be overtaken by another entry.
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/common/limits.h"
+#include "server/machines/metadata_machine.h"
+
+namespace brook::server {
+namespace {
+
+bool SameSet(const google::protobuf::RepeatedField<uint64_t>& a, const google::protobuf::RepeatedField<uint64_t>& b) {
+  std::set<uint64_t> x(a.begin(), a.end());
+  std::set<uint64_t> y(b.begin(), b.end());
+  return x == y;
+}
+
+internal::PartitionAssignment* FindPartition(internal::TopicRecord& t, uint32_t partition, MetadataApplied& out) {
+  if (partition >= static_cast<uint32_t>(t.partitions_size())) {
+    out.status = absl::NotFoundError(absl::StrCat("topic '", t.name(), "' has ", t.partitions_size(),
+                                                  " partitions; partition ", partition, " does not exist"));
+    return nullptr;
+  }
+  return t.mutable_partitions(static_cast<int>(partition));
+}
+
+}  // namespace
+
+absl::Status MetadataMachine::CheckMoveTarget(const internal::TopicRecord& topic, const std::vector<uint64_t>& target,
+                                              const std::vector<uint64_t>& members) {
+  if (target.size() != topic.replication_factor()) {
+    return absl::InvalidArgumentError(absl::StrCat("replicas names ", target.size(), " nodes; topic '", topic.name(),
+                                                   "' has replication factor ", topic.replication_factor(),
+                                                   ", so name exactly ", topic.replication_factor()));
+  }
+  std::set<uint64_t> seen;
+  for (uint64_t n : target) {
+    if (!seen.insert(n).second) {
+      return absl::InvalidArgumentError(absl::StrCat("replicas names node ", n, " twice"));
+    }
+    if (std::find(members.begin(), members.end(), n) == members.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("node ", n, " is not a member of the cluster (members: ",
+                                                     absl::StrJoin(members, ","), ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+const internal::PartitionAssignment* MetadataMachine::FindGroup(uint64_t group_id, std::string* topic) const {
+  for (const auto& [name, t] : state_.topics()) {
+    for (const auto& p : t.partitions()) {
+      if (p.group_id() != group_id) continue;
+      if (topic != nullptr) *topic = name;
+      return &p;
+    }
+  }
+  return nullptr;
+}
+
+internal::TopicRecord* MetadataMachine::FindTopic(const std::string& name, uint64_t topic_id, MetadataApplied& out) {
+  out.topic = name;
+  auto it = state_.mutable_topics()->find(name);
+  if (it == state_.mutable_topics()->end() || (topic_id != 0 && it->second.topic_id() != topic_id)) {
+    out.status = absl::NotFoundError(absl::StrCat("topic '", name, "' does not exist"));
+    return nullptr;
+  }
+  return &it->second;
+}
+
+std::vector<uint64_t> MetadataMachine::NodeIds() const {
+  std::vector<uint64_t> ids;
+  for (const auto& [id, node] : state_.nodes()) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+void MetadataMachine::MoveReplicas(const internal::MetadataCommand::MoveReplicas& cmd, MetadataApplied& out) {
+  internal::TopicRecord* t = FindTopic(cmd.topic(), cmd.topic_id(), out);
+  if (t == nullptr) return;
+  internal::PartitionAssignment* p = FindPartition(*t, cmd.partition(), out);
+  if (p == nullptr) return;
+  if (p->target_replicas_size() > 0) {
+    out.status = absl::FailedPreconditionError(absl::StrCat("a move of ", cmd.topic(), "/", cmd.partition(),
+                                                            " already runs; cancel it first"));
+    return;
+  }
+  const std::vector<uint64_t> target(cmd.target().begin(), cmd.target().end());
+  if (auto s = CheckMoveTarget(*t, target, NodeIds()); !s.ok()) {
+    out.status = s;
+    return;
+  }
+  *p->mutable_target_replicas() = cmd.target();
+  p->set_move_started_ms(cmd.time_ms());
+  p->set_move_cancelled(false);
+  out.placed = *t;
+}
+
+void MetadataMachine::CompleteMove(const internal::MetadataCommand::CompleteMove& cmd, MetadataApplied& out) {
+  std::string name;
+  const internal::PartitionAssignment* found = FindGroup(cmd.group_id(), &name);
+  if (found == nullptr) {
+    out.status = absl::NotFoundError(absl::StrCat("group ", cmd.group_id(), " is no partition"));
+    return;
+  }
+  internal::TopicRecord& t = (*state_.mutable_topics())[name];
+  auto* p = t.mutable_partitions(static_cast<int>(found->partition()));
+  if (p->target_replicas_size() == 0 || !SameSet(p->target_replicas(), cmd.voters())) {
+    out.status = absl::FailedPreconditionError(
+        absl::StrCat("group ", cmd.group_id(), "'s voters ", absl::StrJoin(cmd.voters(), ","),
+                     " are not the target of a running move"));
+    return;
+  }
+  out.move_started_ms = p->move_started_ms();
+  *p->mutable_replicas() = p->target_replicas();
+  p->clear_target_replicas();
+  p->set_move_started_ms(0);
+  p->set_move_cancelled(false);
+  p->set_moved(true);
+  out.topic = name;
+  out.placed = t;
+}
+
+void MetadataMachine::CancelMove(const internal::MetadataCommand::CancelMove& cmd, MetadataApplied& out) {
+  internal::TopicRecord* t = FindTopic(cmd.topic(), cmd.topic_id(), out);
+  if (t == nullptr) return;
+  internal::PartitionAssignment* p = FindPartition(*t, cmd.partition(), out);
+  if (p == nullptr) return;
+  if (p->target_replicas_size() == 0) {
+    out.status = absl::FailedPreconditionError(
+        absl::StrCat("no move of ", cmd.topic(), "/", cmd.partition(), " runs"));
+    return;
+  }
+  *p->mutable_target_replicas() = p->replicas();
+  p->set_move_cancelled(true);
+  out.placed = *t;
+}
+
+void MetadataMachine::AddPartitions(const internal::MetadataCommand::AddPartitions& cmd, MetadataApplied& out) {
+  internal::TopicRecord* t = FindTopic(cmd.topic(), cmd.topic_id(), out);
+  if (t == nullptr) return;
+  const auto total = static_cast<uint64_t>(t->partitions_size()) + static_cast<uint64_t>(cmd.partitions_size());
+  if (cmd.partitions_size() == 0 || total > Limits::kMaxPartitionsPerTopic) {
+    out.status = absl::InvalidArgumentError(
+        absl::StrCat("topic '", t->name(), "' would have ", total, " partitions; it must grow, to at most ",
+                     Limits::kMaxPartitionsPerTopic, " (max_partitions_per_topic)"));
+    return;
+  }
+  if (auto s = CheckClusterLimits(cmd.partitions_size()); !s.ok()) {
+    out.status = s;
+    return;
+  }
+  for (int i = 0; i < cmd.partitions_size(); ++i) {
+    const auto& in = cmd.partitions(i);
+    const std::vector<uint64_t> replicas(in.replicas().begin(), in.replicas().end());
+    if (auto s = CheckMoveTarget(*t, replicas, NodeIds()); !s.ok()) {
+      out.status = s;
+      return;
+    }
+  }
+  for (const auto& in : cmd.partitions()) {
+    auto* p = t->add_partitions();
+    p->set_partition(static_cast<uint32_t>(t->partitions_size() - 1));
+    p->set_group_id(state_.next_group_id());
+    state_.set_next_group_id(state_.next_group_id() + 1);
+    *p->mutable_replicas() = in.replicas();
+  }
+  out.placed = *t;
+}
+
+}  // namespace brook::server
