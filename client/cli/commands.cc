@@ -75,6 +75,8 @@ void WriteTopic(JsonWriter& w, const v1::Topic& t) {
       w.EndArray();
       w.Key("caught_up_replicas").BeginArray();
       for (uint64_t r : p.caught_up_replicas()) w.Uint(r);
+      w.EndArray().Key("target_replicas").BeginArray();
+      for (uint64_t r : p.target_replicas()) w.Uint(r);
       w.EndArray();
       w.Key("high_watermark").Uint(p.high_watermark());
       w.Key("log_start_offset").Uint(p.log_start_offset());
@@ -183,10 +185,12 @@ int TopicDescribe(Context& ctx) {
                << t->config().min_compaction_lag_ms();
   }
   ctx.io.out << "\n\n";
-  Table table({"PARTITION", "LEADER", "TERM", "REPLICAS", "CAUGHT-UP", "LOG-START", "HIGH-WATERMARK"});
+  Table table(
+      {"PARTITION", "LEADER", "TERM", "REPLICAS", "CAUGHT-UP", "MOVING-TO", "LOG-START", "HIGH-WATERMARK"});
   for (const auto& p : t->partitions()) {
     table.AddRow({absl::StrCat(p.partition()), p.leader_id() == 0 ? "-" : absl::StrCat(p.leader_id()),
                   absl::StrCat(p.leader_term()), JoinIds(p.replicas()), JoinIds(p.caught_up_replicas()),
+                  p.target_replicas().empty() ? "-" : JoinIds(p.target_replicas()),
                   absl::StrCat(p.log_start_offset()), absl::StrCat(p.high_watermark())});
   }
   table.Print(ctx.io.out);
@@ -744,6 +748,28 @@ const std::vector<CommandSpec>& Commands() {
         Value("min-compaction-lag-ms", "compacted topics: records younger than this are never compacted")},
        TopicAlter},
       {{"topic", "delete"}, "NAME", 1, 1, "delete a topic and its data", {}, TopicDelete},
+      {{"topic", "move-replicas"},
+       "TOPIC PARTITION",
+       2,
+       2,
+       "move a partition's replicas to other nodes, online: new ones copy the log as learners first",
+       {Value("to", "the replicas afterwards, comma-separated node ids; the first is the preferred leader"),
+        Switch("dry-run", "check and print the plan; change nothing")},
+       TopicMoveReplicas},
+      {{"topic", "cancel-move"},
+       "TOPIC PARTITION",
+       2,
+       2,
+       "cancel a running replica move: the partition goes back to the replicas it started from",
+       {},
+       TopicCancelMove},
+      {{"topic", "add-partitions"},
+       "TOPIC",
+       1,
+       1,
+       "grow a topic to more partitions, online (keyed records then spread over more partitions)",
+       {Value("count", "the topic's partition count afterwards")},
+       TopicAddPartitions},
       {{"produce"},
        "TOPIC",
        1,
@@ -799,6 +825,14 @@ const std::vector<CommandSpec>& Commands() {
        "pause or resume the leader balancer on every node (it moves leaders back to their preferred replicas)",
        {},
        ClusterBalancer},
+      {{"cluster", "operations"},
+       "",
+       0,
+       0,
+       "running replica moves with the records and bytes copied so far",
+       {Switch("wait", "print a progress line every second until no move runs"),
+        Value("wait-timeout-ms", "with --wait: give up after this long", "3600000")},
+       ClusterOperations},
       {{"bench", "produce"},
        "",
        0,

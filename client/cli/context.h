@@ -36,6 +36,11 @@ int Fail(Context& ctx, const absl::Status& status);
 int UsageError(Context& ctx, const std::string& message);
 
 int RunBenchProduce(Context& ctx);
+// moves.cc
+int TopicMoveReplicas(Context& ctx);
+int TopicCancelMove(Context& ctx);
+int TopicAddPartitions(Context& ctx);
+int ClusterOperations(Context& ctx);
 int RunBenchConsume(Context& ctx);
 
 // Percentile (0..1) of sorted values by nearest rank; 0 for an empty vector.

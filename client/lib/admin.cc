@@ -59,6 +59,48 @@ absl::StatusOr<v1::SetLeaderBalancerResponse> Admin::SetLeaderBalancer(bool paus
   return response;
 }
 
+template <typename Response, typename Request, typename Method>
+absl::StatusOr<Response> Admin::AtController(const Request& request, bool idempotent, Method method) {
+  Response response;
+  absl::Status s = connection_->Call(Route::Controller(), connection_->DefaultDeadline(), idempotent,
+                                     [&](grpc::ClientContext* ctx, NodeStubs* node) {
+                                       return ((*node->admin).*method)(ctx, request, &response);
+                                     });
+  if (!s.ok()) return s;
+  return response;
+}
+
+absl::StatusOr<v1::MoveReplicasResponse> Admin::MoveReplicas(const std::string& topic, uint32_t partition,
+                                                             const std::vector<uint64_t>& replicas, bool dry_run) {
+  v1::MoveReplicasRequest request;
+  request.set_topic(topic);
+  request.set_partition(partition);
+  for (uint64_t n : replicas) request.add_replicas(n);
+  request.set_dry_run(dry_run);
+  return AtController<v1::MoveReplicasResponse>(request, dry_run, &v1::Admin::Stub::MoveReplicas);
+}
+
+absl::StatusOr<v1::CancelMoveResponse> Admin::CancelMove(const std::string& topic, uint32_t partition) {
+  v1::CancelMoveRequest request;
+  request.set_topic(topic);
+  request.set_partition(partition);
+  return AtController<v1::CancelMoveResponse>(request, false, &v1::Admin::Stub::CancelMove);
+}
+
+absl::StatusOr<v1::ListOperationsResponse> Admin::ListOperations() {
+  return AtController<v1::ListOperationsResponse>(v1::ListOperationsRequest(), true,
+                                                  &v1::Admin::Stub::ListOperations);
+}
+
+absl::StatusOr<v1::Topic> Admin::AddPartitions(const std::string& topic, uint32_t partition_count) {
+  v1::AddPartitionsRequest request;
+  request.set_topic(topic);
+  request.set_partition_count(partition_count);
+  auto r = AtController<v1::AddPartitionsResponse>(request, false, &v1::Admin::Stub::AddPartitions);
+  if (!r.ok()) return r.status();
+  return r->topic();
+}
+
 absl::StatusOr<std::vector<v1::Topic>> Admin::ListTopics() {
   v1::ListTopicsResponse response;
   absl::Status s = connection_->Call(Route::AnyNode(), connection_->DefaultDeadline(), /*idempotent=*/true,

@@ -39,11 +39,25 @@ class Admin {
   // Served by the controller; safe to retry. Returns the setting as it now is.
   absl::StatusOr<v1::SetLeaderBalancerResponse> SetLeaderBalancer(bool paused);
 
+  // Replica moves and partition growth, served by the controller (admin.proto documents each refusal).
+  // MoveReplicas with dry_run only checks and plans. ListOperations gives the running moves with their progress.
+  absl::StatusOr<v1::MoveReplicasResponse> MoveReplicas(const std::string& topic, uint32_t partition,
+                                                        const std::vector<uint64_t>& replicas,
+                                                        bool dry_run = false);
+  absl::StatusOr<v1::CancelMoveResponse> CancelMove(const std::string& topic, uint32_t partition);
+  absl::StatusOr<v1::ListOperationsResponse> ListOperations();
+  // Grows `topic` to `partition_count` partitions.
+  absl::StatusOr<v1::Topic> AddPartitions(const std::string& topic, uint32_t partition_count);
+
   // Polls DescribeTopic (with backoff) until every partition of `topic` has a leader, or `timeout` passes.
   // NOT_FOUND is waited out too (a node may not have applied a topic the controller just created).
   absl::StatusOr<v1::Topic> WaitForLeaders(const std::string& topic, std::chrono::milliseconds timeout);
 
  private:
+  // One call of `method` (a v1::Admin::Stub member) at the controller.
+  template <typename Response, typename Request, typename Method>
+  absl::StatusOr<Response> AtController(const Request& request, bool idempotent, Method method);
+
   std::shared_ptr<Connection> connection_;
 };
 

@@ -155,6 +155,7 @@ class AdminService final : public v1::Admin::CallbackService {
         info->set_partition(p.partition());
         info->set_group_id(p.group_id());
         for (auto r : p.replicas()) info->add_replicas(r);
+        *info->mutable_target_replicas() = p.target_replicas();
         if (auto view = cluster->Find(t.name(), p.partition())) {
           info->set_leader_id(view->leader());
           info->set_leader_term(view->term());

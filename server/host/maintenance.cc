@@ -135,7 +135,9 @@ void Maintenance::BalanceLeaders(Clock::TimePoint now) {
     if (topic == meta.topics().end() || g->partition() >= static_cast<uint32_t>(topic->second.partitions_size())) {
       continue;
     }
-    const auto& replicas = topic->second.partitions(static_cast<int>(g->partition())).replicas();
+    const auto& assignment = topic->second.partitions(static_cast<int>(g->partition()));
+    if (assignment.target_replicas_size() > 0) continue;  // a move runs: its own steps place the leadership
+    const auto& replicas = assignment.replicas();
     if (replicas.empty() || replicas[0] == ctx_->self()) continue;
     const raft::NodeId preferred = replicas[0];
     for (const auto& p : g->raft().progress()) {

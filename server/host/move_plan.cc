@@ -7,11 +7,13 @@
 namespace brook::server {
 namespace {
 
-bool Has(const std::vector<raft::NodeId>& v, raft::NodeId n) { return std::find(v.begin(), v.end(), n) != v.end(); }
+bool Has(const std::vector<raft::NodeId>& v, raft::NodeId n) {
+  return std::find(v.begin(), v.end(), n) != v.end();
+}
 
 // A leaving voter to remove (another node before the leader), or the leadership transfer the leader needs first.
-MoveAction RemoveLeaving(const raft::ConfState& conf, const std::vector<raft::NodeId>& desired, raft::NodeId leader,
-                         const MemberHealth& health) {
+MoveAction RemoveLeaving(const raft::ConfState& conf, const std::vector<raft::NodeId>& desired,
+                         raft::NodeId leader, const MemberHealth& health) {
   bool leader_leaves = false;
   for (raft::NodeId v : conf.voters) {
     if (Has(desired, v)) continue;

@@ -53,8 +53,9 @@ grpc::Status ReplicaMoves::CheckReachable(const internal::PartitionAssignment& p
   for (raft::NodeId n : target) {
     if (!Reachable(n)) {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                          absl::StrCat("node ", n, " is not reachable from the controller; a new replica must be up "
-                                                   "to copy the log (start it, or pick another node)"));
+                          absl::StrCat("node ", n,
+                                       " is not reachable from the controller; a new replica must be up "
+                                       "to copy the log (start it, or pick another node)"));
     }
   }
   int up = 0;
@@ -76,8 +77,8 @@ void ReplicaMoves::Move(const v1::MoveReplicasRequest& req,
   const auto& topics = meta.machine().state().topics();
   auto it = topics.find(req.topic());
   if (it == topics.end() || (req.expected_topic_id() != 0 && it->second.topic_id() != req.expected_topic_id())) {
-    return done(grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("topic '", req.topic(), "' does not exist")),
-                {});
+    return done(
+        grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("topic '", req.topic(), "' does not exist")), {});
   }
   const internal::TopicRecord& t = it->second;
   if (req.partition() >= static_cast<uint32_t>(t.partitions_size())) {
@@ -118,12 +119,13 @@ void ReplicaMoves::Move(const v1::MoveReplicasRequest& req,
   move->set_partition(req.partition());
   *move->mutable_target() = req.replicas();
   move->set_time_ms(ctx_->NowMs());
-  ctx_->ProposeMetadata(cmd, [done, resp = std::move(resp)](const grpc::Status& s, const MetadataApplied* m) mutable {
-    if (!s.ok()) return done(s, {});
-    if (!m->status.ok()) return done(ToGrpc(m->status), {});
-    resp.set_started(true);
-    done(grpc::Status::OK, std::move(resp));
-  });
+  ctx_->ProposeMetadata(cmd,
+                        [done, resp = std::move(resp)](const grpc::Status& s, const MetadataApplied* m) mutable {
+                          if (!s.ok()) return done(s, {});
+                          if (!m->status.ok()) return done(ToGrpc(m->status), {});
+                          resp.set_started(true);
+                          done(grpc::Status::OK, std::move(resp));
+                        });
 }
 
 void ReplicaMoves::Cancel(const v1::CancelMoveRequest& req,
@@ -132,8 +134,8 @@ void ReplicaMoves::Cancel(const v1::CancelMoveRequest& req,
   if (auto s = ctx_->CheckLeaderReady(meta); !s.ok()) return done(s, {});
   auto it = meta.machine().state().topics().find(req.topic());
   if (it == meta.machine().state().topics().end()) {
-    return done(grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("topic '", req.topic(), "' does not exist")),
-                {});
+    return done(
+        grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("topic '", req.topic(), "' does not exist")), {});
   }
   internal::MetadataCommand cmd;
   cmd.mutable_cancel_move()->set_topic(req.topic());
@@ -180,9 +182,10 @@ void ReplicaMoves::List(std::function<void(grpc::Status, v1::ListOperationsRespo
       m->set_records_total(total);
       m->set_records_copied(copied);
       m->set_bytes_total(rep.log_bytes() * static_cast<uint64_t>(rep.progress_nodes_size()));
-      m->set_bytes_copied(total == 0 ? 0 : static_cast<uint64_t>(static_cast<double>(m->bytes_total()) *
-                                                                 static_cast<double>(copied) /
-                                                                 static_cast<double>(total)));
+      m->set_bytes_copied(total == 0
+                              ? 0
+                              : static_cast<uint64_t>(static_cast<double>(m->bytes_total()) *
+                                                      static_cast<double>(copied) / static_cast<double>(total)));
     }
   }
   done(grpc::Status::OK, std::move(resp));
@@ -213,8 +216,8 @@ void ReplicaMoves::OnReport(raft::NodeId from, const internal::MoveReport& repor
   ctx_->ProposeMetadata(cmd, [this, gid](const grpc::Status& s, const MetadataApplied* m) {
     completing_.erase(gid);
     if (s.ok() && m->status.ok()) return;
-    LogWarning("n", ctx_->self(), " g", gid, " move completion not recorded: ",
-               s.ok() ? std::string(m->status.message()) : s.error_message());
+    LogWarning("n", ctx_->self(), " g", gid,
+               " move completion not recorded: ", s.ok() ? std::string(m->status.message()) : s.error_message());
   });
 }
 
@@ -226,9 +229,9 @@ void ReplicaMoves::OnMetadataApplied(const MetadataApplied& applied) {
     if (r == reports_.end()) continue;
     if (applied.move_started_ms != 0 && ctx_->metrics != nullptr &&
         ctx_->groups->metadata().raft().role() == raft::Role::kLeader) {
-      ctx_->metrics->ObserveMoveCompleted(std::chrono::milliseconds(ctx_->NowMs() - applied.move_started_ms),
-                                          r->second.report.log_bytes() *
-                                              static_cast<uint64_t>(r->second.report.progress_nodes_size()));
+      ctx_->metrics->ObserveMoveCompleted(
+          std::chrono::milliseconds(ctx_->NowMs() - applied.move_started_ms),
+          r->second.report.log_bytes() * static_cast<uint64_t>(r->second.report.progress_nodes_size()));
     }
     reports_.erase(r);
   }
@@ -242,20 +245,20 @@ void ReplicaMoves::Run(Clock::TimePoint now) {
   const internal::MetadataState& meta = ctx_->groups->metadata().machine().state();
   const raft::NodeId controller = ctx_->groups->metadata().raft().leader();
   internal::MessageBatch batch;
-  int moving = 0;
   for (auto& [id, g] : ctx_->groups->partitions()) {
     if (g->raft().role() != raft::Role::kLeader || !g->serving()) continue;
     const internal::PartitionAssignment* p = AssignmentOf(meta, *g);
     if (p == nullptr || p->replicas().empty()) continue;
     const bool running = p->target_replicas_size() > 0;
-    moving += running ? 1 : 0;
     Step(*g, Ids(running ? p->target_replicas() : p->replicas()));
     if (running && report && controller != 0) *batch.add_move_reports() = Report(*g, *p);
   }
-  if (ctx_->metrics != nullptr && ctx_->groups->metadata().raft().role() == raft::Role::kLeader) {
+  if (ctx_->metrics != nullptr && report) {
     int in_flight = 0;
-    for (const auto& [name, t] : meta.topics()) {
-      for (const auto& p : t.partitions()) in_flight += p.target_replicas_size() > 0 ? 1 : 0;
+    if (ctx_->groups->metadata().raft().role() == raft::Role::kLeader) {
+      for (const auto& [name, t] : meta.topics()) {
+        for (const auto& p : t.partitions()) in_flight += p.target_replicas_size() > 0 ? 1 : 0;
+      }
     }
     ctx_->metrics->SetMovesInFlight(in_flight);
   }
@@ -298,7 +301,8 @@ void ReplicaMoves::Step(PartitionGroup& g, const std::vector<raft::NodeId>& desi
       return;
   }
   // Refusals are routine (a change still pending, a transfer running): the next look tries again.
-  if (s.ok()) LogInfo("n", ctx_->self(), " g", g.id(), " ", g.topic(), "/", g.partition(), ": ", DescribeStep(a.step));
+  if (s.ok())
+    LogInfo("n", ctx_->self(), " g", g.id(), " ", g.topic(), "/", g.partition(), ": ", DescribeStep(a.step));
 }
 
 internal::MoveReport ReplicaMoves::Report(PartitionGroup& g, const internal::PartitionAssignment& p) {

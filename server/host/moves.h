@@ -52,7 +52,8 @@ class ReplicaMoves {
   bool Reachable(raft::NodeId node) const;
   std::vector<raft::NodeId> Members() const;
   // The move's checks that need the controller's view; OK or FAILED_PRECONDITION naming the reason.
-  grpc::Status CheckReachable(const internal::PartitionAssignment& p, const std::vector<raft::NodeId>& target) const;
+  grpc::Status CheckReachable(const internal::PartitionAssignment& p,
+                              const std::vector<raft::NodeId>& target) const;
 
   struct Reported {
     internal::MoveReport report;

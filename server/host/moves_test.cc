@@ -76,7 +76,8 @@ class MovesTest : public ::testing::Test {
       ASSERT_TRUE(cluster_.RunUntil([&] {
         auto v = cluster_.View(n, "m", 0);
         return v != nullptr && v->high_watermark() == written_.size();
-      })) << "n" << n << " did not catch up";
+      })) << "n"
+          << n << " did not catch up";
       EXPECT_EQ(cluster_.ReadValues(n, "m", 0), written_) << "n" << n;
     }
   }
@@ -215,7 +216,8 @@ TEST_F(MovesTest, AMoveGoesOnAfterTheControllerStops) {
   auto finished = [&] {
     for (uint64_t n : to) {
       const auto p = Assignment(n);
-      if (p.target_replicas_size() > 0 || !std::equal(p.replicas().begin(), p.replicas().end(), to.begin(), to.end()))
+      if (p.target_replicas_size() > 0 ||
+          !std::equal(p.replicas().begin(), p.replicas().end(), to.begin(), to.end()))
         return false;
     }
     return true;

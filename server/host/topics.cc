@@ -253,6 +253,7 @@ void TopicsHandler::DescribePartition(const internal::PartitionAssignment& p, v1
   info->set_partition(p.partition());
   info->set_group_id(p.group_id());
   for (auto r : p.replicas()) info->add_replicas(r);
+  *info->mutable_target_replicas() = p.target_replicas();
   PartitionGroup* g = ctx_->groups->FindPartition(p.group_id());
   if (g == nullptr) return;
   info->set_leader_id(g->view()->leader());  // as GetMetadata says

@@ -12,7 +12,8 @@
 namespace brook::server {
 namespace {
 
-bool SameSet(const google::protobuf::RepeatedField<uint64_t>& a, const google::protobuf::RepeatedField<uint64_t>& b) {
+bool SameSet(const google::protobuf::RepeatedField<uint64_t>& a,
+             const google::protobuf::RepeatedField<uint64_t>& b) {
   std::set<uint64_t> x(a.begin(), a.end());
   std::set<uint64_t> y(b.begin(), b.end());
   return x == y;
@@ -29,12 +30,13 @@ internal::PartitionAssignment* FindPartition(internal::TopicRecord& t, uint32_t 
 
 }  // namespace
 
-absl::Status MetadataMachine::CheckMoveTarget(const internal::TopicRecord& topic, const std::vector<uint64_t>& target,
+absl::Status MetadataMachine::CheckMoveTarget(const internal::TopicRecord& topic,
+                                              const std::vector<uint64_t>& target,
                                               const std::vector<uint64_t>& members) {
   if (target.size() != topic.replication_factor()) {
-    return absl::InvalidArgumentError(absl::StrCat("replicas names ", target.size(), " nodes; topic '", topic.name(),
-                                                   "' has replication factor ", topic.replication_factor(),
-                                                   ", so name exactly ", topic.replication_factor()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "replicas names ", target.size(), " nodes; topic '", topic.name(), "' has replication factor ",
+        topic.replication_factor(), ", so name exactly ", topic.replication_factor()));
   }
   std::set<uint64_t> seen;
   for (uint64_t n : target) {
@@ -42,8 +44,8 @@ absl::Status MetadataMachine::CheckMoveTarget(const internal::TopicRecord& topic
       return absl::InvalidArgumentError(absl::StrCat("replicas names node ", n, " twice"));
     }
     if (std::find(members.begin(), members.end(), n) == members.end()) {
-      return absl::InvalidArgumentError(absl::StrCat("node ", n, " is not a member of the cluster (members: ",
-                                                     absl::StrJoin(members, ","), ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "node ", n, " is not a member of the cluster (members: ", absl::StrJoin(members, ","), ")"));
     }
   }
   return absl::OkStatus();
@@ -60,7 +62,8 @@ const internal::PartitionAssignment* MetadataMachine::FindGroup(uint64_t group_i
   return nullptr;
 }
 
-internal::TopicRecord* MetadataMachine::FindTopic(const std::string& name, uint64_t topic_id, MetadataApplied& out) {
+internal::TopicRecord* MetadataMachine::FindTopic(const std::string& name, uint64_t topic_id,
+                                                  MetadataApplied& out) {
   out.topic = name;
   auto it = state_.mutable_topics()->find(name);
   if (it == state_.mutable_topics()->end() || (topic_id != 0 && it->second.topic_id() != topic_id)) {
@@ -83,8 +86,8 @@ void MetadataMachine::MoveReplicas(const internal::MetadataCommand::MoveReplicas
   internal::PartitionAssignment* p = FindPartition(*t, cmd.partition(), out);
   if (p == nullptr) return;
   if (p->target_replicas_size() > 0) {
-    out.status = absl::FailedPreconditionError(absl::StrCat("a move of ", cmd.topic(), "/", cmd.partition(),
-                                                            " already runs; cancel it first"));
+    out.status = absl::FailedPreconditionError(
+        absl::StrCat("a move of ", cmd.topic(), "/", cmd.partition(), " already runs; cancel it first"));
     return;
   }
   const std::vector<uint64_t> target(cmd.target().begin(), cmd.target().end());
@@ -108,9 +111,9 @@ void MetadataMachine::CompleteMove(const internal::MetadataCommand::CompleteMove
   internal::TopicRecord& t = (*state_.mutable_topics())[name];
   auto* p = t.mutable_partitions(static_cast<int>(found->partition()));
   if (p->target_replicas_size() == 0 || !SameSet(p->target_replicas(), cmd.voters())) {
-    out.status = absl::FailedPreconditionError(
-        absl::StrCat("group ", cmd.group_id(), "'s voters ", absl::StrJoin(cmd.voters(), ","),
-                     " are not the target of a running move"));
+    out.status = absl::FailedPreconditionError(absl::StrCat("group ", cmd.group_id(), "'s voters ",
+                                                            absl::StrJoin(cmd.voters(), ","),
+                                                            " are not the target of a running move"));
     return;
   }
   out.move_started_ms = p->move_started_ms();
@@ -129,8 +132,8 @@ void MetadataMachine::CancelMove(const internal::MetadataCommand::CancelMove& cm
   internal::PartitionAssignment* p = FindPartition(*t, cmd.partition(), out);
   if (p == nullptr) return;
   if (p->target_replicas_size() == 0) {
-    out.status = absl::FailedPreconditionError(
-        absl::StrCat("no move of ", cmd.topic(), "/", cmd.partition(), " runs"));
+    out.status =
+        absl::FailedPreconditionError(absl::StrCat("no move of ", cmd.topic(), "/", cmd.partition(), " runs"));
     return;
   }
   *p->mutable_target_replicas() = p->replicas();

@@ -1,4 +1,4 @@
-// The key-compaction metrics of Metrics (docs/metrics.md "Key compaction").
+// The key-compaction and replica-move metrics of Metrics (docs/metrics.md "Key compaction", "Replica moves").
 #include "absl/strings/str_cat.h"
 #include "server/metrics/metrics.h"
 
@@ -20,7 +20,27 @@ void Metrics::BuildCompactionMetrics(prometheus::Registry& r) {
                                      "Entry bytes of the entries key compaction rewrote here, before");
   compaction_bytes_after_ = counter("brook_compaction_bytes_after_total",
                                     "Entry bytes of the entries key compaction rewrote here, after");
+  // Replica moves (docs/metrics.md "Replica moves"): observed by the controller.
+  move_seconds_ = &prometheus::BuildHistogram()
+                       .Name("brook_replica_move_seconds")
+                       .Help("Replica moves this node recorded complete as controller, by time from start to end")
+                       .Register(r)
+                       .Add({}, prometheus::Histogram::BucketBoundaries{1, 5, 15, 60, 300, 900, 3600, 14400});
+  move_bytes_ = counter("brook_replica_move_bytes_total",
+                        "Bytes the moves this node recorded complete copied to new replicas (RocksDB's estimate)");
+  moves_in_flight_ = &prometheus::BuildGauge()
+                          .Name("brook_replica_moves_in_flight")
+                          .Help("Partitions with a replica move running (on the controller; 0 elsewhere)")
+                          .Register(r)
+                          .Add({});
 }
+
+void Metrics::ObserveMoveCompleted(std::chrono::milliseconds took, uint64_t bytes) {
+  move_seconds_->Observe(std::chrono::duration<double>(took).count());
+  move_bytes_->Increment(static_cast<double>(bytes));
+}
+
+void Metrics::SetMovesInFlight(int moves) { moves_in_flight_->Set(moves); }
 
 void Metrics::ObserveCompaction(raft::GroupId, const PassOutcome& o, std::chrono::steady_clock::duration took) {
   compaction_seconds_->Observe(std::chrono::duration<double>(took).count());

@@ -52,6 +52,8 @@ class Metrics final : public HostMetrics {
   void ObserveCommit(raft::GroupId group, std::chrono::steady_clock::duration latency) override;
   void ObserveCompaction(raft::GroupId group, const PassOutcome& outcome,
                          std::chrono::steady_clock::duration took) override;
+  void ObserveMoveCompleted(std::chrono::milliseconds took, uint64_t bytes) override;
+  void SetMovesInFlight(int moves) override;
 
   // API interceptor hooks (gRPC threads).
   void ObserveCall(const std::string& method, int code, double seconds, size_t request_bytes,
@@ -106,6 +108,9 @@ class Metrics final : public HostMetrics {
   prometheus::Counter* compaction_removed_;
   prometheus::Counter* compaction_bytes_before_;
   prometheus::Counter* compaction_bytes_after_;
+  prometheus::Histogram* move_seconds_;
+  prometheus::Counter* move_bytes_;
+  prometheus::Gauge* moves_in_flight_;
 
   prometheus::Family<prometheus::Gauge>* gauges_;
   prometheus::Family<prometheus::Counter>* counters_;

@@ -69,6 +69,10 @@ std::map<uint32_t, uint64_t> Workload::AckedEnd() const {
 }
 
 std::string Workload::Verify(const std::vector<size_t>& nodes) {
+  return Verify([&](uint32_t) { return nodes; });
+}
+
+std::string Workload::Verify(const std::function<std::vector<size_t>(uint32_t partition)>& nodes_of) {
   std::string problems;
   auto problem = [&](const std::string& what) {
     if (problems.size() < 4000) absl::StrAppend(&problems, what, "\n");
@@ -81,7 +85,7 @@ std::string Workload::Verify(const std::vector<size_t>& nodes) {
   for (uint32_t p = 0; p < options_.partitions; ++p) {
     uint64_t end = acked[p].empty() ? 0 : acked[p].rbegin()->first + 1;
     std::vector<std::vector<v1::StoredRecord>> reads;
-    for (size_t n : nodes) {
+    for (size_t n : nodes_of(p)) {
       std::vector<v1::StoredRecord> records;
       auto s = client_->ReadAll(n, options_.topic, p, 0, end, &records);
       if (!s.ok()) {

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -49,6 +50,8 @@ class Workload {
   // Reads every partition from each node in `nodes` up to its acknowledged end and checks the promises.
   // Returns "" on success, else a description of the first violations.
   std::string Verify(const std::vector<size_t>& nodes);
+  // The same, reading each partition from the nodes `nodes_of(partition)` names (its replicas after a move).
+  std::string Verify(const std::function<std::vector<size_t>(uint32_t partition)>& nodes_of);
 
  private:
   void Run(int producer);
