@@ -30,7 +30,8 @@ for module, service, methods in [
     (log_pb2, "Log", {"Produce", "Fetch", "Subscribe", "ListOffsets", "InitProducer"}),
     (admin_pb2, "Admin", {"CreateTopic", "DeleteTopic", "ListTopics", "DescribeTopic", "DescribeCluster",
                           "GetMetadata", "TransferLeadership", "GetLimits", "AlterTopic",
-                          "SetLeaderBalancer"}),
+                          "SetLeaderBalancer", "MoveReplicas", "CancelMove", "ListOperations",
+                          "AddPartitions"}),
 ]:
     got = {m.name for m in module.DESCRIPTOR.services_by_name[service].methods}
     check(got == methods, f"{service} methods: {sorted(got)}")

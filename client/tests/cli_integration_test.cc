@@ -61,6 +61,59 @@ TEST_F(BrookCliTest, TopicAlterChangesRetentionWhileTheTopicServes) {
   EXPECT_TRUE(absl::StrContains(missing.err, "NOT_FOUND")) << last_;
 }
 
+// A one-replica partition moves to another node with its records: the dry run prints the plan and changes
+// nothing; `cluster operations --wait` returns once the move is done; refusals say why; the topic then grows.
+TEST_F(BrookCliTest, TopicMoveReplicasMovesAPartitionAndTheTopicGrows) {
+  ASSERT_EQ(Brook({"topic", "create", "mv", "--partitions=1", "--replication-factor=1"}).exit_code, 0) << last_;
+  std::string lines;
+  for (int i = 0; i < 50; ++i) lines += absl::StrCat("record-", i, "\n");
+  ASSERT_EQ(Brook({"produce", "mv", "--partition=0"}, lines).exit_code, 0) << last_;
+  auto d = Brook({"topic", "describe", "mv", "--output=json"});
+  ASSERT_EQ(d.exit_code, 0) << last_;
+  const size_t at = d.out.find("\"replicas\":[");
+  ASSERT_NE(at, std::string::npos) << last_;
+  const std::string from = d.out.substr(at + 12, 1);
+  const std::string to = from == "1" ? "2" : "1";
+
+  auto dry = Brook({"topic", "move-replicas", "mv", "0", "--to", to, "--dry-run"});
+  ASSERT_EQ(dry.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(dry.out, absl::StrCat("mv/0: replicas ", from, " -> ", to))) << last_;
+  EXPECT_TRUE(absl::StrContains(dry.out, absl::StrCat("1. add n", to, " as a learner"))) << last_;
+  EXPECT_TRUE(absl::StrContains(dry.out, absl::StrCat("hand leadership to n", to))) << last_;
+  EXPECT_TRUE(absl::StrContains(dry.out, "dry run: nothing changed")) << last_;
+  auto none = Brook({"cluster", "operations"});
+  EXPECT_TRUE(absl::StrContains(none.out, "no replica moves running")) << last_;
+
+  auto wrong = Brook({"topic", "move-replicas", "mv", "0", "--to", "1,2"});
+  EXPECT_EQ(wrong.exit_code, 1) << last_;
+  EXPECT_TRUE(absl::StrContains(wrong.err, "has replication factor 1")) << last_;
+  auto stranger = Brook({"topic", "move-replicas", "mv", "0", "--to", "9"});
+  EXPECT_TRUE(absl::StrContains(stranger.err, "node 9 is not a member")) << last_;
+  auto usage = Brook({"topic", "move-replicas", "mv", "0"});
+  EXPECT_EQ(usage.exit_code, 2) << last_;
+  auto idle = Brook({"topic", "cancel-move", "mv", "0"});
+  EXPECT_TRUE(absl::StrContains(idle.err, "no move of mv/0 runs")) << last_;
+
+  auto moved = Brook({"topic", "move-replicas", "mv", "0", "--to", to});
+  ASSERT_EQ(moved.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(moved.out, "move started")) << last_;
+  auto waited = Brook({"cluster", "operations", "--wait", "--wait-timeout-ms=60000"});
+  ASSERT_EQ(waited.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(waited.out, "no replica moves running")) << last_;
+  auto after = Brook({"topic", "describe", "mv", "--output=json"});
+  EXPECT_TRUE(absl::StrContains(after.out, absl::StrCat("\"replicas\":[", to, "]"))) << last_;
+  auto read = Brook({"consume", "mv", "--partition=0"});
+  ASSERT_EQ(read.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(read.out, "record-0")) << last_;
+  EXPECT_TRUE(absl::StrContains(read.out, "record-49")) << last_;
+
+  auto grown = Brook({"topic", "add-partitions", "mv", "--count=3"});
+  ASSERT_EQ(grown.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(grown.out, "topic 'mv' now has 3 partitions")) << last_;
+  auto shrink = Brook({"topic", "add-partitions", "mv", "--count=2"});
+  EXPECT_TRUE(absl::StrContains(shrink.err, "has 3 partitions")) << last_;
+}
+
 TEST_F(BrookCliTest, ClusterBalancerPausesAndResumesOnEveryNode) {
   auto paused = Brook({"cluster", "balancer", "pause"});
   ASSERT_EQ(paused.exit_code, 0) << last_;
