@@ -16,7 +16,8 @@ namespace {
 
 absl::StatusOr<uint64_t> Number(const std::string& what, const std::string& text) {
   uint64_t v = 0;
-  if (!absl::SimpleAtoi(text, &v)) return absl::InvalidArgumentError(absl::StrCat(what, " '", text, "' is no number"));
+  if (!absl::SimpleAtoi(text, &v))
+    return absl::InvalidArgumentError(absl::StrCat(what, " '", text, "' is no number"));
   return v;
 }
 
@@ -201,8 +202,8 @@ int ClusterOperations(Context& ctx) {
     ctx.io.out << ops->moves_size() << " moves running: " << copied << "/" << total << " records copied\n";
     ctx.io.out.flush();
     if (std::chrono::steady_clock::now() >= deadline) {
-      return Fail(ctx, absl::DeadlineExceededError(absl::StrCat("moves still running after --wait-timeout-ms ",
-                                                                *limit)));
+      return Fail(
+          ctx, absl::DeadlineExceededError(absl::StrCat("moves still running after --wait-timeout-ms ", *limit)));
     }
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }

@@ -22,7 +22,7 @@ ABSL_FLAG(int, consumers, 3, "Consumer threads (consumer i reads partition i % p
 ABSL_FLAG(int, seconds, 60, "How long the nemesis injects faults.");
 ABSL_FLAG(std::string, faults, "all",
           "Comma-separated faults to draw from: kill, kill_leader, pause, pause_leader, restart, power_fail, "
-          "power_fail_all, partition, isolate_leader, one_way, bridge, transfer_leader; or all.");
+          "power_fail_all, partition, isolate_leader, one_way, bridge, transfer_leader, move_replica; or all.");
 ABSL_FLAG(double, combine, 0.25, "Probability that a fault comes with a second one of the other kind.");
 ABSL_FLAG(int, tick_ms, 50, "brookd --tick_ms.");
 ABSL_FLAG(int, election_ticks, 10, "brookd --election_ticks.");

@@ -59,6 +59,7 @@ constexpr FaultInfo kFaults[] = {
     {Fault::kOneWay, "one_way", true},
     {Fault::kBridge, "bridge", true},
     {Fault::kTransferLeader, "transfer_leader", false},
+    {Fault::kMoveReplica, "move_replica", false},
 };
 
 bool IsNetwork(Fault f) {
@@ -124,9 +125,20 @@ class Runner {
   void Finish();
   void Check();
   bool Holds(size_t node, uint32_t partition) const {
+    std::lock_guard lock(replicas_mu_);
     const auto& r = replicas_[partition];
     return std::find(r.begin(), r.end(), node) != r.end();
   }
+  std::vector<size_t> ReplicasOf(uint32_t partition) const {
+    std::lock_guard lock(replicas_mu_);
+    return replicas_[partition];
+  }
+  // Reads which nodes hold each partition (GetMetadata at any node that answers).
+  absl::Status LoadReplicas();
+  // Calls `call(admin stub)` at each node until one answers other than UNAVAILABLE (the controller).
+  grpc::Status AtController(const std::function<grpc::Status(v1::Admin::Stub&)>& call);
+  // Before the final read: waits (up to 60 s) until no move runs, then reloads the replicas.
+  void WaitForMoves();
 
   // ---- nemesis helpers (nemesis thread only) ----
   struct Active {
@@ -135,6 +147,7 @@ class Runner {
     std::vector<uint64_t> paused;
     std::vector<std::string> what;
   };
+  void MoveReplica(std::mt19937_64& rng, Active& act);
   uint64_t PickLive(std::mt19937_64& rng, const Active& act);
   uint64_t LeaderOrLive(std::mt19937_64& rng, const Active& act);
   void Kill(uint64_t id, Active& act, bool power, bool failover, std::mt19937_64& rng);
@@ -187,9 +200,11 @@ class Runner {
   std::vector<LeaderKill> leader_kills_;
   std::set<uint64_t> paused_now_;  // nemesis thread only; Leaders() skips paused nodes
   std::set<uint64_t> down_now_;
+  int moves_started_ = 0;  // nemesis thread, then Finish
 
-  std::vector<uint64_t> ends_;                 // per partition: the end of the log after the final probes
-  std::vector<std::vector<size_t>> replicas_;  // per partition: indexes of the nodes that hold it
+  std::vector<uint64_t> ends_;  // per partition: the end of the log after the final probes
+  mutable std::mutex replicas_mu_;
+  std::vector<std::vector<size_t>> replicas_;  // per partition: indexes of the nodes that hold it (replicas_mu_)
   // Final logs: node index -> partition -> values by offset.
   std::vector<std::vector<std::vector<std::string>>> final_;
 };
@@ -246,28 +261,103 @@ absl::Status Runner::CreateTopic() {
   RawClient setup(addresses_);
   grpc::Status created = setup.CreateTopic(kTopic, o_.partitions, o_.replication, std::chrono::seconds(30));
   if (!created.ok()) return absl::UnavailableError(absl::StrCat("CreateTopic: ", created.error_message()));
+  return LoadReplicas();
+}
+
+absl::Status Runner::LoadReplicas() {
   // Which nodes hold which partition (with replication below the node count, not all of them).
-  replicas_.assign(o_.partitions, {});
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, milliseconds(5000));
-  v1::GetMetadataRequest req;
-  req.add_topics(kTopic);
   v1::GetMetadataResponse resp;
-  grpc::Status s = admin_[0]->GetMetadata(&ctx, req, &resp);
+  grpc::Status s;
+  for (size_t n = 0; n < admin_.size(); ++n) {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, milliseconds(5000));
+    v1::GetMetadataRequest req;
+    req.add_topics(kTopic);
+    resp.Clear();
+    s = admin_[n]->GetMetadata(&ctx, req, &resp);
+    if (s.ok() && resp.topics_size() == 1) break;
+  }
   if (!s.ok() || resp.topics_size() != 1) {
     return absl::UnavailableError(absl::StrCat("GetMetadata: ", s.error_message()));
   }
+  std::vector<std::vector<size_t>> replicas(o_.partitions);
   for (const auto& p : resp.topics(0).partitions()) {
     if (p.partition() >= o_.partitions) continue;
-    for (uint64_t id : p.replicas()) replicas_[p.partition()].push_back(id - 1);
+    for (uint64_t id : p.replicas()) replicas[p.partition()].push_back(id - 1);
   }
   for (uint32_t p = 0; p < o_.partitions; ++p) {
-    if (replicas_[p].size() != o_.replication) {
+    if (replicas[p].size() != o_.replication) {
       return absl::InternalError(
-          absl::StrCat("partition ", p, " has ", replicas_[p].size(), " replicas, not ", o_.replication));
+          absl::StrCat("partition ", p, " has ", replicas[p].size(), " replicas, not ", o_.replication));
     }
   }
+  std::lock_guard lock(replicas_mu_);
+  replicas_ = std::move(replicas);
   return absl::OkStatus();
+}
+
+grpc::Status Runner::AtController(const std::function<grpc::Status(v1::Admin::Stub&)>& call) {
+  grpc::Status s(grpc::StatusCode::UNAVAILABLE, "no node answered");
+  for (size_t n = 0; n < admin_.size(); ++n) {
+    if (!cluster_->Running(n + 1) || paused_now_.contains(n + 1)) continue;
+    s = call(*admin_[n]);
+    if (s.error_code() != grpc::StatusCode::UNAVAILABLE && s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED)
+      return s;
+  }
+  return s;
+}
+
+void Runner::MoveReplica(std::mt19937_64& rng, Active& act) {
+  if (addresses_.size() <= o_.replication) return;  // every node holds every partition: nowhere to move
+  const uint32_t p = static_cast<uint32_t>(rng() % o_.partitions);
+  std::vector<size_t> to = ReplicasOf(p);
+  std::vector<size_t> spare;
+  for (size_t n = 0; n < addresses_.size(); ++n) {
+    if (std::find(to.begin(), to.end(), n) == to.end()) spare.push_back(n);
+  }
+  const size_t slot = rng() % to.size();
+  const size_t from = to[slot];
+  to[slot] = spare[rng() % spare.size()];
+  v1::MoveReplicasRequest req;
+  req.set_topic(kTopic);
+  req.set_partition(p);
+  for (size_t n : to) req.add_replicas(n + 1);
+  grpc::Status s = AtController([&](v1::Admin::Stub& admin) {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, milliseconds(2000));
+    v1::MoveReplicasResponse resp;
+    return admin.MoveReplicas(&ctx, req, &resp);
+  });
+  act.what.push_back(absl::StrCat("move_replica p", p, " n", from + 1, " -> n", to[slot] + 1,
+                                  s.ok() ? "" : absl::StrCat(" (", s.error_message(), ")")));
+  if (!s.ok()) return;
+  ++moves_started_;
+  std::lock_guard lock(replicas_mu_);
+  replicas_[p] = to;  // consumers read from the new set; the final check reloads it once moves are done
+}
+
+void Runner::WaitForMoves() {
+  if (moves_started_ == 0) return;
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  int running = -1;
+  while (Clock::now() < deadline) {
+    v1::ListOperationsResponse ops;
+    grpc::Status s = AtController([&](v1::Admin::Stub& admin) {
+      grpc::ClientContext ctx;
+      SetDeadline(ctx, milliseconds(2000));
+      return admin.ListOperations(&ctx, v1::ListOperationsRequest(), &ops);
+    });
+    running = s.ok() ? ops.moves_size() : -1;
+    if (running == 0) break;
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  if (running != 0) {
+    report_.live = false;
+    Example(absl::StrCat("replica moves still running (or no controller answered) 60 s after the final heal"));
+  }
+  Say(absl::StrCat(moves_started_, " replica moves started; ",
+                   running == 0 ? "all finished" : "not all finished"));
+  if (auto s = LoadReplicas(); !s.ok()) Example(absl::StrCat("reloading the replicas: ", s.message()));
 }
 
 std::map<uint32_t, uint64_t> Runner::Leaders() {
@@ -474,8 +564,10 @@ void Runner::RecordRead(uint32_t partition, uint64_t offset, const std::string& 
 void Runner::Consumer(int index) {
   std::mt19937_64 rng(o_.seed * 7'000'003 + static_cast<uint64_t>(index));
   const uint32_t partition = static_cast<uint32_t>(index) % o_.partitions;
-  const auto& replicas = replicas_[partition];
-  auto pick = [&] { return static_cast<int>(replicas[rng() % replicas.size()]); };
+  auto pick = [&] {
+    const std::vector<size_t> replicas = ReplicasOf(partition);
+    return static_cast<int>(replicas[rng() % replicas.size()]);
+  };
   int node = pick();
   uint64_t position = 0;
   int fetches_here = 0;
@@ -663,13 +755,17 @@ void Runner::Apply(Fault f, Active& act, std::mt19937_64& rng) {
       act.what.push_back(absl::StrCat("one_way: n", id, outgoing ? " cannot send" : " cannot receive"));
       break;
     }
+    case Fault::kMoveReplica:
+      MoveReplica(rng, act);
+      return;
     case Fault::kTransferLeader: {
       const uint32_t p = static_cast<uint32_t>(rng() % o_.partitions);
       auto leaders = Leaders();
       auto it = leaders.find(p);
-      if (it == leaders.end() || replicas_[p].size() < 2) return;
+      const std::vector<size_t> replicas = ReplicasOf(p);
+      if (it == leaders.end() || replicas.size() < 2) return;
       std::vector<uint64_t> targets;
-      for (size_t r : replicas_[p]) {
+      for (size_t r : replicas) {
         if (r + 1 != it->second) targets.push_back(r + 1);
       }
       const uint64_t target = targets[rng() % targets.size()];
@@ -789,6 +885,7 @@ void Runner::Nemesis() {
 void Runner::Finish() {
   // Every node is running and connected again (the nemesis heals each fault before it stops).
   CheckCrashes();
+  WaitForMoves();
   const int64_t healed = Now();
   std::vector<Op> probes;
   int target = 0;
@@ -904,10 +1001,10 @@ void Runner::Check() {
   // not converged, and what it did serve was compared with everything else read); if none did, on all replicas.
   std::vector<std::vector<size_t>> judged(o_.partitions);
   for (uint32_t p = 0; p < o_.partitions; ++p) {
-    for (size_t n : replicas_[p]) {
+    for (size_t n : ReplicasOf(p)) {
       if (final_[n][p].size() >= ends_[p]) judged[p].push_back(n);
     }
-    if (judged[p].empty()) judged[p] = replicas_[p];
+    if (judged[p].empty()) judged[p] = ReplicasOf(p);
   }
   // Where each value is in each node's final log.
   std::vector<std::unordered_map<std::string, uint64_t>> position(final_.size());

@@ -38,6 +38,9 @@ enum class Fault {
   kOneWay,          // one node's traffic to every other node is cut, or every node's traffic to it
   kBridge,          // two sides that cannot talk, and one node that talks to both
   kTransferLeader,  // move a random partition's leadership to another replica (the leader balancer moves it back)
+  kMoveReplica,     // move one replica of a random partition to a node that holds none (MoveReplicas; needs more
+                    // nodes than the replication factor); the final check waits for moves and reads the replicas
+                    // they left
 };
 const char* FaultName(Fault fault);
 // Parses a comma-separated list of fault names ("kill,kill_leader,..."); "all" is every fault.

@@ -46,7 +46,8 @@ class ElasticTest : public ::testing::Test {
       for (size_t i = 0; i < client_->size(); ++i) {
         if (dead_.contains(i + 1)) continue;
         s = call(i);
-        if (s.error_code() != grpc::StatusCode::UNAVAILABLE && s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED)
+        if (s.error_code() != grpc::StatusCode::UNAVAILABLE &&
+            s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED)
           return s;
       }
       std::this_thread::sleep_for(100ms);
