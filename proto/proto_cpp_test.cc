@@ -49,7 +49,7 @@ TEST(ProtoContract, ServicesExposeEveryMethod) {
   EXPECT_TRUE(log->FindMethodByName("Subscribe")->server_streaming());
   const auto* admin = v1::Limits::descriptor()->file()->FindServiceByName("Admin");
   ASSERT_NE(admin, nullptr);
-  EXPECT_EQ(admin->method_count(), 14);
+  EXPECT_EQ(admin->method_count(), 15);
   EXPECT_NE(admin->FindMethodByName("AlterTopic"), nullptr);
   const auto* transport = internal::MessageBatch::descriptor()->file()->FindServiceByName("NodeTransport");
   ASSERT_NE(transport, nullptr);

@@ -31,7 +31,7 @@ for module, service, methods in [
     (admin_pb2, "Admin", {"CreateTopic", "DeleteTopic", "ListTopics", "DescribeTopic", "DescribeCluster",
                           "GetMetadata", "TransferLeadership", "GetLimits", "AlterTopic",
                           "SetLeaderBalancer", "MoveReplicas", "CancelMove", "ListOperations",
-                          "AddPartitions"}),
+                          "AddPartitions", "DecommissionNode"}),
 ]:
     got = {m.name for m in module.DESCRIPTOR.services_by_name[service].methods}
     check(got == methods, f"{service} methods: {sorted(got)}")

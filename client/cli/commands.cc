@@ -638,6 +638,7 @@ int ClusterStatus(Context& ctx) {
     for (const auto& n : cluster->nodes()) {
       w.BeginObject().Key("id").Uint(n.id()).Key("client_address").String(n.client_address());
       w.Key("metrics_address").String(n.metrics_address()).Key("reachable").Bool(n.reachable());
+      w.Key("state").String(v1::NodeState_Name(n.state()));
       w.Key("controller").Bool(n.id() == cluster->controller_id()).Key("leaders").Int(leaders[n.id()]).EndObject();
     }
     w.EndArray();
@@ -666,9 +667,12 @@ int ClusterStatus(Context& ctx) {
              << "  partitions " << partitions << "\n"
              << "leader balancer " << (cluster->leader_balancer_paused() ? "PAUSED" : "running") << "  "
              << off_preferred << " partitions led off their preferred replica\n\n";
-  Table nodes({"NODE", "ADDRESS", "REACHABLE", "CONTROLLER", "LEADERS"});
+  Table nodes({"NODE", "ADDRESS", "STATE", "REACHABLE", "CONTROLLER", "LEADERS"});
   for (const auto& n : cluster->nodes()) {
-    nodes.AddRow({absl::StrCat(n.id()), n.client_address(), n.reachable() ? "yes" : "NO",
+    const char* state = n.state() == v1::NODE_DRAINING  ? "draining"
+                        : n.state() == v1::NODE_REMOVED ? "removed"
+                                                        : "active";
+    nodes.AddRow({absl::StrCat(n.id()), n.client_address(), state, n.reachable() ? "yes" : "NO",
                   n.id() == cluster->controller_id() ? "*" : "", absl::StrCat(leaders[n.id()])});
   }
   nodes.Print(ctx.io.out);
@@ -833,6 +837,13 @@ const std::vector<CommandSpec>& Commands() {
        {Switch("wait", "print a progress line every second until no move runs"),
         Value("wait-timeout-ms", "with --wait: give up after this long", "3600000")},
        ClusterOperations},
+      {{"cluster", "decommission"},
+       "NODE",
+       1,
+       1,
+       "move every replica off a node (up or dead), then take it out of the cluster for good",
+       {Switch("dry-run", "check and print the plan; change nothing")},
+       ClusterDecommission},
       {{"bench", "produce"},
        "",
        0,

@@ -137,6 +137,38 @@ int TopicAddPartitions(Context& ctx) {
   return 0;
 }
 
+int ClusterDecommission(Context& ctx) {
+  auto node = Number("NODE", ctx.positionals[0]);
+  if (!node.ok()) return UsageError(ctx, std::string(node.status().message()));
+  auto dry_run = ctx.args.GetBool("dry-run");
+  if (!dry_run.ok()) return UsageError(ctx, std::string(dry_run.status().message()));
+  client::Admin admin(ctx.connection);
+  auto r = admin.DecommissionNode(*node, *dry_run);
+  if (!r.ok()) return Fail(ctx, r.status());
+  if (ctx.json) {
+    JsonWriter w;
+    w.BeginObject().Key("node").Uint(*node).Key("moves").BeginArray();
+    for (const auto& m : r->moves()) {
+      w.BeginObject().Key("topic").String(m.topic()).Key("partition").Uint(m.partition()).Key("from");
+      WriteIds(w, m.from_replicas());
+      w.Key("to");
+      WriteIds(w, m.to_replicas());
+      w.EndObject();
+    }
+    ctx.io.out << w.EndArray().Key("started").Bool(r->started()).EndObject().str() << '\n';
+    return 0;
+  }
+  ctx.io.out << "node " << *node << ": " << r->moves_size() << " partitions to move off\n";
+  for (const auto& m : r->moves()) {
+    ctx.io.out << "  " << m.topic() << "/" << m.partition() << ": " << absl::StrJoin(m.from_replicas(), ",")
+               << " -> " << absl::StrJoin(m.to_replicas(), ",") << "\n";
+  }
+  ctx.io.out << (r->started() ? "decommission started: the node leaves the cluster once the moves are done "
+                                "(follow with 'brook cluster operations --wait', then 'brook cluster status')\n"
+                              : "dry run: nothing changed\n");
+  return 0;
+}
+
 namespace {
 
 void PrintOperations(Context& ctx, const v1::ListOperationsResponse& ops) {

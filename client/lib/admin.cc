@@ -92,6 +92,13 @@ absl::StatusOr<v1::ListOperationsResponse> Admin::ListOperations() {
                                                   &v1::Admin::Stub::ListOperations);
 }
 
+absl::StatusOr<v1::DecommissionNodeResponse> Admin::DecommissionNode(uint64_t node_id, bool dry_run) {
+  v1::DecommissionNodeRequest request;
+  request.set_node_id(node_id);
+  request.set_dry_run(dry_run);
+  return AtController<v1::DecommissionNodeResponse>(request, dry_run, &v1::Admin::Stub::DecommissionNode);
+}
+
 absl::StatusOr<v1::Topic> Admin::AddPartitions(const std::string& topic, uint32_t partition_count) {
   v1::AddPartitionsRequest request;
   request.set_topic(topic);

@@ -46,6 +46,8 @@ class Admin {
                                                         bool dry_run = false);
   absl::StatusOr<v1::CancelMoveResponse> CancelMove(const std::string& topic, uint32_t partition);
   absl::StatusOr<v1::ListOperationsResponse> ListOperations();
+  // Moves every replica off `node_id`, then takes it out of the cluster (dry_run: checks and plan only).
+  absl::StatusOr<v1::DecommissionNodeResponse> DecommissionNode(uint64_t node_id, bool dry_run = false);
   // Grows `topic` to `partition_count` partitions.
   absl::StatusOr<v1::Topic> AddPartitions(const std::string& topic, uint32_t partition_count);
 

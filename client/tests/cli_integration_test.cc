@@ -88,7 +88,7 @@ TEST_F(BrookCliTest, TopicMoveReplicasMovesAPartitionAndTheTopicGrows) {
   EXPECT_EQ(wrong.exit_code, 1) << last_;
   EXPECT_TRUE(absl::StrContains(wrong.err, "has replication factor 1")) << last_;
   auto stranger = Brook({"topic", "move-replicas", "mv", "0", "--to", "9"});
-  EXPECT_TRUE(absl::StrContains(stranger.err, "node 9 is not a member")) << last_;
+  EXPECT_TRUE(absl::StrContains(stranger.err, "node 9 is not an active member")) << last_;
   auto usage = Brook({"topic", "move-replicas", "mv", "0"});
   EXPECT_EQ(usage.exit_code, 2) << last_;
   auto idle = Brook({"topic", "cancel-move", "mv", "0"});

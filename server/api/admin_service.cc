@@ -104,6 +104,20 @@ class AdminService final : public v1::Admin::CallbackService {
     return reactor;
   }
 
+  grpc::ServerUnaryReactor* DecommissionNode(grpc::CallbackServerContext* context,
+                                             const v1::DecommissionNodeRequest* req,
+                                             v1::DecommissionNodeResponse* resp) override {
+    auto* reactor = context->DefaultReactor();
+    grpc::Status valid =
+        req->node_id() == 0 ? InvalidField("node_id", "is 0; node ids start at 1") : grpc::Status::OK;
+    if (auto s = Admit(*ctx_, valid); !s.ok()) return RejectWrite(reactor, s);
+    ctx_->host->DecommissionNode(*req, [reactor, resp](grpc::Status s, v1::DecommissionNodeResponse r) {
+      if (s.ok()) *resp = std::move(r);
+      FinishWrite(reactor, s);
+    });
+    return reactor;
+  }
+
   grpc::ServerUnaryReactor* ListTopics(grpc::CallbackServerContext* context, const v1::ListTopicsRequest* req,
                                        v1::ListTopicsResponse* resp) override {
     auto* reactor = context->DefaultReactor();
@@ -235,6 +249,9 @@ class AdminService final : public v1::Admin::CallbackService {
         n->set_metrics_address(it->second);
       }
       n->set_reachable(reachable_ ? reachable_(id) : id == ctx_->self);
+      if (auto rec = cluster.metadata.nodes().find(id); rec != cluster.metadata.nodes().end()) {
+        n->set_state(rec->second.state());
+      }
     }
   }
 

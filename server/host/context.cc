@@ -1,5 +1,7 @@
 #include "server/host/context.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "server/common/errors.h"
 
@@ -30,6 +32,20 @@ grpc::Status HostContext::CheckLeaderReady(Group& g) const {
                         absl::StrCat("partition group ", g.id(), " stopped applying after a corrupt entry"));
   }
   return grpc::Status::OK;
+}
+
+std::vector<raft::NodeId> HostContext::ActiveMembers() const {
+  const MetadataGroup& meta = groups->metadata();
+  const auto& conf = meta.raft().conf();
+  std::vector<raft::NodeId> out;
+  for (const auto* ids : {&conf.voters, &conf.learners}) {
+    for (raft::NodeId n : *ids) {
+      auto rec = meta.machine().state().nodes().find(n);
+      if (rec == meta.machine().state().nodes().end() || rec->second.state() == v1::NODE_ACTIVE) out.push_back(n);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 void HostContext::ProposeMetadata(const internal::MetadataCommand& cmd, MetadataDone done) const {

@@ -77,6 +77,9 @@ struct HostContext {
   // UNAVAILABLE + NotLeader naming `g`'s leader and its client address (leader 0 when none is known, or when
   // this node leads but does not serve yet).
   grpc::Status NotLeaderFor(const Group& g) const;
+  // Members of the metadata group (voters and learners) that are ACTIVE (not draining or removed), sorted: the
+  // nodes placement and moves may pick.
+  std::vector<raft::NodeId> ActiveMembers() const;
   // The client address the metadata group records for node `id` (members.h), or "" when it has none.
   std::string ClientAddressOf(raft::NodeId id) const;
   // OK when this node leads `g` and takes proposals; else the status to answer (NotLeader, retry shortly, or

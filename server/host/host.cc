@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <random>
+#include <set>
 
 #include "server/codec/raft_codec.h"
 #include "server/common/errors.h"
@@ -9,6 +10,10 @@
 
 namespace brook::server {
 namespace {
+
+bool IsIn(const std::vector<raft::NodeId>& ids, raft::NodeId id) {
+  return std::find(ids.begin(), ids.end(), id) != ids.end();
+}
 
 grpc::Status ShuttingDown() {
   return RetryLater(grpc::StatusCode::UNAVAILABLE, "node is shutting down; retry on another node", 100);
@@ -171,6 +176,14 @@ void Host::Step(const internal::GroupMessage& gm) {
   (void)g->raft().Step(m);
 }
 
+bool Host::Removed() const {
+  const MetadataGroup& meta = groups_.metadata();
+  auto rec = meta.machine().state().nodes().find(options_.node_id);
+  if (rec != meta.machine().state().nodes().end() && rec->second.state() == v1::NODE_REMOVED) return true;
+  const auto& conf = meta.raft().conf();
+  return !conf.voters.empty() && !IsIn(conf.voters, options_.node_id) && !IsIn(conf.learners, options_.node_id);
+}
+
 bool Host::IsClusterNode(raft::NodeId id) const {
   const auto& members = options_.initial_members;
   if (std::find(members.begin(), members.end(), id) != members.end()) return true;
@@ -193,7 +206,13 @@ void Host::FollowLeadership() {
   if (meta.raft().leader() != cluster_view_->controller || meta.raft().term() != cluster_view_->controller_term) {
     ctx_.cluster_dirty = true;
   }
-  if (!ready_.load(std::memory_order_relaxed) && meta.raft().leader() != 0 &&
+  if (!removed_ && Removed()) {
+    removed_ = true;
+    ready_.store(false, std::memory_order_release);
+    LogWarning("n", options_.node_id, " this node was removed from the cluster (decommissioned): it holds no ",
+               "replica and takes no requests; stop it");
+  }
+  if (!removed_ && !ready_.load(std::memory_order_relaxed) && meta.raft().leader() != 0 &&
       meta.applied() >= metadata_commit_at_start_ && !network_->refused() && members_.SelfRegistered()) {
     ready_.store(true, std::memory_order_release);
     LogInfo("n", options_.node_id, " ready: metadata applied to ", meta.applied(), ", controller n",
@@ -207,7 +226,10 @@ void Host::PublishCluster() {
   view->metadata = meta.machine().state();
   view->controller = meta.raft().leader();
   view->controller_term = meta.raft().term();
-  view->nodes = meta.raft().conf().voters;
+  std::set<raft::NodeId> nodes(meta.raft().conf().voters.begin(), meta.raft().conf().voters.end());
+  nodes.insert(meta.raft().conf().learners.begin(), meta.raft().conf().learners.end());
+  for (const auto& [id, node] : view->metadata.nodes()) nodes.insert(id);
+  view->nodes.assign(nodes.begin(), nodes.end());
   for (const auto& [id, node] : view->metadata.nodes()) {
     view->client_addresses[id] = node.client_address();
     if (!node.metrics_address().empty()) view->metrics_addresses[id] = node.metrics_address();
@@ -249,6 +271,11 @@ void Host::MoveReplicas(const v1::MoveReplicasRequest& req,
 void Host::CancelMove(const v1::CancelMoveRequest& req,
                       std::function<void(grpc::Status, v1::CancelMoveResponse)> done) {
   Post([this, req, done] { moves_.Cancel(req, done); }, [done](const grpc::Status& s) { done(s, {}); });
+}
+
+void Host::DecommissionNode(const v1::DecommissionNodeRequest& req,
+                            std::function<void(grpc::Status, v1::DecommissionNodeResponse)> done) {
+  Post([this, req, done] { moves_.Decommission(req, done); }, [done](const grpc::Status& s) { done(s, {}); });
 }
 
 void Host::ListOperations(std::function<void(grpc::Status, v1::ListOperationsResponse)> done) {

@@ -95,6 +95,8 @@ class Host {
   void CancelMove(const v1::CancelMoveRequest& req,
                   std::function<void(grpc::Status, v1::CancelMoveResponse)> done);
   void ListOperations(std::function<void(grpc::Status, v1::ListOperationsResponse)> done);
+  void DecommissionNode(const v1::DecommissionNodeRequest& req,
+                        std::function<void(grpc::Status, v1::DecommissionNodeResponse)> done);
   void AddPartitions(const v1::AddPartitionsRequest& req, std::function<void(grpc::Status, v1::Topic)> done);
   // Move reports a peer's batch may carry (more are ignored: a real batch carries one per moving partition the
   // peer leads, sent once a second).
@@ -107,6 +109,8 @@ class Host {
   void Turn(std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Task>& tasks, bool tick,
             Clock::TimePoint now);
   void Step(const internal::GroupMessage& gm);
+  // The metadata group says this node was removed (its record, or a membership without it).
+  bool Removed() const;
   // A member of the cluster: an initial member or a member of the metadata group (loop thread).
   bool IsClusterNode(raft::NodeId id) const;
   // After the Ready cycle: leadership, transfers, the led-group count and readiness.
@@ -135,6 +139,7 @@ class Host {
   Clock::TimePoint next_publish_;
   Clock::TimePoint next_retention_;
   raft::Index metadata_commit_at_start_ = 0;
+  bool removed_ = false;
   std::unique_ptr<CompactionWorker> compaction_;  // made by Start or StartManual; stopped by Stop
   Loop loop_;                                     // last: its thread uses everything above
 

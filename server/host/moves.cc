@@ -40,14 +40,6 @@ bool ReplicaMoves::Reachable(raft::NodeId node) const {
   return false;
 }
 
-std::vector<raft::NodeId> ReplicaMoves::Members() const {
-  const auto& conf = ctx_->groups->metadata().raft().conf();
-  std::vector<raft::NodeId> out = conf.voters;
-  out.insert(out.end(), conf.learners.begin(), conf.learners.end());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 grpc::Status ReplicaMoves::CheckReachable(const internal::PartitionAssignment& p,
                                           const std::vector<raft::NodeId>& target) const {
   for (raft::NodeId n : target) {
@@ -89,7 +81,8 @@ void ReplicaMoves::Move(const v1::MoveReplicasRequest& req,
   }
   const auto& p = t.partitions(static_cast<int>(req.partition()));
   const std::vector<raft::NodeId> target = Ids(req.replicas());
-  if (auto s = MetadataMachine::CheckMoveTarget(t, target, Members()); !s.ok()) return done(ToGrpc(s), {});
+  if (auto s = MetadataMachine::CheckMoveTarget(t, target, ctx_->ActiveMembers()); !s.ok())
+    return done(ToGrpc(s), {});
   if (std::equal(target.begin(), target.end(), p.replicas().begin(), p.replicas().end())) {
     return done(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                              absl::StrCat("the replicas of ", req.topic(), "/", req.partition(), " already are ",
@@ -253,6 +246,7 @@ void ReplicaMoves::Run(Clock::TimePoint now) {
     Step(*g, Ids(running ? p->target_replicas() : p->replicas()));
     if (running && report && controller != 0) *batch.add_move_reports() = Report(*g, *p);
   }
+  if (ctx_->groups->metadata().raft().role() == raft::Role::kLeader) RemoveDrained();
   if (ctx_->metrics != nullptr && report) {
     int in_flight = 0;
     if (ctx_->groups->metadata().raft().role() == raft::Role::kLeader) {

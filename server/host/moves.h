@@ -31,6 +31,10 @@ class ReplicaMoves {
   void Move(const v1::MoveReplicasRequest& req, std::function<void(grpc::Status, v1::MoveReplicasResponse)> done);
   void Cancel(const v1::CancelMoveRequest& req, std::function<void(grpc::Status, v1::CancelMoveResponse)> done);
   void List(std::function<void(grpc::Status, v1::ListOperationsResponse)> done);
+  // DecommissionNode (decommission.cc): plans a move off the node for every partition it holds, checks each as
+  // Move does, and proposes them at once with the node DRAINING.
+  void Decommission(const v1::DecommissionNodeRequest& req,
+                    std::function<void(grpc::Status, v1::DecommissionNodeResponse)> done);
   // A partition leader's report; proposes CompleteMove when its voters are the target. Ignores a report of a
   // partition with no running move, and one whose lists are longer than any real group's.
   void OnReport(raft::NodeId from, const internal::MoveReport& report);
@@ -45,12 +49,18 @@ class ReplicaMoves {
   static constexpr int kMaxReportedMembers = 16;
 
  private:
+  // Controller, every kStepInterval: a DRAINING node that no partition holds any more leaves the metadata group
+  // (the controller hands its own leadership over first), and is then recorded REMOVED.
+  void RemoveDrained();
+  // The decommission plan of one partition: its replicas with `node` replaced by the active reachable node that
+  // holds the fewest replicas (`load`, updated); FAILED_PRECONDITION when there is none.
+  grpc::Status PlanOff(const internal::TopicRecord& t, const internal::PartitionAssignment& p, raft::NodeId node,
+                       std::map<raft::NodeId, int>& load, v1::MoveReplicasResponse* out) const;
   // The next membership change of `g` (led and served here) toward `desired`.
   void Step(PartitionGroup& g, const std::vector<raft::NodeId>& desired);
   internal::MoveReport Report(PartitionGroup& g, const internal::PartitionAssignment& p);
   // The controller heard from `node` within an election timeout (itself always).
   bool Reachable(raft::NodeId node) const;
-  std::vector<raft::NodeId> Members() const;
   // The move's checks that need the controller's view; OK or FAILED_PRECONDITION naming the reason.
   grpc::Status CheckReachable(const internal::PartitionAssignment& p,
                               const std::vector<raft::NodeId>& target) const;
@@ -65,6 +75,7 @@ class ReplicaMoves {
   Clock::TimePoint next_report_{};
   std::map<raft::GroupId, Reported> reports_;  // controller: the last report per moving partition
   std::set<raft::GroupId> completing_;         // controller: CompleteMove proposed, not yet applied
+  std::set<raft::NodeId> removing_;            // controller: SetNodeState REMOVED proposed, not yet applied
 };
 
 }  // namespace brook::server

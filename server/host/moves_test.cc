@@ -125,7 +125,7 @@ TEST_F(MovesTest, TheControllerRefusesWhatCannotBeDoneAndSaysWhy) {
   };
   expect({others_[0], others_[1]}, grpc::StatusCode::INVALID_ARGUMENT, "replication factor 3");
   expect({others_[0], others_[0], from_[0]}, grpc::StatusCode::INVALID_ARGUMENT, "twice");
-  expect({others_[0], 9, from_[0]}, grpc::StatusCode::INVALID_ARGUMENT, "node 9 is not a member");
+  expect({others_[0], 9, from_[0]}, grpc::StatusCode::INVALID_ARGUMENT, "node 9 is not an active member");
   expect(from_, grpc::StatusCode::INVALID_ARGUMENT, "already are");
   // A target that is down cannot copy the log.
   cluster_.Isolate(others_[0]);
@@ -250,6 +250,97 @@ TEST_F(MovesTest, ListOperationsShowsARunningMoveAndItsProgress) {
   ASSERT_TRUE(cluster_.RunUntil([&] { return Finished({others_[0], from_[1], from_[2]}); }, 20000));
   list = cluster_.Call<v1::ListOperationsResponse>([](Host& h, auto done) { h.ListOperations(done); });
   EXPECT_EQ(list.response.moves_size(), 0);
+}
+
+Answer<v1::DecommissionNodeResponse> Decommission(TestCluster& c, uint64_t node, bool dry_run = false) {
+  v1::DecommissionNodeRequest req;
+  req.set_node_id(node);
+  req.set_dry_run(dry_run);
+  return c.Call<v1::DecommissionNodeResponse>(
+      [&](Host& h, auto done) { h.DecommissionNode(req, std::move(done)); });
+}
+
+// Node `node` holds no replica, has left the metadata group and is recorded REMOVED on every other node.
+bool Gone(TestCluster& c, uint64_t node) {
+  const auto& records = c.host(c.WaitForController()).cluster()->metadata.nodes();
+  for (uint64_t n = 1; n <= 5; ++n) {
+    // Nodes removed before are left out: they no longer hear from the metadata group.
+    if (n == node || (records.contains(n) && records.at(n).state() == v1::NODE_REMOVED)) continue;
+    const auto view = c.host(n).cluster();
+    if (std::count(view->nodes.begin(), view->nodes.end(), node) == 0) return false;  // records stay listed
+    auto rec = view->metadata.nodes().find(node);
+    if (rec == view->metadata.nodes().end() || rec->second.state() != v1::NODE_REMOVED) return false;
+    for (const auto& [name, t] : view->metadata.topics()) {
+      for (const auto& p : t.partitions()) {
+        if (std::count(p.replicas().begin(), p.replicas().end(), node) > 0) return false;
+      }
+    }
+  }
+  return true;
+}
+
+TEST_F(MovesTest, DecommissionMovesEveryReplicaOffAndRemovesTheNode) {
+  Produce(20, "d-");
+  const uint64_t controller = cluster_.WaitForController();
+  const uint64_t node = from_[0] != controller ? from_[0] : from_[1];
+  auto dry = Decommission(cluster_, node, true);
+  ASSERT_TRUE(dry.status.ok()) << dry.status.error_message();
+  ASSERT_EQ(dry.response.moves_size(), 1);
+  EXPECT_FALSE(dry.response.started());
+  const auto& planned = dry.response.moves(0).to_replicas();
+  EXPECT_EQ(std::count(planned.begin(), planned.end(), node), 0);
+  cluster_.RunTicks(20);
+  EXPECT_EQ(cluster_.host(1).cluster()->metadata.nodes().at(node).state(), v1::NODE_ACTIVE)
+      << "a dry run changed it";
+
+  auto a = Decommission(cluster_, node);
+  ASSERT_TRUE(a.status.ok()) << a.status.error_message();
+  EXPECT_TRUE(a.response.started());
+  auto again = Decommission(cluster_, node);
+  EXPECT_EQ(again.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(again.status.error_message().find("NODE_DRAINING already"), std::string::npos)
+      << again.status.error_message();
+  Produce(10, "during-");
+  ASSERT_TRUE(cluster_.RunUntil([&] { return Gone(cluster_, node); }, 30000)) << "n" << node << " was not removed";
+  const auto placed = Assignment(controller);
+  ExpectPlacedOn(std::vector<uint64_t>(placed.replicas().begin(), placed.replicas().end()));
+  EXPECT_TRUE(cluster_.RunUntil([&] { return !cluster_.host(node).ready(); }))
+      << "a removed node says it is ready";
+  // Placement skips it from now on.
+  ASSERT_TRUE(cluster_.CreateTopic("after", 5, 3).ok());
+  for (const auto& p : cluster_.host(controller).cluster()->metadata.topics().at("after").partitions()) {
+    EXPECT_EQ(std::count(p.replicas().begin(), p.replicas().end(), node), 0);
+  }
+}
+
+TEST_F(MovesTest, DecommissionRefusesWhatWouldLeaveTooFewNodes) {
+  auto unknown = Decommission(cluster_, 9);
+  EXPECT_EQ(unknown.status.error_code(), grpc::StatusCode::NOT_FOUND) << unknown.status.error_message();
+  const uint64_t controller = cluster_.WaitForController();
+  std::vector<uint64_t> victims;
+  for (uint64_t n = 1; n <= 5 && victims.size() < 3; ++n) {
+    if (n != controller) victims.push_back(n);
+  }
+  ASSERT_TRUE(Decommission(cluster_, victims[0]).status.ok());
+  ASSERT_TRUE(cluster_.RunUntil([&] { return Gone(cluster_, victims[0]); }, 30000));
+  ASSERT_TRUE(Decommission(cluster_, victims[1]).status.ok());
+  ASSERT_TRUE(cluster_.RunUntil([&] { return Gone(cluster_, victims[1]); }, 30000));
+  auto third = Decommission(cluster_, victims[2]);
+  EXPECT_EQ(third.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(third.status.error_message().find("would leave 2 active nodes"), std::string::npos)
+      << third.status.error_message();
+  Produce(5, "three-left-");
+}
+
+TEST_F(MovesTest, TheControllerCanDecommissionItself) {
+  Produce(10, "c-");
+  const uint64_t controller = cluster_.WaitForController();
+  ASSERT_TRUE(Decommission(cluster_, controller).status.ok());
+  ASSERT_TRUE(cluster_.RunUntil([&] { return Gone(cluster_, controller); }, 30000));
+  EXPECT_NE(cluster_.WaitForController(), controller);
+  Produce(5, "after-");
+  const auto placed = Assignment(cluster_.WaitForController());
+  ExpectPlacedOn(std::vector<uint64_t>(placed.replicas().begin(), placed.replicas().end()));
 }
 
 TEST_F(MovesTest, AddPartitionsGrowsATopicOnline) {

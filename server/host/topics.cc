@@ -82,19 +82,22 @@ void TopicsHandler::OnMetadataApplied(const raft::Entry& entry, const MetadataAp
             ", retention_bytes ", c.retention_bytes(), ", tombstone_retention_ms ", c.tombstone_retention_ms(),
             ", min_compaction_lag_ms ", c.min_compaction_lag_ms());
   }
-  if (applied.placed.partitions_size() > 0) {
-    OpenReplicas(applied.placed, true);
-    for (const auto& p : applied.placed.partitions()) {
-      if (!IsReplica(p, ctx_->self()) && ctx_->groups->FindPartition(p.group_id()) != nullptr) {
-        to_close_.push_back({p.group_id(), true});
-      }
-    }
-  }
+  if (applied.placed.partitions_size() > 0) Place(applied.placed);
+  for (const auto& t : applied.placed_all) Place(t);
   if (applied.deleted.partitions_size() > 0) {
     for (const auto& p : applied.deleted.partitions()) {
       if (ctx_->groups->FindPartition(p.group_id()) != nullptr) to_close_.push_back({p.group_id(), false});
     }
     LogInfo("n", ctx_->self(), " topic '", applied.deleted.name(), "' deleted");
+  }
+}
+
+void TopicsHandler::Place(const internal::TopicRecord& topic) {
+  OpenReplicas(topic, true);
+  for (const auto& p : topic.partitions()) {
+    if (!IsReplica(p, ctx_->self()) && ctx_->groups->FindPartition(p.group_id()) != nullptr) {
+      to_close_.push_back({p.group_id(), true});
+    }
   }
 }
 
@@ -134,7 +137,7 @@ void TopicsHandler::Create(const v1::CreateTopicRequest& req, std::function<void
   if (auto s = meta.machine().CheckClusterLimits(static_cast<int>(req.partitions())); !s.ok()) {
     return done(RetryLater(grpc::StatusCode::RESOURCE_EXHAUSTED, std::string(s.message()), 60'000), {});
   }
-  const auto& nodes = meta.raft().conf().voters;
+  const std::vector<raft::NodeId> nodes = ctx_->ActiveMembers();
   const uint32_t rf = req.replication_factor() == 0 ? std::min<uint32_t>(3, static_cast<uint32_t>(nodes.size()))
                                                     : req.replication_factor();
   if (rf > nodes.size()) {
@@ -225,7 +228,7 @@ void TopicsHandler::AddPartitions(const v1::AddPartitionsRequest& req,
   shape.set_name(req.topic());
   shape.set_partitions(req.partition_count() - current);
   const internal::TopicRecord placed = MetadataMachine::Place(
-      shape, it->second.replication_factor(), meta.raft().conf().voters, meta.machine().state(), ctx_->NowMs());
+      shape, it->second.replication_factor(), ctx_->ActiveMembers(), meta.machine().state(), ctx_->NowMs());
   internal::MetadataCommand cmd;
   auto* add = cmd.mutable_add_partitions();
   add->set_topic(req.topic());

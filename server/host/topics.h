@@ -42,6 +42,8 @@ class TopicsHandler {
  private:
   // Opens the groups of `topic`'s partitions that have this node as a replica.
   void OpenReplicas(const internal::TopicRecord& topic, bool campaign_preferred);
+  // `topic`'s placement changed: open the replicas placed here, close those that moved off.
+  void Place(const internal::TopicRecord& topic);
   void DescribePartition(const internal::PartitionAssignment& p, v1::PartitionInfo* info);
 
   HostContext* const ctx_;

@@ -91,6 +91,19 @@ absl::StatusOr<MetadataMachine::Applied> MetadataMachine::Apply(const raft::Entr
       AddPartitions(cmd.add_partitions(), out);
       if (!out.status.ok()) return out;
       break;
+    case internal::MetadataCommand::kDecommission:
+      Decommission(cmd.decommission(), out);
+      if (!out.status.ok()) return out;
+      break;
+    case internal::MetadataCommand::kSetNodeState: {
+      auto it = state_.mutable_nodes()->find(cmd.set_node_state().node_id());
+      if (it == state_.mutable_nodes()->end()) {
+        out.status = absl::NotFoundError(absl::StrCat("node ", cmd.set_node_state().node_id(), " has no record"));
+        return out;
+      }
+      it->second.set_state(cmd.set_node_state().state());
+      break;
+    }
     case internal::MetadataCommand::kRegisterNode:
       RegisterNode(cmd.register_node().node(), out);
       if (!out.status.ok()) return out;
@@ -135,7 +148,14 @@ void MetadataMachine::RegisterNode(const internal::NodeRecord& node, MetadataApp
         absl::StrCat("the cluster holds ", state_.nodes_size(), " node records, its limit"));
     return;
   }
-  (*state_.mutable_nodes())[node.node_id()] = node;
+  internal::NodeRecord& rec = (*state_.mutable_nodes())[node.node_id()];
+  const v1::NodeState state = rec.state();  // only Decommission and SetNodeState change it
+  if (state == v1::NODE_REMOVED) {
+    out.status = absl::FailedPreconditionError(absl::StrCat("node ", node.node_id(), " was removed"));
+    return;
+  }
+  rec = node;
+  rec.set_state(state);
 }
 
 absl::Status MetadataMachine::CheckClusterLimits(int new_partitions) const {

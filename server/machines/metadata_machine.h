@@ -20,11 +20,12 @@ namespace brook::server {
 
 // What applying one entry of the metadata group tells its proposer and the host.
 struct MetadataApplied {
-  absl::Status status;            // what the proposer is answered (ALREADY_EXISTS, NOT_FOUND, ...)
-  std::string topic;              // the topic created or deleted
-  internal::TopicRecord created;  // CreateTopic: the topic as stored (with ids)
-  internal::TopicRecord deleted;  // DeleteTopic: the topic as it was
-  internal::TopicRecord altered;  // AlterTopic: the topic as it is now
+  absl::Status status;                            // what the proposer is answered (ALREADY_EXISTS, NOT_FOUND, ...)
+  std::string topic;                              // the topic created or deleted
+  internal::TopicRecord created;                  // CreateTopic: the topic as stored (with ids)
+  internal::TopicRecord deleted;                  // DeleteTopic: the topic as it was
+  internal::TopicRecord altered;                  // AlterTopic: the topic as it is now
+  std::vector<internal::TopicRecord> placed_all;  // Decommission: every topic whose placement changed
   // MoveReplicas, CompleteMove, CancelMove, AddPartitions: the topic as it is now (nodes open or close replicas).
   internal::TopicRecord placed;
   int64_t move_started_ms = 0;  // CompleteMove: when the move began
@@ -88,8 +89,11 @@ class MetadataMachine final : public StateMachine<MetadataApplied> {
   void CompleteMove(const internal::MetadataCommand::CompleteMove& cmd, MetadataApplied& out);
   void CancelMove(const internal::MetadataCommand::CancelMove& cmd, MetadataApplied& out);
   void AddPartitions(const internal::MetadataCommand::AddPartitions& cmd, MetadataApplied& out);
+  // Every move as MoveReplicas, and the node DRAINING; on any refusal nothing changes.
+  void Decommission(const internal::MetadataCommand::Decommission& cmd, MetadataApplied& out);
   // The topic `name` of incarnation `topic_id` (0: any), or NOT_FOUND in out.status.
   internal::TopicRecord* FindTopic(const std::string& name, uint64_t topic_id, MetadataApplied& out);
+  // Nodes whose record is ACTIVE (what a move or a placement may pick).
   std::vector<uint64_t> NodeIds() const;
 };
 

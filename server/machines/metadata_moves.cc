@@ -45,7 +45,7 @@ absl::Status MetadataMachine::CheckMoveTarget(const internal::TopicRecord& topic
     }
     if (std::find(members.begin(), members.end(), n) == members.end()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "node ", n, " is not a member of the cluster (members: ", absl::StrJoin(members, ","), ")"));
+          "node ", n, " is not an active member of the cluster (active: ", absl::StrJoin(members, ","), ")"));
     }
   }
   return absl::OkStatus();
@@ -75,7 +75,9 @@ internal::TopicRecord* MetadataMachine::FindTopic(const std::string& name, uint6
 
 std::vector<uint64_t> MetadataMachine::NodeIds() const {
   std::vector<uint64_t> ids;
-  for (const auto& [id, node] : state_.nodes()) ids.push_back(id);
+  for (const auto& [id, node] : state_.nodes()) {
+    if (node.state() == v1::NODE_ACTIVE) ids.push_back(id);
+  }
   std::sort(ids.begin(), ids.end());
   return ids;
 }
@@ -99,6 +101,28 @@ void MetadataMachine::MoveReplicas(const internal::MetadataCommand::MoveReplicas
   p->set_move_started_ms(cmd.time_ms());
   p->set_move_cancelled(false);
   out.placed = *t;
+}
+
+void MetadataMachine::Decommission(const internal::MetadataCommand::Decommission& cmd, MetadataApplied& out) {
+  auto node = state_.nodes().find(cmd.node_id());
+  if (node == state_.nodes().end() || node->second.state() != v1::NODE_ACTIVE) {
+    out.status = absl::FailedPreconditionError(absl::StrCat("node ", cmd.node_id(), " is not an active member"));
+    return;
+  }
+  const internal::MetadataState before = state_;
+  (*state_.mutable_nodes())[cmd.node_id()].set_state(v1::NODE_DRAINING);
+  std::set<std::string> topics;
+  for (const auto& move : cmd.moves()) {
+    MetadataApplied one;
+    MoveReplicas(move, one);
+    if (!one.status.ok()) {
+      state_ = before;
+      out.status = one.status;
+      return;
+    }
+    topics.insert(move.topic());
+  }
+  for (const auto& name : topics) out.placed_all.push_back(state_.topics().at(name));
 }
 
 void MetadataMachine::CompleteMove(const internal::MetadataCommand::CompleteMove& cmd, MetadataApplied& out) {
