@@ -107,6 +107,13 @@ TEST_F(BrookCliTest, TopicMoveReplicasMovesAPartitionAndTheTopicGrows) {
   EXPECT_TRUE(absl::StrContains(read.out, "record-0")) << last_;
   EXPECT_TRUE(absl::StrContains(read.out, "record-49")) << last_;
 
+  // Three nodes are the least a cluster keeps: decommissioning one is refused, the dry run too, with the reason.
+  auto decommission = Brook({"cluster", "decommission", "2", "--dry-run"});
+  EXPECT_EQ(decommission.exit_code, 1) << last_;
+  EXPECT_TRUE(absl::StrContains(decommission.err, "would leave 2 active nodes")) << last_;
+  auto status = Brook({"cluster", "status"});
+  EXPECT_TRUE(absl::StrContains(status.out, "active")) << last_;
+
   auto grown = Brook({"topic", "add-partitions", "mv", "--count=3"});
   ASSERT_EQ(grown.exit_code, 0) << last_;
   EXPECT_TRUE(absl::StrContains(grown.out, "topic 'mv' now has 3 partitions")) << last_;

@@ -85,6 +85,7 @@ class AdminService final : public v1::Admin::CallbackService {
                                            const v1::ListOperationsRequest* req,
                                            v1::ListOperationsResponse* resp) override {
     auto* reactor = context->DefaultReactor();
+    if (auto s = Admit(*ctx_, grpc::Status::OK); !s.ok()) return Reject(reactor, s);
     ctx_->host->ListOperations([reactor, resp](grpc::Status s, v1::ListOperationsResponse r) {
       if (s.ok()) *resp = std::move(r);
       reactor->Finish(s);
@@ -121,6 +122,7 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* ListTopics(grpc::CallbackServerContext* context, const v1::ListTopicsRequest* req,
                                        v1::ListTopicsResponse* resp) override {
     auto* reactor = context->DefaultReactor();
+    if (auto s = Admit(*ctx_, grpc::Status::OK); !s.ok()) return Reject(reactor, s);
     auto cluster = ctx_->host->cluster();
     for (const auto& [name, t] : cluster->metadata.topics()) *resp->add_topics() = TopicToApi(t);
     reactor->Finish(grpc::Status::OK);
@@ -131,7 +133,7 @@ class AdminService final : public v1::Admin::CallbackService {
                                           const v1::DescribeTopicRequest* req,
                                           v1::DescribeTopicResponse* resp) override {
     auto* reactor = context->DefaultReactor();
-    if (auto s = ValidateTopicName("name", req->name()); !s.ok()) return Reject(reactor, s);
+    if (auto s = Admit(*ctx_, ValidateTopicName("name", req->name())); !s.ok()) return Reject(reactor, s);
     ctx_->host->DescribeTopic(req->name(), [reactor, resp](grpc::Status s, v1::Topic t) {
       if (s.ok()) *resp->mutable_topic() = std::move(t);
       reactor->Finish(s);
@@ -143,6 +145,7 @@ class AdminService final : public v1::Admin::CallbackService {
                                             const v1::DescribeClusterRequest* req,
                                             v1::DescribeClusterResponse* resp) override {
     auto* reactor = context->DefaultReactor();
+    if (auto s = Admit(*ctx_, grpc::Status::OK); !s.ok()) return Reject(reactor, s);
     auto cluster = ctx_->host->cluster();
     resp->set_cluster_id(cluster_id_);
     resp->set_controller_id(ctx_->host->ready() ? cluster->controller : 0);
@@ -157,7 +160,7 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* GetMetadata(grpc::CallbackServerContext* context, const v1::GetMetadataRequest* req,
                                         v1::GetMetadataResponse* resp) override {
     auto* reactor = context->DefaultReactor();
-    if (auto s = ValidateGetMetadata(*req); !s.ok()) return Reject(reactor, s);
+    if (auto s = Admit(*ctx_, ValidateGetMetadata(*req)); !s.ok()) return Reject(reactor, s);
     auto cluster = ctx_->host->cluster();
     FillNodes(*cluster, resp->mutable_nodes());
     resp->set_controller_id(cluster->controller);
@@ -199,7 +202,7 @@ class AdminService final : public v1::Admin::CallbackService {
                                                const v1::TransferLeadershipRequest* req,
                                                v1::TransferLeadershipResponse* resp) override {
     auto* reactor = context->DefaultReactor();
-    if (auto s = ValidateTopicName("topic", req->topic()); !s.ok()) return Reject(reactor, s);
+    if (auto s = Admit(*ctx_, ValidateTopicName("topic", req->topic())); !s.ok()) return Reject(reactor, s);
     std::shared_ptr<PartitionView> view;
     if (auto s = FindView(*ctx_, req->topic(), req->partition(), &view); !s.ok()) return Reject(reactor, s);
     ctx_->host->TransferLeadership(*req, [reactor, resp](grpc::Status s, v1::TransferLeadershipResponse r) {

@@ -39,6 +39,12 @@ grpc::Status ShuttingDown() {
 
 grpc::Status Admit(const ServiceContext& ctx, grpc::Status validation) {
   if (!ctx.accepting.load()) return ShuttingDown();
+  if (ctx.host->removed()) {
+    // Its metadata stopped at its removal: no answer of it, not even a NotLeader hint, can be trusted.
+    return RetryLater(grpc::StatusCode::UNAVAILABLE,
+                      "this node was removed from the cluster (decommissioned); send requests to another node",
+                      100);
+  }
   return validation;
 }
 

@@ -28,7 +28,7 @@ class GroupsService final : public v1::ConsumerGroups::CallbackService {
   grpc::ServerUnaryReactor* FetchOffsets(grpc::CallbackServerContext* context, const v1::FetchOffsetsRequest* req,
                                          v1::FetchOffsetsResponse* resp) override {
     auto* reactor = context->DefaultReactor();
-    if (auto s = ValidateFetchOffsets(*req); !s.ok()) return Reject(reactor, s);
+    if (auto s = Admit(*ctx_, ValidateFetchOffsets(*req)); !s.ok()) return Reject(reactor, s);
     ctx_->host->FetchOffsets(*req, [reactor, resp](grpc::Status s, v1::FetchOffsetsResponse r) {
       if (s.ok()) *resp = std::move(r);
       reactor->Finish(s);

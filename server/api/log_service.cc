@@ -117,7 +117,7 @@ class LogService final : public v1::Log::CallbackService {
   grpc::ServerUnaryReactor* ListOffsets(grpc::CallbackServerContext* context, const v1::ListOffsetsRequest* req,
                                         v1::ListOffsetsResponse* resp) override {
     auto* reactor = context->DefaultReactor();
-    if (auto s = ValidateListOffsets(*req); !s.ok()) return Reject(reactor, s);
+    if (auto s = Admit(*ctx_, ValidateListOffsets(*req)); !s.ok()) return Reject(reactor, s);
     std::shared_ptr<PartitionView> view;
     if (auto s = FindView(*ctx_, req->topic(), req->partition(), &view); !s.ok()) return Reject(reactor, s);
     reactor->Finish(server::ListOffsets(*ctx_->store, *view, *req, resp));

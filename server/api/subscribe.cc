@@ -37,7 +37,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::FetchResponse
                         1000));
       return;
     }
-    if (auto s = ValidateSubscribe(req_); !s.ok()) {
+    if (auto s = Admit(*ctx_, ValidateSubscribe(req_)); !s.ok()) {
       Finish(s);
       return;
     }

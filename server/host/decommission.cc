@@ -101,7 +101,7 @@ void ReplicaMoves::Decommission(const v1::DecommissionNodeRequest& req,
   if (req.dry_run()) return done(grpc::Status::OK, std::move(resp));
   if (auto s = ctx_->disk->CheckWrite(ctx_->self()); !s.ok()) return done(s, {});
   ctx_->ProposeMetadata(cmd, [this, node, done, resp = std::move(resp)](const grpc::Status& s,
-                                                                       const MetadataApplied* m) mutable {
+                                                                        const MetadataApplied* m) mutable {
     if (!s.ok()) return done(s, {});
     if (!m->status.ok()) return done(ToGrpc(m->status), {});
     LogInfo("n", ctx_->self(), " controller: decommissioning n", node, ": ", resp.moves_size(), " moves started");

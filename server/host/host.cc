@@ -208,6 +208,7 @@ void Host::FollowLeadership() {
   }
   if (!removed_ && Removed()) {
     removed_ = true;
+    removed_flag_.store(true, std::memory_order_release);
     ready_.store(false, std::memory_order_release);
     LogWarning("n", options_.node_id, " this node was removed from the cluster (decommissioned): it holds no ",
                "replica and takes no requests; stop it");

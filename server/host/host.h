@@ -62,6 +62,8 @@ class Host {
   // its own addresses recorded there (members.h), and no peer refuses it (a node whose data directory its peers
   // do not know is never ready).
   bool ready() const { return ready_.load(std::memory_order_acquire) && !network_->refused(); }
+  // The metadata group removed this node (DecommissionNode): it serves nothing any more (any thread).
+  bool removed() const { return removed_flag_.load(std::memory_order_acquire); }
   storage::Store* store() const { return store_; }
   raft::NodeId node_id() const { return options_.node_id; }
   // Groups this node leads that have other voters to hand leadership to (approximate; shutdown progress).
@@ -147,6 +149,7 @@ class Host {
   mutable std::mutex mu_;
   std::shared_ptr<const ClusterView> cluster_view_;
   std::atomic<bool> ready_{false};
+  std::atomic<bool> removed_flag_{false};
   std::atomic<int> led_groups_{0};
 };
 

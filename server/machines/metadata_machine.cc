@@ -76,34 +76,14 @@ absl::StatusOr<MetadataMachine::Applied> MetadataMachine::Apply(const raft::Entr
       state_.set_leader_balancer_paused(cmd.set_leader_balancer().paused());
       break;
     case internal::MetadataCommand::kMoveReplicas:
-      MoveReplicas(cmd.move_replicas(), out);
-      if (!out.status.ok()) return out;
-      break;
     case internal::MetadataCommand::kCompleteMove:
-      CompleteMove(cmd.complete_move(), out);
-      if (!out.status.ok()) return out;
-      break;
     case internal::MetadataCommand::kCancelMove:
-      CancelMove(cmd.cancel_move(), out);
-      if (!out.status.ok()) return out;
-      break;
     case internal::MetadataCommand::kAddPartitions:
-      AddPartitions(cmd.add_partitions(), out);
-      if (!out.status.ok()) return out;
-      break;
     case internal::MetadataCommand::kDecommission:
-      Decommission(cmd.decommission(), out);
+    case internal::MetadataCommand::kSetNodeState:
+      ApplyPlacement(cmd, out);
       if (!out.status.ok()) return out;
       break;
-    case internal::MetadataCommand::kSetNodeState: {
-      auto it = state_.mutable_nodes()->find(cmd.set_node_state().node_id());
-      if (it == state_.mutable_nodes()->end()) {
-        out.status = absl::NotFoundError(absl::StrCat("node ", cmd.set_node_state().node_id(), " has no record"));
-        return out;
-      }
-      it->second.set_state(cmd.set_node_state().state());
-      break;
-    }
     case internal::MetadataCommand::kRegisterNode:
       RegisterNode(cmd.register_node().node(), out);
       if (!out.status.ok()) return out;

@@ -89,6 +89,8 @@ class MetadataMachine final : public StateMachine<MetadataApplied> {
   void CompleteMove(const internal::MetadataCommand::CompleteMove& cmd, MetadataApplied& out);
   void CancelMove(const internal::MetadataCommand::CancelMove& cmd, MetadataApplied& out);
   void AddPartitions(const internal::MetadataCommand::AddPartitions& cmd, MetadataApplied& out);
+  // The commands of metadata_moves.cc.
+  void ApplyPlacement(const internal::MetadataCommand& cmd, MetadataApplied& out);
   // Every move as MoveReplicas, and the node DRAINING; on any refusal nothing changes.
   void Decommission(const internal::MetadataCommand::Decommission& cmd, MetadataApplied& out);
   // The topic `name` of incarnation `topic_id` (0: any), or NOT_FOUND in out.status.

@@ -29,7 +29,7 @@ class Controller {
     req.set_name(name);
     req.set_partitions(partitions);
     req.set_replication_factor(rf);
-    return MetadataMachine::Place(req, rf, nodes_, machine.state(), /*now_ms=*/5'000);
+    return MetadataMachine::Place(req, rf, nodes_, machine.state(), /*now_ms=*/5000);
   }
 
   MetadataMachine::Applied Create(const std::string& name, uint32_t partitions, uint32_t rf) {

@@ -51,6 +51,32 @@ absl::Status MetadataMachine::CheckMoveTarget(const internal::TopicRecord& topic
   return absl::OkStatus();
 }
 
+void MetadataMachine::ApplyPlacement(const internal::MetadataCommand& cmd, MetadataApplied& out) {
+  switch (cmd.command_case()) {
+    case internal::MetadataCommand::kMoveReplicas:
+      return MoveReplicas(cmd.move_replicas(), out);
+    case internal::MetadataCommand::kCompleteMove:
+      return CompleteMove(cmd.complete_move(), out);
+    case internal::MetadataCommand::kCancelMove:
+      return CancelMove(cmd.cancel_move(), out);
+    case internal::MetadataCommand::kAddPartitions:
+      return AddPartitions(cmd.add_partitions(), out);
+    case internal::MetadataCommand::kDecommission:
+      return Decommission(cmd.decommission(), out);
+    case internal::MetadataCommand::kSetNodeState: {
+      auto it = state_.mutable_nodes()->find(cmd.set_node_state().node_id());
+      if (it == state_.mutable_nodes()->end()) {
+        out.status = absl::NotFoundError(absl::StrCat("node ", cmd.set_node_state().node_id(), " has no record"));
+        return;
+      }
+      it->second.set_state(cmd.set_node_state().state());
+      return;
+    }
+    default:
+      return;
+  }
+}
+
 const internal::PartitionAssignment* MetadataMachine::FindGroup(uint64_t group_id, std::string* topic) const {
   for (const auto& [name, t] : state_.topics()) {
     for (const auto& p : t.partitions()) {

@@ -204,6 +204,83 @@ TEST_F(ElasticTest, MovesFinishAfterTheControllerIsKilled) {
   }
 }
 
+// Two of five nodes leave under produce load: one that is up (decommission), then one that is dead (its replicas
+// are re-created on the survivors from the other replicas). Every acknowledged record stays, on every replica.
+TEST_F(ElasticTest, TwoNodesLeaveUnderLoadOneOfThemDead) {
+  Start(5);
+  ASSERT_TRUE(client_->CreateTopic("shrink", 5, 3).ok());
+  Workload w(client_.get(), {.topic = "shrink", .partitions = 5, .producers = 3, .max_duration = 120s});
+  w.Start();
+  std::this_thread::sleep_for(1s);
+  auto decommission = [&](uint64_t node) {
+    v1::DecommissionNodeResponse resp;
+    return AtController([&](size_t i) {
+      v1::DecommissionNodeRequest req;
+      req.set_node_id(node);
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+      return client_->admin(i).DecommissionNode(&ctx, req, &resp);
+    });
+  };
+  auto state_of = [&](uint64_t node) {
+    v1::DescribeClusterResponse cluster;
+    auto s = AtController([&](size_t i) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+      return client_->admin(i).DescribeCluster(&ctx, v1::DescribeClusterRequest(), &cluster);
+    });
+    for (const auto& n : cluster.nodes()) {
+      if (s.ok() && n.id() == node) return n.state();
+    }
+    return v1::NODE_ACTIVE;
+  };
+  auto wait_removed = [&](uint64_t node) {
+    const auto deadline = std::chrono::steady_clock::now() + 120s;
+    while (std::chrono::steady_clock::now() < deadline && state_of(node) != v1::NODE_REMOVED) {
+      std::this_thread::sleep_for(200ms);
+    }
+    return state_of(node) == v1::NODE_REMOVED;
+  };
+  auto s = decommission(5);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(wait_removed(5)) << "n5 was not removed";
+  dead_.insert(5);  // it takes no requests any more, and says so
+  {
+    v1::DescribeClusterResponse resp;
+    grpc::Status removed;
+    for (int i = 0; i < 50; ++i) {  // n5 learns it was removed when its metadata does
+      grpc::ClientContext c;
+      c.set_deadline(std::chrono::system_clock::now() + 5s);
+      removed = client_->admin(4).DescribeCluster(&c, v1::DescribeClusterRequest(), &resp);
+      if (!removed.ok()) break;
+      std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_EQ(removed.error_code(), grpc::StatusCode::UNAVAILABLE);
+    EXPECT_NE(removed.error_message().find("this node was removed from the cluster"), std::string::npos)
+        << removed.error_message();
+  }
+  ASSERT_TRUE(cluster_->Kill(4).ok());
+  dead_.insert(4);
+  std::this_thread::sleep_for(1s);  // the controller stops hearing from it
+  s = decommission(4);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(wait_removed(4)) << "dead n4 was not removed";
+  std::this_thread::sleep_for(500ms);
+  w.Stop();
+  w.Join();
+  EXPECT_EQ(w.failed_batches(), 0) << w.first_failure();
+  const auto after = Replicas("shrink");
+  for (const auto& [p, replicas] : after) {
+    EXPECT_EQ(std::set<uint64_t>(replicas.begin(), replicas.end()), (std::set<uint64_t>{1, 2, 3}))
+        << "partition " << p;
+  }
+  EXPECT_EQ(VerifyOnReplicas(w, "shrink"), "");
+  // A third would leave two nodes: refused, with the reason.
+  s = decommission(3);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("would leave 2 active nodes"), std::string::npos) << s.error_message();
+}
+
 // A move to a node that stops answering is cancelled: the partition goes back to where it was, with its data.
 TEST_F(ElasticTest, ACancelledMoveLeavesThePartitionWhereItWas) {
   Start(4);
