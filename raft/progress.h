@@ -37,6 +37,8 @@ class Progress {
   int ticks_since_heard = 0;
   bool learner = false;
   Inflights inflights;
+  // Learner throttle (Config::learner_bytes_per_tick): bytes the leader may still send; negative is a debt.
+  int64_t learner_tokens = 0;
 
   void BecomeProbe();
   void BecomeReplicate();

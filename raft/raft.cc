@@ -212,6 +212,15 @@ void RaftNode::TickLeader() {
   for (auto& [id, pr] : progress_) {
     if (id != id_) ++pr.ticks_since_heard;
   }
+  if (config_.learner_bytes_per_tick > 0) {
+    const auto per_tick = static_cast<int64_t>(config_.learner_bytes_per_tick);
+    const int64_t burst = std::max<int64_t>(per_tick, static_cast<int64_t>(config_.max_msg_bytes));
+    for (auto& [id, pr] : progress_) {
+      if (!pr.learner || id == id_) continue;
+      pr.learner_tokens = std::min(pr.learner_tokens + per_tick, burst);
+      if (pr.learner_tokens > 0 && pr.next <= log_.LastIndex()) MaybeSendAppend(id, false);
+    }
+  }
   if (election_elapsed_ >= config_.election_ticks) {
     election_elapsed_ = 0;
     if (config_.check_quorum) {
@@ -634,14 +643,21 @@ void RaftNode::HandleAppendResponse(const Message& m, Progress& pr) {
 bool RaftNode::MaybeSendAppend(NodeId to, bool send_if_empty) {
   Progress& pr = progress_.at(to);
   if (pr.IsPaused()) return false;
+  const bool throttled = pr.learner && config_.learner_bytes_per_tick > 0;
+  if (throttled && pr.learner_tokens <= 0 && !send_if_empty) return false;
   const Index prev = pr.next - 1;
   auto prev_term = log_.TermAt(prev);
   absl::StatusOr<std::vector<Entry>> entries = std::vector<Entry>();
   if (prev_term.ok() && pr.next <= log_.LastIndex()) {
     // Bounded in count too: empty entries are not bounded by bytes, and followers refuse more
     // (validate_message.h).
-    entries =
-        log_.Slice(pr.next, std::min(log_.LastIndex() + 1, pr.next + kMaxEntriesPerAppend), config_.max_msg_bytes);
+    uint64_t max_bytes = config_.max_msg_bytes;
+    if (throttled)
+      max_bytes = std::min<uint64_t>(max_bytes, static_cast<uint64_t>(std::max<int64_t>(pr.learner_tokens, 1)));
+    const Index end = throttled && pr.learner_tokens <= 0
+                          ? pr.next  // out of tokens: a probe or heartbeat only
+                          : std::min(log_.LastIndex() + 1, pr.next + kMaxEntriesPerAppend);
+    entries = log_.Slice(pr.next, end, max_bytes);
   }
   if (!prev_term.ok() || !entries.ok()) {
     SendSnapshot(to, pr);
@@ -659,6 +675,7 @@ bool RaftNode::MaybeSendAppend(NodeId to, bool send_if_empty) {
   // lets it refuse a commit index the message cannot justify.
   m.commit = std::min(log_.committed(), last);
   const uint64_t bytes = DataBytes(*entries);
+  if (throttled) pr.learner_tokens -= static_cast<int64_t>(bytes);
   m.entries = std::move(*entries);
   pr.SentEntries(last, bytes, has_entries);
   Send(std::move(m));

@@ -50,6 +50,11 @@ struct Config {
   uint64_t max_inflight_bytes = 16 << 20;
   // Upper bound of entry data per kAppend (one entry larger than this is still sent alone).
   uint64_t max_msg_bytes = 1 << 20;
+  // Learner throttle: entry data a leader sends each learner per tick, on average (a token bucket refilled every
+  // tick, holding at most max(learner_bytes_per_tick, max_msg_bytes); an entry larger than the tokens left goes
+  // out when any are left, and the debt is paid by the next ticks). 0: no limit. A new replica copying a large
+  // log then costs the leader, the network and the learner a bounded share per tick, and voters are never slowed.
+  uint64_t learner_bytes_per_tick = 0;
   // Proposal quota: data bytes proposed but not yet committed. Propose fails with RESOURCE_EXHAUSTED beyond it
   // (an empty quota admits one entry of any size). Fails fast instead of queueing without bound.
   uint64_t max_uncommitted_bytes = 8 << 20;

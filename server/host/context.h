@@ -44,6 +44,9 @@ struct HostOptions {
   // whose preferred replica (the first) is caught up and heard from, and hands them leadership; 0 turns it off
   // on this node. At most kMaxBalanceMoves moves start per look.
   std::chrono::milliseconds leader_balance_interval{10'000};
+  // Replica moves (docs/operations.md "Moving replicas"): entry data a partition's leader sends each new replica
+  // (a learner) per second while it copies the log, on average; 0 means no limit. Voters are never throttled.
+  uint64_t move_bytes_per_sec = 32ull << 20;
   // Seeds the groups' election-timeout randomization (0: from the clock). Tests fix it.
   uint64_t seed = 0;
   // Disk-full guard (disk_guard.h): the data directory's filesystem and the free space kept in reserve; 0 turns it

@@ -60,6 +60,7 @@ absl::Status Group::Open(storage::Store* store, const GroupOptions& options, con
   config.election_ticks = options.election_ticks;
   config.heartbeat_ticks = options.heartbeat_ticks;
   config.is_cluster_node = options.is_cluster_node;
+  config.learner_bytes_per_tick = options.learner_bytes_per_tick;
   config.seed = options.self * 0x9E3779B97F4A7C15ULL ^ (id_ + 1) * 0xBF58476D1CE4E5B9ULL ^ options.seed;
   auto node = raft::RaftNode::Create(config, reader_.get(), *hard_state, conf, applied);
   if (!node.ok()) return node.status();

@@ -30,6 +30,8 @@ struct GroupOptions {
   // Whether a node id is a member of the cluster (raft::Config::is_cluster_node): a group hears leader traffic and
   // vote requests from cluster nodes it does not know as members yet (it lags behind the change adding them).
   std::function<bool(raft::NodeId)> is_cluster_node;
+  // raft::Config::learner_bytes_per_tick (HostOptions::move_bytes_per_sec per tick).
+  uint64_t learner_bytes_per_tick = 0;
 };
 
 // Figures of a group since the node started (metrics).

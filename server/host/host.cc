@@ -34,6 +34,7 @@ GroupOptions GroupOptionsOf(const HostOptions& o, std::function<bool(raft::NodeI
   g.election_ticks = o.election_ticks;
   g.heartbeat_ticks = o.heartbeat_ticks;
   g.seed = o.seed;
+  g.learner_bytes_per_tick = o.move_bytes_per_sec * static_cast<uint64_t>(o.tick.count()) / 1000;
   if (g.seed == 0) g.seed = (static_cast<uint64_t>(std::random_device()()) << 32) ^ std::random_device()();
   return g;
 }

@@ -46,6 +46,9 @@ ABSL_FLAG(
 ABSL_FLAG(
     int, retention_check_ms, 5000,
     "How often each partition's retention (topic retention_ms / retention_bytes) is enforced, in ms (>= 10).");
+ABSL_FLAG(int64_t, move_max_bytes_per_sec, 32ll << 20,
+          "Replica moves: log data a partition's leader sends each new replica per second while it copies, on "
+          "average (the rest of the cluster's traffic is not throttled); 0 means no limit.");
 ABSL_FLAG(int, leader_balance_interval_ms, 10000,
           "How often the node hands the leadership of partitions it leads back to their preferred replicas (once "
           "caught up and heard from), in ms; 0 turns the leader balancer off on this node (`brook cluster "
@@ -149,6 +152,8 @@ absl::StatusOr<brook::server::NodeConfig> ConfigFromFlags() {
   config.shutdown_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_shutdown_timeout_ms));
   config.retention_check_ms = absl::GetFlag(FLAGS_retention_check_ms);
   config.leader_balance_interval_ms = absl::GetFlag(FLAGS_leader_balance_interval_ms);
+  if (absl::GetFlag(FLAGS_move_max_bytes_per_sec) < 0) return Invalid("--move_max_bytes_per_sec must be >= 0");
+  config.move_max_bytes_per_sec = static_cast<uint64_t>(absl::GetFlag(FLAGS_move_max_bytes_per_sec));
   if (config.leader_balance_interval_ms < 0) return Invalid("--leader_balance_interval_ms must be >= 0");
   config.compaction_check_ms = absl::GetFlag(FLAGS_compaction_check_ms);
   config.compaction_min_dirty_records = absl::GetFlag(FLAGS_compaction_min_dirty_records);

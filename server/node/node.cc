@@ -201,6 +201,7 @@ absl::Status Node::CreateHost() {
   hopts.heartbeat_ticks = config_.heartbeat_ticks;
   hopts.retention_interval = std::chrono::milliseconds(config_.retention_check_ms);
   hopts.leader_balance_interval = std::chrono::milliseconds(config_.leader_balance_interval_ms);
+  hopts.move_bytes_per_sec = config_.move_max_bytes_per_sec;
   hopts.compaction_interval = std::chrono::milliseconds(config_.compaction_check_ms);
   hopts.compaction_min_dirty_records = config_.compaction_min_dirty_records;
   hopts.compaction_max_delay = std::chrono::milliseconds(config_.compaction_max_delay_ms);

@@ -40,6 +40,7 @@ struct NodeConfig {
   bool per_partition_metrics = true;
   int retention_check_ms = 5000;
   int leader_balance_interval_ms = 10'000;
+  uint64_t move_max_bytes_per_sec = 32ull << 20;
   // Key compaction (docs/operations.md "Compaction", server/host/context.h HostOptions).
   int compaction_check_ms = 1000;
   uint64_t compaction_min_dirty_records = 1000;
