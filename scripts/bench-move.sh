@@ -12,7 +12,8 @@
 # Prints the move's wall time and MiB/s, both probes' latencies and the p99 ratio (during / without).
 #
 #   scripts/bench-move.sh
-#   env: BROOKD (default build/server/brookd), BROOK_CLI (default build/client/brook), SIZE_MB, RATE, PROBE_RECORDS,
+#   env: BROOKD (default build/server/brookd), BROOK_CLI (default build/client/brook), BROOKD_FLAGS (extra flags of
+#        every node, e.g. --move_max_bytes_per_sec=0), SIZE_MB, RATE, PROBE_RECORDS,
 #        PORT_BASE (default 7900: ports 8001-8004, 8101-8104, 8201-8204), BENCH_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +33,7 @@ probe() {
     --rate="$RATE" --inflight=1
 }
 
-start_cluster "$DIR/data"
+start_cluster "$DIR/data" ${BROOKD_FLAGS:-}
 brook topic create big --partitions=1 --replication-factor=3 >/dev/null
 brook topic create probe --partitions=1 --replication-factor=3 >/dev/null
 echo "filling big/0 with $SIZE_MB MiB ..." >&2
