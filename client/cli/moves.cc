@@ -137,13 +137,24 @@ int TopicAddPartitions(Context& ctx) {
   return 0;
 }
 
-int ClusterDecommission(Context& ctx) {
+namespace {
+
+// `cluster decommission N` and `cluster replace N --with M`: one call (DecommissionNode).
+int Decommission(Context& ctx, bool replace) {
   auto node = Number("NODE", ctx.positionals[0]);
   if (!node.ok()) return UsageError(ctx, std::string(node.status().message()));
   auto dry_run = ctx.args.GetBool("dry-run");
   if (!dry_run.ok()) return UsageError(ctx, std::string(dry_run.status().message()));
+  uint64_t replacement = 0;
+  if (ctx.args.Has("with")) {
+    auto with = Number("--with", ctx.args.Get("with"));
+    if (!with.ok()) return UsageError(ctx, std::string(with.status().message()));
+    replacement = *with;
+  } else if (replace) {
+    return UsageError(ctx, "give --with, the node that takes every replica of NODE");
+  }
   client::Admin admin(ctx.connection);
-  auto r = admin.DecommissionNode(*node, *dry_run);
+  auto r = admin.DecommissionNode(*node, *dry_run, replacement);
   if (!r.ok()) return Fail(ctx, r.status());
   if (ctx.json) {
     JsonWriter w;
@@ -168,6 +179,11 @@ int ClusterDecommission(Context& ctx) {
                               : "dry run: nothing changed\n");
   return 0;
 }
+
+}  // namespace
+
+int ClusterDecommission(Context& ctx) { return Decommission(ctx, false); }
+int ClusterReplace(Context& ctx) { return Decommission(ctx, true); }
 
 namespace {
 

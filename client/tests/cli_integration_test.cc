@@ -113,6 +113,11 @@ TEST_F(BrookCliTest, TopicMoveReplicasMovesAPartitionAndTheTopicGrows) {
   EXPECT_TRUE(absl::StrContains(decommission.err, "would leave 2 active nodes")) << last_;
   auto status = Brook({"cluster", "status"});
   EXPECT_TRUE(absl::StrContains(status.out, "active")) << last_;
+  auto replace = Brook({"cluster", "replace", "2"});
+  EXPECT_EQ(replace.exit_code, 2) << last_;
+  EXPECT_TRUE(absl::StrContains(replace.err, "give --with")) << last_;
+  auto replaced = Brook({"cluster", "replace", "2", "--with=1"});
+  EXPECT_TRUE(absl::StrContains(replaced.err, "would leave 2 active nodes")) << last_;
 
   auto grown = Brook({"topic", "add-partitions", "mv", "--count=3"});
   ASSERT_EQ(grown.exit_code, 0) << last_;

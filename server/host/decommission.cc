@@ -21,15 +21,30 @@ grpc::Status Refuse(const std::string& why) { return grpc::Status(grpc::StatusCo
 }  // namespace
 
 grpc::Status ReplicaMoves::PlanOff(const internal::TopicRecord& t, const internal::PartitionAssignment& p,
-                                   raft::NodeId node, std::map<raft::NodeId, int>& load,
+                                   raft::NodeId node, raft::NodeId replacement, std::map<raft::NodeId, int>& load,
                                    v1::MoveReplicasResponse* out) const {
   const std::string name = absl::StrCat(t.name(), "/", p.partition());
   if (p.target_replicas_size() > 0) {
     return Refuse(absl::StrCat("a move of ", name, " runs; wait for it or cancel it (brook topic cancel-move)"));
   }
   raft::NodeId best = 0;
+  if (replacement != 0) {
+    if (!load.contains(replacement) || replacement == node) {
+      return Refuse(absl::StrCat("replacement node ", replacement, " is not another active member"));
+    }
+    if (Has(p.replicas(), replacement)) {
+      return Refuse(absl::StrCat("replacement node ", replacement, " already holds ", name,
+                                 "; pick a node that "
+                                 "holds none of node ",
+                                 node, "'s partitions, or decommission without one"));
+    }
+    if (!Reachable(replacement)) {
+      return Refuse(absl::StrCat("replacement node ", replacement, " is not reachable from the controller"));
+    }
+    best = replacement;
+  }
   for (const auto& [n, count] : load) {
-    if (n == node || Has(p.replicas(), n) || !Reachable(n)) continue;
+    if (replacement != 0 || n == node || Has(p.replicas(), n) || !Reachable(n)) continue;
     if (best == 0 || count < load[best]) best = n;
   }
   if (best == 0) {
@@ -89,7 +104,7 @@ void ReplicaMoves::Decommission(const v1::DecommissionNodeRequest& req,
     for (const auto& p : t.partitions()) {
       if (!Has(p.replicas(), node) && !Has(p.target_replicas(), node)) continue;
       v1::MoveReplicasResponse* move = resp.add_moves();
-      if (auto s = PlanOff(t, p, node, load, move); !s.ok()) return done(s, {});
+      if (auto s = PlanOff(t, p, node, req.replacement_node_id(), load, move); !s.ok()) return done(s, {});
       auto* m = cmd.mutable_decommission()->add_moves();
       m->set_topic(name);
       m->set_topic_id(t.topic_id());

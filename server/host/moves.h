@@ -52,10 +52,12 @@ class ReplicaMoves {
   // Controller, every kStepInterval: a DRAINING node that no partition holds any more leaves the metadata group
   // (the controller hands its own leadership over first), and is then recorded REMOVED.
   void RemoveDrained();
-  // The decommission plan of one partition: its replicas with `node` replaced by the active reachable node that
-  // holds the fewest replicas (`load`, updated); FAILED_PRECONDITION when there is none.
+  // The decommission plan of one partition: its replicas with `node` replaced by `replacement` (when not 0) or by
+  // the active reachable node that holds the fewest replicas (`load`, updated); FAILED_PRECONDITION when there is
+  // none.
   grpc::Status PlanOff(const internal::TopicRecord& t, const internal::PartitionAssignment& p, raft::NodeId node,
-                       std::map<raft::NodeId, int>& load, v1::MoveReplicasResponse* out) const;
+                       raft::NodeId replacement, std::map<raft::NodeId, int>& load,
+                       v1::MoveReplicasResponse* out) const;
   // The next membership change of `g` (led and served here) toward `desired`.
   void Step(PartitionGroup& g, const std::vector<raft::NodeId>& desired);
   internal::MoveReport Report(PartitionGroup& g, const internal::PartitionAssignment& p);

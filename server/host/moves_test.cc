@@ -252,10 +252,12 @@ TEST_F(MovesTest, ListOperationsShowsARunningMoveAndItsProgress) {
   EXPECT_EQ(list.response.moves_size(), 0);
 }
 
-Answer<v1::DecommissionNodeResponse> Decommission(TestCluster& c, uint64_t node, bool dry_run = false) {
+Answer<v1::DecommissionNodeResponse> Decommission(TestCluster& c, uint64_t node, bool dry_run = false,
+                                                  uint64_t replacement = 0) {
   v1::DecommissionNodeRequest req;
   req.set_node_id(node);
   req.set_dry_run(dry_run);
+  req.set_replacement_node_id(replacement);
   return c.Call<v1::DecommissionNodeResponse>(
       [&](Host& h, auto done) { h.DecommissionNode(req, std::move(done)); });
 }
@@ -330,6 +332,28 @@ TEST_F(MovesTest, DecommissionRefusesWhatWouldLeaveTooFewNodes) {
   EXPECT_NE(third.status.error_message().find("would leave 2 active nodes"), std::string::npos)
       << third.status.error_message();
   Produce(5, "three-left-");
+}
+
+TEST_F(MovesTest, ReplaceMovesEveryReplicaToTheNamedNode) {
+  Produce(15, "r-");
+  const uint64_t controller = cluster_.WaitForController();
+  const uint64_t node = from_[0] != controller ? from_[0] : from_[1];
+  auto holds = Decommission(cluster_, node, false, from_[2] != node ? from_[2] : from_[0]);
+  EXPECT_EQ(holds.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(holds.status.error_message().find("already holds m/0"), std::string::npos)
+      << holds.status.error_message();
+  auto stranger = Decommission(cluster_, node, false, 9);
+  EXPECT_NE(stranger.status.error_message().find("is not another active member"), std::string::npos)
+      << stranger.status.error_message();
+  auto a = Decommission(cluster_, node, false, others_[1]);
+  ASSERT_TRUE(a.status.ok()) << a.status.error_message();
+  ASSERT_EQ(a.response.moves_size(), 1);
+  const auto& to = a.response.moves(0).to_replicas();
+  EXPECT_EQ(std::count(to.begin(), to.end(), others_[1]), 1);
+  ASSERT_TRUE(cluster_.RunUntil([&] { return Gone(cluster_, node); }, 30000));
+  const auto placed = Assignment(controller);
+  EXPECT_EQ(std::count(placed.replicas().begin(), placed.replicas().end(), others_[1]), 1);
+  ExpectPlacedOn(std::vector<uint64_t>(placed.replicas().begin(), placed.replicas().end()));
 }
 
 TEST_F(MovesTest, TheControllerCanDecommissionItself) {
