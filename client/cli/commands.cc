@@ -671,6 +671,7 @@ int ClusterStatus(Context& ctx) {
   for (const auto& n : cluster->nodes()) {
     const char* state = n.state() == v1::NODE_DRAINING  ? "draining"
                         : n.state() == v1::NODE_REMOVED ? "removed"
+                        : n.state() == v1::NODE_JOINING ? "joining"
                                                         : "active";
     nodes.AddRow({absl::StrCat(n.id()), n.client_address(), state, n.reachable() ? "yes" : "NO",
                   n.id() == cluster->controller_id() ? "*" : "", absl::StrCat(leaders[n.id()])});

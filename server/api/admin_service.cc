@@ -178,6 +178,11 @@ class AdminService final : public v1::Admin::CallbackService {
           info->set_leader_term(view->term());
           info->set_high_watermark(view->high_watermark());
           info->set_log_start_offset(view->log_start_offset());
+        } else {
+          // Hosted elsewhere: its leader as announced (offsets stay 0; ask the leader for them).
+          const auto [leader, term] = cluster->HintedLeader(p.group_id());
+          info->set_leader_id(leader);
+          info->set_leader_term(term);
         }
       }
     };
@@ -254,6 +259,7 @@ class AdminService final : public v1::Admin::CallbackService {
       n->set_reachable(reachable_ ? reachable_(id) : id == ctx_->self);
       if (auto rec = cluster.metadata.nodes().find(id); rec != cluster.metadata.nodes().end()) {
         n->set_state(rec->second.state());
+        n->set_peer_address(rec->second.peer_address());
       }
     }
   }

@@ -24,6 +24,9 @@ struct HostOptions {
   std::string cluster_id;
   // Voters of the metadata group when this node bootstraps it (first start with an empty data directory).
   std::vector<raft::NodeId> initial_members;
+  // The node joined a running cluster (brookd --join): it bootstraps nothing and waits for the metadata group's
+  // leader to add it (server/host/admission.h).
+  bool joined = false;
   std::chrono::milliseconds tick{50};
   int election_ticks = 10;
   int heartbeat_ticks = 2;

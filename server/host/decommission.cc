@@ -75,9 +75,9 @@ void ReplicaMoves::Decommission(const v1::DecommissionNodeRequest& req,
   if (rec == state.nodes().end()) {
     return done(grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("node ", node, " is not a member")), {});
   }
-  if (rec->second.state() != v1::NODE_ACTIVE) {
+  if (rec->second.state() != v1::NODE_ACTIVE && rec->second.state() != v1::NODE_JOINING) {
     return done(Refuse(absl::StrCat("node ", node, " is ", v1::NodeState_Name(rec->second.state()),
-                                    " already; only an active node can be decommissioned")),
+                                    " already; only an active or joining node can be decommissioned")),
                 {});
   }
   std::vector<raft::NodeId> remain = ctx_->ActiveMembers();

@@ -58,10 +58,13 @@ Host::Host(HostOptions options, storage::Store* store, Network* network, Clock* 
       maintenance_(&ctx_),
       members_(&ctx_),
       moves_(&ctx_),
+      admission_(&ctx_),
+      leader_hints_(&ctx_),
       loop_(clock, options_.tick,
             [this](std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Task>& tasks, bool tick,
                    Clock::TimePoint now) { Turn(inbox, tasks, tick, now); }) {
   cluster_view_ = std::make_shared<ClusterView>();
+  member_seen_ = !options_.joined;
 }
 
 Host::~Host() { Stop(); }
@@ -136,6 +139,7 @@ void Host::Turn(std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Ta
   disk_.Refresh(now);
   for (const auto& batch : inbox) {
     for (const auto& gm : batch.messages()) Step(gm);
+    if (leader_hints_.OnAnnouncement(batch, now)) ctx_.cluster_dirty = true;
     int reports = 0;
     for (const auto& r : batch.move_reports()) {
       if (++reports > kMaxReportsPerBatch) break;
@@ -154,6 +158,8 @@ void Host::Turn(std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Ta
   maintenance_.Compact(now);
   maintenance_.BalanceLeaders(now);
   moves_.Run(now);
+  admission_.Run(now);
+  leader_hints_.Announce(now);
   members_.Register(now);
   if (ctx_.cluster_dirty || now >= next_publish_) {
     PublishCluster();
@@ -177,21 +183,29 @@ void Host::Step(const internal::GroupMessage& gm) {
   (void)g->raft().Step(m);
 }
 
-bool Host::Removed() const {
+bool Host::Removed() {
   const MetadataGroup& meta = groups_.metadata();
   auto rec = meta.machine().state().nodes().find(options_.node_id);
   if (rec != meta.machine().state().nodes().end() && rec->second.state() == v1::NODE_REMOVED) return true;
   const auto& conf = meta.raft().conf();
-  return !conf.voters.empty() && !IsIn(conf.voters, options_.node_id) && !IsIn(conf.learners, options_.node_id);
+  const bool member = IsIn(conf.voters, options_.node_id) || IsIn(conf.learners, options_.node_id);
+  // A joining node hears the leader's snapshot before the change that adds it: absent from a configuration it was
+  // never in, it is not removed.
+  member_seen_ |= member;
+  return member_seen_ && !conf.voters.empty() && !member;
 }
 
 bool Host::IsClusterNode(raft::NodeId id) const {
   const auto& members = options_.initial_members;
   if (std::find(members.begin(), members.end(), id) != members.end()) return true;
   if (groups_.size() == 0) return false;
-  const auto& conf = groups_.metadata().raft().conf();
-  return std::find(conf.voters.begin(), conf.voters.end(), id) != conf.voters.end() ||
-         std::find(conf.learners.begin(), conf.learners.end(), id) != conf.learners.end();
+  const MetadataGroup& meta = groups_.metadata();
+  const auto& conf = meta.raft().conf();
+  // A joined node before the leader's first snapshot knows no member: it hears the one that adds it.
+  if (conf.voters.empty()) return true;
+  if (IsIn(conf.voters, id) || IsIn(conf.learners, id)) return true;
+  auto rec = meta.machine().state().nodes().find(id);
+  return rec != meta.machine().state().nodes().end() && rec->second.state() != v1::NODE_REMOVED;
 }
 
 void Host::FollowLeadership() {
@@ -215,7 +229,8 @@ void Host::FollowLeadership() {
                "replica and takes no requests; stop it");
   }
   if (!removed_ && !ready_.load(std::memory_order_relaxed) && meta.raft().leader() != 0 &&
-      meta.applied() >= metadata_commit_at_start_ && !network_->refused() && members_.SelfRegistered()) {
+      meta.applied() >= metadata_commit_at_start_ && !network_->refused() && members_.SelfRegistered() &&
+      !admission_.Joining()) {
     ready_.store(true, std::memory_order_release);
     LogInfo("n", options_.node_id, " ready: metadata applied to ", meta.applied(), ", controller n",
             meta.raft().leader());
@@ -237,6 +252,9 @@ void Host::PublishCluster() {
     if (!node.metrics_address().empty()) view->metrics_addresses[id] = node.metrics_address();
   }
   for (const auto& [id, g] : groups_.partitions()) view->partitions[{g->topic(), g->partition()}] = g->view();
+  for (const auto& [group, hint] : leader_hints_.Current(clock_->Now())) {
+    view->leader_hints[group] = {hint.leader, hint.term};
+  }
   {
     std::lock_guard lock(mu_);
     cluster_view_ = std::move(view);
@@ -280,6 +298,10 @@ void Host::DecommissionNode(const v1::DecommissionNodeRequest& req,
   Post([this, req, done] { moves_.Decommission(req, done); }, [done](const grpc::Status& s) { done(s, {}); });
 }
 
+void Host::Join(const internal::JoinRequest& req, std::function<void(grpc::Status, internal::JoinResponse)> done) {
+  Post([this, req, done] { admission_.Join(req, done); }, [done](const grpc::Status& s) { done(s, {}); });
+}
+
 void Host::ListOperations(std::function<void(grpc::Status, v1::ListOperationsResponse)> done) {
   Post([this, done] { moves_.List(done); }, [done](const grpc::Status& s) { done(s, {}); });
 }
@@ -293,7 +315,8 @@ void Host::DeleteTopic(const std::string& name, std::function<void(grpc::Status)
 }
 
 void Host::DescribeTopic(const std::string& name, std::function<void(grpc::Status, v1::Topic)> done) {
-  Post([this, name, done] { topics_.Describe(name, done); }, [done](const grpc::Status& s) { done(s, {}); });
+  Post([this, name, done] { topics_.Describe(name, *cluster(), done); },
+       [done](const grpc::Status& s) { done(s, {}); });
 }
 
 void Host::TransferLeadership(const v1::TransferLeadershipRequest& req,

@@ -24,8 +24,10 @@
 #include "brook/v1/admin.pb.h"
 #include "brook/v1/groups.pb.h"
 #include "brook/v1/log.pb.h"
+#include "server/host/admission.h"
 #include "server/host/context.h"
 #include "server/host/group_commit.h"
+#include "server/host/leader_hints.h"
 #include "server/host/loop.h"
 #include "server/host/maintenance.h"
 #include "server/host/members.h"
@@ -100,6 +102,8 @@ class Host {
   void DecommissionNode(const v1::DecommissionNodeRequest& req,
                         std::function<void(grpc::Status, v1::DecommissionNodeResponse)> done);
   void AddPartitions(const v1::AddPartitionsRequest& req, std::function<void(grpc::Status, v1::Topic)> done);
+  // A new node asks to be admitted (NodeTransport.Join; admission.h): the controller answers.
+  void Join(const internal::JoinRequest& req, std::function<void(grpc::Status, internal::JoinResponse)> done);
   // Move reports a peer's batch may carry (more are ignored: a real batch carries one per moving partition the
   // peer leads, sent once a second).
   static constexpr int kMaxReportsPerBatch = 1024;
@@ -112,8 +116,9 @@ class Host {
             Clock::TimePoint now);
   void Step(const internal::GroupMessage& gm);
   // The metadata group says this node was removed (its record, or a membership without it).
-  bool Removed() const;
-  // A member of the cluster: an initial member or a member of the metadata group (loop thread).
+  bool Removed();
+  // A member of the cluster: an initial member, a member of the metadata group, or a node it records and has not
+  // removed; any node while this one knows no configuration (a joined node before its first snapshot).
   bool IsClusterNode(raft::NodeId id) const;
   // After the Ready cycle: leadership, transfers, the led-group count and readiness.
   void FollowLeadership();
@@ -138,10 +143,13 @@ class Host {
   Maintenance maintenance_;
   Members members_;
   ReplicaMoves moves_;
+  Admission admission_;
+  LeaderHints leader_hints_;
   Clock::TimePoint next_publish_;
   Clock::TimePoint next_retention_;
   raft::Index metadata_commit_at_start_ = 0;
   bool removed_ = false;
+  bool member_seen_ = false;  // the metadata group's configuration named this node once (a joined node's is not)
   std::unique_ptr<CompactionWorker> compaction_;  // made by Start or StartManual; stopped by Stop
   Loop loop_;                                     // last: its thread uses everything above
 

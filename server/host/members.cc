@@ -17,6 +17,7 @@ void Members::Register(Clock::TimePoint now) {
   if (meta.raft().role() != raft::Role::kLeader || !meta.serving()) return;
   const auto client = ctx_->network->client_addresses();
   const auto metrics = ctx_->network->metrics_addresses();
+  const auto peers = ctx_->network->peer_addresses();
   const auto& conf = meta.raft().conf();
   std::set<raft::NodeId> members(conf.voters.begin(), conf.voters.end());
   members.insert(conf.learners.begin(), conf.learners.end());
@@ -25,13 +26,19 @@ void Members::Register(Clock::TimePoint now) {
     std::string c = Find(client, id), m = Find(metrics, id);
     if (c.empty()) continue;  // not heard from yet
     auto rec = records.find(id);
-    if (rec != records.end() && rec->second.client_address() == c && rec->second.metrics_address() == m) continue;
+    // The peer address is recorded once (from --initial_members, or the node's Join) and kept.
+    const std::string p = rec != records.end() && !rec->second.peer_address().empty() ? "" : Find(peers, id);
+    if (rec != records.end() && rec->second.client_address() == c && rec->second.metrics_address() == m &&
+        p.empty()) {
+      continue;
+    }
     if (in_flight_.contains(id) || now < next_try_[id]) continue;
     internal::MetadataCommand cmd;
     internal::NodeRecord* node = cmd.mutable_register_node()->mutable_node();
     node->set_node_id(id);
     node->set_client_address(c);
     node->set_metrics_address(m);
+    node->set_peer_address(p);
     node->set_updated_ms(ctx_->NowMs());
     if (rec != records.end()) {
       LogInfo("n", ctx_->self(), " controller: n", id, " now advertises client ", c, ", metrics ", m, " (was ",

@@ -23,6 +23,12 @@ class Network {
   virtual std::map<uint64_t, std::string> metrics_addresses() const = 0;
   // A peer refused this node (it came back with a data directory its peers do not know): never ready.
   virtual bool refused() const = 0;
+  // Members as the metadata group records them (server/host/admission.h): a node admitted with --join is added,
+  // a removed node removed. Any thread. The in-process test network keeps every node it was built with.
+  virtual void AddPeer(uint64_t /*id*/, const std::string& /*address*/) {}
+  virtual void RemovePeer(uint64_t /*id*/) {}
+  // Node-to-node addresses of the members, this one included (the controller records them).
+  virtual std::map<uint64_t, std::string> peer_addresses() const { return {}; }
 };
 
 }  // namespace brook::server

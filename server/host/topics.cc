@@ -241,24 +241,32 @@ void TopicsHandler::AddPartitions(const v1::AddPartitionsRequest& req,
   });
 }
 
-void TopicsHandler::Describe(const std::string& name, std::function<void(grpc::Status, v1::Topic)> done) {
+void TopicsHandler::Describe(const std::string& name, const ClusterView& cluster,
+                             std::function<void(grpc::Status, v1::Topic)> done) {
   const auto& topics = ctx_->groups->metadata().machine().state().topics();
   auto it = topics.find(name);
   if (it == topics.end()) {
     return done(grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("topic '", name, "' does not exist")), {});
   }
   v1::Topic topic = TopicToApi(it->second);
-  for (const auto& p : it->second.partitions()) DescribePartition(p, topic.add_partitions());
+  for (const auto& p : it->second.partitions()) DescribePartition(p, cluster, topic.add_partitions());
   done(grpc::Status::OK, std::move(topic));
 }
 
-void TopicsHandler::DescribePartition(const internal::PartitionAssignment& p, v1::PartitionInfo* info) {
+void TopicsHandler::DescribePartition(const internal::PartitionAssignment& p, const ClusterView& cluster,
+                                      v1::PartitionInfo* info) {
   info->set_partition(p.partition());
   info->set_group_id(p.group_id());
   for (auto r : p.replicas()) info->add_replicas(r);
   *info->mutable_target_replicas() = p.target_replicas();
   PartitionGroup* g = ctx_->groups->FindPartition(p.group_id());
-  if (g == nullptr) return;
+  if (g == nullptr) {
+    // Hosted elsewhere: its leader as announced (leader_hints.h).
+    const auto [leader, term] = cluster.HintedLeader(p.group_id());
+    info->set_leader_id(leader);
+    info->set_leader_term(term);
+    return;
+  }
   info->set_leader_id(g->view()->leader());  // as GetMetadata says
   info->set_leader_term(g->raft().term());
   info->set_high_watermark(g->machine().end_offset());

@@ -11,6 +11,7 @@
 
 #include "brook/v1/admin.pb.h"
 #include "server/host/context.h"
+#include "server/host/views.h"
 
 namespace brook::server {
 
@@ -28,7 +29,9 @@ class TopicsHandler {
   // Places `partition_count - current` new partitions as CreateTopic would, then proposes them.
   void AddPartitions(const v1::AddPartitionsRequest& req, std::function<void(grpc::Status, v1::Topic)> done);
   // Fills each partition's live state (leader, caught-up replicas, offsets) of a topic.
-  void Describe(const std::string& name, std::function<void(grpc::Status, v1::Topic)> done);
+  // Partitions hosted elsewhere get their leader from `cluster`'s leader hints (leader_hints.h).
+  void Describe(const std::string& name, const ClusterView& cluster,
+                std::function<void(grpc::Status, v1::Topic)> done);
 
   // The metadata group applied an entry: open the groups of a created topic placed here (the preferred leader
   // campaigns at once), and schedule the groups of a deleted topic to close at the end of the turn.
@@ -44,7 +47,8 @@ class TopicsHandler {
   void OpenReplicas(const internal::TopicRecord& topic, bool campaign_preferred);
   // `topic`'s placement changed: open the replicas placed here, close those that moved off.
   void Place(const internal::TopicRecord& topic);
-  void DescribePartition(const internal::PartitionAssignment& p, v1::PartitionInfo* info);
+  void DescribePartition(const internal::PartitionAssignment& p, const ClusterView& cluster,
+                         v1::PartitionInfo* info);
 
   HostContext* const ctx_;
   std::vector<std::pair<raft::GroupId, bool>> to_close_;  // group, moved (else deleted)

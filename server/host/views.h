@@ -98,6 +98,15 @@ struct ClusterView {
   std::map<raft::NodeId, std::string> metrics_addresses;
   // Partitions hosted here, by (topic, partition).
   std::map<std::pair<std::string, uint32_t>, std::shared_ptr<PartitionView>> partitions;
+  // Leaders of partition groups hosted elsewhere, as their leaders announce them (leader_hints.h): group id ->
+  // (leader, term).
+  std::map<uint64_t, std::pair<raft::NodeId, raft::Term>> leader_hints;
+
+  // The hinted leader and term of a group this node does not host; {0, 0} when none is known.
+  std::pair<raft::NodeId, raft::Term> HintedLeader(uint64_t group_id) const {
+    auto it = leader_hints.find(group_id);
+    return it == leader_hints.end() ? std::pair<raft::NodeId, raft::Term>{0, 0} : it->second;
+  }
 
   std::shared_ptr<PartitionView> Find(const std::string& topic, uint32_t partition) const {
     auto it = partitions.find({topic, partition});

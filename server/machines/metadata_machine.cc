@@ -88,6 +88,10 @@ absl::StatusOr<MetadataMachine::Applied> MetadataMachine::Apply(const raft::Entr
       RegisterNode(cmd.register_node().node(), out);
       if (!out.status.ok()) return out;
       break;
+    case internal::MetadataCommand::kAdmitNode:
+      AdmitNode(cmd.admit_node(), out);
+      if (!out.status.ok()) return out;
+      break;
     default:
       return absl::DataLossError(absl::StrCat("metadata entry ", entry.index, " has no known command"));
   }
@@ -109,33 +113,6 @@ void MetadataMachine::AlterTopic(const internal::MetadataCommand::AlterTopic& cm
   }
   *it->second.mutable_config() = std::move(merged);
   out.altered = it->second;
-}
-
-void MetadataMachine::RegisterNode(const internal::NodeRecord& node, MetadataApplied& out) {
-  if (node.node_id() == 0) {
-    out.status = absl::InvalidArgumentError("node id 0 is not a node");
-    return;
-  }
-  if (node.client_address().size() > Limits::kMaxAddressBytes ||
-      node.metrics_address().size() > Limits::kMaxAddressBytes) {
-    out.status = absl::InvalidArgumentError(absl::StrCat("an address of node ", node.node_id(), " is longer than ",
-                                                         Limits::kMaxAddressBytes, " bytes"));
-    return;
-  }
-  if (!state_.nodes().contains(node.node_id()) &&
-      static_cast<uint32_t>(state_.nodes_size()) >= Limits::kMaxNodesPerCluster) {
-    out.status = absl::ResourceExhaustedError(
-        absl::StrCat("the cluster holds ", state_.nodes_size(), " node records, its limit"));
-    return;
-  }
-  internal::NodeRecord& rec = (*state_.mutable_nodes())[node.node_id()];
-  const v1::NodeState state = rec.state();  // only Decommission and SetNodeState change it
-  if (state == v1::NODE_REMOVED) {
-    out.status = absl::FailedPreconditionError(absl::StrCat("node ", node.node_id(), " was removed"));
-    return;
-  }
-  rec = node;
-  rec.set_state(state);
 }
 
 absl::Status MetadataMachine::CheckClusterLimits(int new_partitions) const {

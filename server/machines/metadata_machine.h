@@ -31,6 +31,7 @@ struct MetadataApplied {
   int64_t move_started_ms = 0;  // CompleteMove: when the move began
   uint64_t producer_id = 0;     // InitProducer: the identity given
   uint32_t producer_epoch = 0;
+  uint64_t node_id = 0;  // AdmitNode: the id given (or given before, to the same incarnation)
 };
 
 class MetadataMachine final : public StateMachine<MetadataApplied> {
@@ -80,6 +81,11 @@ class MetadataMachine final : public StateMachine<MetadataApplied> {
   // RegisterNode: records a member's addresses (INVALID_ARGUMENT for an id or address out of bounds,
   // RESOURCE_EXHAUSTED past Limits::kMaxNodesPerCluster records).
   void RegisterNode(const internal::NodeRecord& node, MetadataApplied& out);
+  // AdmitNode (metadata_nodes.cc): records a joining node with a new id (out.node_id), or answers the id of the
+  // record with its incarnation (FAILED_PRECONDITION when that node was removed); RESOURCE_EXHAUSTED past
+  // Limits::kMaxNodesPerCluster records, INVALID_ARGUMENT for an address out of bounds.
+  void AdmitNode(const internal::MetadataCommand::AdmitNode& cmd, MetadataApplied& out);
+  static absl::Status CheckAddresses(const internal::NodeRecord& node);
   // AlterTopic: merges the named fields into the topic's config (NOT_FOUND for another incarnation or none,
   // INVALID_ARGUMENT when the result breaks a rule; the state is then unchanged).
   void AlterTopic(const internal::MetadataCommand::AlterTopic& cmd, MetadataApplied& out);

@@ -69,6 +69,10 @@ void MetadataMachine::ApplyPlacement(const internal::MetadataCommand& cmd, Metad
         out.status = absl::NotFoundError(absl::StrCat("node ", cmd.set_node_state().node_id(), " has no record"));
         return;
       }
+      if (it->second.state() == v1::NODE_REMOVED) {
+        out.status = absl::FailedPreconditionError(absl::StrCat("node ", it->first, " was removed"));
+        return;
+      }
       it->second.set_state(cmd.set_node_state().state());
       return;
     }
@@ -131,7 +135,8 @@ void MetadataMachine::MoveReplicas(const internal::MetadataCommand::MoveReplicas
 
 void MetadataMachine::Decommission(const internal::MetadataCommand::Decommission& cmd, MetadataApplied& out) {
   auto node = state_.nodes().find(cmd.node_id());
-  if (node == state_.nodes().end() || node->second.state() != v1::NODE_ACTIVE) {
+  if (node == state_.nodes().end() ||
+      (node->second.state() != v1::NODE_ACTIVE && node->second.state() != v1::NODE_JOINING)) {
     out.status = absl::FailedPreconditionError(absl::StrCat("node ", cmd.node_id(), " is not an active member"));
     return;
   }

@@ -18,7 +18,18 @@
 #include "server/node/node.h"
 #include "server/transport/peer_auth.h"
 
-ABSL_FLAG(uint64_t, node_id, 0, "This node's id, >= 1, unique in the cluster and fixed for its data directory.");
+ABSL_FLAG(uint64_t, node_id, 0,
+          "This node's id, >= 1, unique in the cluster and fixed for its data directory. Not with --join (the "
+          "cluster gives a joining node its id).");
+ABSL_FLAG(std::string, join, "",
+          "host:port of any member's node-to-node port (its --peer_addr): join that running cluster instead of "
+          "starting one (no --initial_members, no --node_id). The controller admits the node and gives it a new "
+          "id; on later starts the data directory remembers both and --join is ignored.");
+ABSL_FLAG(int, join_timeout_ms, 120000, "How long a joining node keeps asking to be admitted before it gives up.");
+ABSL_FLAG(std::string, advertise_peer_addr, "",
+          "host:port other nodes reach this node's --peer_addr on, when that differs (e.g. 0.0.0.0:7201 in a "
+          "container); recorded by the cluster for a joining node. Default: this node's --initial_members entry, "
+          "else --peer_addr.");
 ABSL_FLAG(std::string, client_addr, "127.0.0.1:7101",
           "host:port to serve the public gRPC API (Log, Admin, ConsumerGroups, health, reflection) on.");
 ABSL_FLAG(std::string, advertise_client_addr, "",
@@ -133,12 +144,44 @@ absl::StatusOr<std::string> ClusterSecret(const std::string& file) {
 
 }  // namespace
 
+// --join against --node_id and --initial_members: one way to name the node and its cluster.
+absl::Status CheckJoinFlags(const brook::server::NodeConfig& config) {
+  if (config.join.empty()) {
+    if (config.node_id == 0) {
+      return absl::InvalidArgumentError("--node_id is required and must be >= 1 (or --join a running cluster)");
+    }
+    return absl::OkStatus();
+  }
+  if (config.node_id != 0) {
+    return absl::InvalidArgumentError(
+        "--join and --node_id do not go together: the cluster gives a joining node "
+        "its id (drop --node_id)");
+  }
+  if (!absl::GetFlag(FLAGS_initial_members).empty()) {
+    return absl::InvalidArgumentError(
+        "--join and --initial_members do not go together: --initial_members starts "
+        "a new cluster, --join joins a running one");
+  }
+  if (config.join.find(':') == std::string::npos) {
+    return absl::InvalidArgumentError(
+        "--join must be host:port of a member's --peer_addr (example: "
+        "--join=127.0.0.1:7201)");
+  }
+  if (config.join_timeout < std::chrono::milliseconds(1000)) {
+    return absl::InvalidArgumentError("--join_timeout_ms must be >= 1000");
+  }
+  return absl::OkStatus();
+}
+
 // The node's configuration from its flags, or what to fix.
 absl::StatusOr<brook::server::NodeConfig> ConfigFromFlags() {
   auto Invalid = [](const std::string& message) { return absl::InvalidArgumentError(message); };
   brook::server::NodeConfig config;
   config.node_id = absl::GetFlag(FLAGS_node_id);
-  if (config.node_id == 0) return Invalid("--node_id is required and must be >= 1");
+  config.join = absl::GetFlag(FLAGS_join);
+  config.join_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_join_timeout_ms));
+  config.advertise_peer_addr = absl::GetFlag(FLAGS_advertise_peer_addr);
+  if (auto s = CheckJoinFlags(config); !s.ok()) return s;
   config.client_addr = absl::GetFlag(FLAGS_client_addr);
   config.advertise_client_addr = absl::GetFlag(FLAGS_advertise_client_addr);
   config.peer_addr = absl::GetFlag(FLAGS_peer_addr);
@@ -227,6 +270,9 @@ int main(int argc, char** argv) {
       "one node of a Brook cluster (a Raft-replicated commit log).\n\n"
       "  brookd --node_id=1 --initial_members=1=127.0.0.1:7201,2=127.0.0.1:7202,3=127.0.0.1:7203 \\\n"
       "         --client_addr=127.0.0.1:7101 --peer_addr=127.0.0.1:7201 --data_dir=/var/lib/brook\n\n"
+      "A node added to a running cluster joins it through any member instead (the cluster gives it an id):\n\n"
+      "  brookd --join=127.0.0.1:7201 --client_addr=127.0.0.1:7104 --peer_addr=127.0.0.1:7204 \\\n"
+      "         --metrics_addr=127.0.0.1:7304 --data_dir=/var/lib/brook\n\n"
       "A config file of flags, one per line (--name=value), is read with --flagfile=PATH.\n"
       "SIGTERM or SIGINT stops the node gracefully (exit 0).");
   absl::FlagsUsageConfig usage;
@@ -239,19 +285,19 @@ int main(int argc, char** argv) {
 
   auto config = ConfigFromFlags();
   if (!config.ok()) return Fail(std::string(config.status().message()));
+  brook::server::Node node(*config);
 
   // Data is readable by this user only: the data directory is created 0700 and every file in it 0600.
   umask(077);
   RaiseOpenFileLimit();
 
-  brook::server::Node node(*config);
   if (auto s = node.Start(); !s.ok()) {
-    brook::server::LogError("n", config->node_id, " cannot start: ", s.message());
+    brook::server::LogError("n", node.id(), " cannot start: ", s.message());
     return 1;
   }
   int sig = 0;
   sigwait(&stop, &sig);
-  brook::server::LogInfo("n", config->node_id, " received ", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+  brook::server::LogInfo("n", node.id(), " received ", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                          ", stopping gracefully");
   node.Shutdown();
   return 0;

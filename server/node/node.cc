@@ -17,6 +17,7 @@
 #include "server/common/log.h"
 #include "server/host/disk_guard.h"
 #include "server/metrics/metrics.h"
+#include "server/transport/join.h"
 
 namespace brook::server {
 
@@ -49,45 +50,28 @@ namespace {
 std::string PeerIncarnationKey(uint64_t peer) { return absl::StrCat("peer_incarnation/", peer); }
 }  // namespace
 
-// This data directory's incarnation (created with it, random, never 0) and the peers' as this node first saw them.
-absl::StatusOr<Node::Incarnations> Node::LoadIncarnations() {
-  Incarnations out;
-  auto parse = [](const std::string& key, const std::string& text) -> absl::StatusOr<uint64_t> {
-    uint64_t v = 0;
-    if (!absl::SimpleAtoi(text, &v) || v == 0) {
-      return absl::DataLossError(absl::StrCat("node meta '", key, "' is not an incarnation: '", text, "'"));
-    }
-    return v;
-  };
+absl::StatusOr<uint64_t> Node::LoadIncarnation() {
   auto stored = store_->GetNodeMeta("incarnation");
   if (!stored.ok()) return stored.status();
+  uint64_t self = 0;
   if (stored->has_value()) {
-    auto v = parse("incarnation", **stored);
-    if (!v.ok()) return v.status();
-    out.self = *v;
-  } else {
-    std::random_device entropy;
-    while (out.self == 0) out.self = (static_cast<uint64_t>(entropy()) << 32) ^ entropy();
-    if (auto s = store_->PutNodeMeta("incarnation", absl::StrCat(out.self)); !s.ok()) return s;
+    if (!absl::SimpleAtoi(**stored, &self) || self == 0) {
+      return absl::DataLossError(absl::StrCat("node meta 'incarnation' is not an incarnation: '", **stored, "'"));
+    }
+    return self;
   }
-  for (const auto& [id, addr] : config_.initial_members) {
-    if (id == config_.node_id) continue;
-    const std::string key = PeerIncarnationKey(id);
-    auto peer = store_->GetNodeMeta(key);
-    if (!peer.ok()) return peer.status();
-    if (!peer->has_value()) continue;
-    auto v = parse(key, **peer);
-    if (!v.ok()) return v.status();
-    out.peers[id] = *v;
-  }
-  return out;
+  std::random_device entropy;
+  while (self == 0) self = (static_cast<uint64_t>(entropy()) << 32) ^ entropy();
+  if (auto s = store_->PutNodeMeta("incarnation", absl::StrCat(self)); !s.ok()) return s;
+  return self;
 }
 
 absl::Status Node::Start() {
   if (auto s = OpenStore(); !s.ok()) return s;
-  if (auto s = CheckIdentity(); !s.ok()) return s;
-  auto incarnation = LoadIncarnations();
+  auto incarnation = LoadIncarnation();
   if (!incarnation.ok()) return incarnation.status();
+  if (auto s = JoinCluster(*incarnation); !s.ok()) return s;
+  if (auto s = CheckIdentity(); !s.ok()) return s;
   StartTransport(*incarnation);
   if (auto s = CreateHost(); !s.ok()) return s;
   // Node-to-node server first, so peers can reach us as soon as our groups start talking.
@@ -127,6 +111,45 @@ absl::Status Node::OpenStore() {
   return absl::OkStatus();
 }
 
+absl::Status Node::JoinCluster(uint64_t incarnation) {
+  auto joined = store_->GetNodeMeta("joined");
+  if (!joined.ok()) return joined.status();
+  joined_ = joined->has_value();
+  if (config_.join.empty()) return absl::OkStatus();
+  if (config_.advertise_peer_addr.empty()) config_.advertise_peer_addr = config_.peer_addr;
+  auto stored_id = store_->GetNodeMeta("node_id");
+  if (!stored_id.ok()) return stored_id.status();
+  if (stored_id->has_value()) {
+    if (!absl::SimpleAtoi(**stored_id, &config_.node_id) || config_.node_id == 0) {
+      return absl::DataLossError(absl::StrCat("node meta 'node_id' is not a node id: '", **stored_id, "'"));
+    }
+    LogInfo("n", config_.node_id, " the data directory is node ", config_.node_id, "'s already; --join ignored");
+    return absl::OkStatus();
+  }
+  internal::JoinRequest req;
+  req.set_cluster_id(config_.cluster_id);
+  req.set_incarnation(incarnation);
+  req.set_peer_address(config_.advertise_peer_addr);
+  req.set_client_address(config_.advertise_client_addr);
+  req.set_metrics_address(config_.metrics_addr);
+  LogInfo("joining cluster '", config_.cluster_id, "' through ", config_.join, " as ",
+          config_.advertise_peer_addr);
+  auto resp = server::JoinCluster(config_.join, config_.cluster_secret, req, config_.join_timeout);
+  if (!resp.ok()) return resp.status();
+  // Remembered before the id: a node that stops here asks again with the same incarnation and gets the same id.
+  if (auto s = store_->PutNodeMeta("joined", "1"); !s.ok()) return s;
+  joined_ = true;
+  config_.node_id = resp->node_id();
+  config_.initial_members.clear();
+  for (const auto& [id, addr] : resp->members()) {
+    if (id != 0 && !addr.empty()) config_.initial_members[id] = addr;
+  }
+  config_.initial_members[config_.node_id] = config_.advertise_peer_addr;
+  LogInfo("n", config_.node_id, " admitted to cluster '", config_.cluster_id, "' as node ", config_.node_id, " (",
+          config_.initial_members.size(), " members)");
+  return absl::OkStatus();
+}
+
 // The data directory remembers whose it is: starting node 2 on node 1's data would corrupt the cluster. The
 // members given on the first start are remembered and used when --initial_members is not given again.
 absl::Status Node::CheckIdentity() {
@@ -146,6 +169,9 @@ absl::Status Node::CheckIdentity() {
                                                       config_.cluster_id, "'"));
   }
   if (config_.initial_members.empty()) {
+    if (!stored_members->has_value() && !config_.join.empty()) {
+      return absl::DataLossError("the data directory has a node id but no members; start it with an empty one");
+    }
     if (!stored_members->has_value()) {
       return absl::InvalidArgumentError(
           "--initial_members is required on the first start (example: 1=127.0.0.1:7201,2=127.0.0.1:7202,"
@@ -171,7 +197,7 @@ absl::Status Node::CheckIdentity() {
   return store_->PutNodeMeta("members", members_spec);
 }
 
-void Node::StartTransport(const Incarnations& incarnation) {
+void Node::StartTransport(uint64_t incarnation) {
   Transport::Options topts;
   topts.self = config_.node_id;
   topts.cluster_id = config_.cluster_id;
@@ -179,10 +205,23 @@ void Node::StartTransport(const Incarnations& incarnation) {
   topts.metrics_address = config_.metrics_addr;
   topts.secret = config_.cluster_secret;
   topts.heard_window = std::chrono::milliseconds(config_.tick_ms * config_.election_ticks);
-  topts.incarnation = incarnation.self;
-  topts.known_incarnations = incarnation.peers;
+  topts.incarnation = incarnation;
   topts.remember_incarnation = [store = store_.get()](uint64_t peer, uint64_t value) {
     return store->PutNodeMeta(PeerIncarnationKey(peer), absl::StrCat(value));
+  };
+  topts.recall_incarnation = [store = store_.get()](uint64_t peer) -> uint64_t {
+    auto stored = store->GetNodeMeta(PeerIncarnationKey(peer));
+    uint64_t v = 0;
+    if (stored.ok() && stored->has_value() && absl::SimpleAtoi(**stored, &v)) return v;
+    return 0;
+  };
+  topts.peer_address = config_.advertise_peer_addr;
+  if (topts.peer_address.empty()) {
+    auto self = config_.initial_members.find(config_.node_id);
+    topts.peer_address = self != config_.initial_members.end() ? self->second : config_.peer_addr;
+  }
+  topts.join = [this](const internal::JoinRequest& req, Transport::Options::JoinDone done) {
+    host_->Join(req, std::move(done));
   };
   for (const auto& [id, addr] : config_.initial_members) {
     if (id != config_.node_id) topts.peer_addresses[id] = addr;
@@ -195,7 +234,11 @@ absl::Status Node::CreateHost() {
   HostOptions hopts;
   hopts.node_id = config_.node_id;
   hopts.cluster_id = config_.cluster_id;
-  for (const auto& [id, addr] : config_.initial_members) hopts.initial_members.push_back(id);
+  // A joined node bootstraps nothing: the metadata group's leader adds it (server/host/admission.h).
+  if (!joined_) {
+    for (const auto& [id, addr] : config_.initial_members) hopts.initial_members.push_back(id);
+  }
+  hopts.joined = joined_;
   hopts.tick = std::chrono::milliseconds(config_.tick_ms);
   hopts.election_ticks = config_.election_ticks;
   hopts.heartbeat_ticks = config_.heartbeat_ticks;

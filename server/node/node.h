@@ -32,6 +32,11 @@ struct NodeConfig {
   std::string metrics_addr;  // empty: no metrics endpoint
   std::string data_dir;
   std::map<uint64_t, std::string> initial_members;  // node id -> peer address
+  // A member's node-to-node address to join a running cluster through (brookd --join); node_id is then 0 until
+  // the controller gives one (or the data directory remembers it).
+  std::string join;
+  std::chrono::milliseconds join_timeout{120'000};
+  std::string advertise_peer_addr;  // what the cluster records for this node; see brookd --advertise_peer_addr
   // The cluster secret every node shares: node-to-node streams are signed with it (server/transport/peer_auth.h).
   std::string cluster_secret;
   int tick_ms = 50;
@@ -76,23 +81,25 @@ class Node {
   void Shutdown();
 
   Host* host() { return host_.get(); }
+  // This node's id: given, remembered by the data directory, or given by the cluster at --join (0 before).
+  uint64_t id() const { return config_.node_id; }
 
  private:
-  struct Incarnations {
-    uint64_t self = 0;
-    std::map<uint64_t, uint64_t> peers;
-  };
-  absl::StatusOr<Incarnations> LoadIncarnations();
+  // This data directory's incarnation (created with it, random, never 0).
+  absl::StatusOr<uint64_t> LoadIncarnation();
   // The steps of Start, in order.
   absl::Status OpenStore();
+  // With --join: the id and members the data directory remembers, or (the first time) the controller's answer.
+  absl::Status JoinCluster(uint64_t incarnation);
   absl::Status CheckIdentity();
-  void StartTransport(const Incarnations& incarnation);
+  void StartTransport(uint64_t incarnation);
   absl::Status CreateHost();
   absl::Status ListenPeers();
   absl::Status ServeClients();
   void StartHealth();
 
   NodeConfig config_;
+  bool joined_ = false;  // the data directory joined a running cluster (node meta "joined")
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<Transport> transport_;
   std::unique_ptr<Host> host_;

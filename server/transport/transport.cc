@@ -216,6 +216,24 @@ class Transport::Receiver : public internal::NodeTransport::CallbackService {
     return new Reader(transport_, ack, transport_->Authenticate(*context));
   }
 
+  grpc::ServerUnaryReactor* Join(grpc::CallbackServerContext* context, const internal::JoinRequest* req,
+                                 internal::JoinResponse* resp) override {
+    auto* reactor = context->DefaultReactor();
+    if (auto s = transport_->AuthenticateJoin(*context, *req); !s.ok()) {
+      reactor->Finish(grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message())));
+      return reactor;
+    }
+    if (!transport_->options_.join) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "this node does not admit nodes yet"));
+      return reactor;
+    }
+    transport_->options_.join(*req, [reactor, resp](grpc::Status s, internal::JoinResponse r) {
+      if (s.ok()) *resp = std::move(r);
+      reactor->Finish(s);
+    });
+    return reactor;
+  }
+
  private:
   class Reader : public grpc::ServerReadReactor<internal::MessageBatch> {
    public:
@@ -235,14 +253,16 @@ class Transport::Receiver : public internal::NodeTransport::CallbackService {
       const size_t bytes = batch_.ByteSizeLong();
       ack_->set_received_bytes(ack_->received_bytes() + bytes);
       transport_->Learn(batch_);
-      if (auto it = transport_->peers_.find(from_); it != transport_->peers_.end()) {
-        auto& s = it->second->stats_;
+      if (Peer* peer = transport_->FindPeer(from_); peer != nullptr) {
+        auto& s = peer->stats_;
         s.batches_received.fetch_add(1, std::memory_order_relaxed);
         s.messages_received.fetch_add(batch_.messages_size(), std::memory_order_relaxed);
         s.bytes_received.fetch_add(bytes, std::memory_order_relaxed);
         s.last_heard_ms.store(SteadyMs(), std::memory_order_relaxed);
       }
-      if (batch_.messages_size() > 0 || batch_.move_reports_size() > 0) transport_->deliver_(std::move(batch_));
+      if (batch_.messages_size() > 0 || batch_.move_reports_size() > 0 || batch_.leaders_announced()) {
+        transport_->deliver_(std::move(batch_));
+      }
       batch_.Clear();
       StartRead(&batch_);
     }
@@ -270,13 +290,36 @@ absl::StatusOr<uint64_t> Transport::Authenticate(const grpc::CallbackServerConte
     LogWarning("n", options_.self, " refusing a node stream from ", context.peer(), ": ", from.status().message());
     return from.status();
   }
-  if (!peers_.contains(*from)) {
+  if (FindPeer(*from) == nullptr) {
     rejections_.non_member_streams.fetch_add(1, std::memory_order_relaxed);
     LogWarning("n", options_.self, " refusing a node stream from node ", *from, " (", context.peer(),
                "): not a member of this cluster");
     return absl::PermissionDeniedError(absl::StrCat("node ", *from, " is not a member of this cluster"));
   }
   return *from;
+}
+
+absl::Status Transport::AuthenticateJoin(const grpc::CallbackServerContext& context,
+                                         const internal::JoinRequest& req) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find(kPeerAuthHeader);
+  const absl::string_view token =
+      it == metadata.end() ? absl::string_view() : absl::string_view(it->second.data(), it->second.size());
+  absl::StatusOr<uint64_t> from = absl::UnauthenticatedError("a Join needs an incarnation");
+  if (req.incarnation() != 0) {
+    from = VerifyPeerAuth(token, options_.secret, options_.cluster_id, req.incarnation(), UnixMs());
+  }
+  if (from.ok() && *from != 0) from = absl::UnauthenticatedError("a Join is signed for node 0");
+  if (from.ok() && req.cluster_id() != options_.cluster_id) {
+    from = absl::FailedPreconditionError(
+        absl::StrCat("this is cluster '", options_.cluster_id, "', not '", req.cluster_id(), "'"));
+  }
+  if (!from.ok()) {
+    rejections_.unauthenticated_streams.fetch_add(1, std::memory_order_relaxed);
+    LogWarning("n", options_.self, " refusing a Join from ", context.peer(), ": ", from.status().message());
+    return from.status();
+  }
+  return absl::OkStatus();
 }
 
 grpc::Status Transport::Admit(uint64_t from, internal::MessageBatch& batch, bool checked) {
@@ -309,7 +352,9 @@ Transport::Transport(Options options, std::function<void(internal::MessageBatch&
       deliver_(std::move(deliver)),
       known_incarnations_(std::move(options_.known_incarnations)) {
   for (const auto& [id, address] : options_.peer_addresses) {
-    if (id != options_.self) peers_[id] = std::make_unique<Peer>(id, address, options_, &refused_);
+    if (id == options_.self) continue;
+    peers_[id] = std::make_unique<Peer>(id, address, options_, &refused_);
+    peer_addresses_[id] = address;
   }
   receiver_ = std::make_unique<Receiver>(this);
 }
@@ -317,20 +362,62 @@ Transport::Transport(Options options, std::function<void(internal::MessageBatch&
 Transport::~Transport() { Stop(); }
 
 void Transport::Start() {
-  for (auto& [id, peer] : peers_) peer->Start();
+  std::lock_guard lock(peers_mu_);
+  started_ = true;
+  for (auto& [id, peer] : peers_) {
+    if (peer_addresses_.contains(id)) peer->Start();
+  }
 }
 
 void Transport::Stop() {
+  std::lock_guard lock(peers_mu_);
+  started_ = false;
   for (auto& [id, peer] : peers_) peer->Stop();
 }
 
+Transport::Peer* Transport::FindPeer(uint64_t id) const {
+  std::lock_guard lock(peers_mu_);
+  if (!peer_addresses_.contains(id)) return nullptr;
+  auto it = peers_.find(id);
+  return it == peers_.end() ? nullptr : it->second.get();
+}
+
+void Transport::AddPeer(uint64_t id, const std::string& address) {
+  if (id == options_.self || id == 0 || address.empty()) return;
+  std::lock_guard lock(peers_mu_);
+  if (peers_.contains(id)) return;  // a member already, or removed for good
+  auto peer = std::make_unique<Peer>(id, address, options_, &refused_);
+  if (started_) peer->Start();
+  peers_[id] = std::move(peer);
+  peer_addresses_[id] = address;
+  LogInfo("n", options_.self, " transport: node ", id, " at ", address, " is a member");
+}
+
+void Transport::RemovePeer(uint64_t id) {
+  Peer* peer = nullptr;
+  {
+    std::lock_guard lock(peers_mu_);
+    if (peer_addresses_.erase(id) == 0) return;
+    peer = peers_.at(id).get();
+  }
+  peer->Stop();  // joins its thread; the object stays (stats() pointers remain valid)
+  LogInfo("n", options_.self, " transport: node ", id, " was removed; its stream is closed");
+}
+
+std::map<uint64_t, std::string> Transport::peer_addresses() const {
+  std::lock_guard lock(peers_mu_);
+  auto out = peer_addresses_;
+  if (!options_.peer_address.empty()) out[options_.self] = options_.peer_address;
+  return out;
+}
+
 void Transport::Send(uint64_t to, internal::MessageBatch batch) {
-  auto it = peers_.find(to);
-  if (it == peers_.end()) return;
+  Peer* peer = FindPeer(to);
+  if (peer == nullptr) return;
   batch.set_cluster_id(options_.cluster_id);
   batch.set_from_node(options_.self);
   batch.set_to_node(to);
-  it->second->Enqueue(std::move(batch));
+  peer->Enqueue(std::move(batch));
 }
 
 grpc::Service* Transport::service() { return receiver_.get(); }
@@ -346,6 +433,7 @@ absl::Status Transport::CheckIncarnation(uint64_t peer, uint64_t incarnation) {
   if (incarnation == 0) return absl::OkStatus();
   std::lock_guard lock(incarnation_mu_);
   uint64_t& known = known_incarnations_[peer];
+  if (known == 0 && options_.recall_incarnation) known = options_.recall_incarnation(peer);
   if (known == incarnation) return absl::OkStatus();
   if (known == 0) {
     if (options_.remember_incarnation) {
@@ -361,8 +449,8 @@ absl::Status Transport::CheckIncarnation(uint64_t peer, uint64_t incarnation) {
       "node ", peer, " came back with another data directory (incarnation ", incarnation, ", this node knows ",
       known,
       "): it lost its data, and a node that forgot its Raft logs and votes could elect a leader that lacks "
-      "acknowledged records. Restore its data directory; replacing a node is not supported yet "
-      "(docs/operations.md)"));
+      "acknowledged records. Restore its data directory, or start it empty with --join and replace node ",
+      peer, " with it (brook cluster replace; docs/operations.md \"Replacing a node\")"));
 }
 
 std::map<uint64_t, std::string> Transport::client_addresses() const {
@@ -380,6 +468,7 @@ std::map<uint64_t, std::string> Transport::metrics_addresses() const {
 }
 
 const PeerStats* Transport::stats(uint64_t peer) const {
+  std::lock_guard lock(peers_mu_);
   auto it = peers_.find(peer);
   return it == peers_.end() ? nullptr : &it->second->stats_;
 }

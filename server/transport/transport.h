@@ -10,6 +10,10 @@
 // node, and a batch or message on it that claims another sender is dropped and counted. Streams use HTTP/2
 // keepalives, so a link that holds bytes without resetting breaks the stream within seconds; a peer counts as
 // reachable only when something was heard from it within `heard_window`.
+//
+// Members change while the node runs (docs/decisions.md A16): the host adds each node the metadata group admits
+// (AddPeer) and removes each it records REMOVED (RemovePeer). A node joining the cluster calls Join on any member
+// (JoinCluster, join.h); the service passes it to Options::join.
 #pragma once
 
 #include <atomic>
@@ -72,6 +76,15 @@ class Transport final : public Network {
     uint64_t incarnation = 0;
     std::map<uint64_t, uint64_t> known_incarnations;
     std::function<absl::Status(uint64_t peer, uint64_t incarnation)> remember_incarnation;
+    // A peer's incarnation as stored, for a peer known_incarnations does not hold (one added by AddPeer); 0 when
+    // none is stored.
+    std::function<uint64_t(uint64_t peer)> recall_incarnation;
+    // This node's own node-to-node address as the others reach it (peer_addresses() reports it).
+    std::string peer_address;
+    // Answers a new node's Join (NodeTransport.Join), after its signed header checked out; `done` may run on any
+    // thread. Unset: Join is UNAVAILABLE.
+    using JoinDone = std::function<void(grpc::Status, internal::JoinResponse)>;
+    std::function<void(const internal::JoinRequest&, JoinDone)> join;
   };
   // `deliver` receives every batch from a peer of this cluster, on a gRPC thread; it must not block for long.
   Transport(Options options, std::function<void(internal::MessageBatch&&)> deliver);
@@ -91,6 +104,11 @@ class Transport final : public Network {
   std::map<uint64_t, std::string> client_addresses() const override;
   std::map<uint64_t, std::string> metrics_addresses() const override;
   const PeerStats* stats(uint64_t peer) const;
+  // Membership changes the metadata group records (any thread): a new member gets a sender and may open streams
+  // here; a removed one loses both. A peer known already keeps its address.
+  void AddPeer(uint64_t id, const std::string& address) override;
+  void RemovePeer(uint64_t id) override;
+  std::map<uint64_t, std::string> peer_addresses() const override;
   const TransportRejections& rejections() const { return rejections_; }
   // Heard from within heard_window (this node is always reachable to itself).
   bool reachable(uint64_t peer) const;
@@ -114,9 +132,18 @@ class Transport final : public Network {
   // drops its messages that claim another sender.
   grpc::Status Admit(uint64_t from, internal::MessageBatch& batch, bool checked);
 
+  // The peer's sender, or nullptr for a node that is not (or no longer) a member.
+  Peer* FindPeer(uint64_t id) const;
+  // Checks a Join's signed header (node 0 to the request's incarnation).
+  absl::Status AuthenticateJoin(const grpc::CallbackServerContext& context, const internal::JoinRequest& req);
+
   Options options_;
   std::function<void(internal::MessageBatch&&)> deliver_;
-  std::map<uint64_t, std::unique_ptr<Peer>> peers_;
+  // Senders by peer; only grows (a removed peer's sender is stopped and kept, so pointers to it stay valid).
+  mutable std::mutex peers_mu_;
+  std::map<uint64_t, std::unique_ptr<Peer>> peers_;  // guarded by peers_mu_
+  std::map<uint64_t, std::string> peer_addresses_;   // guarded by peers_mu_: members only
+  bool started_ = false;                             // guarded by peers_mu_
   std::unique_ptr<Receiver> receiver_;
   mutable std::mutex learned_mu_;
   std::map<uint64_t, std::string> client_addresses_;
