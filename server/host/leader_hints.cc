@@ -8,8 +8,8 @@ bool LeaderHints::OnAnnouncement(const internal::MessageBatch& batch, Clock::Tim
   if (!batch.leaders_announced() || batch.from_node() == ctx_->self()) return false;
   Announced next;
   next.at = now;
-  const int n = std::min({batch.led_groups_size(), batch.led_terms_size(),
-                          static_cast<int>(Limits::kMaxPartitionsPerCluster)});
+  const int n = std::min(
+      {batch.led_groups_size(), batch.led_terms_size(), static_cast<int>(Limits::kMaxPartitionsPerCluster)});
   for (int i = 0; i < n; ++i) next.groups[batch.led_groups(i)] = batch.led_terms(i);
   Announced& before = by_node_[batch.from_node()];
   const bool changed = before.groups != next.groups;

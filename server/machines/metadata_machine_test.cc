@@ -243,6 +243,59 @@ TEST(MetadataApply, RegisterNodeRecordsAndUpdatesAMembersAddressesWithinBounds) 
   EXPECT_EQ(restored.state().nodes_size(), c.machine.state().nodes_size());
 }
 
+// AdmitNode (brookd --join): ids come after every member and record, are never reused, and the same incarnation
+// asking again gets its id back; a removed node's incarnation is refused, and so is anything past the bounds.
+TEST(MetadataApply, AdmitNodeGivesNewIdsThatAreNeverReused) {
+  Controller c({1, 2, 3});
+  auto admit = [&](uint64_t incarnation, uint64_t min_id, std::string peer = "10.0.0.9:7201") {
+    internal::MetadataCommand cmd;
+    auto* n = cmd.mutable_admit_node()->mutable_node();
+    n->set_incarnation(incarnation);
+    n->set_peer_address(std::move(peer));
+    n->set_client_address("10.0.0.9:7101");
+    cmd.mutable_admit_node()->set_min_node_id(min_id);
+    return c.Propose(cmd);
+  };
+  auto first = admit(111, /*min_id=*/4);
+  ASSERT_TRUE(first.status.ok()) << first.status;
+  EXPECT_EQ(first.node_id, 4u);
+  EXPECT_EQ(c.machine.state().nodes().at(4).state(), v1::NODE_JOINING);
+  EXPECT_EQ(c.machine.state().nodes().at(4).peer_address(), "10.0.0.9:7201");
+  EXPECT_EQ(admit(111, 4).node_id, 4u) << "a retried join gets the same id";
+  EXPECT_EQ(admit(222, 4).node_id, 5u);
+  EXPECT_EQ(admit(333, /*min_id=*/9).node_id, 9u) << "the proposer's floor (every member) holds";
+  // A removed node's id never comes back, and its data directory may not rejoin.
+  internal::MetadataCommand removed;
+  removed.mutable_set_node_state()->set_node_id(9);
+  removed.mutable_set_node_state()->set_state(v1::NODE_REMOVED);
+  ASSERT_TRUE(c.Propose(removed).status.ok());
+  auto again = admit(333, 4);
+  EXPECT_EQ(again.status.code(), absl::StatusCode::kFailedPrecondition) << again.status;
+  EXPECT_NE(again.status.message().find("was removed from the cluster"), absl::string_view::npos);
+  EXPECT_EQ(admit(444, 4).node_id, 10u);
+  internal::MetadataCommand revive = removed;
+  revive.mutable_set_node_state()->set_state(v1::NODE_ACTIVE);
+  EXPECT_EQ(c.Propose(revive).status.code(), absl::StatusCode::kFailedPrecondition) << "REMOVED is for good";
+  const std::string before = c.stored.at("meta");
+  EXPECT_EQ(admit(0, 4).status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(admit(555, 4, std::string(Limits::kMaxAddressBytes + 1, 'a')).status.code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(c.stored.at("meta"), before) << "a refused admission changes nothing";
+  for (uint64_t inc = 1000; c.machine.state().nodes_size() < static_cast<int>(Limits::kMaxNodesPerCluster);
+       ++inc) {
+    ASSERT_TRUE(admit(inc, 4).status.ok());
+  }
+  EXPECT_EQ(admit(99, 4).status.code(), absl::StatusCode::kResourceExhausted);
+  // RegisterNode keeps what only a join records: the peer address (when it names none) and the incarnation.
+  internal::MetadataCommand reg;
+  reg.mutable_register_node()->mutable_node()->set_node_id(4);
+  reg.mutable_register_node()->mutable_node()->set_client_address("10.0.0.4:7101");
+  ASSERT_TRUE(c.Propose(reg).status.ok());
+  EXPECT_EQ(c.machine.state().nodes().at(4).peer_address(), "10.0.0.9:7201");
+  EXPECT_EQ(c.machine.state().nodes().at(4).incarnation(), 111u);
+  EXPECT_EQ(c.machine.state().nodes().at(4).state(), v1::NODE_JOINING);
+}
+
 // Replica moves at apply: each refusal leaves the state as it was; a completion needs the target's voters.
 TEST(MetadataApply, MovesAreCheckedAtApplyAndCompleteOnlyAtTheirTarget) {
   Controller c({1, 2, 3, 4});

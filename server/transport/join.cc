@@ -34,9 +34,10 @@ absl::StatusOr<internal::JoinResponse> JoinCluster(const std::string& address, c
   for (int attempt = 0; std::chrono::steady_clock::now() < deadline; ++attempt) {
     auto stub = internal::NodeTransport::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
     grpc::ClientContext context;
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    context.set_deadline(std::chrono::system_clock::now() + std::clamp(left, std::chrono::milliseconds(100),
-                                                                         std::chrono::milliseconds(3000)));
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::clamp(left, std::chrono::milliseconds(100), std::chrono::milliseconds(3000)));
     context.AddMetadata(kPeerAuthHeader,
                         PeerAuthToken(secret, request.cluster_id(), 0, request.incarnation(), NowUnixMs()));
     internal::JoinResponse response;

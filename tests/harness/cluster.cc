@@ -61,6 +61,16 @@ int FreePort() {
   return 0;
 }
 
+std::pair<int, std::string> RunBrookd(const std::string& flags) {
+  FILE* p = popen(absl::StrCat("timeout 20 ", BROOK_BROOKD_PATH, " ", flags, " 2>&1").c_str(), "r");
+  if (p == nullptr) return {-1, "popen failed"};
+  std::string out;
+  char buf[512];
+  while (fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
 absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options,
                                                         std::chrono::milliseconds timeout) {
   std::unique_ptr<Cluster> c(new Cluster());
@@ -76,7 +86,7 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options,
       (options.parent_dir.empty() ? std::string("/tmp") : options.parent_dir) + "/brook-test-XXXXXX";
   if (mkdtemp(tmpl.data()) == nullptr) return absl::InternalError("mkdtemp failed");
   c->root_ = tmpl;
-  for (int i = 1; i <= options.nodes; ++i) {
+  for (int i = 1; i <= options.nodes + options.spare_nodes; ++i) {
     NodeProcess n;
     n.id = i;
     n.client_address = absl::StrCat("127.0.0.1:", FreePort());
@@ -87,8 +97,10 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options,
     c->nodes_.push_back(n);
   }
   for (const auto& self : c->nodes_) {
+    if (self.id > static_cast<uint64_t>(options.nodes)) break;  // spares join later
     std::vector<std::string> members;
     for (const auto& n : c->nodes_) {
+      if (n.id > static_cast<uint64_t>(options.nodes)) break;  // spares join later
       std::string address = n.peer_address;
       if (n.id != self.id && options.route) address = options.route(self.id, n.id, n.peer_address);
       members.push_back(absl::StrCat(n.id, "=", address));
@@ -101,11 +113,11 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options,
     std::random_device entropy;
     for (int i = 0; i < 32; ++i) secret << "0123456789abcdef"[entropy() % 16];
   }
-  for (auto& n : c->nodes_) {
-    if (auto s = c->Spawn(n); !s.ok()) return s;
+  for (int i = 0; i < options.nodes; ++i) {
+    if (auto s = c->Spawn(c->nodes_[i]); !s.ok()) return s;
   }
-  for (auto& n : c->nodes_) {
-    if (auto s = c->WaitReady(n.id, timeout); !s.ok()) return s;
+  for (int i = 0; i < options.nodes; ++i) {
+    if (auto s = c->WaitReady(c->nodes_[i].id, timeout); !s.ok()) return s;
   }
   return c;
 }
@@ -133,20 +145,61 @@ std::vector<std::string> Cluster::client_addresses() const {
 
 std::string Cluster::bootstrap() const { return absl::StrJoin(client_addresses(), ","); }
 
+absl::Status Cluster::Join(uint64_t id, uint64_t via, std::chrono::milliseconds timeout) {
+  auto& n = nodes_.at(id - 1);
+  if (initial_members_.contains(id) || n.pid > 0 || !n.join.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("node ", id, " is not an unused spare slot"));
+  }
+  n.join = node(via).peer_address;
+  if (auto s = Spawn(n); !s.ok()) return s;
+  const auto deadline = Clock::now() + timeout;
+  const std::string admitted = "admitted to cluster";
+  std::string tail;
+  while (Clock::now() < deadline) {
+    tail = LogTail(id, 200);
+    if (auto at = tail.find(admitted); at != std::string::npos) {
+      const std::string want = absl::StrCat(admitted, " 'brook' as node ", id, " ");
+      if (tail.find(want) == std::string::npos) {
+        return absl::InternalError(absl::StrCat("spare slot ", id, " was given another id:\n", tail));
+      }
+      return WaitReady(id, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+    }
+    if (auto s = CheckAlive(id); !s.ok()) return absl::InternalError(absl::StrCat(s.message(), ":\n", tail));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("node ", id, " was not admitted in time:\n", tail));
+}
+
+absl::Status Cluster::Wipe(uint64_t id) {
+  const auto& n = node(id);
+  if (n.pid > 0) return absl::FailedPreconditionError(absl::StrCat("node ", id, " is running"));
+  std::error_code ec;
+  std::filesystem::remove_all(n.data_dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot delete ", n.data_dir, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
 absl::Status Cluster::Spawn(NodeProcess& n) {
-  std::vector<std::string> args = {
-      options_.brookd_path,
-      absl::StrCat("--node_id=", n.id),
-      absl::StrCat("--client_addr=", n.client_address),
-      absl::StrCat("--peer_addr=", n.peer_address),
-      absl::StrCat("--metrics_addr=", n.metrics_address),
-      absl::StrCat("--data_dir=", n.data_dir),
-      absl::StrCat("--initial_members=", initial_members_.at(n.id)),
-      absl::StrCat("--tick_ms=", options_.tick_ms),
-      absl::StrCat("--election_ticks=", options_.election_ticks),
-      absl::StrCat("--cluster_secret_file=", root_, "/cluster.secret"),
-      "--disk_reserve_mb=16",  // test machines may have little free space; a test that needs more sets its own
-  };
+  std::vector<std::string> args = {options_.brookd_path};
+  if (n.join.empty()) {
+    args.push_back(absl::StrCat("--node_id=", n.id));
+    args.push_back(absl::StrCat("--initial_members=", initial_members_.at(n.id)));
+  } else {
+    args.push_back(absl::StrCat("--join=", n.join));
+  }
+  for (std::string flag : {
+           absl::StrCat("--client_addr=", n.client_address),
+           absl::StrCat("--peer_addr=", n.peer_address),
+           absl::StrCat("--metrics_addr=", n.metrics_address),
+           absl::StrCat("--data_dir=", n.data_dir),
+           absl::StrCat("--tick_ms=", options_.tick_ms),
+           absl::StrCat("--election_ticks=", options_.election_ticks),
+           absl::StrCat("--cluster_secret_file=", root_, "/cluster.secret"),
+           // test machines may have little free space; a test that needs more sets its own
+           std::string("--disk_reserve_mb=16"),
+       }) {
+    args.push_back(std::move(flag));
+  }
   for (const auto& f : options_.extra_flags) args.push_back(f);
   if (options_.node_flags) {
     for (auto& f : options_.node_flags(n.id)) args.push_back(std::move(f));

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -22,6 +23,9 @@ namespace brook::testing {
 
 struct ClusterOptions {
   int nodes = 3;
+  // Slots for nodes that join later (Cluster::Join): their addresses are picked at Start (and are in
+  // client_addresses()), their processes started only when they join. Slot i is node id nodes + i.
+  int spare_nodes = 0;
   // Raft timing of every node (brookd --tick_ms, --election_ticks). Short ticks keep failover tests quick.
   int tick_ms = 20;
   int election_ticks = 10;
@@ -48,6 +52,7 @@ struct NodeProcess {
   std::string metrics_address;
   std::string data_dir;
   std::string log_path;  // stdout+stderr of the process
+  std::string join;      // brookd --join: a member's peer address (a spare slot that joined); "" otherwise
   pid_t pid = -1;        // -1 when not running
 };
 
@@ -67,6 +72,8 @@ class Cluster {
   std::vector<std::string> client_addresses() const;
   // "127.0.0.1:a,127.0.0.1:b,..." for client bootstrap flags.
   std::string bootstrap() const;
+  // The cluster's directory: data directories, logs and the secret (cluster.secret).
+  const std::string& root() const { return root_; }
 
   // Process control, by PID of the processes this harness started.
   absl::Status Kill(uint64_t id);                                          // SIGKILL, then reap.
@@ -78,6 +85,12 @@ class Cluster {
   // OK while node `id` runs (or was stopped by this harness); once it has exited on its own, reaps it and says how
   // it ended ("exited with code 3", "killed by signal 11").
   absl::Status CheckAlive(uint64_t id);
+
+  // Starts spare slot `id` (brookd --join through node `via`), checks the cluster gave it id `id` (ids are given
+  // in order, so slots joined in order get theirs), and waits until it is ACTIVE and ready.
+  absl::Status Join(uint64_t id, uint64_t via, std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  // Deletes node `id`'s data directory (the node must be stopped): a lost disk.
+  absl::Status Wipe(uint64_t id);
 
   // Waits until node `id` answers DescribeCluster with a known controller.
   absl::Status WaitReady(uint64_t id, std::chrono::milliseconds timeout);
@@ -93,6 +106,10 @@ class Cluster {
   std::map<uint64_t, std::string> initial_members_;  // node id -> its --initial_members
   std::vector<NodeProcess> nodes_;
 };
+
+// Runs brookd (the path compiled in) with `flags` and returns its exit code and output (stdout and stderr); the
+// code is 124 when it still ran after 20 s (then it was stopped).
+std::pair<int, std::string> RunBrookd(const std::string& flags);
 
 // A free TCP port on 127.0.0.1, below the ephemeral range so that no outgoing connection takes it while its node
 // is down and restarting (bound and released; each call in a process returns another port).

@@ -62,17 +62,6 @@ class ClusterTest : public ::testing::Test {
   std::unique_ptr<RawClient> client_;
 };
 
-// brookd's output and exit code for `flags`, or "timeout" when it is still running after 20 s.
-std::pair<int, std::string> RunBrookd(const std::string& flags) {
-  FILE* p = popen(absl::StrCat("timeout 20 ", BROOK_BROOKD_PATH, " ", flags, " 2>&1").c_str(), "r");
-  if (p == nullptr) return {-1, "popen failed"};
-  std::string out;
-  char buf[512];
-  while (fgets(buf, sizeof buf, p) != nullptr) out += buf;
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
 // A second brookd given a port a node already serves on must stop and say so: with gRPC's default SO_REUSEPORT
 // both would listen, and the port's connections would be split between two nodes.
 TEST_F(ClusterTest, APortInUseOrGivenTwiceStopsBrookdWithAMessage) {

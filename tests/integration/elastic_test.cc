@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -21,19 +23,65 @@ using namespace std::chrono_literals;
 
 class ElasticTest : public ::testing::Test {
  protected:
-  void Start(int nodes) {
+  void Start(int nodes, int spare_nodes = 0) {
     ClusterOptions o;
     o.nodes = nodes;
+    o.spare_nodes = spare_nodes;
     auto c = Cluster::Start(o);
     ASSERT_TRUE(c.ok()) << c.status();
     cluster_ = std::move(*c);
     client_ = std::make_unique<RawClient>(cluster_->client_addresses());
+    for (int i = 1; i <= spare_nodes; ++i) dead_.insert(static_cast<uint64_t>(nodes + i));  // until they join
+  }
+  void Join(uint64_t id, uint64_t via) {
+    auto s = cluster_->Join(id, via);
+    ASSERT_TRUE(s.ok()) << s;
+    dead_.erase(id);
   }
   void TearDown() override {
     if (HasFailure() && cluster_) {
       for (const auto& n : cluster_->nodes()) {
         std::cerr << "---- log of node " << n.id << " ----\n" << cluster_->LogTail(n.id, 40);
       }
+    }
+  }
+
+  // DecommissionNode at the controller; `replacement` (when not 0) takes every replica (brook cluster replace).
+  grpc::Status Decommission(uint64_t node, uint64_t replacement = 0) {
+    v1::DecommissionNodeResponse resp;
+    return AtController([&](size_t i) {
+      v1::DecommissionNodeRequest req;
+      req.set_node_id(node);
+      req.set_replacement_node_id(replacement);
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+      return client_->admin(i).DecommissionNode(&ctx, req, &resp);
+    });
+  }
+  // Node states as the controller records them.
+  std::map<uint64_t, v1::NodeState> States() {
+    v1::DescribeClusterResponse cluster;
+    auto s = AtController([&](size_t i) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+      return client_->admin(i).DescribeCluster(&ctx, v1::DescribeClusterRequest(), &cluster);
+    });
+    std::map<uint64_t, v1::NodeState> out;
+    for (const auto& n : cluster.nodes()) {
+      if (s.ok()) out[n.id()] = n.state();
+    }
+    return out;
+  }
+  bool WaitRemoved(uint64_t node) {
+    const auto deadline = std::chrono::steady_clock::now() + 120s;
+    while (std::chrono::steady_clock::now() < deadline && States()[node] != v1::NODE_REMOVED) {
+      std::this_thread::sleep_for(200ms);
+    }
+    return States()[node] == v1::NODE_REMOVED;
+  }
+  void ExpectEveryPartitionOn(const std::string& topic, const std::set<uint64_t>& nodes) {
+    for (const auto& [p, replicas] : Replicas(topic)) {
+      EXPECT_EQ(std::set<uint64_t>(replicas.begin(), replicas.end()), nodes) << topic << "/" << p;
     }
   }
 
@@ -212,38 +260,9 @@ TEST_F(ElasticTest, TwoNodesLeaveUnderLoadOneOfThemDead) {
   Workload w(client_.get(), {.topic = "shrink", .partitions = 5, .producers = 3, .max_duration = 120s});
   w.Start();
   std::this_thread::sleep_for(1s);
-  auto decommission = [&](uint64_t node) {
-    v1::DecommissionNodeResponse resp;
-    return AtController([&](size_t i) {
-      v1::DecommissionNodeRequest req;
-      req.set_node_id(node);
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + 5s);
-      return client_->admin(i).DecommissionNode(&ctx, req, &resp);
-    });
-  };
-  auto state_of = [&](uint64_t node) {
-    v1::DescribeClusterResponse cluster;
-    auto s = AtController([&](size_t i) {
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + 5s);
-      return client_->admin(i).DescribeCluster(&ctx, v1::DescribeClusterRequest(), &cluster);
-    });
-    for (const auto& n : cluster.nodes()) {
-      if (s.ok() && n.id() == node) return n.state();
-    }
-    return v1::NODE_ACTIVE;
-  };
-  auto wait_removed = [&](uint64_t node) {
-    const auto deadline = std::chrono::steady_clock::now() + 120s;
-    while (std::chrono::steady_clock::now() < deadline && state_of(node) != v1::NODE_REMOVED) {
-      std::this_thread::sleep_for(200ms);
-    }
-    return state_of(node) == v1::NODE_REMOVED;
-  };
-  auto s = decommission(5);
+  auto s = Decommission(5);
   ASSERT_TRUE(s.ok()) << s.error_message();
-  ASSERT_TRUE(wait_removed(5)) << "n5 was not removed";
+  ASSERT_TRUE(WaitRemoved(5)) << "n5 was not removed";
   dead_.insert(5);  // it takes no requests any more, and says so
   {
     v1::DescribeClusterResponse resp;
@@ -262,23 +281,146 @@ TEST_F(ElasticTest, TwoNodesLeaveUnderLoadOneOfThemDead) {
   ASSERT_TRUE(cluster_->Kill(4).ok());
   dead_.insert(4);
   std::this_thread::sleep_for(1s);  // the controller stops hearing from it
-  s = decommission(4);
+  s = Decommission(4);
   ASSERT_TRUE(s.ok()) << s.error_message();
-  ASSERT_TRUE(wait_removed(4)) << "dead n4 was not removed";
+  ASSERT_TRUE(WaitRemoved(4)) << "dead n4 was not removed";
   std::this_thread::sleep_for(500ms);
   w.Stop();
   w.Join();
   EXPECT_EQ(w.failed_batches(), 0) << w.first_failure();
   const auto after = Replicas("shrink");
-  for (const auto& [p, replicas] : after) {
-    EXPECT_EQ(std::set<uint64_t>(replicas.begin(), replicas.end()), (std::set<uint64_t>{1, 2, 3}))
-        << "partition " << p;
-  }
+  ExpectEveryPartitionOn("shrink", {1, 2, 3});
   EXPECT_EQ(VerifyOnReplicas(w, "shrink"), "");
   // A third would leave two nodes: refused, with the reason.
-  s = decommission(3);
+  s = Decommission(3);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(s.error_message().find("would leave 2 active nodes"), std::string::npos) << s.error_message();
+}
+
+// The proof: under produce load the cluster grows from 3 to 5 nodes (brookd --join), a third of the
+// replicas move onto the new nodes, and two of the old nodes are decommissioned. Every acknowledged record is
+// readable at its offset on every final replica, and producers see no error the client does not retry.
+TEST_F(ElasticTest, GrowsFromThreeToFiveUnderLoadThenTwoOldNodesLeave) {
+  Start(3, /*spare_nodes=*/2);
+  ASSERT_TRUE(client_->CreateTopic("grow", 6, 3).ok());
+  Workload w(client_.get(), {.topic = "grow", .partitions = 6, .producers = 3, .max_duration = 180s});
+  w.Start();
+  std::this_thread::sleep_for(1s);
+  Join(4, /*via=*/1);
+  Join(5, /*via=*/2);
+  auto states = States();
+  for (uint64_t n = 1; n <= 5; ++n) EXPECT_EQ(states[n], v1::NODE_ACTIVE) << "node " << n;
+  // A third of the 18 replicas: one of each partition moves to a new node.
+  const auto before = Replicas("grow");
+  for (const auto& [p, replicas] : before) {
+    std::vector<uint64_t> to = replicas;
+    to[p % 3] = 4 + p % 2;
+    auto s = Move("grow", p, to);
+    ASSERT_TRUE(s.ok()) << "partition " << p << ": " << s.error_message();
+  }
+  ASSERT_TRUE(WaitNoMoves(120s)) << "moves did not finish";
+  for (const auto& [p, replicas] : Replicas("grow")) {
+    EXPECT_EQ(std::count(replicas.begin(), replicas.end(), 4 + p % 2), 1) << "partition " << p;
+  }
+  for (uint64_t old : {1, 2}) {
+    auto s = Decommission(old);
+    ASSERT_TRUE(s.ok()) << "node " << old << ": " << s.error_message();
+    ASSERT_TRUE(WaitRemoved(old)) << "node " << old << " was not removed";
+    dead_.insert(old);
+  }
+  std::this_thread::sleep_for(500ms);
+  w.Stop();
+  w.Join();
+  EXPECT_EQ(w.failed_batches(), 0) << w.first_failure();
+  EXPECT_GT(w.acked_records(), 0);
+  ExpectEveryPartitionOn("grow", {3, 4, 5});
+  EXPECT_EQ(VerifyOnReplicas(w, "grow"), "");
+}
+
+// A node whose disk is lost cannot come back under its old id (its peers refuse it, and its log says what to do);
+// started empty with --join it becomes a new node, `replace` moves every replica of the lost one onto it, and
+// every partition is back to three caught-up replicas.
+TEST_F(ElasticTest, ANodeWhoseDiskIsLostIsReplacedAndEveryPartitionHealsFully) {
+  Start(3, /*spare_nodes=*/1);
+  ASSERT_TRUE(client_->CreateTopic("heal", 3, 3).ok());
+  Workload w(client_.get(), {.topic = "heal", .partitions = 3, .producers = 2, .max_duration = 120s});
+  w.Start();
+  std::this_thread::sleep_for(1s);
+  ASSERT_TRUE(cluster_->Kill(3).ok());
+  dead_.insert(3);
+  ASSERT_TRUE(cluster_->Wipe(3).ok());
+  ASSERT_TRUE(cluster_->Restart(3).ok());
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (cluster_->LogTail(3, 200).find("start it empty with --join") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_NE(cluster_->LogTail(3, 200).find("came back with another data directory"), std::string::npos)
+      << cluster_->LogTail(3, 40);
+  ASSERT_TRUE(cluster_->Kill(3).ok());
+  Join(4, /*via=*/1);
+  auto s = Decommission(3, /*replacement=*/4);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(WaitRemoved(3)) << "node 3 was not removed";
+  w.Stop();
+  w.Join();
+  EXPECT_EQ(w.failed_batches(), 0) << w.first_failure();
+  ExpectEveryPartitionOn("heal", {1, 2, 4});
+  // Full replication, per partition: its leader counts three caught-up replicas.
+  for (uint32_t p = 0; p < 3; ++p) {
+    size_t caught_up = 0;
+    const auto until = std::chrono::steady_clock::now() + 20s;
+    while (caught_up != 3 && std::chrono::steady_clock::now() < until) {
+      const int leader = client_->Leader("heal", p);
+      v1::DescribeTopicRequest req;
+      req.set_name("heal");
+      v1::DescribeTopicResponse resp;
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+      if (leader >= 0 && client_->admin(leader).DescribeTopic(&ctx, req, &resp).ok()) {
+        caught_up = static_cast<size_t>(resp.topic().partitions(static_cast<int>(p)).caught_up_replicas_size());
+      }
+      if (caught_up != 3) std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_EQ(caught_up, 3u) << "partition " << p;
+  }
+  EXPECT_EQ(VerifyOnReplicas(w, "heal"), "");
+}
+
+// What a joining node gets told when it cannot be admitted, and when its flags contradict each other.
+TEST_F(ElasticTest, AJoinThatCannotBeAdmittedStopsBrookdWithTheReason) {
+  Start(3);
+  const std::string dir = absl::StrCat(cluster_->root(), "/joiner");
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream secret(dir + "/wrong.secret");
+    secret << "fedcba9876543210fedcba9876543210";
+  }
+  auto flags = [&](const std::string& secret, const std::string& more) {
+    return absl::StrCat("--join=", cluster_->node(1).peer_address, " --cluster_secret_file=", secret,
+                        " --data_dir=", dir, "/data --client_addr=127.0.0.1:", FreePort(),
+                        " --peer_addr=127.0.0.1:", FreePort(), " --metrics_addr=127.0.0.1:", FreePort(),
+                        " --join_timeout_ms=3000 ", more);
+  };
+  auto [code, out] = RunBrookd(flags(dir + "/wrong.secret", ""));
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find("refused the join"), std::string::npos) << out;
+  EXPECT_NE(out.find("not signed with this cluster's secret"), std::string::npos) << out;
+  const std::string secret = cluster_->root() + "/cluster.secret";
+  std::tie(code, out) = RunBrookd(flags(secret, "--cluster_id=other"));
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find("refused the join"), std::string::npos) << out;
+  std::tie(code, out) = RunBrookd(flags(secret, "--node_id=7"));
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find("--join and --node_id do not go together"), std::string::npos) << out;
+  std::tie(code, out) = RunBrookd(
+      absl::StrCat("--join=127.0.0.1:", FreePort(), " --cluster_secret_file=", secret, " --data_dir=", dir,
+                   "/data2 --client_addr=127.0.0.1:", FreePort(), " --peer_addr=127.0.0.1:", FreePort(),
+                   " --metrics_addr=127.0.0.1:", FreePort(), " --join_timeout_ms=1500"));
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find("no member admitted this node within 1500 ms"), std::string::npos) << out;
+  // None of them was admitted: the cluster still has its three nodes.
+  EXPECT_EQ(States().size(), 3u);
 }
 
 // A move to a node that stops answering is cancelled: the partition goes back to where it was, with its data.
