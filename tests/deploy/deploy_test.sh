@@ -11,7 +11,9 @@
 # debootstrap when the image is missing (scripts/docker-base-image.sh). The images it builds (brook:local,
 # brook-prometheus:local) stay for the next run; the compose project `brook-e2e`, its containers and volumes are
 # removed at the end, also when a step fails. Every wait has a deadline. Uses host ports 7101-7103, 7301-7303 and
-# 9090 on 127.0.0.1: stop `make run` or another compose deployment first.
+# 9090 on 127.0.0.1: stop `make run` or another compose deployment first. Then the elastic cluster: brook4 joins
+# (docker-compose --profile extra, port 7104/7304), brook3 loses its volume, starts empty as a new node and
+# takes over node 3's replicas (brook cluster replace), and every record is still read back from every node.
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
@@ -47,7 +49,10 @@ fail() {
   log "FAIL: $*"
   exit 1
 }
-compose() { timeout "${COMPOSE_TIMEOUT:-120}" docker-compose -p "$PROJECT" -f "$SRC/docker-compose.yml" "$@"; }
+# The `extra` profile (brook4) is always on, so that `ps` and `down` see it; `up` names its services.
+compose() {
+  timeout "${COMPOSE_TIMEOUT:-120}" docker-compose -p "$PROJECT" -f "$SRC/docker-compose.yml" --profile extra "$@"
+}
 
 # ---- make Docker usable ----
 
@@ -185,7 +190,7 @@ if [ -n "$(compose ps -q 2>/dev/null)" ]; then
 fi
 log "docker ready: server $(docker version -f '{{.Server.Version}}'), $(docker-compose version --short)"
 
-for port in 7101 7102 7103 7301 7302 7303 9090; do
+for port in 7101 7102 7103 7104 7301 7302 7303 7304 9090; do
   ! port_in_use $port || fail "127.0.0.1:$port is in use (a 'make run' cluster or another deployment?)"
 done
 
@@ -202,7 +207,7 @@ log "images built: brook:local $(docker image inspect -f '{{.Size}}' brook:local
   "brook-prometheus:local $(docker image inspect -f '{{.Size}}' brook-prometheus:local) bytes"
 
 touch "$WORK/up"
-compose up -d --no-build
+compose up -d --no-build brook1 brook2 brook3 prometheus
 wait_healthy 120 brook1 brook2 brook3
 log "3 nodes healthy"
 
@@ -275,3 +280,48 @@ until [ "$(prometheus_rules 2>/dev/null)" = "$want_rules rules, $want_rules ok" 
   sleep 2
 done
 log "Prometheus: $want_rules alert rules loaded and evaluated"
+
+# ---- the elastic cluster ----
+
+# node_at ADDRESS: "ID STATE" of the node that advertises ADDRESS (the newest id when several did).
+node_at() {
+  "$BROOK" --bootstrap="$BOOTSTRAP" --output=json cluster status | $PYTHON -c '
+import json, sys
+nodes = [n for n in json.load(sys.stdin)["nodes"] if n["client_address"] == sys.argv[1]]
+print("%d %s" % (nodes[-1]["id"], nodes[-1]["state"]) if nodes else "none")' "$1"
+}
+
+log "brook4 joins the running cluster (docker-compose --profile extra up brook4)"
+compose up -d --no-build brook4
+wait_healthy 120 brook4
+[ "$(node_at 127.0.0.1:7104)" = "4 NODE_ACTIVE" ] || fail "brook4 is '$(node_at 127.0.0.1:7104)', want '4 NODE_ACTIVE'"
+log "brook4 is node 4, active"
+
+log "brook3 loses its volume and starts empty as a new node (BROOK3_IDENTITY=--join=brook1:7201)"
+compose rm -sf brook3 >/dev/null 2>&1
+docker volume rm "${PROJECT}_brook3-data" >/dev/null || fail "removing brook3's volume"
+BROOK3_IDENTITY=--join=brook1:7201 compose up -d --no-build brook3
+wait_healthy 120 brook3
+read -r new_id new_state <<<"$(node_at 127.0.0.1:7103)"
+[ "$new_state" = NODE_ACTIVE ] && [ "$new_id" -gt 4 ] || fail "the new brook3 is node '$new_id' ($new_state)"
+log "brook3 came back as node $new_id; replacing node 3 with it"
+"$BROOK" --bootstrap="$BOOTSTRAP" --timeout-ms=30000 cluster replace 3 --with "$new_id" || fail "cluster replace"
+"$BROOK" --bootstrap="$BOOTSTRAP" --timeout-ms=30000 cluster operations --wait --wait-timeout-ms=120000 ||
+  fail "the moves onto node $new_id did not finish"
+deadline=$(($(date +%s) + 60))
+until "$BROOK" --bootstrap="$BOOTSTRAP" --output=json cluster status | $PYTHON -c '
+import json, sys
+s = json.load(sys.stdin)
+states = {n["id"]: n["state"] for n in s["nodes"]}
+sys.exit(0 if states.get(3) == "NODE_REMOVED" and not s["under_replicated"] else 1)'; do
+  [ "$(date +%s)" -lt "$deadline" ] || fail "node 3 not removed, or partitions under-replicated: $(
+    "$BROOK" --bootstrap="$BOOTSTRAP" cluster status)"
+  sleep 1
+done
+log "node 3 removed; every partition is fully replicated again"
+produce phase4 $PHASE3_RECORDS "$BOOTSTRAP"
+$PYTHON "$SRC/tests/deploy/read_back.py" --nodes="$NODES" --topic="$TOPIC" --timeout-s=60 \
+  --produced="$WORK/phase1.in:$WORK/phase1.acks" --produced="$WORK/phase2.in:$WORK/phase2.acks" \
+  --produced="$WORK/phase3.in:$WORK/phase3.acks" --produced="$WORK/phase4.in:$WORK/phase4.acks" ||
+  fail "read back after the replacement"
+log "every acknowledged record is on every replica after the replacement"
