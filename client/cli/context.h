@@ -43,6 +43,7 @@ int TopicAddPartitions(Context& ctx);
 int ClusterOperations(Context& ctx);
 int ClusterDecommission(Context& ctx);
 int ClusterReplace(Context& ctx);
+int ClusterRemove(Context& ctx);
 int RunBenchConsume(Context& ctx);
 
 // Percentile (0..1) of sorted values by nearest rank; 0 for an empty vector.

@@ -139,10 +139,29 @@ int TopicAddPartitions(Context& ctx) {
 
 namespace {
 
-// `cluster decommission N` and `cluster replace N --with M`: one call (DecommissionNode).
-int Decommission(Context& ctx, bool replace) {
+// `cluster remove N` is for a dead node: refused while the cluster hears from N.
+absl::Status CheckDead(Context& ctx, uint64_t node) {
+  client::Admin admin(ctx.connection);
+  auto cluster = admin.DescribeCluster();
+  if (!cluster.ok()) return cluster.status();
+  for (const auto& n : cluster->nodes()) {
+    if (n.id() == node && n.reachable()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "node ", node, " is up (node ", cluster->answered_by(),
+          " hears from it): 'cluster remove' is for a dead node; drain a live one with 'brook cluster decommission ",
+          node, "'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// `cluster decommission N`, `cluster remove N` and `cluster replace N --with M`: one call (DecommissionNode).
+int Decommission(Context& ctx, bool replace, bool remove = false) {
   auto node = Number("NODE", ctx.positionals[0]);
   if (!node.ok()) return UsageError(ctx, std::string(node.status().message()));
+  if (remove) {
+    if (auto s = CheckDead(ctx, *node); !s.ok()) return Fail(ctx, s);
+  }
   auto dry_run = ctx.args.GetBool("dry-run");
   if (!dry_run.ok()) return UsageError(ctx, std::string(dry_run.status().message()));
   uint64_t replacement = 0;
@@ -184,6 +203,7 @@ int Decommission(Context& ctx, bool replace) {
 
 int ClusterDecommission(Context& ctx) { return Decommission(ctx, false); }
 int ClusterReplace(Context& ctx) { return Decommission(ctx, true); }
+int ClusterRemove(Context& ctx) { return Decommission(ctx, false, /*remove=*/true); }
 
 namespace {
 

@@ -118,6 +118,11 @@ TEST_F(BrookCliTest, TopicMoveReplicasMovesAPartitionAndTheTopicGrows) {
   EXPECT_TRUE(absl::StrContains(replace.err, "give --with")) << last_;
   auto replaced = Brook({"cluster", "replace", "2", "--with=1"});
   EXPECT_TRUE(absl::StrContains(replaced.err, "would leave 2 active nodes")) << last_;
+  // `cluster remove` is for a dead node: a live one is refused with the command that drains it.
+  auto removed = Brook({"cluster", "remove", "2", "--dry-run"});
+  EXPECT_EQ(removed.exit_code, 1) << last_;
+  EXPECT_TRUE(absl::StrContains(removed.err, "'cluster remove' is for a dead node")) << last_;
+  EXPECT_TRUE(absl::StrContains(removed.err, "brook cluster decommission 2")) << last_;
 
   auto grown = Brook({"topic", "add-partitions", "mv", "--count=3"});
   ASSERT_EQ(grown.exit_code, 0) << last_;
