@@ -146,10 +146,10 @@ absl::Status CheckDead(Context& ctx, uint64_t node) {
   if (!cluster.ok()) return cluster.status();
   for (const auto& n : cluster->nodes()) {
     if (n.id() == node && n.reachable()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "node ", node, " is up (node ", cluster->answered_by(),
-          " hears from it): 'cluster remove' is for a dead node; drain a live one with 'brook cluster decommission ",
-          node, "'"));
+      return absl::FailedPreconditionError(absl::StrCat("node ", node, " is up (node ", cluster->answered_by(),
+                                                        " hears from it): 'cluster remove' is for a dead node; "
+                                                        "drain a live one with 'brook cluster decommission ",
+                                                        node, "'"));
     }
   }
   return absl::OkStatus();

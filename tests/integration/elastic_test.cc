@@ -252,6 +252,42 @@ TEST_F(ElasticTest, MovesFinishAfterTheControllerIsKilled) {
   }
 }
 
+// The controller is killed in the middle of a decommission: the new controller carries it through (the plan is in
+// the metadata group), the node is removed, and nothing acknowledged is lost.
+TEST_F(ElasticTest, ADecommissionFinishesAfterTheControllerIsKilledMidway) {
+  Start(5);
+  ASSERT_TRUE(client_->CreateTopic("drain", 5, 3).ok());
+  Workload w(client_.get(), {.topic = "drain", .partitions = 5, .producers = 2, .max_duration = 120s});
+  w.Start();
+  std::this_thread::sleep_for(1s);
+  v1::DescribeClusterResponse cluster;
+  ASSERT_TRUE(AtController([&](size_t i) {
+                grpc::ClientContext ctx;
+                return client_->admin(i).DescribeCluster(&ctx, v1::DescribeClusterRequest(), &cluster);
+              }).ok());
+  const uint64_t controller = cluster.controller_id();
+  ASSERT_NE(controller, 0u);
+  const uint64_t leaving = controller % 5 + 1;  // another node
+  auto s = Decommission(leaving);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(cluster_->Kill(controller).ok());
+  dead_.insert(controller);
+  ASSERT_TRUE(WaitRemoved(leaving)) << "node " << leaving << " was not removed after the failover";
+  dead_.insert(leaving);
+  ASSERT_TRUE(cluster_->Restart(controller).ok());
+  dead_.erase(controller);
+  ASSERT_TRUE(cluster_->WaitReady(controller, 30s).ok());
+  std::this_thread::sleep_for(500ms);
+  w.Stop();
+  w.Join();
+  EXPECT_EQ(w.failed_batches(), 0) << w.first_failure();
+  for (const auto& [p, replicas] : Replicas("drain")) {
+    EXPECT_EQ(std::count(replicas.begin(), replicas.end(), leaving), 0) << "partition " << p;
+    EXPECT_EQ(replicas.size(), 3u) << "partition " << p;
+  }
+  EXPECT_EQ(VerifyOnReplicas(w, "drain"), "");
+}
+
 // Two of five nodes leave under produce load: one that is up (decommission), then one that is dead (its replicas
 // are re-created on the survivors from the other replicas). Every acknowledged record stays, on every replica.
 TEST_F(ElasticTest, TwoNodesLeaveUnderLoadOneOfThemDead) {
