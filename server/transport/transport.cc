@@ -305,15 +305,16 @@ absl::Status Transport::AuthenticateJoin(const grpc::CallbackServerContext& cont
   auto it = metadata.find(kPeerAuthHeader);
   const absl::string_view token =
       it == metadata.end() ? absl::string_view() : absl::string_view(it->second.data(), it->second.size());
-  absl::StatusOr<uint64_t> from = absl::UnauthenticatedError("a Join needs an incarnation");
-  if (req.incarnation() != 0) {
-    from = VerifyPeerAuth(token, options_.secret, options_.cluster_id, req.incarnation(), UnixMs());
+  // The cluster id is no secret: a node started with another --cluster_id is told so before the signature (which
+  // covers the id, and would only say "not signed").
+  absl::StatusOr<uint64_t> from = absl::FailedPreconditionError(
+      absl::StrCat("this is cluster '", options_.cluster_id, "', not '", req.cluster_id(), "' (--cluster_id)"));
+  if (req.cluster_id() == options_.cluster_id) {
+    from = req.incarnation() == 0
+               ? absl::UnauthenticatedError("a Join needs an incarnation")
+               : VerifyPeerAuth(token, options_.secret, options_.cluster_id, req.incarnation(), UnixMs());
   }
   if (from.ok() && *from != 0) from = absl::UnauthenticatedError("a Join is signed for node 0");
-  if (from.ok() && req.cluster_id() != options_.cluster_id) {
-    from = absl::FailedPreconditionError(
-        absl::StrCat("this is cluster '", options_.cluster_id, "', not '", req.cluster_id(), "'"));
-  }
   if (!from.ok()) {
     rejections_.unauthenticated_streams.fetch_add(1, std::memory_order_relaxed);
     LogWarning("n", options_.self, " refusing a Join from ", context.peer(), ": ", from.status().message());

@@ -445,7 +445,7 @@ TEST_F(ElasticTest, AJoinThatCannotBeAdmittedStopsBrookdWithTheReason) {
   const std::string secret = cluster_->root() + "/cluster.secret";
   std::tie(code, out) = RunBrookd(flags(secret, "--cluster_id=other"));
   EXPECT_NE(code, 0) << out;
-  EXPECT_NE(out.find("refused the join"), std::string::npos) << out;
+  EXPECT_NE(out.find("this is cluster 'brook', not 'other'"), std::string::npos) << out;
   std::tie(code, out) = RunBrookd(flags(secret, "--node_id=7"));
   EXPECT_NE(code, 0) << out;
   EXPECT_NE(out.find("--join and --node_id do not go together"), std::string::npos) << out;
