@@ -320,7 +320,9 @@ sys.exit(0 if states.get(3) == "NODE_REMOVED" and not s["under_replicated"] else
 done
 log "node 3 removed; every partition is fully replicated again"
 produce phase4 $PHASE3_RECORDS "$BOOTSTRAP"
-$PYTHON "$SRC/tests/deploy/read_back.py" --nodes="$NODES" --topic="$TOPIC" --timeout-s=60 \
+# brook3's address now serves node $new_id.
+$PYTHON "$SRC/tests/deploy/read_back.py" --nodes="1=127.0.0.1:7101,2=127.0.0.1:7102,$new_id=127.0.0.1:7103" \
+  --topic="$TOPIC" --timeout-s=60 \
   --produced="$WORK/phase1.in:$WORK/phase1.acks" --produced="$WORK/phase2.in:$WORK/phase2.acks" \
   --produced="$WORK/phase3.in:$WORK/phase3.acks" --produced="$WORK/phase4.in:$WORK/phase4.acks" ||
   fail "read back after the replacement"
