@@ -172,8 +172,11 @@ int Decommission(Context& ctx, bool replace, bool remove = false) {
   } else if (replace) {
     return UsageError(ctx, "give --with, the node that takes every replica of NODE");
   }
+  auto cancel = ctx.args.GetBool("cancel");
+  if (!cancel.ok()) return UsageError(ctx, std::string(cancel.status().message()));
+  if (*cancel && replacement != 0) return UsageError(ctx, "--cancel and --with do not go together");
   client::Admin admin(ctx.connection);
-  auto r = admin.DecommissionNode(*node, *dry_run, replacement);
+  auto r = admin.DecommissionNode(*node, *dry_run, replacement, *cancel);
   if (!r.ok()) return Fail(ctx, r.status());
   if (ctx.json) {
     JsonWriter w;
@@ -188,14 +191,21 @@ int Decommission(Context& ctx, bool replace, bool remove = false) {
     ctx.io.out << w.EndArray().Key("started").Bool(r->started()).EndObject().str() << '\n';
     return 0;
   }
-  ctx.io.out << "node " << *node << ": " << r->moves_size() << " partitions to move off\n";
+  ctx.io.out << "node " << *node << ": " << r->moves_size()
+             << (*cancel ? " running moves off it to cancel\n" : " partitions to move off\n");
   for (const auto& m : r->moves()) {
     ctx.io.out << "  " << m.topic() << "/" << m.partition() << ": " << absl::StrJoin(m.from_replicas(), ",")
                << " -> " << absl::StrJoin(m.to_replicas(), ",") << "\n";
   }
-  ctx.io.out << (r->started() ? "decommission started: the node leaves the cluster once the moves are done "
-                                "(follow with 'brook cluster operations --wait', then 'brook cluster status')\n"
-                              : "dry run: nothing changed\n");
+  if (!r->started()) {
+    ctx.io.out << "dry run: nothing changed\n";
+  } else if (*cancel) {
+    ctx.io.out << "decommission cancelled: the node is active again; its partitions go back to where they were "
+                  "(follow with 'brook cluster operations --wait')\n";
+  } else {
+    ctx.io.out << "decommission started: the node leaves the cluster once the moves are done "
+                  "(follow with 'brook cluster operations --wait', then 'brook cluster status')\n";
+  }
   return 0;
 }
 

@@ -93,11 +93,12 @@ absl::StatusOr<v1::ListOperationsResponse> Admin::ListOperations() {
 }
 
 absl::StatusOr<v1::DecommissionNodeResponse> Admin::DecommissionNode(uint64_t node_id, bool dry_run,
-                                                                     uint64_t replacement_node_id) {
+                                                                     uint64_t replacement_node_id, bool cancel) {
   v1::DecommissionNodeRequest request;
   request.set_node_id(node_id);
   request.set_dry_run(dry_run);
   request.set_replacement_node_id(replacement_node_id);
+  request.set_cancel(cancel);
   return AtController<v1::DecommissionNodeResponse>(request, dry_run, &v1::Admin::Stub::DecommissionNode);
 }
 

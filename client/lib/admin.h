@@ -48,8 +48,10 @@ class Admin {
   absl::StatusOr<v1::ListOperationsResponse> ListOperations();
   // Moves every replica off `node_id`, then takes it out of the cluster (dry_run: checks and plan only).
   // replacement_node_id: every replica goes to that node (`brook cluster replace`); 0 lets the controller pick.
+  // cancel: stops the node's running decommission instead (its running moves are cancelled; it is ACTIVE again).
   absl::StatusOr<v1::DecommissionNodeResponse> DecommissionNode(uint64_t node_id, bool dry_run = false,
-                                                                uint64_t replacement_node_id = 0);
+                                                                uint64_t replacement_node_id = 0,
+                                                                bool cancel = false);
   // Grows `topic` to `partition_count` partitions.
   absl::StatusOr<v1::Topic> AddPartitions(const std::string& topic, uint32_t partition_count);
 

@@ -65,10 +65,63 @@ grpc::Status ReplicaMoves::PlanOff(const internal::TopicRecord& t, const interna
   return grpc::Status::OK;
 }
 
+void ReplicaMoves::CancelDecommission(const v1::DecommissionNodeRequest& req,
+                                      std::function<void(grpc::Status, v1::DecommissionNodeResponse)> done) {
+  MetadataGroup& meta = ctx_->groups->metadata();
+  const raft::NodeId node = req.node_id();
+  const internal::MetadataState& state = meta.machine().state();
+  auto rec = state.nodes().find(node);
+  if (rec == state.nodes().end()) {
+    return done(grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("node ", node, " is not a member")), {});
+  }
+  if (rec->second.state() != v1::NODE_DRAINING) {
+    return done(Refuse(absl::StrCat("node ", node, " is not being decommissioned (it is ",
+                                    v1::NodeState_Name(rec->second.state()), ")")),
+                {});
+  }
+  const auto& conf = meta.raft().conf();
+  if (std::count(conf.voters.begin(), conf.voters.end(), node) == 0 &&
+      std::count(conf.learners.begin(), conf.learners.end(), node) == 0) {
+    return done(Refuse(absl::StrCat("node ", node,
+                                    " has left the metadata group already: its removal is under way and cannot be "
+                                    "cancelled")),
+                {});
+  }
+  v1::DecommissionNodeResponse resp;
+  for (const auto& [name, t] : state.topics()) {
+    for (const auto& p : t.partitions()) {
+      if (p.target_replicas_size() == 0 || p.move_cancelled() || !Has(p.replicas(), node) ||
+          Has(p.target_replicas(), node)) {
+        continue;
+      }
+      v1::MoveReplicasResponse* m = resp.add_moves();
+      m->set_topic(name);
+      m->set_partition(p.partition());
+      *m->mutable_from_replicas() = p.target_replicas();
+      *m->mutable_to_replicas() = p.replicas();
+    }
+  }
+  if (req.dry_run()) return done(grpc::Status::OK, std::move(resp));
+  internal::MetadataCommand cmd;
+  cmd.mutable_cancel_decommission()->set_node_id(node);
+  cancelling_.insert(node);  // RemoveDrained leaves it alone meanwhile
+  ctx_->ProposeMetadata(
+      cmd, [this, node, done, resp = std::move(resp)](const grpc::Status& s, const MetadataApplied* m) mutable {
+        cancelling_.erase(node);
+        if (!s.ok()) return done(s, {});
+        if (!m->status.ok()) return done(ToGrpc(m->status), {});
+        LogInfo("n", ctx_->self(), " controller: decommission of n", node, " cancelled (", resp.moves_size(),
+                " moves cancelled)");
+        resp.set_started(true);
+        done(grpc::Status::OK, std::move(resp));
+      });
+}
+
 void ReplicaMoves::Decommission(const v1::DecommissionNodeRequest& req,
                                 std::function<void(grpc::Status, v1::DecommissionNodeResponse)> done) {
   MetadataGroup& meta = ctx_->groups->metadata();
   if (auto s = ctx_->CheckLeaderReady(meta); !s.ok()) return done(s, {});
+  if (req.cancel()) return CancelDecommission(req, std::move(done));
   const raft::NodeId node = req.node_id();
   const internal::MetadataState& state = meta.machine().state();
   auto rec = state.nodes().find(node);
@@ -130,7 +183,7 @@ void ReplicaMoves::RemoveDrained() {
   if (!meta.serving()) return;
   const internal::MetadataState& state = meta.machine().state();
   for (const auto& [id, rec] : state.nodes()) {
-    if (rec.state() != v1::NODE_DRAINING || removing_.contains(id)) continue;
+    if (rec.state() != v1::NODE_DRAINING || removing_.contains(id) || cancelling_.contains(id)) continue;
     bool holds = false;
     for (const auto& [name, t] : state.topics()) {
       for (const auto& p : t.partitions()) holds |= Has(p.replicas(), id) || Has(p.target_replicas(), id);

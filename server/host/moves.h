@@ -52,6 +52,9 @@ class ReplicaMoves {
   // Controller, every kStepInterval: a DRAINING node that no partition holds any more leaves the metadata group
   // (the controller hands its own leadership over first), and is then recorded REMOVED.
   void RemoveDrained();
+  // DecommissionNode with cancel: the running moves off the node (the plan), then CancelDecommission.
+  void CancelDecommission(const v1::DecommissionNodeRequest& req,
+                          std::function<void(grpc::Status, v1::DecommissionNodeResponse)> done);
   // The decommission plan of one partition: its replicas with `node` replaced by `replacement` (when not 0) or by
   // the active reachable node that holds the fewest replicas (`load`, updated); FAILED_PRECONDITION when there is
   // none.
@@ -77,6 +80,7 @@ class ReplicaMoves {
   Clock::TimePoint next_report_{};
   std::map<raft::GroupId, Reported> reports_;  // controller: the last report per moving partition
   std::set<raft::GroupId> completing_;         // controller: CompleteMove proposed, not yet applied
+  std::set<raft::NodeId> cancelling_;          // controller: CancelDecommission proposed, not yet applied
   std::set<raft::NodeId> removing_;            // controller: SetNodeState REMOVED proposed, not yet applied
 };
 

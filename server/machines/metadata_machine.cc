@@ -81,6 +81,7 @@ absl::StatusOr<MetadataMachine::Applied> MetadataMachine::Apply(const raft::Entr
     case internal::MetadataCommand::kAddPartitions:
     case internal::MetadataCommand::kDecommission:
     case internal::MetadataCommand::kSetNodeState:
+    case internal::MetadataCommand::kCancelDecommission:
       ApplyPlacement(cmd, out);
       if (!out.status.ok()) return out;
       break;

@@ -296,6 +296,62 @@ TEST(MetadataApply, AdmitNodeGivesNewIdsThatAreNeverReused) {
   EXPECT_EQ(c.machine.state().nodes().at(4).state(), v1::NODE_JOINING);
 }
 
+// CancelDecommission: the running moves off the node go back (moves that finished stay), and it is ACTIVE again.
+TEST(MetadataApply, CancellingADecommissionCancelsItsRunningMovesAndReactivatesTheNode) {
+  Controller c({1, 2, 3, 4});
+  for (uint64_t n = 1; n <= 4; ++n) {
+    internal::MetadataCommand reg;
+    reg.mutable_register_node()->mutable_node()->set_node_id(n);
+    ASSERT_TRUE(c.Propose(reg).status.ok());
+  }
+  ASSERT_TRUE(c.Create("t", 4, 3).status.ok());
+  internal::MetadataCommand cancel;
+  cancel.mutable_cancel_decommission()->set_node_id(2);
+  auto idle = c.Propose(cancel);
+  EXPECT_EQ(idle.status.code(), absl::StatusCode::kFailedPrecondition) << idle.status;
+  EXPECT_NE(idle.status.message().find("not being decommissioned"), absl::string_view::npos);
+  // Decommission node 2: each partition on it moves to the node that holds none of it.
+  internal::MetadataCommand d;
+  d.mutable_decommission()->set_node_id(2);
+  std::map<uint32_t, std::vector<uint64_t>> before;
+  for (const auto& p : c.machine.state().topics().at("t").partitions()) {
+    before[p.partition()].assign(p.replicas().begin(), p.replicas().end());
+    if (std::count(p.replicas().begin(), p.replicas().end(), 2) == 0) continue;
+    std::vector<uint64_t> to = before[p.partition()];
+    uint64_t spare = 1;
+    while (std::count(to.begin(), to.end(), spare) > 0) ++spare;
+    std::replace(to.begin(), to.end(), uint64_t{2}, spare);
+    auto* m = d.mutable_decommission()->add_moves();
+    m->set_topic("t");
+    m->set_partition(p.partition());
+    for (auto n : to) m->add_target(n);
+  }
+  ASSERT_GE(d.decommission().moves_size(), 2);
+  ASSERT_TRUE(c.Propose(d).status.ok());
+  // One move completes before the cancel: it stays done.
+  const auto& first = d.decommission().moves(0);
+  internal::MetadataCommand complete;
+  complete.mutable_complete_move()->set_group_id(
+      c.machine.state().topics().at("t").partitions(static_cast<int>(first.partition())).group_id());
+  *complete.mutable_complete_move()->mutable_voters() = first.target();
+  ASSERT_TRUE(c.Propose(complete).status.ok());
+  auto cancelled = c.Propose(cancel);
+  ASSERT_TRUE(cancelled.status.ok()) << cancelled.status;
+  EXPECT_EQ(c.machine.state().nodes().at(2).state(), v1::NODE_ACTIVE);
+  for (const auto& p : c.machine.state().topics().at("t").partitions()) {
+    if (p.partition() == first.partition()) {
+      EXPECT_EQ(p.target_replicas_size(), 0) << "the finished move stays done";
+      EXPECT_EQ(std::count(p.replicas().begin(), p.replicas().end(), 2), 0);
+    } else if (p.target_replicas_size() > 0) {
+      EXPECT_TRUE(p.move_cancelled()) << "partition " << p.partition();
+      EXPECT_EQ(std::vector<uint64_t>(p.target_replicas().begin(), p.target_replicas().end()),
+                before[p.partition()])
+          << "partition " << p.partition() << " goes back to where it was";
+    }
+  }
+  EXPECT_EQ(c.Propose(cancel).status.code(), absl::StatusCode::kFailedPrecondition) << "once only";
+}
+
 // Replica moves at apply: each refusal leaves the state as it was; a completion needs the target's voters.
 TEST(MetadataApply, MovesAreCheckedAtApplyAndCompleteOnlyAtTheirTarget) {
   Controller c({1, 2, 3, 4});

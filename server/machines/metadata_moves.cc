@@ -63,6 +63,8 @@ void MetadataMachine::ApplyPlacement(const internal::MetadataCommand& cmd, Metad
       return AddPartitions(cmd.add_partitions(), out);
     case internal::MetadataCommand::kDecommission:
       return Decommission(cmd.decommission(), out);
+    case internal::MetadataCommand::kCancelDecommission:
+      return CancelDecommission(cmd.cancel_decommission(), out);
     case internal::MetadataCommand::kSetNodeState: {
       auto it = state_.mutable_nodes()->find(cmd.set_node_state().node_id());
       if (it == state_.mutable_nodes()->end()) {
@@ -194,6 +196,30 @@ void MetadataMachine::CancelMove(const internal::MetadataCommand::CancelMove& cm
   *p->mutable_target_replicas() = p->replicas();
   p->set_move_cancelled(true);
   out.placed = *t;
+}
+
+void MetadataMachine::CancelDecommission(const internal::MetadataCommand::CancelDecommission& cmd,
+                                         MetadataApplied& out) {
+  auto node = state_.mutable_nodes()->find(cmd.node_id());
+  if (node == state_.mutable_nodes()->end() || node->second.state() != v1::NODE_DRAINING) {
+    out.status = absl::FailedPreconditionError(
+        absl::StrCat("node ", cmd.node_id(), " is not being decommissioned (it is not DRAINING)"));
+    return;
+  }
+  node->second.set_state(v1::NODE_ACTIVE);
+  for (auto& [name, t] : *state_.mutable_topics()) {
+    bool changed = false;
+    for (auto& p : *t.mutable_partitions()) {
+      const bool off = p.target_replicas_size() > 0 && !p.move_cancelled() &&
+                       std::count(p.replicas().begin(), p.replicas().end(), cmd.node_id()) > 0 &&
+                       std::count(p.target_replicas().begin(), p.target_replicas().end(), cmd.node_id()) == 0;
+      if (!off) continue;
+      *p.mutable_target_replicas() = p.replicas();
+      p.set_move_cancelled(true);
+      changed = true;
+    }
+    if (changed) out.placed_all.push_back(t);
+  }
 }
 
 void MetadataMachine::AddPartitions(const internal::MetadataCommand::AddPartitions& cmd, MetadataApplied& out) {

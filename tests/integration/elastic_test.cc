@@ -459,6 +459,66 @@ TEST_F(ElasticTest, AJoinThatCannotBeAdmittedStopsBrookdWithTheReason) {
   EXPECT_EQ(States().size(), 3u);
 }
 
+// A decommission is cancelled while its moves cannot finish (the node taking the replicas is paused): the node is
+// active again and every partition is back where it was, with its data.
+TEST_F(ElasticTest, ACancelledDecommissionLeavesTheNodeActiveAndThePartitionsWhereTheyWere) {
+  Start(4);
+  ASSERT_TRUE(client_->CreateTopic("undo", 2, 3).ok());
+  Workload w(client_.get(), {.topic = "undo", .partitions = 2, .producers = 1, .max_duration = 60s});
+  w.Start();
+  std::this_thread::sleep_for(1s);
+  const auto before = Replicas("undo");
+  // Node 4 takes over what node 1 holds, if it holds none of node 1's partitions; else the roles swap.
+  uint64_t leaving = 1, taker = 4;
+  for (const auto& [p, replicas] : before) {
+    if (std::count(replicas.begin(), replicas.end(), 1) > 0 &&
+        std::count(replicas.begin(), replicas.end(), 4) > 0) {
+      std::tie(leaving, taker) = std::pair<uint64_t, uint64_t>{2, 1};
+    }
+  }
+  for (const auto& [p, replicas] : before) {
+    if (std::count(replicas.begin(), replicas.end(), leaving) > 0 &&
+        std::count(replicas.begin(), replicas.end(), taker) > 0) {
+      GTEST_SKIP() << "no node pair fits this placement";
+    }
+  }
+  auto s = Decommission(leaving, taker);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(cluster_->Pause(taker).ok());  // the new replicas cannot catch up: the moves cannot finish
+  dead_.insert(taker);
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(States()[leaving], v1::NODE_DRAINING);
+  v1::DecommissionNodeResponse resp;
+  s = AtController([&](size_t i) {
+    v1::DecommissionNodeRequest req;
+    req.set_node_id(leaving);
+    req.set_cancel(true);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+    return client_->admin(i).DecommissionNode(&ctx, req, &resp);
+  });
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_GT(resp.moves_size(), 0);
+  EXPECT_EQ(States()[leaving], v1::NODE_ACTIVE);
+  ASSERT_TRUE(WaitNoMoves(60s));
+  ASSERT_TRUE(cluster_->Resume(taker).ok());
+  dead_.erase(taker);
+  w.Stop();
+  w.Join();
+  EXPECT_EQ(w.failed_batches(), 0) << w.first_failure();
+  EXPECT_EQ(Replicas("undo"), before);
+  EXPECT_EQ(VerifyOnReplicas(w, "undo"), "");
+  s = AtController([&](size_t i) {
+    v1::DecommissionNodeRequest req;
+    req.set_node_id(leaving);
+    req.set_cancel(true);
+    grpc::ClientContext ctx;
+    return client_->admin(i).DecommissionNode(&ctx, req, &resp);
+  });
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("is not being decommissioned"), std::string::npos) << s.error_message();
+}
+
 // A move to a node that stops answering is cancelled: the partition goes back to where it was, with its data.
 TEST_F(ElasticTest, ACancelledMoveLeavesThePartitionWhereItWas) {
   Start(4);
