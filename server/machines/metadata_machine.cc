@@ -24,6 +24,24 @@ absl::Status MetadataMachine::Load(const StoredState& state, LogPoint) {
 absl::StatusOr<MetadataMachine::Applied> MetadataMachine::Apply(const raft::Entry& entry, StateDelta* delta) {
   Applied out;
   if (entry.type != raft::EntryType::kNormal) return out;
+  if (entry.index <= state_.state_index()) {
+    // The state came from a snapshot taken past this entry (a snapshot holds the state as applied when it was
+    // sent, under the log start's index): applying it again would apply it twice (an InitProducer would give a
+    // second epoch, an AddPartitions more partitions).
+    out.status = absl::AlreadyExistsError(
+        absl::StrCat("metadata entry ", entry.index, " is already in the state this replica restored"));
+    return out;
+  }
+  auto applied = ApplyCommand(entry);
+  if (!applied.ok()) return applied;
+  // Refused commands too: re-applied against a later state, one could succeed.
+  state_.set_state_index(entry.index);
+  delta->Put(std::string(kStateKey), state_.SerializeAsString());
+  return applied;
+}
+
+absl::StatusOr<MetadataMachine::Applied> MetadataMachine::ApplyCommand(const raft::Entry& entry) {
+  Applied out;
   if (state_.next_group_id() == 0) state_.set_next_group_id(1);
   if (state_.next_topic_id() == 0) state_.set_next_topic_id(1);
   internal::MetadataCommand cmd;
@@ -96,7 +114,6 @@ absl::StatusOr<MetadataMachine::Applied> MetadataMachine::Apply(const raft::Entr
     default:
       return absl::DataLossError(absl::StrCat("metadata entry ", entry.index, " has no known command"));
   }
-  delta->Put(std::string(kStateKey), state_.SerializeAsString());
   return out;
 }
 

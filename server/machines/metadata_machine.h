@@ -74,6 +74,9 @@ class MetadataMachine final : public StateMachine<MetadataApplied> {
   // so a deleted topic's leftover Raft messages can never reach a new topic's group).
   internal::MetadataState state_;
 
+  // One entry's command against the state (Apply persists the state and the index after it).
+  absl::StatusOr<Applied> ApplyCommand(const raft::Entry& entry);
+
   // InitProducer: the named producer's id and next epoch (a fresh id for an empty name, or when the epoch would
   // wrap), or RESOURCE_EXHAUSTED past Limits::kMaxNamedProducers names.
   void InitProducer(const internal::MetadataCommand::InitProducer& cmd, MetadataApplied& out);

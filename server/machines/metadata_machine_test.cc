@@ -138,12 +138,12 @@ TEST(MetadataApply, AlterTopicMergesTheNamedFieldsAtApplySoConcurrentChangesAllH
   EXPECT_EQ(second.altered.config().retention_bytes(), 1u << 20);
   EXPECT_EQ(second.altered.partitions_size(), 2) << "Applied::altered is the whole topic";
 
-  std::string before = c.stored.at("meta");
+  std::string before = c.StateBytes();
   auto other_incarnation = alter("retention_ms", 1, created.created.topic_id() + 1);
   EXPECT_EQ(other_incarnation.status.code(), absl::StatusCode::kNotFound) << other_incarnation.status;
   auto bad = alter("cleanup_policy", 1);
   EXPECT_EQ(bad.status.code(), absl::StatusCode::kInvalidArgument) << bad.status;
-  EXPECT_EQ(c.stored.at("meta"), before) << "a refused change leaves the state alone";
+  EXPECT_EQ(c.StateBytes(), before) << "a refused change leaves the state alone";
   EXPECT_EQ(c.machine.state().topics().at("orders").config().retention_ms(), 60'000u);
 }
 
@@ -161,14 +161,14 @@ TEST(MetadataApply, RegisterNodeRecordsAndUpdatesAMembersAddressesWithinBounds) 
   ASSERT_TRUE(reg(2, "10.0.0.9:7101").status.ok()) << "a node that moved updates its record";
   EXPECT_EQ(c.machine.state().nodes().at(2).client_address(), "10.0.0.9:7101");
   EXPECT_EQ(c.machine.state().nodes_size(), 1);
-  std::string before = c.stored.at("meta");
+  std::string before = c.StateBytes();
 
   auto zero = reg(0, "x:1");
   EXPECT_EQ(zero.status.code(), absl::StatusCode::kInvalidArgument) << zero.status;
   auto long_address = reg(3, std::string(Limits::kMaxAddressBytes + 1, 'a'));
   EXPECT_EQ(long_address.status.code(), absl::StatusCode::kInvalidArgument) << long_address.status;
   EXPECT_NE(long_address.status.message().find("longer than 256 bytes"), absl::string_view::npos);
-  EXPECT_EQ(c.stored.at("meta"), before) << "a refused registration changes nothing";
+  EXPECT_EQ(c.StateBytes(), before) << "a refused registration changes nothing";
 
   for (uint64_t id = 3; c.machine.state().nodes_size() < static_cast<int>(Limits::kMaxNodesPerCluster); ++id) {
     ASSERT_TRUE(reg(id, "h:1").status.ok());

@@ -45,11 +45,11 @@ TEST(MetadataApply, AdmitNodeGivesNewIdsThatAreNeverReused) {
   internal::MetadataCommand revive = removed;
   revive.mutable_set_node_state()->set_state(v1::NODE_ACTIVE);
   EXPECT_EQ(c.Propose(revive).status.code(), absl::StatusCode::kFailedPrecondition) << "REMOVED is for good";
-  const std::string before = c.stored.at("meta");
+  const std::string before = c.StateBytes();
   EXPECT_EQ(admit(0, 4).status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(admit(555, 4, std::string(Limits::kMaxAddressBytes + 1, 'a')).status.code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(c.stored.at("meta"), before) << "a refused admission changes nothing";
+  EXPECT_EQ(c.StateBytes(), before) << "a refused admission changes nothing";
   for (uint64_t inc = 1000; c.machine.state().nodes_size() < static_cast<int>(Limits::kMaxNodesPerCluster);
        ++inc) {
     ASSERT_TRUE(admit(inc, 4).status.ok());
@@ -119,6 +119,50 @@ TEST(MetadataApply, CancellingADecommissionCancelsItsRunningMovesAndReactivatesT
     }
   }
   EXPECT_EQ(c.Propose(cancel).status.code(), absl::StatusCode::kFailedPrecondition) << "once only";
+}
+
+// A snapshot holds the state as applied when it was sent, under the older index of the log start: a replica that
+// restores it must not apply the entries in between again (an InitProducer would give a second epoch on that
+// replica only, and its answers would disagree with the others' once it leads).
+TEST(MetadataApply, AReplicaRestoredFromASnapshotDoesNotApplyItsEntriesTwice) {
+  Controller leader({1, 2, 3});
+  std::vector<internal::MetadataCommand> log;
+  for (int i = 0; i < 3; ++i) {
+    internal::MetadataCommand init;
+    init.mutable_init_producer()->set_producer_name("orders-writer");
+    log.push_back(init);
+    ASSERT_TRUE(leader.Propose(init).status.ok());
+  }
+  ASSERT_TRUE(leader.Create("t", 1, 3).status.ok());  // entry 4
+  // The snapshot is sent under the log start (index 1) but holds the state after entry 4.
+  MetadataMachine follower;
+  ASSERT_TRUE(follower.Load({}).ok());
+  StateDelta delta;
+  ASSERT_TRUE(follower.Restore(leader.machine.Snapshot(), LogPoint{1, 1}, &delta).ok());
+  for (uint64_t index = 2; index <= 3; ++index) {
+    raft::Entry e;
+    e.index = index;
+    e.term = 1;
+    e.data = log[index - 1].SerializeAsString();
+    StateDelta d;
+    auto applied = follower.Apply(e, &d);
+    ASSERT_TRUE(applied.ok()) << applied.status();
+    EXPECT_EQ(applied->status.code(), absl::StatusCode::kAlreadyExists) << "entry " << index;
+  }
+  EXPECT_EQ(follower.state().producers().at("orders-writer").epoch(),
+            leader.machine.state().producers().at("orders-writer").epoch());
+  EXPECT_EQ(follower.state().DebugString(), leader.machine.state().DebugString()) << "the replicas agree";
+  // The next entry applies as usual.
+  internal::MetadataCommand next;
+  next.mutable_init_producer()->set_producer_name("orders-writer");
+  raft::Entry e;
+  e.index = 5;
+  e.term = 1;
+  e.data = next.SerializeAsString();
+  StateDelta d;
+  auto applied = follower.Apply(e, &d);
+  ASSERT_TRUE(applied.ok() && applied->status.ok());
+  EXPECT_EQ(applied->producer_epoch, leader.Propose(next).producer_epoch);
 }
 
 }  // namespace

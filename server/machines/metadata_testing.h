@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "gtest/gtest.h"
 #include "server/machines/metadata_machine.h"
 
@@ -58,6 +60,21 @@ class Controller {
       for (const auto& p : t.partitions()) ++counts[p.replicas(0)];
     }
     return counts;
+  }
+
+  // The stored state without the index of the last entry applied (every entry moves it, refused ones too).
+  std::string StateBytes() const {
+    internal::MetadataState state;
+    EXPECT_TRUE(state.ParseFromString(stored.at(std::string(MetadataMachine::kStateKey))));
+    state.clear_state_index();
+    std::string out;
+    {
+      google::protobuf::io::StringOutputStream stream(&out);
+      google::protobuf::io::CodedOutputStream coded(&stream);
+      coded.SetSerializationDeterministic(true);  // maps in key order: equal states, equal bytes
+      state.SerializeToCodedStream(&coded);
+    }
+    return out;
   }
 
   MetadataMachine machine;

@@ -15,6 +15,9 @@
 
 ABSL_FLAG(uint64_t, seed, 1, "Seed of the fault schedule and of the workload's choices.");
 ABSL_FLAG(int, nodes, 3, "brookd processes (3 or 5 make sense).");
+ABSL_FLAG(int, spare_nodes, 0,
+          "Slots for nodes that join during the run: each replace_node fault uses one (a new node joins and "
+          "takes over a random node, which is then removed).");
 ABSL_FLAG(uint32_t, replication, 3, "Replication factor of the test topic.");
 ABSL_FLAG(uint32_t, partitions, 3, "Partitions of the test topic.");
 ABSL_FLAG(int, producers, 6, "Producer threads (producer i writes partition i % partitions).");
@@ -22,7 +25,8 @@ ABSL_FLAG(int, consumers, 3, "Consumer threads (consumer i reads partition i % p
 ABSL_FLAG(int, seconds, 60, "How long the nemesis injects faults.");
 ABSL_FLAG(std::string, faults, "all",
           "Comma-separated faults to draw from: kill, kill_leader, pause, pause_leader, restart, power_fail, "
-          "power_fail_all, partition, isolate_leader, one_way, bridge, transfer_leader, move_replica; or all.");
+          "power_fail_all, partition, isolate_leader, one_way, bridge, transfer_leader, move_replica, "
+          "replace_node; or all.");
 ABSL_FLAG(double, combine, 0.25, "Probability that a fault comes with a second one of the other kind.");
 ABSL_FLAG(int, tick_ms, 50, "brookd --tick_ms.");
 ABSL_FLAG(int, election_ticks, 10, "brookd --election_ticks.");
@@ -40,6 +44,7 @@ int main(int argc, char** argv) {
   brook::testing::FaultOptions o;
   o.seed = absl::GetFlag(FLAGS_seed);
   o.nodes = absl::GetFlag(FLAGS_nodes);
+  o.spare_nodes = absl::GetFlag(FLAGS_spare_nodes);
   o.replication = absl::GetFlag(FLAGS_replication);
   o.partitions = absl::GetFlag(FLAGS_partitions);
   o.producers = absl::GetFlag(FLAGS_producers);

@@ -29,9 +29,9 @@ std::string Replay(const FaultOptions& o) {
   std::string faults;
   for (Fault f : o.faults) absl::StrAppend(&faults, faults.empty() ? "" : ",", FaultName(f));
   return absl::StrCat("replay: build/tests/fault/fault_run --seed=", o.seed, " --nodes=", o.nodes,
-                      " --partitions=", o.partitions, " --seconds=", o.duration.count() / 1000,
-                      " --faults=", faults, " --combine=", o.combine_probability,
-                      " --unsafe_break=", o.unsafe_break, " --verbose");
+                      " --spare_nodes=", o.spare_nodes, " --partitions=", o.partitions,
+                      " --seconds=", o.duration.count() / 1000, " --faults=", faults,
+                      " --combine=", o.combine_probability, " --unsafe_break=", o.unsafe_break, " --verbose");
 }
 
 FaultReport MustRun(const FaultOptions& o) {
@@ -46,6 +46,7 @@ TEST(FaultInjection, ThreeNodesEveryFault) {
   FaultOptions o;
   o.seed = EnvOr("BROOK_FAULT_SEED", 20261126);
   o.nodes = 3;
+  o.spare_nodes = 1;  // replace_node: one node is decommissioned and replaced by a new one
   o.partitions = 3;
   o.duration = std::chrono::seconds(EnvOr("BROOK_FAULT_SECONDS", 150));
   o.verbose = true;
@@ -60,6 +61,7 @@ TEST(FaultInjection, FiveNodesEveryFault) {
   FaultOptions o;
   o.seed = EnvOr("BROOK_FAULT_SEED", 20261126) + 1;
   o.nodes = 5;
+  o.spare_nodes = 2;
   o.replication = 3;
   o.partitions = 5;
   o.producers = 5;

@@ -60,6 +60,7 @@ constexpr FaultInfo kFaults[] = {
     {Fault::kBridge, "bridge", true},
     {Fault::kTransferLeader, "transfer_leader", false},
     {Fault::kMoveReplica, "move_replica", false},
+    {Fault::kReplaceNode, "replace_node", false},
 };
 
 bool IsNetwork(Fault f) {
@@ -148,6 +149,12 @@ class Runner {
     std::vector<std::string> what;
   };
   void MoveReplica(std::mt19937_64& rng, Active& act);
+  // kReplaceNode (decommission and re-add), and stopping the nodes the cluster has removed since.
+  void ReplaceNode(std::mt19937_64& rng, Active& act);
+  void RetireRemoved();
+  bool Member(uint64_t id) const {
+    return id <= static_cast<uint64_t>(o_.nodes) + joined_ && !retired_.contains(id);
+  }
   uint64_t PickLive(std::mt19937_64& rng, const Active& act);
   uint64_t LeaderOrLive(std::mt19937_64& rng, const Active& act);
   void Kill(uint64_t id, Active& act, bool power, bool failover, std::mt19937_64& rng);
@@ -200,7 +207,10 @@ class Runner {
   std::vector<LeaderKill> leader_kills_;
   std::set<uint64_t> paused_now_;  // nemesis thread only; Leaders() skips paused nodes
   std::set<uint64_t> down_now_;
-  int moves_started_ = 0;  // nemesis thread, then Finish
+  int moves_started_ = 0;        // nemesis thread, then Finish
+  uint64_t joined_ = 0;          // spare slots that joined (nemesis thread, then Finish)
+  std::set<uint64_t> draining_;  // replaced nodes the cluster has not removed yet
+  std::set<uint64_t> retired_;   // removed by the cluster and stopped for good
 
   std::vector<uint64_t> ends_;  // per partition: the end of the log after the final probes
   mutable std::mutex replicas_mu_;
@@ -221,6 +231,7 @@ absl::Status Runner::StartCluster() {
   net_ = std::make_unique<FaultNet>();
   ClusterOptions co;
   co.nodes = o_.nodes;
+  co.spare_nodes = o_.spare_nodes;
   co.tick_ms = o_.tick_ms;
   co.election_ticks = o_.election_ticks;
   co.extra_flags = {absl::StrCat("--unsafe_break=", o_.unsafe_break), "--per_partition_metrics=false"};
@@ -308,13 +319,15 @@ grpc::Status Runner::AtController(const std::function<grpc::Status(v1::Admin::St
 }
 
 void Runner::MoveReplica(std::mt19937_64& rng, Active& act) {
-  if (addresses_.size() <= o_.replication) return;  // every node holds every partition: nowhere to move
   const uint32_t p = static_cast<uint32_t>(rng() % o_.partitions);
   std::vector<size_t> to = ReplicasOf(p);
   std::vector<size_t> spare;
   for (size_t n = 0; n < addresses_.size(); ++n) {
-    if (std::find(to.begin(), to.end(), n) == to.end()) spare.push_back(n);
+    if (Member(n + 1) && !draining_.contains(n + 1) && std::find(to.begin(), to.end(), n) == to.end()) {
+      spare.push_back(n);
+    }
   }
+  if (spare.empty()) return;
   const size_t slot = rng() % to.size();
   const size_t from = to[slot];
   to[slot] = spare[rng() % spare.size()];
@@ -334,6 +347,66 @@ void Runner::MoveReplica(std::mt19937_64& rng, Active& act) {
   ++moves_started_;
   std::lock_guard lock(replicas_mu_);
   replicas_[p] = to;  // consumers read from the new set; the final check reloads it once moves are done
+}
+
+void Runner::ReplaceNode(std::mt19937_64& rng, Active& act) {
+  const uint64_t spare = static_cast<uint64_t>(o_.nodes) + joined_ + 1;
+  if (joined_ >= static_cast<uint64_t>(o_.spare_nodes)) return;  // no slot left
+  std::vector<uint64_t> live;
+  for (uint64_t id = 1; id < spare; ++id) {
+    if (Member(id) && !draining_.contains(id) && cluster_->Running(id) && !paused_now_.contains(id)) {
+      live.push_back(id);
+    }
+  }
+  if (live.size() < 2) return;
+  const uint64_t victim = live[rng() % live.size()];
+  const uint64_t via = live[(std::find(live.begin(), live.end(), victim) - live.begin() + 1) % live.size()];
+  auto joined = cluster_->Join(spare, via, std::chrono::seconds(30));
+  if (!joined.ok()) {
+    report_.live = false;
+    Example(absl::StrCat("n", spare, " did not join through n", via, " within 30 s: ", joined.message()));
+    harness_failed_.store(true);
+    harness_error_ = absl::StrCat("join of n", spare, ": ", joined.message());
+    return;
+  }
+  ++joined_;
+  v1::DecommissionNodeRequest req;
+  req.set_node_id(victim);
+  req.set_replacement_node_id(spare);
+  grpc::Status s = AtController([&](v1::Admin::Stub& admin) {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, milliseconds(2000));
+    v1::DecommissionNodeResponse resp;
+    return admin.DecommissionNode(&ctx, req, &resp);
+  });
+  act.what.push_back(absl::StrCat("replace_node n", victim, " -> n", spare, " (joined)",
+                                  s.ok() ? "" : absl::StrCat(" (", s.error_message(), ")")));
+  if (!s.ok()) return;
+  ++moves_started_;
+  draining_.insert(victim);
+  std::lock_guard lock(replicas_mu_);  // consumers read from the new node at once (as after move_replica)
+  for (auto& replicas : replicas_) std::replace(replicas.begin(), replicas.end(), victim - 1, spare - 1);
+}
+
+void Runner::RetireRemoved() {
+  if (draining_.empty()) return;
+  v1::DescribeClusterResponse cluster;
+  grpc::Status s = AtController([&](v1::Admin::Stub& admin) {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, milliseconds(2000));
+    return admin.DescribeCluster(&ctx, v1::DescribeClusterRequest(), &cluster);
+  });
+  if (!s.ok()) return;
+  for (const auto& n : cluster.nodes()) {
+    if (!draining_.contains(n.id()) || n.state() != v1::NODE_REMOVED) continue;
+    if (cluster_->Running(n.id())) (void)cluster_->Kill(n.id());
+    (void)cluster_->Resume(n.id());
+    draining_.erase(n.id());
+    retired_.insert(n.id());
+    paused_now_.erase(n.id());
+    down_now_.insert(n.id());  // Leaders() asks it no more
+    Say(absl::StrCat("n", n.id(), " was removed by the cluster: stopped for good"));
+  }
 }
 
 void Runner::WaitForMoves() {
@@ -357,6 +430,14 @@ void Runner::WaitForMoves() {
   }
   Say(absl::StrCat(moves_started_, " replica moves started; ",
                    running == 0 ? "all finished" : "not all finished"));
+  for (int i = 0; i < 300 && !draining_.empty(); ++i) {  // a replaced node leaves once its moves are done
+    RetireRemoved();
+    if (!draining_.empty()) std::this_thread::sleep_for(milliseconds(200));
+  }
+  if (!draining_.empty()) {
+    report_.live = false;
+    Example(absl::StrCat(draining_.size(), " replaced nodes were not removed 60 s after their moves"));
+  }
   if (auto s = LoadReplicas(); !s.ok()) Example(absl::StrCat("reloading the replicas: ", s.message()));
 }
 
@@ -680,8 +761,12 @@ void Runner::Block(const std::vector<uint64_t>& a, const std::vector<uint64_t>& 
 }
 
 void Runner::Apply(Fault f, Active& act, std::mt19937_64& rng) {
+  // The members: spare slots that have not joined and nodes the cluster removed take no faults. (A joined node's
+  // peers reach it directly, not through the fault proxies: network faults cut only the initial nodes' links.)
   std::vector<uint64_t> ids;
-  for (const auto& n : cluster_->nodes()) ids.push_back(n.id);
+  for (const auto& n : cluster_->nodes()) {
+    if (Member(n.id)) ids.push_back(n.id);
+  }
   auto others = [&](uint64_t x) {
     std::vector<uint64_t> out;
     for (uint64_t y : ids) {
@@ -758,6 +843,9 @@ void Runner::Apply(Fault f, Active& act, std::mt19937_64& rng) {
     case Fault::kMoveReplica:
       MoveReplica(rng, act);
       return;
+    case Fault::kReplaceNode:
+      ReplaceNode(rng, act);
+      return;
     case Fault::kTransferLeader: {
       const uint32_t p = static_cast<uint32_t>(rng() % o_.partitions);
       auto leaders = Leaders();
@@ -833,6 +921,7 @@ void Runner::Heal(Active& act) {
     down_now_.erase(id);
   }
   act = Active();
+  RetireRemoved();
 }
 
 void Runner::Nemesis() {
@@ -1047,6 +1136,7 @@ void Runner::Check() {
         }
         case Outcome::kFailed:
           if (!probe) report_.produce_failed++;
+          report_.failed_errors[op.last_error.substr(0, 60)]++;
           for (const auto& v : op.values) {
             for (size_t n : judged[op.partition]) {
               if (!position[n].contains(v)) continue;
@@ -1178,6 +1268,14 @@ std::string FaultReport::Summary() const {
       ", backwards ", backwards, ", phantoms ", phantoms, ", failed-but-present ", failed_but_present, ", gaps ",
       unexpected_gaps, ", crashes ", crashes, ", bad receipts ", bad_receipts, ", live ", live ? "yes" : "NO",
       ", converged ", converged ? "yes" : "NO", ": ", ok() ? "OK" : "VIOLATIONS");
+  // The three most common errors of the operations that failed for certain (information, not a violation).
+  std::vector<std::pair<int, std::string>> errors;
+  for (const auto& [e, n] : failed_errors) errors.emplace_back(n, e);
+  std::sort(errors.rbegin(), errors.rend());
+  for (size_t i = 0; i < errors.size() && i < 3; ++i) {
+    absl::StrAppend(&out, i == 0 ? "\nfailed operations, by error: " : "; ", errors[i].first, " x ",
+                    errors[i].second);
+  }
   for (const auto& e : examples) absl::StrAppend(&out, "\n  ", e);
   return out;
 }

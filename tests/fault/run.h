@@ -41,6 +41,9 @@ enum class Fault {
   kMoveReplica,     // move one replica of a random partition to a node that holds none (MoveReplicas; needs more
                     // nodes than the replication factor); the final check waits for moves and reads the replicas
                     // they left
+  kReplaceNode,     // decommission and re-add: a new node joins (brookd --join, into a spare slot), then a random
+                    // live node is replaced by it (DecommissionNode with replacement_node_id); the old one is
+                    // stopped for good once the cluster records it removed. Needs spare_nodes left.
 };
 const char* FaultName(Fault fault);
 // Parses a comma-separated list of fault names ("kill,kill_leader,..."); "all" is every fault.
@@ -50,6 +53,8 @@ std::vector<Fault> AllFaults();
 struct FaultOptions {
   uint64_t seed = 1;
   int nodes = 3;
+  // Slots for nodes that join during the run (kReplaceNode): one per replacement.
+  int spare_nodes = 0;
   uint32_t replication = 3;
   uint32_t partitions = 3;
   int producers = 6;  // threads; producer i writes to partition i % partitions
@@ -106,6 +111,7 @@ struct FaultReport {
   bool live = true;                   // every partition accepted a produce after the final heal
   bool converged = true;              // every node served the same full log
   std::vector<std::string> examples;  // the first violations, described
+  std::map<std::string, int> failed_errors;  // failed operations by their last error (its first 60 characters)
 
   bool ok() const {
     return lost == 0 && duplicates == 0 && disagreements == 0 && backwards == 0 && phantoms == 0 &&
