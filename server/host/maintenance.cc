@@ -127,6 +127,7 @@ void Maintenance::BalanceLeaders(Clock::TimePoint now) {
   next_balance_ = now + interval;
   const internal::MetadataState& meta = ctx_->groups->metadata().machine().state();
   if (meta.leader_balancer_paused() || ctx_->draining) return;
+  EvenPreferredLeaders();
   int moves = 0;
   for (auto& [id, g] : ctx_->groups->partitions()) {
     if (moves >= kMaxBalanceMoves) break;
@@ -150,6 +151,51 @@ void Maintenance::BalanceLeaders(Clock::TimePoint now) {
       }
     }
   }
+}
+
+void Maintenance::EvenPreferredLeaders() {
+  MetadataGroup& group = ctx_->groups->metadata();
+  if (evening_ || group.raft().role() != raft::Role::kLeader || !group.serving()) return;
+  const internal::MetadataState& meta = group.machine().state();
+  std::map<raft::NodeId, int> preferred;
+  for (raft::NodeId n : ctx_->ActiveMembers()) preferred[n] = 0;
+  for (const auto& [name, t] : meta.topics()) {
+    for (const auto& p : t.partitions()) {
+      if (!p.replicas().empty() && preferred.contains(p.replicas(0))) ++preferred[p.replicas(0)];
+    }
+  }
+  raft::NodeId most = 0;
+  for (const auto& [n, count] : preferred) {
+    if (most == 0 || count > preferred[most]) most = n;
+  }
+  if (most == 0) return;
+  // Of `most`'s partitions, the one whose other replica has the fewest preferred leaderships.
+  uint64_t group_id = 0;
+  raft::NodeId to = 0;
+  for (const auto& [name, t] : meta.topics()) {
+    for (const auto& p : t.partitions()) {
+      if (p.replicas().empty() || p.replicas(0) != most || p.target_replicas_size() > 0) continue;
+      for (raft::NodeId r : p.replicas()) {
+        if (!preferred.contains(r) || preferred[r] + 2 > preferred[most]) continue;
+        if (to == 0 || preferred[r] < preferred[to]) {
+          to = r;
+          group_id = p.group_id();
+        }
+      }
+    }
+  }
+  if (to == 0) return;
+  internal::MetadataCommand cmd;
+  cmd.mutable_set_preferred_leader()->set_group_id(group_id);
+  cmd.mutable_set_preferred_leader()->set_node_id(to);
+  evening_ = true;
+  ctx_->ProposeMetadata(cmd, [this, group_id, to, most](const grpc::Status& s, const MetadataApplied* m) {
+    evening_ = false;
+    if (s.ok() && m->status.ok()) {
+      LogInfo("n", ctx_->self(), " balancer: n", to, " is now the preferred leader of group ", group_id, " (was n",
+              most, ", which had the most)");
+    }
+  });
 }
 
 void Maintenance::SetLeaderBalancer(bool paused,

@@ -43,6 +43,12 @@ class Maintenance {
   // is another node, caught up to the commit index and heard from within an election timeout, starts a transfer
   // to it; at most kMaxBalanceMoves per look. Cost: one look at each hosted partition per interval.
   void BalanceLeaders(Clock::TimePoint now);
+  // The controller's half of balancing, at the same interval: when the active node with the most preferred
+  // leaderships has at least two more than another active node that is a replica of one of those partitions, it
+  // proposes SetPreferredLeader to make that node the partition's first replica (one proposal per look; the
+  // partition's leader then moves the leadership as above). So preferred leaders even out after nodes join, moves
+  // and decommissions, without moving data.
+  void EvenPreferredLeaders();
   static constexpr int kMaxBalanceMoves = 8;
   // SetLeaderBalancer on the controller: proposes the setting; `done` gets it as applied.
   void SetLeaderBalancer(bool paused, std::function<void(grpc::Status, v1::SetLeaderBalancerResponse)> done);
@@ -54,6 +60,7 @@ class Maintenance {
   void FinishCompaction(const CompactionResult& r);
 
   HostContext* const ctx_;
+  bool evening_ = false;  // a SetPreferredLeader proposal in flight
   Clock::TimePoint next_compaction_check_{};
   raft::GroupId last_compacted_ = 0;  // round robin: the next pass goes to a partition after this one
   Clock::TimePoint next_balance_{};

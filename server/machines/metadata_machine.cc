@@ -100,6 +100,7 @@ absl::StatusOr<MetadataMachine::Applied> MetadataMachine::ApplyCommand(const raf
     case internal::MetadataCommand::kDecommission:
     case internal::MetadataCommand::kSetNodeState:
     case internal::MetadataCommand::kCancelDecommission:
+    case internal::MetadataCommand::kSetPreferredLeader:
       ApplyPlacement(cmd, out);
       if (!out.status.ok()) return out;
       break;

@@ -103,6 +103,7 @@ class MetadataMachine final : public StateMachine<MetadataApplied> {
   // Every move as MoveReplicas, and the node DRAINING; on any refusal nothing changes.
   void Decommission(const internal::MetadataCommand::Decommission& cmd, MetadataApplied& out);
   void CancelDecommission(const internal::MetadataCommand::CancelDecommission& cmd, MetadataApplied& out);
+  void SetPreferredLeader(const internal::MetadataCommand::SetPreferredLeader& cmd, MetadataApplied& out);
   // The topic `name` of incarnation `topic_id` (0: any), or NOT_FOUND in out.status.
   internal::TopicRecord* FindTopic(const std::string& name, uint64_t topic_id, MetadataApplied& out);
   // Nodes whose record is ACTIVE (what a move or a placement may pick).

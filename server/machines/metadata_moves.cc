@@ -65,6 +65,8 @@ void MetadataMachine::ApplyPlacement(const internal::MetadataCommand& cmd, Metad
       return Decommission(cmd.decommission(), out);
     case internal::MetadataCommand::kCancelDecommission:
       return CancelDecommission(cmd.cancel_decommission(), out);
+    case internal::MetadataCommand::kSetPreferredLeader:
+      return SetPreferredLeader(cmd.set_preferred_leader(), out);
     case internal::MetadataCommand::kSetNodeState: {
       auto it = state_.mutable_nodes()->find(cmd.set_node_state().node_id());
       if (it == state_.mutable_nodes()->end()) {
@@ -220,6 +222,28 @@ void MetadataMachine::CancelDecommission(const internal::MetadataCommand::Cancel
     }
     if (changed) out.placed_all.push_back(t);
   }
+}
+
+void MetadataMachine::SetPreferredLeader(const internal::MetadataCommand::SetPreferredLeader& cmd,
+                                         MetadataApplied& out) {
+  for (auto& [name, t] : *state_.mutable_topics()) {
+    for (auto& p : *t.mutable_partitions()) {
+      if (p.group_id() != cmd.group_id()) continue;
+      out.topic = name;
+      auto* replicas = p.mutable_replicas();
+      auto it = std::find(replicas->begin(), replicas->end(), cmd.node_id());
+      if (it == replicas->end() || p.target_replicas_size() > 0) {
+        out.status = absl::FailedPreconditionError(
+            absl::StrCat("node ", cmd.node_id(), " is not a replica of ", name, "/", p.partition(),
+                         p.target_replicas_size() > 0 ? ", or a move of it runs" : ""));
+        return;
+      }
+      std::iter_swap(replicas->begin(), it);
+      out.placed = t;
+      return;
+    }
+  }
+  out.status = absl::NotFoundError(absl::StrCat("no partition has group ", cmd.group_id()));
 }
 
 void MetadataMachine::AddPartitions(const internal::MetadataCommand::AddPartitions& cmd, MetadataApplied& out) {

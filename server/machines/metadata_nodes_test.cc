@@ -1,4 +1,5 @@
-// Node records in the metadata state machine: admitting joining nodes (AdmitNode) and cancelling a decommission.
+// Node records in the metadata state machine: admitting joining nodes (AdmitNode), cancelling a decommission,
+// evening preferred leaders, and replicas restored from a snapshot.
 #include <algorithm>
 #include <map>
 #include <string>
@@ -163,6 +164,34 @@ TEST(MetadataApply, AReplicaRestoredFromASnapshotDoesNotApplyItsEntriesTwice) {
   auto applied = follower.Apply(e, &d);
   ASSERT_TRUE(applied.ok() && applied->status.ok());
   EXPECT_EQ(applied->producer_epoch, leader.Propose(next).producer_epoch);
+}
+
+// SetPreferredLeader swaps a replica to the front; the replicas stay the same nodes, and a moving partition or a
+// node that is not a replica is refused.
+TEST(MetadataApply, SetPreferredLeaderReordersTheReplicasOnly) {
+  Controller c({1, 2, 3, 4});
+  ASSERT_TRUE(c.Create("t", 1, 3).status.ok());
+  const auto p0 = c.machine.state().topics().at("t").partitions(0);
+  const std::vector<uint64_t> before(p0.replicas().begin(), p0.replicas().end());
+  auto set = [&](uint64_t node) {
+    internal::MetadataCommand cmd;
+    cmd.mutable_set_preferred_leader()->set_group_id(p0.group_id());
+    cmd.mutable_set_preferred_leader()->set_node_id(node);
+    return c.Propose(cmd);
+  };
+  auto swapped = set(before[2]);
+  ASSERT_TRUE(swapped.status.ok()) << swapped.status;
+  const auto& after = c.machine.state().topics().at("t").partitions(0).replicas();
+  EXPECT_EQ(std::vector<uint64_t>(after.begin(), after.end()),
+            (std::vector<uint64_t>{before[2], before[1], before[0]}));
+  EXPECT_EQ(swapped.placed.name(), "t");
+  uint64_t stranger = 1;
+  while (std::count(before.begin(), before.end(), stranger) > 0) ++stranger;
+  EXPECT_EQ(set(stranger).status.code(), absl::StatusCode::kFailedPrecondition);
+  internal::MetadataCommand none;
+  none.mutable_set_preferred_leader()->set_group_id(999);
+  none.mutable_set_preferred_leader()->set_node_id(1);
+  EXPECT_EQ(c.Propose(none).status.code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace

@@ -23,10 +23,11 @@ using namespace std::chrono_literals;
 
 class ElasticTest : public ::testing::Test {
  protected:
-  void Start(int nodes, int spare_nodes = 0) {
+  void Start(int nodes, int spare_nodes = 0, std::vector<std::string> flags = {}) {
     ClusterOptions o;
     o.nodes = nodes;
     o.spare_nodes = spare_nodes;
+    o.extra_flags = std::move(flags);
     auto c = Cluster::Start(o);
     ASSERT_TRUE(c.ok()) << c.status();
     cluster_ = std::move(*c);
@@ -517,6 +518,37 @@ TEST_F(ElasticTest, ACancelledDecommissionLeavesTheNodeActiveAndThePartitionsWhe
   });
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(s.error_message().find("is not being decommissioned"), std::string::npos) << s.error_message();
+}
+
+// The balancer evens leaders per node: a node that joined and took a replica of every partition, none of them as
+// the first (preferred) one, becomes the preferred leader of its share, and leads it.
+TEST_F(ElasticTest, TheBalancerEvensLeadersPerNodeAfterANodeJoins) {
+  Start(3, /*spare_nodes=*/1, {"--leader_balance_interval_ms=300"});
+  ASSERT_TRUE(client_->CreateTopic("even", 8, 3).ok());
+  Join(4, /*via=*/1);
+  for (const auto& [p, replicas] : Replicas("even")) {
+    std::vector<uint64_t> to = replicas;
+    to[1 + p % 2] = 4;  // never the first replica
+    auto s = Move("even", p, to);
+    ASSERT_TRUE(s.ok()) << "partition " << p << ": " << s.error_message();
+  }
+  ASSERT_TRUE(WaitNoMoves(60s));
+  std::map<uint64_t, int> leaders;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    leaders.clear();
+    for (uint32_t p = 0; p < 8; ++p) ++leaders[client_->LeaderId("even", p)];
+    int lo = 8, hi = 0;
+    for (uint64_t n = 1; n <= 4; ++n) {
+      lo = std::min(lo, leaders[n]);
+      hi = std::max(hi, leaders[n]);
+    }
+    if (hi - lo <= 1 && leaders[0] == 0) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  std::string got;
+  for (const auto& [n, count] : leaders) absl::StrAppend(&got, " n", n, "=", count);
+  for (uint64_t n = 1; n <= 4; ++n) EXPECT_EQ(leaders[n], 2) << "leaders per node:" << got;
 }
 
 // A move to a node that stops answering is cancelled: the partition goes back to where it was, with its data.
