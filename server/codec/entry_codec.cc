@@ -105,6 +105,10 @@ std::string EncodeOffsetCommit(const internal::OffsetCommit& commit) {
   return Frame(EntryKind::kOffsetCommit, commit);
 }
 
+std::string EncodeGroupCommand(const internal::GroupCommand& command) {
+  return Frame(EntryKind::kGroupCommand, command);
+}
+
 void StampAppendTime(std::string& data, int64_t append_time_ms) {
   PutLe(data, 1, static_cast<uint64_t>(append_time_ms), 8);
 }
@@ -129,7 +133,7 @@ absl::Status VerifyEntryData(std::string_view data) {
     return absl::DataLossError(absl::StrCat("entry data is ", data.size(), " bytes, shorter than its header"));
   }
   auto kind = static_cast<uint8_t>(data[0]);
-  if (kind != 1 && kind != 2) return absl::DataLossError(absl::StrCat("unknown entry kind ", kind));
+  if (kind != 1 && kind != 2 && kind != 7) return absl::DataLossError(absl::StrCat("unknown entry kind ", kind));
   uint32_t want = static_cast<uint32_t>(GetLe(data, 9, 4));
   uint32_t got = storage::Crc32c(data.substr(kEntryHeaderBytes));
   if (want != got) {
@@ -195,6 +199,10 @@ absl::StatusOr<internal::RecordBatch> DecodeRecordBatch(std::string_view data) {
 
 absl::StatusOr<internal::OffsetCommit> DecodeOffsetCommit(std::string_view data) {
   return Decode<internal::OffsetCommit>(data, EntryKind::kOffsetCommit);
+}
+
+absl::StatusOr<internal::GroupCommand> DecodeGroupCommand(std::string_view data) {
+  return Decode<internal::GroupCommand>(data, EntryKind::kGroupCommand);
 }
 
 }  // namespace brook::server

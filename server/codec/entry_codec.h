@@ -1,10 +1,12 @@
 // The data of a partition's Raft log entries (kNormal): what one entry holds and how it is laid out.
 //
-//   byte 0        kind: 1 = record batch, 2 = consumer-group offset commit
+//   byte 0        kind: 1 = record batch, 2 = consumer-group offset commit, 7 = group coordinator command (the
+//                 kind is outside the body CRC, so kinds differ in at least two bits: one flipped bit cannot
+//                 turn an entry into another kind)
 //   bytes 1..8    append_time_ms, int64 little-endian: stamped by the leader when it proposes the entry
 //   bytes 9..12   CRC-32C (Castagnoli) of the body, uint32 little-endian
-//   bytes 13..    body: brook.internal.RecordBatch or brook.internal.OffsetCommit
-//   (proto/brook/internal/state.proto)
+//   bytes 13..    body: brook.internal.RecordBatch, brook.internal.OffsetCommit (proto/brook/internal/state.proto)
+//                 or brook.internal.GroupCommand (proto/brook/internal/groups.proto)
 //
 // The body's CRC is computed once, by the gRPC thread that encodes the Produce, and checked by every replica
 // before it appends a received entry and whenever the entry is decoded for a read. Storage adds its own CRC over
@@ -17,12 +19,13 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "brook/internal/groups.pb.h"
 #include "brook/internal/state.pb.h"
 #include "brook/v1/log.pb.h"
 
 namespace brook::server {
 
-enum class EntryKind : uint8_t { kRecordBatch = 1, kOffsetCommit = 2 };
+enum class EntryKind : uint8_t { kRecordBatch = 1, kOffsetCommit = 2, kGroupCommand = 7 };
 
 inline constexpr size_t kEntryHeaderBytes = 13;
 
@@ -36,6 +39,8 @@ std::string EncodeRecordBatch(const v1::ProduceRequest& req, uint32_t uncompress
 // decompress) and of a compacted one (its span, whatever compaction removed), the size of `records` otherwise.
 uint32_t BatchRecordCount(const internal::RecordBatch& batch);
 std::string EncodeOffsetCommit(const internal::OffsetCommit& commit);
+// A consumer-group coordinator command (docs/decisions.md A19); an entry of no records.
+std::string EncodeGroupCommand(const internal::GroupCommand& command);
 
 // Entry data for a batch that key compaction rewrote (batch.compacted() set: surviving records, their offset
 // deltas, the span in record_count, the original body CRC), stamped with the entry's `append_time_ms`, with the
@@ -74,5 +79,6 @@ absl::Status VerifyEntryData(std::string_view data);
 
 absl::StatusOr<internal::RecordBatch> DecodeRecordBatch(std::string_view data);
 absl::StatusOr<internal::OffsetCommit> DecodeOffsetCommit(std::string_view data);
+absl::StatusOr<internal::GroupCommand> DecodeGroupCommand(std::string_view data);
 
 }  // namespace brook::server

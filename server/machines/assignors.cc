@@ -41,7 +41,8 @@ Assignment AssignRange(const std::vector<AssignorMember>& members, const std::ma
   return out;
 }
 
-Assignment AssignUniform(const std::vector<AssignorMember>& members, const std::map<std::string, uint32_t>& counts) {
+Assignment AssignUniform(const std::vector<AssignorMember>& members,
+                         const std::map<std::string, uint32_t>& counts) {
   Assignment out;
   const auto ordered = InKeyOrder(members);
   std::map<std::string, const AssignorMember*> by_id;

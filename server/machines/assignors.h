@@ -36,7 +36,8 @@ Assignment AssignRange(const std::vector<AssignorMember>& members, const std::ma
 // Keeps each member's previous partitions that are still valid, gives the rest to the least loaded eligible
 // member, then moves partitions from the most to the least loaded until no move of an eligible partition would
 // narrow the gap. With equal subscriptions the counts differ by at most one.
-Assignment AssignUniform(const std::vector<AssignorMember>& members, const std::map<std::string, uint32_t>& counts);
+Assignment AssignUniform(const std::vector<AssignorMember>& members,
+                         const std::map<std::string, uint32_t>& counts);
 
 inline constexpr std::string_view kRangeAssignor = "range";
 inline constexpr std::string_view kUniformAssignor = "uniform";

@@ -3,9 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "server/common/limits.h"
 
 namespace brook::server {
 namespace {
@@ -26,35 +24,6 @@ std::vector<std::string> SortedUnique(const google::protobuf::RepeatedPtrField<s
 
 std::string Name(const TopicPartition& tp) { return absl::StrCat(tp.topic, "/", tp.partition); }
 
-std::string Deterministic(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::io::StringOutputStream stream(&out);
-  google::protobuf::io::CodedOutputStream coded(&stream);
-  coded.SetSerializationDeterministic(true);
-  m.SerializeToCodedStream(&coded);
-  coded.Trim();
-  return out;
-}
-
-void AddSet(const PartitionSet& set, google::protobuf::RepeatedPtrField<internal::TopicPartitions>* out) {
-  for (const auto& tp : set) {
-    if (out->empty() || out->rbegin()->topic() != tp.topic) out->Add()->set_topic(tp.topic);
-    out->rbegin()->add_partitions(tp.partition);
-  }
-}
-
-absl::StatusOr<PartitionSet> ReadSet(const google::protobuf::RepeatedPtrField<internal::TopicPartitions>& in) {
-  PartitionSet out;
-  for (const auto& t : in) {
-    for (uint32_t p : t.partitions()) {
-      if (!out.insert({t.topic(), p}).second) {
-        return absl::DataLossError(absl::StrCat("partition ", t.topic(), "/", p, " listed twice"));
-      }
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 const GroupMember* ConsumerGroup::Owner(const TopicPartition& tp) const {
@@ -69,16 +38,69 @@ const ConsumerGroup* GroupCoordinator::Find(const std::string& group) const {
   return it == groups_.end() ? nullptr : &it->second;
 }
 
+absl::Status GroupCoordinator::CheckCommand(const internal::GroupCommand& cmd) {
+  if (cmd.group().empty() || cmd.group().size() > Limits::kMaxGroupNameLength) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a group id is 1 to ", Limits::kMaxGroupNameLength, " bytes, not ", cmd.group().size()));
+  }
+  auto too_many = [](const char* what, size_t n, size_t limit) {
+    return absl::InvalidArgumentError(absl::StrCat(n, " ", what, "; the limit is ", limit));
+  };
+  if (cmd.has_heartbeat()) {
+    const auto& hb = cmd.heartbeat();
+    if (hb.member_id().size() > kMaxIdBytes || hb.instance_id().size() > kMaxIdBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("member and instance ids are at most ", kMaxIdBytes, " bytes"));
+    }
+    if (static_cast<size_t>(hb.topics_size()) > kMaxTopicsPerGroup) {
+      return too_many("topics to read", hb.topics_size(), kMaxTopicsPerGroup);
+    }
+    for (const auto& t : hb.topics()) {
+      if (t.empty() || t.size() > Limits::kMaxTopicNameLength) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("topic names are 1 to ", Limits::kMaxTopicNameLength, " bytes"));
+      }
+    }
+    if (hb.partition_counts_size() > static_cast<int>(kMaxTopicsPerGroup)) {
+      return too_many("topics read by the group", hb.partition_counts_size(), kMaxTopicsPerGroup);
+    }
+    uint64_t partitions = 0;
+    for (const auto& [t, n] : hb.partition_counts()) {
+      if (n > Limits::kMaxPartitionsPerTopic)
+        return too_many("partitions in one topic", n, Limits::kMaxPartitionsPerTopic);
+      partitions += n;
+    }
+    if (partitions > kMaxPartitionsPerGroup)
+      return too_many("partitions read by the group", partitions, kMaxPartitionsPerGroup);
+    size_t owned = 0;
+    for (const auto& t : hb.owned()) owned += t.partitions_size();
+    if (owned > kMaxPartitionsPerGroup) return too_many("owned partitions", owned, kMaxPartitionsPerGroup);
+  }
+  const auto* offsets = cmd.has_commit() ? &cmd.commit().offsets()
+                                         : (cmd.has_reset_offsets() ? &cmd.reset_offsets().offsets() : nullptr);
+  if (offsets != nullptr) {
+    if (static_cast<size_t>(offsets->size()) > kMaxPartitionsPerGroup) {
+      return too_many("offsets", offsets->size(), kMaxPartitionsPerGroup);
+    }
+    for (const auto& o : *offsets) {
+      if (o.metadata().size() > Limits::kMaxOffsetMetadataBytes) {
+        return too_many("bytes of offset metadata", o.metadata().size(), Limits::kMaxOffsetMetadataBytes);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 GroupApplied GroupCoordinator::Apply(const internal::GroupCommand& cmd) {
-  if (cmd.group().empty()) return Refused(GroupRefusal::kInvalid, absl::InvalidArgumentError("no group named"));
+  if (auto s = CheckCommand(cmd); !s.ok()) return Refused(GroupRefusal::kInvalid, std::move(s));
   auto it = groups_.find(cmd.group());
   const bool creates = (cmd.has_heartbeat() && cmd.heartbeat().member_epoch() == 0) ||
                        (cmd.has_commit() && cmd.commit().member_id().empty()) || cmd.has_reset_offsets();
   if (it == groups_.end()) {
     if (!creates) {
-      return Refused(cmd.has_heartbeat() || cmd.has_commit() ? GroupRefusal::kUnknownMember
-                                                             : GroupRefusal::kUnknownGroup,
-                     absl::NotFoundError(absl::StrCat("group '", cmd.group(), "' does not exist")));
+      return Refused(
+          cmd.has_heartbeat() || cmd.has_commit() ? GroupRefusal::kUnknownMember : GroupRefusal::kUnknownGroup,
+          absl::NotFoundError(absl::StrCat("group '", cmd.group(), "' does not exist")));
     }
     if (groups_.size() >= kMaxGroups) {
       return Refused(GroupRefusal::kTooManyGroups,
@@ -140,8 +162,8 @@ GroupApplied GroupCoordinator::Join(ConsumerGroup& g, const internal::GroupHeart
   }
   if (previous == nullptr && g.members.size() >= kMaxMembers) {
     return Refused(GroupRefusal::kGroupFull,
-                   absl::ResourceExhaustedError(absl::StrCat("group '", g.id, "' has ", kMaxMembers,
-                                                             " members, the limit per group")));
+                   absl::ResourceExhaustedError(
+                       absl::StrCat("group '", g.id, "' has ", kMaxMembers, " members, the limit per group")));
   }
   if (previous == nullptr && (!hb.has_topics() || hb.topics().empty())) {
     return Refused(GroupRefusal::kInvalid, absl::InvalidArgumentError("a join names at least one topic to read"));
@@ -149,8 +171,8 @@ GroupApplied GroupCoordinator::Join(ConsumerGroup& g, const internal::GroupHeart
   const std::string assignor = hb.assignor().empty() ? std::string(kUniformAssignor) : hb.assignor();
   if (assignor != kUniformAssignor && assignor != kRangeAssignor) {
     return Refused(GroupRefusal::kInvalid,
-                   absl::InvalidArgumentError(absl::StrCat("unknown assignor '", assignor,
-                                                           "'; use \"uniform\" (sticky) or \"range\"")));
+                   absl::InvalidArgumentError(
+                       absl::StrCat("unknown assignor '", assignor, "'; use \"uniform\" (sticky) or \"range\"")));
   }
   if (!hb.assignor().empty() && !g.members.empty() && g.assignor != assignor) {
     return Refused(GroupRefusal::kInvalid,
@@ -208,8 +230,8 @@ GroupApplied GroupCoordinator::Heartbeat(ConsumerGroup& g, const internal::Group
   }
   if (e < -2 || (e == -2 && m.instance_id.empty())) {
     return Refused(GroupRefusal::kInvalid,
-                   absl::InvalidArgumentError(absl::StrCat("member epoch ", e,
-                                                           " is not valid (-2 is for static members only)")));
+                   absl::InvalidArgumentError(
+                       absl::StrCat("member epoch ", e, " is not valid (-2 is for static members only)")));
   }
   GroupApplied out;
   out.member_id = m.id;
@@ -222,6 +244,11 @@ GroupApplied GroupCoordinator::Heartbeat(ConsumerGroup& g, const internal::Group
     m.away = true;
     out.member_epoch = m.epoch;
     return out;
+  }
+  absl::StatusOr<PartitionSet> held = ReadPartitionSet(hb.owned());
+  if (!held.ok()) {
+    return Refused(GroupRefusal::kInvalid,
+                   absl::InvalidArgumentError(absl::StrCat("owned partitions: ", held.status().message())));
   }
   if (hb.has_topics() && hb.topics().empty()) {
     return Refused(GroupRefusal::kInvalid,
@@ -240,10 +267,8 @@ GroupApplied GroupCoordinator::Heartbeat(ConsumerGroup& g, const internal::Group
   }
   if (out.group_changed) ++g.epoch;
   if (hb.has_owned()) {
-    auto held = ReadSet(hb.owned());
-    PartitionSet still = held.ok() ? *held : PartitionSet{};
     for (auto r = m.revoking.begin(); r != m.revoking.end();) {
-      if (!still.contains(*r)) {
+      if (!held->contains(*r)) {
         m.owned.erase(*r);
         r = m.revoking.erase(r);
       } else {
@@ -272,17 +297,19 @@ GroupApplied GroupCoordinator::Remove(ConsumerGroup& g, const internal::GroupRem
 GroupApplied GroupCoordinator::Commit(ConsumerGroup& g, const internal::GroupCommit& c, int64_t now_ms) {
   if (c.member_id().empty()) {
     if (!g.members.empty()) {
-      return Refused(GroupRefusal::kGroupNotEmpty,
-                     absl::FailedPreconditionError(absl::StrCat(
-                         "group '", g.id, "' has ", g.members.size(),
-                         " members; a commit from outside the group protocol is accepted only while it has none")));
+      return Refused(
+          GroupRefusal::kGroupNotEmpty,
+          absl::FailedPreconditionError(absl::StrCat(
+              "group '", g.id, "' has ", g.members.size(),
+              " members; a commit from outside the group protocol is accepted only while it has none")));
     }
   } else {
     auto it = g.members.find(c.member_id());
     if (it == g.members.end()) {
-      return Refused(GroupRefusal::kUnknownMember,
-                     absl::NotFoundError(absl::StrCat("member '", c.member_id(), "' is not in group '", g.id,
-                                                      "' (it left or its session expired); nothing was committed")));
+      return Refused(
+          GroupRefusal::kUnknownMember,
+          absl::NotFoundError(absl::StrCat("member '", c.member_id(), "' is not in group '", g.id,
+                                           "' (it left or its session expired); nothing was committed")));
     }
     const GroupMember& m = it->second;
     for (const auto& o : c.offsets()) {
@@ -296,10 +323,10 @@ GroupApplied GroupCoordinator::Commit(ConsumerGroup& g, const internal::GroupCom
       }
       if (c.member_epoch() < owned->second || c.member_epoch() > m.epoch) {
         return Refused(GroupRefusal::kStaleEpoch,
-                       absl::FailedPreconditionError(absl::StrCat(
-                           "member '", m.id, "' committed ", Name(tp), " at epoch ", c.member_epoch(),
-                           ", but owns it since epoch ", owned->second, " and is at epoch ", m.epoch,
-                           "; nothing was committed")));
+                       absl::FailedPreconditionError(
+                           absl::StrCat("member '", m.id, "' committed ", Name(tp), " at epoch ", c.member_epoch(),
+                                        ", but owns it since epoch ", owned->second, " and is at epoch ", m.epoch,
+                                        "; nothing was committed")));
       }
     }
   }
@@ -363,122 +390,9 @@ bool GroupCoordinator::WouldChange(const internal::GroupCommand& cmd) const {
   GroupCoordinator scratch;
   const ConsumerGroup* g = Find(cmd.group());
   if (g != nullptr) scratch.groups_.emplace(g->id, *g);
-  const std::string before = g == nullptr ? std::string() : Deterministic(ToProto(*g));
+  const std::string before = Serialized(cmd.group());
   if (!scratch.Apply(cmd).status.ok()) return false;
-  const ConsumerGroup* after = scratch.Find(cmd.group());
-  return after == nullptr ? g != nullptr : Deterministic(ToProto(*after)) != before;
+  return scratch.Serialized(cmd.group()) != before;
 }
-
-internal::ConsumerGroupState GroupCoordinator::ToProto(const ConsumerGroup& g) const {
-  internal::ConsumerGroupState s;
-  s.set_group(g.id);
-  s.set_epoch(g.epoch);
-  s.set_target_epoch(g.target_epoch);
-  s.set_assignor(g.assignor);
-  s.set_created_ms(g.created_ms);
-  s.set_rebalances(g.rebalances);
-  for (const auto& [id, m] : g.members) {
-    auto* p = s.add_members();
-    p->set_member_id(m.id);
-    p->set_instance_id(m.instance_id);
-    p->set_epoch(m.epoch);
-    p->set_previous_epoch(m.previous_epoch);
-    for (const auto& t : m.topics) p->add_topics(t);
-    PartitionSet owned;
-    for (const auto& [tp, since] : m.owned) {
-      owned.insert(tp);
-      p->add_owned_since(since);
-    }
-    AddSet(owned, p->mutable_owned());
-    AddSet(m.revoking, p->mutable_revoking());
-    AddSet(m.target, p->mutable_target());
-    p->set_session_timeout_ms(m.session_timeout_ms);
-    p->set_rebalance_timeout_ms(m.rebalance_timeout_ms);
-    p->set_away(m.away);
-    p->set_joined_ms(m.joined_ms);
-  }
-  for (const auto& [t, n] : g.partition_counts) (*s.mutable_partition_counts())[t] = n;
-  for (const auto& [tp, o] : g.offsets) {
-    auto* p = s.add_offsets();
-    p->set_topic(tp.topic);
-    p->set_partition(tp.partition);
-    p->set_offset(o.offset);
-    p->set_metadata(o.metadata);
-    p->set_commit_time_ms(o.commit_time_ms);
-  }
-  return s;
-}
-
-absl::StatusOr<ConsumerGroup> GroupCoordinator::FromProto(const internal::ConsumerGroupState& s) {
-  ConsumerGroup g;
-  g.id = s.group();
-  g.epoch = s.epoch();
-  g.target_epoch = s.target_epoch();
-  g.assignor = s.assignor();
-  g.created_ms = s.created_ms();
-  g.rebalances = s.rebalances();
-  if (g.id.empty() || g.target_epoch > g.epoch) return absl::DataLossError("group state without id or epochs");
-  PartitionSet owned_anywhere;
-  for (const auto& p : s.members()) {
-    GroupMember m;
-    m.id = p.member_id();
-    m.instance_id = p.instance_id();
-    m.epoch = p.epoch();
-    m.previous_epoch = p.previous_epoch();
-    m.topics.assign(p.topics().begin(), p.topics().end());
-    auto owned = ReadSet(p.owned());
-    if (!owned.ok()) return owned.status();
-    if (owned->size() != static_cast<size_t>(p.owned_since_size())) {
-      return absl::DataLossError(absl::StrCat("member '", m.id, "' of group '", g.id, "': owned epochs mismatch"));
-    }
-    int i = 0;
-    for (const auto& tp : *owned) {
-      if (!owned_anywhere.insert(tp).second) {
-        return absl::DataLossError(absl::StrCat("group '", g.id, "': ", Name(tp), " owned by two members"));
-      }
-      m.owned[tp] = p.owned_since(i++);
-    }
-    auto revoking = ReadSet(p.revoking());
-    auto target = ReadSet(p.target());
-    if (!revoking.ok() || !target.ok()) return absl::DataLossError("bad revoking or target set");
-    m.revoking = std::move(*revoking);
-    m.target = std::move(*target);
-    m.session_timeout_ms = p.session_timeout_ms();
-    m.rebalance_timeout_ms = p.rebalance_timeout_ms();
-    m.away = p.away();
-    m.joined_ms = p.joined_ms();
-    if (m.id.empty() || !g.members.emplace(m.id, std::move(m)).second) {
-      return absl::DataLossError(absl::StrCat("group '", g.id, "': empty or repeated member id"));
-    }
-  }
-  for (const auto& [t, n] : s.partition_counts()) g.partition_counts[t] = n;
-  for (const auto& o : s.offsets()) {
-    g.offsets[{o.topic(), o.partition()}] = GroupOffset{o.offset(), o.metadata(), o.commit_time_ms()};
-  }
-  return g;
-}
-
-std::string GroupCoordinator::Snapshot() const {
-  internal::CoordinatorState s;
-  for (const auto& [id, g] : groups_) *s.add_groups() = ToProto(g);
-  return Deterministic(s);
-}
-
-absl::Status GroupCoordinator::Restore(std::string_view snapshot) {
-  internal::CoordinatorState s;
-  if (!s.ParseFromArray(snapshot.data(), static_cast<int>(snapshot.size()))) {
-    return absl::DataLossError("coordinator snapshot does not parse");
-  }
-  std::map<std::string, ConsumerGroup> groups;
-  for (const auto& gs : s.groups()) {
-    auto g = FromProto(gs);
-    if (!g.ok()) return g.status();
-    if (!groups.emplace(g->id, std::move(*g)).second) return absl::DataLossError("group listed twice");
-  }
-  groups_ = std::move(groups);
-  return absl::OkStatus();
-}
-
-bool SameGroups(const GroupCoordinator& a, const GroupCoordinator& b) { return a.Snapshot() == b.Snapshot(); }
 
 }  // namespace brook::server

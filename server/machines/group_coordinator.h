@@ -65,15 +65,15 @@ struct ConsumerGroup {
 // Why a command was refused, for the answer's structured details.
 enum class GroupRefusal {
   kNone,
-  kUnknownMember,     // no such member (never joined, left, or removed): join again with epoch 0
-  kFencedEpoch,       // the epoch is neither the member's current nor its previous one: join again
-  kStaleEpoch,        // a commit with an epoch from before the member got the partition, or past its current
-  kNotOwner,          // a commit for a partition the member does not own
-  kGroupNotEmpty,     // a commit without a member, a reset or a delete while the group has members
-  kUnknownGroup,      // no such group
-  kGroupFull,         // the group has kMaxMembers members
-  kTooManyGroups,     // the coordinator holds kMaxGroups groups
-  kInvalid,           // a malformed command (bad epoch, unknown assignor)
+  kUnknownMember,  // no such member (never joined, left, or removed): join again with epoch 0
+  kFencedEpoch,    // the epoch is neither the member's current nor its previous one: join again
+  kStaleEpoch,     // a commit with an epoch from before the member got the partition, or past its current
+  kNotOwner,       // a commit for a partition the member does not own
+  kGroupNotEmpty,  // a commit without a member, a reset or a delete while the group has members
+  kUnknownGroup,   // no such group
+  kGroupFull,      // the group has kMaxMembers members
+  kTooManyGroups,  // the coordinator holds kMaxGroups groups
+  kInvalid,        // a malformed command (bad epoch, unknown assignor)
 };
 
 struct GroupApplied {
@@ -81,8 +81,8 @@ struct GroupApplied {
   GroupRefusal refusal = GroupRefusal::kNone;
   std::string member_id;
   uint32_t member_epoch = 0;
-  PartitionSet assignment;  // a heartbeat's answer: what the member owns now, minus what it must give up
-  PartitionSet revoking;    // ... and what it must give up
+  PartitionSet assignment;     // a heartbeat's answer: what the member owns now, minus what it must give up
+  PartitionSet revoking;       // ... and what it must give up
   bool group_changed = false;  // membership, subscription or counts changed (a rebalance began)
   bool group_deleted = false;
 };
@@ -91,6 +91,13 @@ class GroupCoordinator {
  public:
   static constexpr size_t kMaxMembers = 1000;
   static constexpr size_t kMaxGroups = 10000;
+  static constexpr size_t kMaxIdBytes = 255;               // member and instance ids
+  static constexpr size_t kMaxTopicsPerGroup = 100;        // topics the members of one group read, together
+  static constexpr size_t kMaxPartitionsPerGroup = 10000;  // partitions of those topics, together
+
+  // The bounds every command must keep (its ids, topic and partition counts, offsets); INVALID_ARGUMENT naming
+  // the first one it breaks. Apply checks it first: entry bytes may be hostile.
+  static absl::Status CheckCommand(const internal::GroupCommand& cmd);
 
   // Applies one command. The command's own failures go into GroupApplied::status; the machine is unchanged then.
   GroupApplied Apply(const internal::GroupCommand& cmd);
@@ -101,6 +108,12 @@ class GroupCoordinator {
   // Whether applying `cmd` would change anything (the leader answers a plain heartbeat without a Raft write when
   // it would not). Costs a copy of one group.
   bool WouldChange(const internal::GroupCommand& cmd) const;
+
+  // One group's state, serialized deterministically (what a replica persists under the group's key).
+  std::string Serialized(const std::string& group) const;
+  // Adds or replaces one group from its persisted state (a replica loading its keys). DataLoss if it is corrupt.
+  absl::Status Put(std::string_view serialized);
+  void Clear() { groups_.clear(); }
 
   internal::ConsumerGroupState ToProto(const ConsumerGroup& g) const;
   static absl::StatusOr<ConsumerGroup> FromProto(const internal::ConsumerGroupState& s);
@@ -120,6 +133,10 @@ class GroupCoordinator {
 
   std::map<std::string, ConsumerGroup> groups_;
 };
+
+// A partition list as protos carry it; DataLoss when a partition is listed twice.
+absl::StatusOr<PartitionSet> ReadPartitionSet(
+    const google::protobuf::RepeatedPtrField<internal::TopicPartitions>& in);
 
 // Whether two states hold the same groups (tests; snapshot round trips).
 bool SameGroups(const GroupCoordinator& a, const GroupCoordinator& b);

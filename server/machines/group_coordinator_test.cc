@@ -83,7 +83,8 @@ void Settle(GroupCoordinator& c, const std::string& group) {
     bool changed = false;
     for (const auto& [id, m] : c.Find(group)->members) {
       auto t = told.find(id);
-      auto cmd = t == told.end() ? Beat(group, id, m.epoch, {}) : Beat(group, id, t->second.first, t->second.second);
+      auto cmd =
+          t == told.end() ? Beat(group, id, m.epoch, {}) : Beat(group, id, t->second.first, t->second.second);
       if (t == told.end()) cmd.mutable_heartbeat()->set_has_owned(false);
       changed |= c.WouldChange(cmd);
       auto r = c.Apply(cmd);
@@ -204,6 +205,21 @@ TEST(GroupCoordinatorTest, RefusalsSayWhy) {
   EXPECT_TRUE(c.Apply(del).status.ok());
   EXPECT_EQ(c.Find("g"), nullptr);
   EXPECT_EQ(c.Apply(del).refusal, GroupRefusal::kUnknownGroup);
+}
+
+TEST(GroupCoordinatorTest, BoundsHoldWhateverTheEntryBytesSay) {
+  GroupCoordinator c;
+  auto huge = Join("g2", "a", {"t"}, {{"t", 2'000'000'000}});
+  auto r = c.Apply(huge);
+  EXPECT_EQ(r.refusal, GroupRefusal::kInvalid);
+  EXPECT_NE(r.status.message().find("partitions in one topic"), std::string::npos) << r.status;
+  std::map<std::string, uint32_t> wide;
+  for (int i = 0; i < 20; ++i) wide[absl::StrCat("t", i)] = 1000;
+  EXPECT_NE(c.Apply(Join("g2", "a", {"t0"}, wide)).status.message().find("partitions read by the group"),
+            std::string::npos);
+  EXPECT_EQ(c.Apply(Join(std::string(300, 'g'), "a", {"t"}, {{"t", 1}})).refusal, GroupRefusal::kInvalid);
+  EXPECT_EQ(c.Apply(Join("g2", std::string(300, 'm'), {"t"}, {{"t", 1}})).refusal, GroupRefusal::kInvalid);
+  EXPECT_EQ(c.Find("g2"), nullptr) << "a refused join created its group";
   for (size_t i = 0; i < GroupCoordinator::kMaxMembers; ++i) {
     ASSERT_TRUE(c.Apply(Join("big", absl::StrCat("m", i), {"t"}, {{"t", 1}})).status.ok());
   }
@@ -227,7 +243,8 @@ TEST(GroupCoordinatorTest, TheUniformAssignorIsStickyAndEven) {
   auto second = AssignUniform(members, {{"t", 12}});
   for (const auto& id : {"a", "b", "c"}) EXPECT_EQ(second[id].size(), 4u) << id;
   for (const auto& id : {"a", "b"}) {
-    for (const auto& tp : second[id]) EXPECT_TRUE(first[id].contains(tp)) << id << " got a partition it did not have";
+    for (const auto& tp : second[id])
+      EXPECT_TRUE(first[id].contains(tp)) << id << " got a partition it did not have";
   }
 }
 

@@ -13,6 +13,7 @@ namespace {
 
 constexpr std::string_view kProducerPrefix = "p/";
 constexpr std::string_view kGroupPrefix = "g/";
+constexpr std::string_view kCoordinatedPrefix = "c/";
 constexpr std::string_view kMetaKey = "m";
 
 // The "m" key: last_append_time_ms and state_index, 8 bytes little-endian each.
@@ -43,10 +44,17 @@ std::string PartitionMachine::GroupKey(std::string_view group) {
   return key;
 }
 
+std::string PartitionMachine::CoordinatedGroupKey(std::string_view group) {
+  std::string key(kCoordinatedPrefix);
+  key.append(group);
+  return key;
+}
+
 absl::Status PartitionMachine::Load(const StoredState& state, LogPoint applied) {
   applied_index_ = applied.index;
   producers_.clear();
   groups_.clear();
+  coordinator_.Clear();
   inflight_.clear();
   end_offset_ = applied.end_offset;
   last_append_time_ms_ = 0;
@@ -61,6 +69,10 @@ absl::Status PartitionMachine::Load(const StoredState& state, LogPoint applied) 
       internal::GroupOffset g;
       if (!g.ParseFromString(value)) return absl::DataLossError(absl::StrCat("group offset '", key, "' corrupt"));
       groups_[key.substr(kGroupPrefix.size())] = std::move(g);
+    } else if (key.starts_with(kCoordinatedPrefix)) {
+      if (auto s = coordinator_.Put(value); !s.ok()) {
+        return absl::DataLossError(absl::StrCat("consumer group '", key, "' corrupt: ", s.message()));
+      }
     } else if (key == kMetaKey && value.size() == 16) {
       last_append_time_ms_ = static_cast<int64_t>(GetLe64(value, 0));
       state_index_ = GetLe64(value, 8);
@@ -126,17 +138,12 @@ absl::StatusOr<PartitionMachine::Applied> PartitionMachine::Apply(const raft::En
       if (entry.index % 256 == 0) ExpireProducers(append_time, delta);
       break;
     }
-    case EntryKind::kOffsetCommit: {
-      auto commit = DecodeOffsetCommit(entry.data);
-      if (!commit.ok()) return commit.status();
-      internal::GroupOffset g;
-      g.set_offset(commit->offset());
-      g.set_metadata(commit->metadata());
-      g.set_commit_time_ms(append_time);
-      delta->Put(GroupKey(commit->group()), g.SerializeAsString());
-      groups_[commit->group()] = std::move(g);
+    case EntryKind::kOffsetCommit:
+      if (auto s = ApplyOffsetCommit(entry, append_time, delta); !s.ok()) return s;
       break;
-    }
+    case EntryKind::kGroupCommand:
+      if (auto s = ApplyGroupCommand(entry, out, delta); !s.ok()) return s;
+      break;
     default:
       return absl::DataLossError(absl::StrCat("entry ", entry.index, " has unknown kind"));
   }
@@ -147,6 +154,32 @@ absl::StatusOr<PartitionMachine::Applied> PartitionMachine::Apply(const raft::En
     delta->Put(std::string(kMetaKey), EncodeMeta(last_append_time_ms_, state_index_));
   }
   return out;
+}
+
+absl::Status PartitionMachine::ApplyOffsetCommit(const raft::Entry& entry, int64_t append_time,
+                                                 StateDelta* delta) {
+  auto commit = DecodeOffsetCommit(entry.data);
+  if (!commit.ok()) return commit.status();
+  internal::GroupOffset g;
+  g.set_offset(commit->offset());
+  g.set_metadata(commit->metadata());
+  g.set_commit_time_ms(append_time);
+  delta->Put(GroupKey(commit->group()), g.SerializeAsString());
+  groups_[commit->group()] = std::move(g);
+  return absl::OkStatus();
+}
+
+absl::Status PartitionMachine::ApplyGroupCommand(const raft::Entry& entry, Applied& out, StateDelta* delta) {
+  auto command = DecodeGroupCommand(entry.data);
+  if (!command.ok()) return command.status();
+  out.group_command = true;
+  out.group = coordinator_.Apply(*command);
+  if (out.group.group_deleted) {
+    delta->Delete(CoordinatedGroupKey(command->group()));
+  } else if (out.group.status.ok()) {
+    delta->Put(CoordinatedGroupKey(command->group()), coordinator_.Serialized(command->group()));
+  }
+  return absl::OkStatus();
 }
 
 void PartitionMachine::RememberBatch(uint64_t producer_id, uint32_t epoch, const internal::ProducerBatch& batch,
@@ -275,6 +308,7 @@ std::string PartitionMachine::Snapshot() const {
   internal::PartitionSnapshot snap;
   for (const auto& [id, p] : producers_) *snap.add_producers() = p;
   for (const auto& [name, g] : groups_) (*snap.mutable_groups())[name] = g;
+  if (!coordinator_.groups().empty()) snap.set_coordinator(coordinator_.Snapshot());
   snap.set_last_append_time_ms(last_append_time_ms_);
   // After a Restore, the state may reflect entries past the applied index (re-apply still under way).
   snap.set_state_index(std::max(applied_index_, state_index_));
@@ -295,6 +329,15 @@ absl::Status PartitionMachine::Restore(std::string_view snapshot, LogPoint log_s
   }
   for (const auto& [name, g] : groups_) {
     if (!snap.groups().contains(name)) delta->Delete(GroupKey(name));
+  }
+  GroupCoordinator coordinator;
+  if (auto s = coordinator.Restore(snap.coordinator()); !s.ok()) return s;
+  for (const auto& [name, g] : coordinator_.groups()) {
+    if (coordinator.Find(name) == nullptr) delta->Delete(CoordinatedGroupKey(name));
+  }
+  coordinator_ = std::move(coordinator);
+  for (const auto& [name, g] : coordinator_.groups()) {
+    delta->Put(CoordinatedGroupKey(name), coordinator_.Serialized(name));
   }
   producers_.clear();
   groups_.clear();

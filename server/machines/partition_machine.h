@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "brook/internal/state.pb.h"
 #include "raft/types.h"
+#include "server/machines/group_coordinator.h"
 #include "server/machines/state_machine.h"
 
 namespace brook::server {
@@ -34,6 +35,8 @@ struct PartitionApplied {
   raft::Offset base_offset = 0;
   uint32_t record_count = 0;
   int64_t append_time_ms = 0;
+  bool group_command = false;  // a coordinator command (docs/decisions.md A19): `group` is its outcome
+  GroupApplied group;
 };
 
 class PartitionMachine final : public StateMachine<PartitionApplied> {
@@ -93,9 +96,12 @@ class PartitionMachine final : public StateMachine<PartitionApplied> {
   int64_t last_append_time_ms() const { return last_append_time_ms_; }
   const std::map<std::string, internal::GroupOffset>& groups() const { return groups_; }
   const std::map<uint64_t, internal::ProducerState>& producers() const { return producers_; }
+  // The consumer groups this partition coordinates (a partition of __consumer_groups).
+  const GroupCoordinator& coordinator() const { return coordinator_; }
 
   static std::string ProducerKey(uint64_t producer_id);
   static std::string GroupKey(std::string_view group);
+  static std::string CoordinatedGroupKey(std::string_view group);
 
  private:
   struct InFlight {
@@ -105,6 +111,9 @@ class PartitionMachine final : public StateMachine<PartitionApplied> {
     uint32_t body_crc;
     raft::Index index;
   };
+  absl::Status ApplyOffsetCommit(const raft::Entry& entry, int64_t append_time, StateDelta* delta);
+  // A coordinator command (the group's outcome goes into `out`; only corrupt data is an error).
+  absl::Status ApplyGroupCommand(const raft::Entry& entry, Applied& out, StateDelta* delta);
   void RememberBatch(uint64_t producer_id, uint32_t epoch, const internal::ProducerBatch& batch,
                      StateDelta* delta);
   // Forgets producers idle for longer than Limits::kProducerRetentionMs before `now_ms` (an entry's append time:
@@ -125,6 +134,8 @@ class PartitionMachine final : public StateMachine<PartitionApplied> {
   // table holds at most Limits::kMaxProducersPerPartition producers.
   std::map<uint64_t, internal::ProducerState> producers_;
   std::map<std::string, internal::GroupOffset> groups_;
+  // Persisted one group per key (CoordinatedGroupKey), rewritten by each command that changes the group.
+  GroupCoordinator coordinator_;
   // Leader only: batches proposed and not yet applied, per producer, in sequence order.
   std::map<uint64_t, std::deque<InFlight>> inflight_;
 };

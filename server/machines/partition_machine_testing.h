@@ -105,6 +105,8 @@ class LogBuilder {
     return Next(EncodeOffsetCommit(c), 0, 1);
   }
 
+  raft::Entry Group(const internal::GroupCommand& command) { return Next(EncodeGroupCommand(command), 0, 1); }
+
   raft::Index next_index = 1;
   raft::Offset next_offset = 0;
   int64_t now_ms = 1'000;
@@ -185,6 +187,7 @@ inline void ExpectSameState(const PartitionMachine& want, const PartitionMachine
         << what << ": group '" << name << "' differs: want " << g.ShortDebugString() << " got "
         << it->second.ShortDebugString();
   }
+  EXPECT_EQ(want.coordinator().Snapshot(), got.coordinator().Snapshot()) << what << ": coordinated groups differ";
   EXPECT_EQ(want.last_append_time_ms(), got.last_append_time_ms()) << what;
   EXPECT_EQ(want.end_offset(), got.end_offset()) << what;
 }
