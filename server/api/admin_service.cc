@@ -241,6 +241,11 @@ class AdminService final : public v1::Admin::CallbackService {
     resp->set_max_groups_per_partition(Limits::kMaxGroupsPerPartition);
     resp->set_max_topics_per_request(Limits::kMaxTopicsPerRequest);
     resp->set_max_compaction_time_ms(Limits::kMaxCompactionTimeMs);
+    resp->set_group_coordinator_partitions(Limits::kGroupCoordinatorPartitions);
+    resp->set_max_members_per_group(Limits::kMaxMembersPerGroup);
+    resp->set_max_groups_per_coordinator(Limits::kMaxGroupsPerCoordinator);
+    resp->set_max_topics_per_group(Limits::kMaxTopicsPerGroup);
+    resp->set_max_partitions_per_group(Limits::kMaxPartitionsPerGroup);
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }

@@ -36,6 +36,17 @@ class GroupsService final : public v1::ConsumerGroups::CallbackService {
     return reactor;
   }
 
+  grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* context, const v1::HeartbeatRequest* req,
+                                      v1::HeartbeatResponse* resp) override {
+    auto* reactor = context->DefaultReactor();
+    if (auto s = Admit(*ctx_, ValidateHeartbeat(*req)); !s.ok()) return Reject(reactor, s);
+    ctx_->host->GroupHeartbeat(*req, [reactor, resp](grpc::Status s, v1::HeartbeatResponse r) {
+      if (s.ok()) *resp = std::move(r);
+      reactor->Finish(s);
+    });
+    return reactor;
+  }
+
  private:
   ServiceContext* ctx_;
 };

@@ -1,5 +1,6 @@
 #include "server/api/validate.h"
 
+#include <limits>
 #include <set>
 #include <string>
 #include <utility>
@@ -234,6 +235,9 @@ grpc::Status ValidateListOffsets(const v1::ListOffsetsRequest& req) {
 // Cleanup policy and its settings: each setting belongs to the policies that use it.
 grpc::Status ValidateCreateTopic(const v1::CreateTopicRequest& req) {
   if (auto s = ValidateTopicName("name", req.name()); !s.ok()) return s;
+  if (req.name().starts_with("__")) {
+    return InvalidField("name", "starts with \"__\", which is reserved for Brook's internal topics");
+  }
   if (req.partitions() == 0 || req.partitions() > Limits::kMaxPartitionsPerTopic) {
     return InvalidField(
         "partitions", absl::StrCat("is ", req.partitions(), "; it must be 1 to ", Limits::kMaxPartitionsPerTopic));
@@ -297,6 +301,57 @@ grpc::Status ValidateCommitOffsets(const v1::CommitOffsetsRequest& req) {
                           absl::StrCat("is ", req.offsets(i).metadata().size(), " bytes; the limit is ",
                                        Limits::kMaxOffsetMetadataBytes));
     }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ValidateHeartbeat(const v1::HeartbeatRequest& req) {
+  if (auto s = ValidateGroupName("group", req.group()); !s.ok()) return s;
+  constexpr size_t kMaxIdBytes = 255;
+  const int64_t e = req.member_epoch();
+  if (e < -2 || e > std::numeric_limits<uint32_t>::max()) {
+    return InvalidField("member_epoch", absl::StrCat("is ", e,
+                                                     "; use 0 to join, -1 to leave, -2 to leave for a "
+                                                     "restart (static members), or the epoch last answered"));
+  }
+  if (req.member_id().size() > kMaxIdBytes || req.instance_id().size() > kMaxIdBytes) {
+    return InvalidField(req.member_id().size() > kMaxIdBytes ? "member_id" : "instance_id",
+                        absl::StrCat("is longer than ", kMaxIdBytes, " bytes"));
+  }
+  if (e != 0 && req.member_id().empty()) {
+    return InvalidField("member_id", "is empty; every call but a join names the member");
+  }
+  if (e == -2 && req.instance_id().empty()) {
+    return InvalidField("member_epoch", "is -2, which is for static members (with an instance_id) only");
+  }
+  if (e == 0 && req.topics().empty()) return InvalidField("topics", "is empty; a join names the topics to read");
+  if (static_cast<uint32_t>(req.topics_size()) > Limits::kMaxTopicsPerGroup) {
+    return InvalidField(
+        "topics", absl::StrCat("names ", req.topics_size(), " topics; the limit is ", Limits::kMaxTopicsPerGroup));
+  }
+  for (int i = 0; i < req.topics_size(); ++i) {
+    if (auto s = ValidateTopicName(absl::StrCat("topics[", i, "]"), req.topics(i)); !s.ok()) return s;
+  }
+  size_t owned = 0;
+  for (int i = 0; i < req.owned_size(); ++i) {
+    if (auto s = ValidateTopicName(absl::StrCat("owned[", i, "].topic"), req.owned(i).topic()); !s.ok()) return s;
+    owned += req.owned(i).partitions_size();
+  }
+  if (owned > Limits::kMaxPartitionsPerGroup) {
+    return InvalidField(
+        "owned", absl::StrCat("names ", owned, " partitions; the limit is ", Limits::kMaxPartitionsPerGroup));
+  }
+  if (!req.assignor().empty() && req.assignor() != "uniform" && req.assignor() != "range") {
+    return InvalidField("assignor", absl::StrCat("is '", req.assignor(), "'; use \"uniform\" or \"range\""));
+  }
+  if (req.session_timeout_ms() != 0 && (req.session_timeout_ms() < 1000 || req.session_timeout_ms() > 300'000)) {
+    return InvalidField("session_timeout_ms",
+                        absl::StrCat("is ", req.session_timeout_ms(), "; use 1000 to 300000, or 0 for 10000"));
+  }
+  if (req.rebalance_timeout_ms() != 0 &&
+      (req.rebalance_timeout_ms() < 1000 || req.rebalance_timeout_ms() > 600'000)) {
+    return InvalidField("rebalance_timeout_ms",
+                        absl::StrCat("is ", req.rebalance_timeout_ms(), "; use 1000 to 600000, or 0 for 60000"));
   }
   return grpc::Status::OK;
 }

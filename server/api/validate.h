@@ -49,6 +49,7 @@ grpc::Status ValidateAddPartitions(const v1::AddPartitionsRequest& req);
 grpc::Status ValidateAlterTopic(const v1::AlterTopicRequest& req);
 grpc::Status ValidateCommitOffsets(const v1::CommitOffsetsRequest& req);
 grpc::Status ValidateFetchOffsets(const v1::FetchOffsetsRequest& req);
+grpc::Status ValidateHeartbeat(const v1::HeartbeatRequest& req);
 grpc::Status ValidateGetMetadata(const v1::GetMetadataRequest& req);
 
 // Encoded size of one record as the limits count it: key + value + header keys and values.

@@ -26,6 +26,11 @@ struct Limits {
   static constexpr uint32_t kMaxReplicationFactor = 7;                   //
   static constexpr uint32_t kMaxMessageBytes = 8 << 20;         // gRPC receive limit, client and node APIs
   static constexpr uint32_t kMaxGroupNameLength = 249;          //
+  static constexpr uint32_t kGroupCoordinatorPartitions = 8;    // partitions of __consumer_groups
+  static constexpr uint32_t kMaxMembersPerGroup = 1'000;        //
+  static constexpr uint32_t kMaxGroupsPerCoordinator = 10'000;  // groups one __consumer_groups partition holds
+  static constexpr uint32_t kMaxTopicsPerGroup = 100;           // topics one group's members read, together
+  static constexpr uint32_t kMaxPartitionsPerGroup = 10'000;    // partitions of those topics, together
   static constexpr uint32_t kMaxOffsetMetadataBytes = 4 << 10;  // CommitOffsets metadata
   static constexpr uint32_t kMaxPartitionsPerOffsetCommit = 1'024;
   static constexpr uint32_t kMaxTopicsPerRequest = 1'000;  // GetMetadata names

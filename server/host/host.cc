@@ -54,6 +54,14 @@ Host::Host(HostOptions options, storage::Store* store, Network* network, Clock* 
       produce_(&ctx_),
       producers_(&ctx_),
       offsets_(&ctx_),
+      coordinator_(&ctx_,
+                   [this](uint64_t group_id) {
+                     auto hints = leader_hints_.Current(clock_->Now());
+                     auto it = hints.find(group_id);
+                     return it == hints.end()
+                                ? std::pair<raft::NodeId, raft::Term>{0, 0}
+                                : std::pair<raft::NodeId, raft::Term>{it->second.leader, it->second.term};
+                   }),
       topics_(&ctx_),
       maintenance_(&ctx_),
       members_(&ctx_),
@@ -157,6 +165,7 @@ void Host::Turn(std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Ta
   }
   maintenance_.Compact(now);
   maintenance_.BalanceLeaders(now);
+  coordinator_.ExpireMembers(now);
   moves_.Run(now);
   admission_.Run(now);
   leader_hints_.Announce(now);
@@ -332,6 +341,11 @@ void Host::CommitOffsets(const v1::CommitOffsetsRequest& req, std::function<void
 void Host::FetchOffsets(const v1::FetchOffsetsRequest& req,
                         std::function<void(grpc::Status, v1::FetchOffsetsResponse)> done) {
   Post([this, req, done] { offsets_.Fetch(req, done); }, [done](const grpc::Status& s) { done(s, {}); });
+}
+
+void Host::GroupHeartbeat(const v1::HeartbeatRequest& req,
+                          std::function<void(grpc::Status, v1::HeartbeatResponse)> done) {
+  Post([this, req, done] { coordinator_.Heartbeat(req, done); }, [done](const grpc::Status& s) { done(s, {}); });
 }
 
 void Host::SetLeaderBalancer(bool paused, std::function<void(grpc::Status, v1::SetLeaderBalancerResponse)> done) {

@@ -26,6 +26,7 @@
 #include "brook/v1/log.pb.h"
 #include "server/host/admission.h"
 #include "server/host/context.h"
+#include "server/host/coordinator.h"
 #include "server/host/group_commit.h"
 #include "server/host/leader_hints.h"
 #include "server/host/loop.h"
@@ -90,6 +91,9 @@ class Host {
   void CommitOffsets(const v1::CommitOffsetsRequest& req, std::function<void(grpc::Status)> done);
   void FetchOffsets(const v1::FetchOffsetsRequest& req,
                     std::function<void(grpc::Status, v1::FetchOffsetsResponse)> done);
+  // Consumer-group membership on the group's coordinator (coordinator.h).
+  void GroupHeartbeat(const v1::HeartbeatRequest& req,
+                      std::function<void(grpc::Status, v1::HeartbeatResponse)> done);
   // Asks every group this node leads to hand leadership to its most caught-up other voter (graceful shutdown).
   void TransferAllLeadership();
   void SetLeaderBalancer(bool paused, std::function<void(grpc::Status, v1::SetLeaderBalancerResponse)> done);
@@ -139,6 +143,7 @@ class Host {
   ProduceHandler produce_;
   ProducersHandler producers_;
   OffsetsHandler offsets_;
+  GroupCoordinatorHandler coordinator_;
   TopicsHandler topics_;
   Maintenance maintenance_;
   Members members_;

@@ -387,12 +387,26 @@ void GroupCoordinator::DropMember(ConsumerGroup& g, const std::string& member_id
 }
 
 bool GroupCoordinator::WouldChange(const internal::GroupCommand& cmd) const {
+  bool changes = false;
+  (void)Preview(cmd, &changes);
+  return changes;
+}
+
+GroupApplied GroupCoordinator::Preview(const internal::GroupCommand& cmd, bool* changes) const {
   GroupCoordinator scratch;
   const ConsumerGroup* g = Find(cmd.group());
   if (g != nullptr) scratch.groups_.emplace(g->id, *g);
   const std::string before = Serialized(cmd.group());
-  if (!scratch.Apply(cmd).status.ok()) return false;
-  return scratch.Serialized(cmd.group()) != before;
+  GroupApplied out = scratch.Apply(cmd);
+  *changes = out.status.ok() && scratch.Serialized(cmd.group()) != before;
+  // The limit on groups counts this coordinator's groups, not the scratch copy's one.
+  if (g == nullptr && *changes && groups_.size() >= kMaxGroups) {
+    *changes = false;
+    return Refused(GroupRefusal::kTooManyGroups,
+                   absl::ResourceExhaustedError(absl::StrCat("this coordinator holds ", kMaxGroups,
+                                                             " groups, its limit; delete unused groups")));
+  }
+  return out;
 }
 
 }  // namespace brook::server

@@ -22,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "brook/internal/groups.pb.h"
+#include "server/common/limits.h"
 #include "server/machines/assignors.h"
 
 namespace brook::server {
@@ -89,11 +90,11 @@ struct GroupApplied {
 
 class GroupCoordinator {
  public:
-  static constexpr size_t kMaxMembers = 1000;
-  static constexpr size_t kMaxGroups = 10000;
-  static constexpr size_t kMaxIdBytes = 255;               // member and instance ids
-  static constexpr size_t kMaxTopicsPerGroup = 100;        // topics the members of one group read, together
-  static constexpr size_t kMaxPartitionsPerGroup = 10000;  // partitions of those topics, together
+  static constexpr size_t kMaxMembers = Limits::kMaxMembersPerGroup;
+  static constexpr size_t kMaxGroups = Limits::kMaxGroupsPerCoordinator;
+  static constexpr size_t kMaxIdBytes = 255;  // member and instance ids
+  static constexpr size_t kMaxTopicsPerGroup = Limits::kMaxTopicsPerGroup;
+  static constexpr size_t kMaxPartitionsPerGroup = Limits::kMaxPartitionsPerGroup;
 
   // The bounds every command must keep (its ids, topic and partition counts, offsets); INVALID_ARGUMENT naming
   // the first one it breaks. Apply checks it first: entry bytes may be hostile.
@@ -108,6 +109,9 @@ class GroupCoordinator {
   // Whether applying `cmd` would change anything (the leader answers a plain heartbeat without a Raft write when
   // it would not). Costs a copy of one group.
   bool WouldChange(const internal::GroupCommand& cmd) const;
+  // What applying `cmd` would answer, worked out on a copy of its group; `changes` says whether it would change
+  // anything.
+  GroupApplied Preview(const internal::GroupCommand& cmd, bool* changes) const;
 
   // One group's state, serialized deterministically (what a replica persists under the group's key).
   std::string Serialized(const std::string& group) const;
