@@ -81,6 +81,24 @@ std::string CommitEntry(const std::string& group, uint64_t offset, int64_t appen
   return data;
 }
 
+// A consumer-group coordinator command (docs/decisions.md A19): a join (epoch 0) or a heartbeat of `member`.
+std::string GroupEntry(const std::string& member, int64_t epoch, int64_t append_time_ms) {
+  internal::GroupCommand c;
+  c.set_group("billing");
+  c.set_now_ms(append_time_ms);
+  auto* hb = c.mutable_heartbeat();
+  hb->set_member_id(member);
+  hb->set_member_epoch(epoch);
+  hb->set_has_topics(epoch == 0);
+  if (epoch == 0) hb->add_topics("orders");
+  hb->set_has_owned(epoch != 0);
+  hb->set_session_timeout_ms(10000);
+  (*hb->mutable_partition_counts())["orders"] = 4;
+  std::string data = server::EncodeGroupCommand(c);
+  StampAppendTime(data, append_time_ms);
+  return data;
+}
+
 // ---- fuzz_requests --------------------------------------------------------------------------------------------
 
 void Requests(Corpus& c) {
@@ -200,6 +218,7 @@ void EntryCodec(Corpus& c) {
   c.Add(t, "record-batch-anonymous", BatchEntry(0, 0, 1, 1700000000000));
   c.Add(t, "record-batch-empty", BatchEntry(0, 0, 0, 0));
   c.Add(t, "offset-commit", CommitEntry("billing", 7, 1700000000000));
+  c.Add(t, "group-command", GroupEntry("m1", 0, 1700000000000));
   c.Add(t, "invalid-short-header", batch.substr(0, server::kEntryHeaderBytes - 1));
   std::string kind3 = batch;
   kind3[0] = 3;
@@ -236,6 +255,15 @@ void PartitionMachine(Corpus& c) {
     w.U8(3).U8(1);                                          // own snapshot, installed
     w.U8(4);                                                // reload
     c.Add(t, "fresh-producer-and-commit", w.str());
+  }
+  {
+    // A coordinator partition: two members join and heartbeat; snapshot, reload.
+    FrameWriter w;
+    w.U8(0);
+    Ready(w, {GroupEntry("m1", 0, t0), GroupEntry("m2", 0, t0 + 1), GroupEntry("m1", 2, t0 + 2)});
+    w.U8(3).U8(1);
+    w.U8(4);
+    c.Add(t, "group-coordinator", w.str());
   }
   {
     // Stored state written by a real machine, loaded, then more entries.

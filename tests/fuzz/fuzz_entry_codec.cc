@@ -1,5 +1,5 @@
 // A partition entry's data as a replica receives it from its leader or reads it from storage
-// (server/codec/entry_codec.h): the header readers, VerifyEntryData and both body decoders on the raw input; then
+// (server/codec/entry_codec.h): the header readers, VerifyEntryData and every body decoder on the raw input; then
 // the same bytes with the body CRC made right (so the fuzzer reaches the body parsers past the checksum), and that
 // entry applied by a fresh partition machine as the first entry of its log.
 //
@@ -44,8 +44,10 @@ int DecodeAll(std::string_view data) {
   const bool verified = VerifyEntryData(data).ok();
   auto batch = DecodeRecordBatch(data);
   auto commit = DecodeOffsetCommit(data);
+  auto group = DecodeGroupCommand(data);
   if (batch.ok() && (!verified || kind != EntryKind::kRecordBatch)) Fail("a record batch decoded unverified");
   if (commit.ok() && (!verified || kind != EntryKind::kOffsetCommit)) Fail("an offset commit decoded unverified");
+  if (group.ok() && (!verified || kind != EntryKind::kGroupCommand)) Fail("a group command decoded unverified");
   if (batch.ok()) {
     CheckReEncoding(*batch);
     // A compacted batch must also agree with the span of its entry (the machine refuses one that does not).
@@ -66,7 +68,7 @@ void ApplyFirst(const std::string& data, int records) {
   e.data = data;
   StateDelta delta;
   auto applied = machine.Apply(e, &delta);
-  const bool decodes = records >= 0 || DecodeOffsetCommit(data).ok();
+  const bool decodes = records >= 0 || DecodeOffsetCommit(data).ok() || DecodeGroupCommand(data).ok();
   if (decodes && !applied.ok()) {
     Fail(absl::StrCat("a partition machine refused an entry that decodes: ", applied.status().ToString()));
   }

@@ -49,7 +49,8 @@ class GroupsTest : public ::testing::Test {
         grpc::ClientContext ctx;
         ctx.set_deadline(std::chrono::system_clock::now() + 3s);
         s = client_->groups(at).Heartbeat(&ctx, req, resp);
-        if (s.error_code() != grpc::StatusCode::UNAVAILABLE && s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+        if (s.error_code() != grpc::StatusCode::UNAVAILABLE &&
+            s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
           return s;
         }
         auto hint = Detail<v1::NotLeader>(s);
@@ -202,7 +203,8 @@ TEST_F(GroupsTest, BadHeartbeatsAreRefusedNamingTheField) {
   create.set_name("__mine");
   create.set_partitions(1);
   v1::CreateTopicResponse created;
-  EXPECT_EQ(client_->admin(0).CreateTopic(&ctx, create, &created).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(client_->admin(0).CreateTopic(&ctx, create, &created).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
   // A heartbeat with an epoch the member never had is fenced.
   Member m{"fenced", "orders"};
   ASSERT_TRUE(Join(m).ok());
