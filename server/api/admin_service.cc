@@ -31,7 +31,9 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* DeleteTopic(grpc::CallbackServerContext* context, const v1::DeleteTopicRequest* req,
                                         v1::DeleteTopicResponse* resp) override {
     auto* reactor = context->DefaultReactor();
-    if (auto s = Admit(*ctx_, ValidateTopicName("name", req->name())); !s.ok()) return RejectWrite(reactor, s);
+    if (auto s = Admit(*ctx_, ValidateUserTopic("name", req->name(), "deleted")); !s.ok()) {
+      return RejectWrite(reactor, s);
+    }
     ctx_->host->DeleteTopic(req->name(), [reactor](grpc::Status s) { FinishWrite(reactor, s); });
     return reactor;
   }

@@ -58,6 +58,15 @@ grpc::Status ValidateTopicName(std::string_view field, std::string_view name) {
   return ValidateName(field, name, Limits::kMaxTopicNameLength, "topic");
 }
 
+grpc::Status ValidateUserTopic(std::string_view field, std::string_view name, const char* action) {
+  if (auto s = ValidateTopicName(field, name); !s.ok()) return s;
+  if (!name.starts_with("__")) return grpc::Status::OK;
+  return InvalidField(field,
+                      absl::StrCat("starts with \"__\": Brook's internal topics (such as __consumer_groups, "
+                                   "where consumer groups live) cannot be ",
+                                   action));
+}
+
 grpc::Status ValidateGroupName(std::string_view field, std::string_view name) {
   return ValidateName(field, name, Limits::kMaxGroupNameLength, "consumer group");
 }
@@ -181,7 +190,7 @@ grpc::Status ValidateInitProducer(const v1::InitProducerRequest& req) {
 }
 
 grpc::Status ValidateProduce(const v1::ProduceRequest& req, ValidatedProduce* out) {
-  if (auto s = ValidateTopicName("topic", req.topic()); !s.ok()) return s;
+  if (auto s = ValidateUserTopic("topic", req.topic(), "written to"); !s.ok()) return s;
   if (req.producer_id() == 0 && req.sequence() != 0) {
     return InvalidField("sequence", "is set but producer_id is 0; set a producer_id to use sequence numbers");
   }
@@ -234,10 +243,7 @@ grpc::Status ValidateListOffsets(const v1::ListOffsetsRequest& req) {
 
 // Cleanup policy and its settings: each setting belongs to the policies that use it.
 grpc::Status ValidateCreateTopic(const v1::CreateTopicRequest& req) {
-  if (auto s = ValidateTopicName("name", req.name()); !s.ok()) return s;
-  if (req.name().starts_with("__")) {
-    return InvalidField("name", "starts with \"__\", which is reserved for Brook's internal topics");
-  }
+  if (auto s = ValidateUserTopic("name", req.name(), "created by hand"); !s.ok()) return s;
   if (req.partitions() == 0 || req.partitions() > Limits::kMaxPartitionsPerTopic) {
     return InvalidField(
         "partitions", absl::StrCat("is ", req.partitions(), "; it must be 1 to ", Limits::kMaxPartitionsPerTopic));
@@ -250,7 +256,7 @@ grpc::Status ValidateCreateTopic(const v1::CreateTopicRequest& req) {
 }
 
 grpc::Status ValidateAlterTopic(const v1::AlterTopicRequest& req) {
-  if (auto s = ValidateTopicName("name", req.name()); !s.ok()) return s;
+  if (auto s = ValidateUserTopic("name", req.name(), "altered"); !s.ok()) return s;
   constexpr int kMaxFields = 8;  // more than the fields there are
   if (req.set_size() > kMaxFields) {
     return InvalidField("set", absl::StrCat("has ", req.set_size(), " entries; name each field at most once"));
@@ -272,7 +278,8 @@ grpc::Status ValidateMoveReplicas(const v1::MoveReplicasRequest& req) {
 }
 
 grpc::Status ValidateAddPartitions(const v1::AddPartitionsRequest& req) {
-  if (auto s = ValidateTopicName("topic", req.topic()); !s.ok()) return s;
+  // A group's coordinator is found by hashing over the partition count: it must never change.
+  if (auto s = ValidateUserTopic("topic", req.topic(), "given partitions"); !s.ok()) return s;
   if (req.partition_count() == 0 || req.partition_count() > Limits::kMaxPartitionsPerTopic) {
     return InvalidField("partition_count",
                         absl::StrCat("is ", req.partition_count(), "; it must be 1 to ",

@@ -16,6 +16,8 @@
 namespace brook::server {
 
 grpc::Status ValidateTopicName(std::string_view field, std::string_view name);
+// A topic name a client may create, alter, grow, delete or write to: not one of Brook's internal topics ("__").
+grpc::Status ValidateUserTopic(std::string_view field, std::string_view name, const char* action);
 grpc::Status ValidateGroupName(std::string_view field, std::string_view name);
 // What a valid Produce holds.
 struct ValidatedProduce {

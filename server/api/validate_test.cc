@@ -44,6 +44,29 @@ TEST(ValidateNames, TopicNameRules) {
   }
 }
 
+TEST(ValidateNames, InternalTopicsCannotBeCreatedAlteredGrownDeletedOrWritten) {
+  EXPECT_TRUE(ValidateUserTopic("name", "_one_underscore", "deleted").ok());
+  auto s = ValidateUserTopic("name", "__consumer_groups", "deleted");
+  EXPECT_TRUE(RejectsField(s, "name"));
+  EXPECT_NE(s.error_message().find("cannot be deleted"), std::string::npos) << s.error_message();
+  v1::CreateTopicRequest create;
+  create.set_name("__mine");
+  create.set_partitions(1);
+  EXPECT_TRUE(RejectsField(ValidateCreateTopic(create), "name"));
+  v1::AddPartitionsRequest grow;
+  grow.set_topic("__consumer_groups");
+  grow.set_partition_count(9);
+  EXPECT_TRUE(RejectsField(ValidateAddPartitions(grow), "topic"));
+  v1::AlterTopicRequest alter;
+  alter.set_name("__consumer_groups");
+  EXPECT_TRUE(RejectsField(ValidateAlterTopic(alter), "name"));
+  v1::ProduceRequest produce;
+  produce.set_topic("__consumer_groups");
+  produce.add_records()->set_value("x");
+  ValidatedProduce out;
+  EXPECT_TRUE(RejectsField(ValidateProduce(produce, &out), "topic"));
+}
+
 TEST(ValidateNames, GroupNameRules) {
   EXPECT_TRUE(ValidateGroupName("group", "billing-v2").ok());
   EXPECT_TRUE(RejectsField(ValidateGroupName("group", ""), "group"));

@@ -205,6 +205,13 @@ TEST_F(GroupsTest, BadHeartbeatsAreRefusedNamingTheField) {
   v1::CreateTopicResponse created;
   EXPECT_EQ(client_->admin(0).CreateTopic(&ctx, create, &created).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+  // ... and the groups' home cannot be deleted (every group's membership and offsets would go with it).
+  grpc::ClientContext del_ctx;
+  v1::DeleteTopicRequest del;
+  del.set_name("__consumer_groups");
+  v1::DeleteTopicResponse deleted;
+  auto refused = client_->admin(0).DeleteTopic(&del_ctx, del, &deleted);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << refused.error_message();
   // A heartbeat with an epoch the member never had is fenced.
   Member m{"fenced", "orders"};
   ASSERT_TRUE(Join(m).ok());
