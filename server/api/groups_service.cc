@@ -1,5 +1,6 @@
-// brook.v1.ConsumerGroups: offsets live in each partition's own Raft group, so both calls go to the partition
-// leader through the host loop.
+// brook.v1.ConsumerGroups: plain offset commits and fetches go to the partition leader (offsets in the
+// partition's own Raft group); Heartbeat, a member's commit and the admin calls go to the group's coordinator.
+// Everything runs on the host loop.
 #include "absl/strings/str_cat.h"
 #include "server/api/call_support.h"
 #include "server/api/read_path.h"
@@ -33,6 +34,45 @@ class GroupsService final : public v1::ConsumerGroups::CallbackService {
       if (s.ok()) *resp = std::move(r);
       reactor->Finish(s);
     });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* DescribeGroup(grpc::CallbackServerContext* context,
+                                          const v1::DescribeGroupRequest* req,
+                                          v1::DescribeGroupResponse* resp) override {
+    auto* reactor = context->DefaultReactor();
+    if (auto s = Admit(*ctx_, ValidateDescribeGroup(*req)); !s.ok()) return Reject(reactor, s);
+    ctx_->host->DescribeGroup(*req, [reactor, resp](grpc::Status s, v1::DescribeGroupResponse r) {
+      if (s.ok()) *resp = std::move(r);
+      reactor->Finish(s);
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* ListGroups(grpc::CallbackServerContext* context, const v1::ListGroupsRequest* req,
+                                       v1::ListGroupsResponse* resp) override {
+    auto* reactor = context->DefaultReactor();
+    if (auto s = Admit(*ctx_, ValidateListGroups(*req)); !s.ok()) return Reject(reactor, s);
+    ctx_->host->ListGroups(*req, [reactor, resp](grpc::Status s, v1::ListGroupsResponse r) {
+      if (s.ok()) *resp = std::move(r);
+      reactor->Finish(s);
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* DeleteGroup(grpc::CallbackServerContext* context, const v1::DeleteGroupRequest* req,
+                                        v1::DeleteGroupResponse* resp) override {
+    auto* reactor = context->DefaultReactor();
+    if (auto s = Admit(*ctx_, ValidateDeleteGroup(*req)); !s.ok()) return RejectWrite(reactor, s);
+    ctx_->host->DeleteGroup(*req, [reactor](grpc::Status s) { FinishWrite(reactor, s); });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* ResetOffsets(grpc::CallbackServerContext* context, const v1::ResetOffsetsRequest* req,
+                                         v1::ResetOffsetsResponse* resp) override {
+    auto* reactor = context->DefaultReactor();
+    if (auto s = Admit(*ctx_, ValidateResetOffsets(*req)); !s.ok()) return RejectWrite(reactor, s);
+    ctx_->host->ResetGroupOffsets(*req, [reactor](grpc::Status s) { FinishWrite(reactor, s); });
     return reactor;
   }
 

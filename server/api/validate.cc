@@ -309,12 +309,53 @@ grpc::Status ValidateCommitOffsets(const v1::CommitOffsetsRequest& req) {
                                        Limits::kMaxOffsetMetadataBytes));
     }
   }
+  if (req.member_id().size() > kMaxGroupIdBytes) {
+    return InvalidField("member_id", absl::StrCat("is longer than ", kMaxGroupIdBytes, " bytes"));
+  }
+  if (req.member_id().empty() && req.member_epoch() != 0) {
+    return InvalidField("member_epoch", "is set without a member_id; a member's commit names both");
+  }
   return grpc::Status::OK;
+}
+
+grpc::Status ValidateResetOffsets(const v1::ResetOffsetsRequest& req) {
+  v1::CommitOffsetsRequest as_commit;
+  as_commit.set_group(req.group());
+  as_commit.set_topic(req.topic());
+  *as_commit.mutable_offsets() = req.offsets();
+  return ValidateCommitOffsets(as_commit);
+}
+
+grpc::Status ValidateDescribeGroup(const v1::DescribeGroupRequest& req) {
+  if (auto s = ValidateGroupName("group", req.group()); !s.ok()) return s;
+  size_t partitions = 0;
+  for (int i = 0; i < req.offsets_of_size(); ++i) {
+    const std::string field = absl::StrCat("offsets_of[", i, "].topic");
+    if (auto s = ValidateTopicName(field, req.offsets_of(i).topic()); !s.ok()) return s;
+    partitions += req.offsets_of(i).partitions_size();
+  }
+  if (partitions > Limits::kMaxPartitionsPerGroup) {
+    return InvalidField("offsets_of", absl::StrCat("names ", partitions, " partitions; the limit is ",
+                                                   Limits::kMaxPartitionsPerGroup));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ValidateListGroups(const v1::ListGroupsRequest& req) {
+  if (req.coordinator_partition() >= Limits::kGroupCoordinatorPartitions) {
+    return InvalidField("coordinator_partition", absl::StrCat("is ", req.coordinator_partition(), "; use 0 to ",
+                                                              Limits::kGroupCoordinatorPartitions - 1));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ValidateDeleteGroup(const v1::DeleteGroupRequest& req) {
+  return ValidateGroupName("group", req.group());
 }
 
 grpc::Status ValidateHeartbeat(const v1::HeartbeatRequest& req) {
   if (auto s = ValidateGroupName("group", req.group()); !s.ok()) return s;
-  constexpr size_t kMaxIdBytes = 255;
+  constexpr size_t kMaxIdBytes = kMaxGroupIdBytes;
   const int64_t e = req.member_epoch();
   if (e < -2 || e > std::numeric_limits<uint32_t>::max()) {
     return InvalidField("member_epoch", absl::StrCat("is ", e,

@@ -15,6 +15,9 @@
 
 namespace brook::server {
 
+// Member and instance ids of consumer groups: at most this many bytes.
+inline constexpr size_t kMaxGroupIdBytes = 255;
+
 grpc::Status ValidateTopicName(std::string_view field, std::string_view name);
 // A topic name a client may create, alter, grow, delete or write to: not one of Brook's internal topics ("__").
 grpc::Status ValidateUserTopic(std::string_view field, std::string_view name, const char* action);
@@ -51,6 +54,10 @@ grpc::Status ValidateAddPartitions(const v1::AddPartitionsRequest& req);
 grpc::Status ValidateAlterTopic(const v1::AlterTopicRequest& req);
 grpc::Status ValidateCommitOffsets(const v1::CommitOffsetsRequest& req);
 grpc::Status ValidateFetchOffsets(const v1::FetchOffsetsRequest& req);
+grpc::Status ValidateResetOffsets(const v1::ResetOffsetsRequest& req);
+grpc::Status ValidateDescribeGroup(const v1::DescribeGroupRequest& req);
+grpc::Status ValidateListGroups(const v1::ListGroupsRequest& req);
+grpc::Status ValidateDeleteGroup(const v1::DeleteGroupRequest& req);
 grpc::Status ValidateHeartbeat(const v1::HeartbeatRequest& req);
 grpc::Status ValidateGetMetadata(const v1::GetMetadataRequest& req);
 

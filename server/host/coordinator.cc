@@ -38,19 +38,19 @@ v1::GroupError::Reason ReasonOf(GroupRefusal r) {
   }
 }
 
-void AddSet(const PartitionSet& set, google::protobuf::RepeatedPtrField<v1::TopicPartitions>* out) {
-  for (const auto& tp : set) {
-    if (out->empty() || out->rbegin()->topic() != tp.topic) out->Add()->set_topic(tp.topic);
-    out->rbegin()->add_partitions(tp.partition);
-  }
-}
-
 std::string NewMemberId() {
   static std::mt19937_64 rng{std::random_device{}()};
   return absl::StrCat(absl::Hex(rng(), absl::kZeroPad16), absl::Hex(rng(), absl::kZeroPad16));
 }
 
 }  // namespace
+
+void AddTopicPartitions(const PartitionSet& set, google::protobuf::RepeatedPtrField<v1::TopicPartitions>* out) {
+  for (const auto& tp : set) {
+    if (out->empty() || out->rbegin()->topic() != tp.topic) out->Add()->set_topic(tp.topic);
+    out->rbegin()->add_partitions(tp.partition);
+  }
+}
 
 grpc::Status GroupRefusalStatus(const std::string& group, const GroupApplied& r) {
   v1::GroupError e;
@@ -106,7 +106,15 @@ grpc::Status GroupCoordinatorHandler::Resolve(const std::string& group, Partitio
                       absl::StrCat("the group coordinators' topic ", kGroupsTopic, " is being created; retry"),
                       200);
   }
-  const uint32_t p = CoordinatorPartition(group, static_cast<uint32_t>(t->second.partitions_size()));
+  return ResolvePartition(CoordinatorPartition(group, static_cast<uint32_t>(t->second.partitions_size())), out);
+}
+
+grpc::Status GroupCoordinatorHandler::ResolvePartition(uint32_t p, PartitionGroup** out) {
+  const auto& topics = ctx_->groups->metadata().machine().state().topics();
+  auto t = topics.find(std::string(kGroupsTopic));
+  if (t == topics.end() || p >= static_cast<uint32_t>(t->second.partitions_size())) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat(kGroupsTopic, " has no partition ", p));
+  }
   PartitionGroup* g = ctx_->groups->FindPartition(std::string(kGroupsTopic), p);
   if (g == nullptr) {
     const auto [leader, term] = hinted_leader_(t->second.partitions(static_cast<int>(p)).group_id());
@@ -184,8 +192,8 @@ void GroupCoordinatorHandler::Answer(PartitionGroup& g, const internal::GroupCom
   v1::HeartbeatResponse resp;
   resp.set_member_id(r.member_id);
   resp.set_member_epoch(r.member_epoch);
-  AddSet(r.assignment, resp.mutable_assignment());
-  AddSet(r.revoking, resp.mutable_revoking());
+  AddTopicPartitions(r.assignment, resp.mutable_assignment());
+  AddTopicPartitions(r.revoking, resp.mutable_revoking());
   resp.set_heartbeat_interval_ms(std::max<uint32_t>(100, cmd.heartbeat().session_timeout_ms() / 3));
   done(grpc::Status::OK, std::move(resp));
 }
@@ -198,26 +206,36 @@ void GroupCoordinatorHandler::Heartbeat(const v1::HeartbeatRequest& req,
   bool changes = false;
   GroupApplied preview = g->machine().coordinator().Preview(cmd, &changes);
   if (!changes) return Answer(*g, cmd, preview, done);
-  if (auto s = ctx_->disk->CheckWrite(ctx_->self()); !s.ok()) return done(s, {});
+  Propose(*g, cmd, [this, cmd, done](const grpc::Status& s, PartitionGroup* group, const GroupApplied* r) {
+    if (!s.ok()) return done(s, {});
+    Answer(*group, cmd, *r, done);
+  });
+}
+
+void GroupCoordinatorHandler::Propose(PartitionGroup& g, const internal::GroupCommand& cmd, Applied done) {
+  if (auto s = ctx_->disk->CheckWrite(ctx_->self()); !s.ok()) return done(s, nullptr, nullptr);
   std::string data = EncodeGroupCommand(cmd);
-  const int64_t t = std::max(ctx_->NowMs(), g->last_append_time());
+  const int64_t t = std::max(ctx_->NowMs(), g.last_append_time());
   StampAppendTime(data, t);
-  auto proposed = g->raft().Propose(std::move(data), 0);
+  auto proposed = g.raft().Propose(std::move(data), 0);
   if (!proposed.ok()) {
     return done(absl::IsFailedPrecondition(proposed.status())
-                    ? ctx_->NotLeaderFor(*g)
+                    ? ctx_->NotLeaderFor(g)
                     : RetryLater(grpc::StatusCode::UNAVAILABLE, std::string(proposed.status().message()), 50),
-                {});
+                nullptr, nullptr);
   }
-  g->set_last_append_time(t);
-  const uint64_t id = g->id();
-  g->proposals().Add(
+  g.set_last_append_time(t);
+  const uint64_t id = g.id();
+  g.proposals().Add(
       proposed->index, proposed->term,
-      [this, id, cmd, done](const grpc::Status& s, const Proposals<PartitionApplied>::Committed* c) {
-        if (!s.ok()) return done(s, {});
+      [this, id, done](const grpc::Status& s, const Proposals<PartitionApplied>::Committed* c) {
+        if (!s.ok()) return done(s, nullptr, nullptr);
         PartitionGroup* group = ctx_->groups->FindPartition(id);
-        if (group == nullptr) return done(grpc::Status(grpc::StatusCode::UNAVAILABLE, "moved"), {});
-        Answer(*group, cmd, c->result.group, done);
+        if (group == nullptr) {
+          return done(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the coordinator partition moved away; retry"),
+                      nullptr, nullptr);
+        }
+        done(grpc::Status::OK, group, &c->result.group);
       });
 }
 

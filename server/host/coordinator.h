@@ -32,6 +32,15 @@ class GroupCoordinatorHandler {
       : ctx_(ctx), hinted_leader_(std::move(hinted_leader)) {}
 
   void Heartbeat(const v1::HeartbeatRequest& req, std::function<void(grpc::Status, v1::HeartbeatResponse)> done);
+  // A group member's fenced commit (CommitOffsetsRequest with a member_id).
+  void Commit(const v1::CommitOffsetsRequest& req, std::function<void(grpc::Status)> done);
+  // Admin calls (group_admin.cc).
+  void Describe(const v1::DescribeGroupRequest& req,
+                std::function<void(grpc::Status, v1::DescribeGroupResponse)> done);
+  void List(const v1::ListGroupsRequest& req, std::function<void(grpc::Status, v1::ListGroupsResponse)> done);
+  void Delete(const v1::DeleteGroupRequest& req, std::function<void(grpc::Status)> done);
+  void ResetOffsets(const v1::ResetOffsetsRequest& req, std::function<void(grpc::Status)> done);
+
   // Proposes the removal of members whose session or revocation ran out, on coordinator partitions led here.
   void ExpireMembers(Clock::TimePoint now);
 
@@ -61,6 +70,15 @@ class GroupCoordinatorHandler {
   void Answer(PartitionGroup& g, const internal::GroupCommand& cmd, const GroupApplied& r,
               const std::function<void(grpc::Status, v1::HeartbeatResponse)>& done);
   PartitionClocks& ClocksOf(PartitionGroup& g);
+  // Proposes `cmd` on coordinator partition `g`; `done` gets the applied result (status OK) or why it was not
+  // applied (then the group and result are null).
+  using Applied = std::function<void(const grpc::Status&, PartitionGroup*, const GroupApplied*)>;
+  void Propose(PartitionGroup& g, const internal::GroupCommand& cmd, Applied done);
+  // The partition group leading coordinator partition `p`, or the status to answer.
+  grpc::Status ResolvePartition(uint32_t p, PartitionGroup** out);
+  // Proposes a command that answers only a status (commit, delete, reset).
+  void ProposeForStatus(const std::string& group, const internal::GroupCommand& cmd,
+                        std::function<void(grpc::Status)> done);
 
   HostContext* const ctx_;
   HintedLeader hinted_leader_;
@@ -68,6 +86,9 @@ class GroupCoordinatorHandler {
   std::map<uint64_t, PartitionClocks> clocks_;  // by coordinator partition group id
   Clock::TimePoint next_expiry_check_{};
 };
+
+// Appends a partition set as v1 TopicPartitions (one entry per topic, partitions ascending).
+void AddTopicPartitions(const PartitionSet& set, google::protobuf::RepeatedPtrField<v1::TopicPartitions>* out);
 
 // The gRPC status of a refused group command: its code and message, with a GroupError detail.
 grpc::Status GroupRefusalStatus(const std::string& group, const GroupApplied& r);

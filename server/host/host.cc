@@ -335,6 +335,8 @@ void Host::TransferLeadership(const v1::TransferLeadershipRequest& req,
 }
 
 void Host::CommitOffsets(const v1::CommitOffsetsRequest& req, std::function<void(grpc::Status)> done) {
+  // A member's commit goes to the group's coordinator (fenced); a plain one to the partition's own store (A3).
+  if (!req.member_id().empty()) return Post([this, req, done] { coordinator_.Commit(req, done); }, done);
   Post([this, req, done] { offsets_.Commit(req, done); }, done);
 }
 
@@ -346,6 +348,24 @@ void Host::FetchOffsets(const v1::FetchOffsetsRequest& req,
 void Host::GroupHeartbeat(const v1::HeartbeatRequest& req,
                           std::function<void(grpc::Status, v1::HeartbeatResponse)> done) {
   Post([this, req, done] { coordinator_.Heartbeat(req, done); }, [done](const grpc::Status& s) { done(s, {}); });
+}
+
+void Host::DescribeGroup(const v1::DescribeGroupRequest& req,
+                         std::function<void(grpc::Status, v1::DescribeGroupResponse)> done) {
+  Post([this, req, done] { coordinator_.Describe(req, done); }, [done](const grpc::Status& s) { done(s, {}); });
+}
+
+void Host::ListGroups(const v1::ListGroupsRequest& req,
+                      std::function<void(grpc::Status, v1::ListGroupsResponse)> done) {
+  Post([this, req, done] { coordinator_.List(req, done); }, [done](const grpc::Status& s) { done(s, {}); });
+}
+
+void Host::DeleteGroup(const v1::DeleteGroupRequest& req, std::function<void(grpc::Status)> done) {
+  Post([this, req, done] { coordinator_.Delete(req, done); }, done);
+}
+
+void Host::ResetGroupOffsets(const v1::ResetOffsetsRequest& req, std::function<void(grpc::Status)> done) {
+  Post([this, req, done] { coordinator_.ResetOffsets(req, done); }, done);
 }
 
 void Host::SetLeaderBalancer(bool paused, std::function<void(grpc::Status, v1::SetLeaderBalancerResponse)> done) {

@@ -94,6 +94,12 @@ class Host {
   // Consumer-group membership on the group's coordinator (coordinator.h).
   void GroupHeartbeat(const v1::HeartbeatRequest& req,
                       std::function<void(grpc::Status, v1::HeartbeatResponse)> done);
+  void DescribeGroup(const v1::DescribeGroupRequest& req,
+                     std::function<void(grpc::Status, v1::DescribeGroupResponse)> done);
+  void ListGroups(const v1::ListGroupsRequest& req,
+                  std::function<void(grpc::Status, v1::ListGroupsResponse)> done);
+  void DeleteGroup(const v1::DeleteGroupRequest& req, std::function<void(grpc::Status)> done);
+  void ResetGroupOffsets(const v1::ResetOffsetsRequest& req, std::function<void(grpc::Status)> done);
   // Asks every group this node leads to hand leadership to its most caught-up other voter (graceful shutdown).
   void TransferAllLeadership();
   void SetLeaderBalancer(bool paused, std::function<void(grpc::Status, v1::SetLeaderBalancerResponse)> done);
