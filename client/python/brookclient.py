@@ -1,7 +1,8 @@
 """A small Brook client for Python on Debian's python3-grpcio and python3-protobuf.
 
-Stubs are generated from the project's protos (proto/brook/v1/*.proto) with protoc and grpc_python_plugin into a
-cache directory on first use (see ensure_stubs), so nothing generated is checked in.
+Run from the checkout, the stubs are generated from the project's protos (proto/brook/v1/*.proto) with protoc and
+grpc_python_plugin into a cache directory on first use (see ensure_stubs), so nothing generated is checked in. The
+installed package (`pip install client/python`, package brook-client) carries stubs generated at build time.
 
     from brookclient import Producer, Consumer
     p = Producer("127.0.0.1:7101,127.0.0.1:7102")
@@ -30,9 +31,21 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _PROTO_DIR = os.path.normpath(os.path.join(_HERE, "..", "..", "proto"))
 
 
+def _running_from_checkout():
+    """Whether this module sits in a Brook checkout (client/python/ beside proto/) rather than in an installed
+    package, which carries its stubs as the top-level package brook.v1 beside this module."""
+    return os.path.isdir(os.path.join(_PROTO_DIR, "brook", "v1"))
+
+
 def ensure_stubs(out_dir=None):
-    """Generates Python stubs for brook.v1 into out_dir (default $BROOK_PY_STUBS or ~/.cache/brook-py) once, and
-    puts the directory on sys.path."""
+    """From a checkout: generates Python stubs for brook.v1 into out_dir (default $BROOK_PY_STUBS or
+    ~/.cache/brook-py) once, and puts the directory on sys.path. Installed (pip): the stubs came with the package
+    and are importable already; nothing to do."""
+    if not _running_from_checkout():
+        if os.path.exists(os.path.join(_HERE, "brook", "v1", "log_pb2_grpc.py")):
+            return
+        raise ImportError(f"brookclient: no brook.v1 stubs beside {_HERE} and no protos at {_PROTO_DIR}; "
+                          "install the package (pip install client/python) or run from a Brook checkout")
     out_dir = out_dir or os.environ.get("BROOK_PY_STUBS") or os.path.join(
         os.path.expanduser("~"), ".cache", "brook-py")
     marker = os.path.join(out_dir, "brook", "v1", "log_pb2_grpc.py")
@@ -52,7 +65,7 @@ def ensure_stubs(out_dir=None):
 ensure_stubs()
 
 import grpc  # noqa: E402
-from brook.v1 import admin_pb2, admin_pb2_grpc, errors_pb2, log_pb2, log_pb2_grpc, records_pb2  # noqa: E402
+from brook.v1 import admin_pb2, admin_pb2_grpc, errors_pb2, groups_pb2, log_pb2, log_pb2_grpc, records_pb2  # noqa: E402,F401
 
 # Compressed batches (docs/api.md "Compression") need Debian's python3-lz4 and python3-zstandard. Without them the
 # consumer does not ask for compressed batches and the node decompresses for it.
@@ -106,7 +119,7 @@ class BrookError(Exception):
     """A failed call: its gRPC code and message, and the brook.v1 details the client acts on."""
 
     def __init__(self, code, message, not_leader=None, retry_delay_ms=None, write_outcome=None,
-                 sequence_error=None, offset_mismatch=None, unknown_producer=None):
+                 sequence_error=None, offset_mismatch=None, unknown_producer=None, group_error=None):
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.message = message
@@ -116,6 +129,14 @@ class BrookError(Exception):
         self.sequence_error = sequence_error
         self.unknown_producer = unknown_producer  # the partition forgot this producer id (errors.proto)
         self.offset_mismatch = offset_mismatch
+        self.group_error = group_error  # groups_pb2.GroupError of a refused group call, or None
+
+    @property
+    def group_reason(self):
+        """The GroupError reason's name ("NOT_OWNER", "UNKNOWN_MEMBER", ...), or None without a GroupError."""
+        if self.group_error is None:
+            return None
+        return groups_pb2.GroupError.Reason.Name(self.group_error.reason)
 
 
 def decode_error(err: grpc.RpcError) -> BrookError:
@@ -135,7 +156,8 @@ def decode_error(err: grpc.RpcError) -> BrookError:
                                        ("write_outcome", errors_pb2.WriteOutcome),
                                        ("sequence_error", errors_pb2.SequenceError),
                                        ("unknown_producer", errors_pb2.UnknownProducer),
-                                       ("offset_mismatch", errors_pb2.OffsetMismatch)):
+                                       ("offset_mismatch", errors_pb2.OffsetMismatch),
+                                       ("group_error", groups_pb2.GroupError)):
                 if any_msg.Is(message_type.DESCRIPTOR):
                     detail = message_type()
                     any_msg.Unpack(detail)
@@ -207,6 +229,7 @@ class Record:
     timestamp_ms: int
     headers: list = field(default_factory=list)  # [(key: str, value: bytes)], in the producer's order
     tombstone: bool = False  # the record deletes its key (compacted topics); value is b""
+    topic: str = ""
 
 
 def _data_loss(batch, why):
@@ -566,25 +589,50 @@ class Consumer(_Client):
         parts = list(self.positions)
         for i, p in enumerate(parts):
             wait_ms = int(timeout_s * 1000) if (i == len(parts) - 1 and not out) else 0
-            req = log_pb2.FetchRequest(topic=self.topic_name, partition=p, offset=self.positions[p],
-                                       max_wait_ms=wait_ms, accept_compressed=self.accept_compressed)
-            resp = self.call_leader(self.topic_name, p,
-                                    lambda ch: log_pb2_grpc.LogStub(ch).Fetch(req, timeout=wait_ms / 1000 + 5))
-            if resp.HasField("gap"):
-                self.gaps.append((p, resp.gap.start_offset, resp.gap.end_offset))
-            stored = list(resp.records)
             try:
-                for batch in resp.compressed_batches:
-                    stored.extend(expand_batch(batch, self.positions[p]))
-                    self.compressed_batches_read += 1
-            except BrookError:
-                if out:
+                fetched = fetch_partition(self, self.topic_name, p, self.positions[p], wait_ms,
+                                          self.accept_compressed)
+            except BrookError as e:
+                if e.code == grpc.StatusCode.DATA_LOSS and out:
                     return out  # hand out what was read; the position stays, so the next poll meets this again
                 raise
-            stored.sort(key=lambda r: r.offset)
-            for r in stored:
-                if r.offset >= self.positions[p]:
-                    out.append(Record(p, r.offset, r.key, r.value, r.timestamp_ms,
-                                      [(h.key, h.value) for h in r.headers], r.tombstone))
-            self.positions[p] = max(self.positions[p], resp.next_offset)
+            if fetched.gap is not None:
+                self.gaps.append((p,) + fetched.gap)
+            self.compressed_batches_read += fetched.compressed_batches
+            out.extend(fetched.records)
+            self.positions[p] = fetched.next_offset
         return out
+
+
+@dataclass
+class Fetched:
+    records: list            # Records at or past the position asked for, in offset order
+    next_offset: int         # the position after them (never below the one asked for)
+    gap: tuple = None        # (start_offset, end_offset) of a trimmed range that was skipped, or None
+    compressed_batches: int = 0
+
+
+def fetch_partition(client, topic, partition, position, wait_ms, accept_compressed):
+    """One Fetch of topic/partition from `position` at the partition leader (client: a _Client), long-polling up
+    to wait_ms. Compressed batches are checked and expanded here (BrookError DATA_LOSS for a damaged one)."""
+    req = log_pb2.FetchRequest(topic=topic, partition=partition, offset=position, max_wait_ms=wait_ms,
+                               accept_compressed=accept_compressed)
+    resp = client.call_leader(topic, partition,
+                              lambda ch: log_pb2_grpc.LogStub(ch).Fetch(req, timeout=wait_ms / 1000 + 5))
+    gap = (resp.gap.start_offset, resp.gap.end_offset) if resp.HasField("gap") else None
+    stored = list(resp.records)
+    for batch in resp.compressed_batches:
+        stored.extend(expand_batch(batch, position))
+    stored.sort(key=lambda r: r.offset)
+    records = [Record(partition, r.offset, r.key, r.value, r.timestamp_ms, [(h.key, h.value) for h in r.headers],
+                      r.tombstone, topic)
+               for r in stored if r.offset >= position]
+    return Fetched(records, max(position, resp.next_offset), gap, len(resp.compressed_batches))
+
+
+def __getattr__(name):
+    # The group consumer lives in its own module (brookgroup.py), which imports this one: loaded on first use.
+    if name == "GroupConsumer":
+        from brookgroup import GroupConsumer
+        return GroupConsumer
+    raise AttributeError(f"module 'brookclient' has no attribute '{name}'")
