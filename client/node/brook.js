@@ -11,8 +11,7 @@ const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 const protobuf = require('protobufjs');
 const {expandBatch, canDecompress} = require('./compression');
-
-const PROTO_DIR = path.resolve(__dirname, '..', '..', 'proto');
+const {PROTO_DIR} = require('./protos');
 const definition = protoLoader.loadSync(
     ['brook/v1/log.proto', 'brook/v1/admin.proto', 'brook/v1/groups.proto'],
     {includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: String, defaults: true, oneofs: true});

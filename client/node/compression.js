@@ -118,7 +118,7 @@ function decodeLz4Frames(src, limit) {
 }
 
 const recordsRoot = new protobuf.Root();
-recordsRoot.loadSync(path.resolve(__dirname, '..', '..', 'proto', 'brook', 'v1', 'records.proto'), {keepCase: true});
+recordsRoot.loadSync(path.join(require('./protos').PROTO_DIR, 'brook', 'v1', 'records.proto'), {keepCase: true});
 const RecordList = recordsRoot.lookupType('brook.v1.RecordList');
 
 // Whether this process can decode both codecs (fzstd installed).

@@ -1,9 +1,19 @@
 #!/usr/bin/env node
 // Example: produce a few keyed records and read the topic back.
 //   BROOK_BOOTSTRAP=127.0.0.1:7101 node example.js TOPIC
+// Runs in client/node of a checkout, or copied into a project that installed the package (brook-client).
 'use strict';
 
-const {BrookClient} = require('./brook');
+const {BrookClient} = requireBrook();
+
+function requireBrook() {
+  try {
+    return require('brook-client');
+  } catch (e) {
+    if (e.code !== 'MODULE_NOT_FOUND' || !String(e.message).includes("'brook-client'")) throw e;
+    return require('./brook');
+  }
+}
 
 async function main() {
   const topic = process.argv[2] || 'example';
