@@ -20,12 +20,36 @@
 #include "client/lib/producer.h"
 
 namespace brook::cli {
-namespace {
-
-constexpr char kDefaultBootstrap[] = "127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103";
 
 std::atomic<bool> g_interrupted{false};
 extern "C" void OnInterrupt(int) { g_interrupted.store(true); }
+
+void PrintRecord(Context& ctx, const client::ConsumerRecord& r) {
+  if (ctx.json) {
+    JsonWriter w;
+    w.BeginObject();
+    if (ctx.args.Has("group")) w.Key("topic").String(r.topic);
+    w.Key("partition").Uint(r.partition).Key("offset").Uint(r.record.offset());
+    w.Key("timestamp_ms").Int(r.record.timestamp_ms()).Key("key").String(r.record.key());
+    w.Key("value").String(r.record.value());
+    if (r.record.tombstone()) w.Key("tombstone").Bool(true);
+    w.Key("headers").BeginArray();
+    for (const auto& h : r.record.headers())
+      w.BeginObject().Key("key").String(h.key()).Key("value").String(h.value()).EndObject();
+    w.EndArray().EndObject();
+    ctx.io.out << w.str() << '\n';
+    return;
+  }
+  std::vector<std::pair<std::string, std::string>> headers;
+  for (const auto& h : r.record.headers()) headers.emplace_back(h.key(), h.value());
+  ctx.io.out << r.partition << '\t' << r.record.offset() << '\t' << Printable(r.record.key()) << '\t'
+             << (r.record.tombstone() ? std::string("(tombstone)") : Printable(r.record.value())) << '\t'
+             << PrintableHeaders(headers) << '\n';
+}
+
+namespace {
+
+constexpr char kDefaultBootstrap[] = "127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103";
 
 std::string JoinIds(const google::protobuf::RepeatedField<uint64_t>& ids) { return absl::StrJoin(ids, ","); }
 
@@ -372,6 +396,7 @@ int Produce(Context& ctx) {
 // ---- consume ----
 
 int Consume(Context& ctx) {
+  if (ctx.args.Has("group")) return ConsumeInGroup(ctx);
   const std::string& topic = ctx.positionals[0];
   auto follow = ctx.args.GetBool("follow");
   auto from_beginning = ctx.args.GetBool("from-beginning");
@@ -444,24 +469,7 @@ int Consume(Context& ctx) {
     for (const auto& r : result->records) {
       if (*max_records != 0 && printed >= *max_records) break;
       if (!*follow && r.record.offset() >= end[r.partition]) continue;  // past the snapshot
-      if (ctx.json) {
-        JsonWriter w;
-        w.BeginObject().Key("partition").Uint(r.partition).Key("offset").Uint(r.record.offset());
-        w.Key("timestamp_ms").Int(r.record.timestamp_ms()).Key("key").String(r.record.key());
-        w.Key("value").String(r.record.value());
-        if (r.record.tombstone()) w.Key("tombstone").Bool(true);
-        w.Key("headers").BeginArray();
-        for (const auto& h : r.record.headers())
-          w.BeginObject().Key("key").String(h.key()).Key("value").String(h.value()).EndObject();
-        w.EndArray().EndObject();
-        ctx.io.out << w.str() << '\n';
-      } else {
-        std::vector<std::pair<std::string, std::string>> headers;
-        for (const auto& h : r.record.headers()) headers.emplace_back(h.key(), h.value());
-        ctx.io.out << r.partition << '\t' << r.record.offset() << '\t' << Printable(r.record.key()) << '\t'
-                   << (r.record.tombstone() ? std::string("(tombstone)") : Printable(r.record.value())) << '\t'
-                   << PrintableHeaders(headers) << '\n';
-      }
+      PrintRecord(ctx, r);
       ++printed;
     }
     ctx.io.out.flush();
@@ -474,9 +482,6 @@ int Consume(Context& ctx) {
     }
   }
   std::signal(SIGINT, previous);
-  if (exit_code == kExitOk && ctx.args.Has("group")) {
-    if (absl::Status s = c.CommitPositions(ctx.args.Get("group")); !s.ok()) return Fail(ctx, s);
-  }
   return exit_code;
 }
 
@@ -800,20 +805,53 @@ const std::vector<CommandSpec>& Commands() {
         Switch("follow", "keep waiting for new records (starts at the end unless told otherwise); Ctrl-C stops"),
         Value("partition", "read only this partition (default: all)"),
         Value("max-records", "stop after this many records (0: no limit)", "0"),
-        Value("group", "commit the final positions for this consumer group")},
+        Value(
+            "group",
+            "read as a member of this consumer group: the group's coordinator assigns the partitions, reading "
+            "resumes at the group's committed offsets (new partitions: earliest, or latest with --follow alone), "
+            "positions are committed every 5 s and on exit; not with --partition, --offset or --timestamp"),
+        Value("instance-id", "with --group: a static member id kept across restarts")},
        Consume},
+      {{"group", "list"}, "", 0, 0, "list consumer groups", {}, GroupList},
+      {{"group", "describe"},
+       "GROUP",
+       1,
+       1,
+       "show a group's members, what each reads, and every partition's committed offset and lag",
+       {},
+       GroupDescribe},
+      {{"group", "delete"},
+       "GROUP",
+       1,
+       1,
+       "delete a consumer group and its committed offsets (it must have no members)",
+       {},
+       GroupDelete},
+      {{"group", "reset-offsets"},
+       "GROUP TOPIC",
+       2,
+       2,
+       "move a group's committed offsets in a topic (the group must have no members)",
+       {Switch("to-earliest", "to each partition's log start"), Switch("to-latest", "to each partition's end"),
+        Value("to-timestamp", "to the first record appended at or after this time (ms since the epoch)"),
+        Value("shift-by", "by this many records from the committed offset (negative rewinds)"),
+        Value("to-offset", "to this offset (within each partition's bounds)"),
+        Value("partition", "only this partition (default: all)"),
+        Switch("dry-run", "print the new offsets without storing them")},
+       GroupResetOffsets},
       {{"group", "offsets"},
        "GROUP TOPIC",
        2,
        2,
-       "show a consumer group's committed offsets and lag",
+       "show the offsets a group committed without the group protocol (each partition's own store) and lag",
        {},
        GroupOffsets},
       {{"group", "commit"},
        "GROUP TOPIC",
        2,
        2,
-       "store a consumer group's offset for one partition",
+       "store a group's offset for one partition in the partition's own store (consumers that assign partitions "
+       "themselves; group members commit through the coordinator)",
        {Value("partition", "the partition"), Value("offset", "the next offset the group will read")},
        GroupCommit},
       {{"cluster", "status"},

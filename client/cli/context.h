@@ -1,6 +1,7 @@
 // What every `brook` command handler gets, and the helpers they share.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <iosfwd>
 #include <memory>
@@ -10,6 +11,7 @@
 #include "absl/status/status.h"
 #include "client/cli/args.h"
 #include "client/lib/connection.h"
+#include "client/lib/consumer.h"
 
 namespace brook::cli {
 
@@ -35,7 +37,19 @@ int Fail(Context& ctx, const absl::Status& status);
 // Prints a usage error and returns kExitUsage.
 int UsageError(Context& ctx, const std::string& message);
 
+// Set by SIGINT while a command that runs until interrupted (consume --follow) has OnInterrupt installed.
+extern std::atomic<bool> g_interrupted;
+extern "C" void OnInterrupt(int);
+// One record as `brook consume` prints it (a line of text, or a JSON object with --output=json).
+void PrintRecord(Context& ctx, const client::ConsumerRecord& r);
+
 int RunBenchProduce(Context& ctx);
+// groups.cc
+int ConsumeInGroup(Context& ctx);
+int GroupList(Context& ctx);
+int GroupDescribe(Context& ctx);
+int GroupDelete(Context& ctx);
+int GroupResetOffsets(Context& ctx);
 // moves.cc
 int TopicMoveReplicas(Context& ctx);
 int TopicCancelMove(Context& ctx);

@@ -104,6 +104,19 @@ std::string Connection::ControllerAddress() {
   return controller_id_ == 0 ? std::string() : AddressOfLocked(controller_id_);
 }
 
+uint32_t CoordinatorPartition(const std::string& group) {
+  uint32_t h = 2166136261u;
+  for (unsigned char c : group) {
+    h ^= c;
+    h *= 16777619u;
+  }
+  return h % kGroupCoordinatorPartitions;
+}
+
+Route Route::Coordinator(const std::string& group) {
+  return {Target::kGroupCoordinator, kGroupsTopic, CoordinatorPartition(group)};
+}
+
 void Connection::LearnLeader(const v1::NotLeader& hint) {
   absl::MutexLock lock(&mu_);
   if (hint.leader_id() != 0 && !hint.leader_address().empty()) {
@@ -237,6 +250,14 @@ absl::Status Connection::Call(const Route& route, Clock::time_point deadline, bo
           }
           break;
         }
+        case Route::Target::kGroupCoordinator:
+          address = LeaderAddress(route.topic, route.partition);
+          if (address.empty()) {
+            (void)Topic(route.topic, deadline, /*refresh=*/true);  // absent until the first group joins
+            address = LeaderAddress(route.topic, route.partition);
+          }
+          if (address.empty()) address = NodeAddresses().front();  // it answers NotLeader naming the leader
+          break;
       }
     }
 
@@ -269,7 +290,9 @@ absl::Status Connection::Call(const Route& route, Clock::time_point deadline, bo
     if (rule == Retry::kNever || (rule == Retry::kIfIdempotent && !idempotent)) return last;
     if (error.code == absl::StatusCode::kUnavailable) {
       // The node is down or cannot serve: ask the others who leads now.
-      if (partition_call) ForgetLeader(route.topic, route.partition);
+      if (partition_call || route.target == Route::Target::kGroupCoordinator) {
+        ForgetLeader(route.topic, route.partition);
+      }
       if (route.target == Route::Target::kController) ForgetLeader("", 0);
     }
     wait(std::chrono::milliseconds(error.retry_delay_ms.value_or(0)));

@@ -56,17 +56,26 @@ void SetDeadline(grpc::ClientContext* context, Clock::time_point deadline);
 
 // Where a call must go.
 struct Route {
-  enum class Target { kAnyNode, kController, kPartitionLeader };
+  enum class Target { kAnyNode, kController, kPartitionLeader, kGroupCoordinator };
   Target target = Target::kAnyNode;
-  std::string topic;       // kPartitionLeader
-  uint32_t partition = 0;  // kPartitionLeader
+  std::string topic;       // kPartitionLeader; kGroupCoordinator: the internal topic __consumer_groups
+  uint32_t partition = 0;  // kPartitionLeader; kGroupCoordinator: the group's coordinator partition
 
   static Route AnyNode() { return {}; }
   static Route Controller() { return {Target::kController, "", 0}; }
   static Route Leader(std::string topic, uint32_t partition) {
     return {Target::kPartitionLeader, std::move(topic), partition};
   }
+  // The leader of the group's coordinator partition (docs/api.md "Consumer groups"); any node while it is not
+  // known (a node that does not coordinate the group answers NotLeader naming the one that does).
+  static Route Coordinator(const std::string& group);
 };
+
+inline constexpr char kGroupsTopic[] = "__consumer_groups";
+// Partitions of __consumer_groups (Limits.group_coordinator_partitions).
+inline constexpr uint32_t kGroupCoordinatorPartitions = 8;
+// The coordinator partition of `group`: FNV-1a (32 bits) of its bytes mod kGroupCoordinatorPartitions.
+uint32_t CoordinatorPartition(const std::string& group);
 
 // The stubs of one node. Stable address for the life of the Connection; gRPC stubs are thread-safe.
 struct NodeStubs {

@@ -78,6 +78,23 @@ absl::Status Consumer::Assign(const std::string& topic, std::vector<uint32_t> pa
   return Seek(OffsetSpec::kLatest);
 }
 
+absl::Status Consumer::AssignPositions(const std::string& topic, std::map<uint32_t, uint64_t> positions) {
+  auto meta = connection_->Topic(topic, connection_->DefaultDeadline());
+  if (meta.ok() && !positions.empty() && positions.rbegin()->first >= meta->partition_count()) {
+    meta = connection_->Topic(topic, connection_->DefaultDeadline(), /*refresh=*/true);  // partitions were added
+  }
+  if (!meta.ok()) return meta.status();
+  for (const auto& [p, offset] : positions) {
+    if (p >= meta->partition_count()) {
+      return absl::NotFoundError(absl::StrCat("topic '", topic, "' has ", meta->partition_count(),
+                                              " partitions; partition ", p, " does not exist"));
+    }
+  }
+  topic_ = topic;
+  positions_ = std::move(positions);
+  return absl::OkStatus();
+}
+
 absl::Status Consumer::ListOffsetsInto(uint32_t partition, v1::ListOffsetsRequest request,
                                        v1::ListOffsetsResponse* response) {
   request.set_topic(topic_);

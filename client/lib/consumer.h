@@ -68,6 +68,9 @@ class Consumer {
   // Reads `partitions` of `topic` (all partitions when empty), replacing any earlier assignment. Positions start
   // at the latest offset until a Seek. NOT_FOUND for an unknown topic or partition.
   absl::Status Assign(const std::string& topic, std::vector<uint32_t> partitions = {});
+  // Reads exactly `positions` (partition -> next offset to read) of `topic`, replacing any earlier assignment,
+  // without asking any leader (the group consumer knows every start offset). NOT_FOUND for an unknown partition.
+  absl::Status AssignPositions(const std::string& topic, std::map<uint32_t, uint64_t> positions);
   const std::string& topic() const { return topic_; }
   std::vector<uint32_t> assignment() const;
 

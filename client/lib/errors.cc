@@ -26,6 +26,8 @@ ErrorInfo DecodeDetails(absl::StatusCode code, std::string message, const std::s
       info.producer_fenced = pf;
     } else if (v1::UnknownProducer up; any.Is<v1::UnknownProducer>() && any.UnpackTo(&up)) {
       info.unknown_producer = up;
+    } else if (v1::GroupError ge; any.Is<v1::GroupError>() && any.UnpackTo(&ge)) {
+      info.group_error = ge;
     } else if (v1::OffsetMismatch om; any.Is<v1::OffsetMismatch>() && any.UnpackTo(&om)) {
       info.offset_mismatch = om;
     } else if (v1::ResourceInfo res; any.Is<v1::ResourceInfo>() && any.UnpackTo(&res)) {

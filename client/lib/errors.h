@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "brook/v1/errors.pb.h"
+#include "brook/v1/groups.pb.h"
 #include "grpcpp/support/status.h"
 
 namespace brook::client {
@@ -28,6 +29,7 @@ struct ErrorInfo {
   std::optional<v1::UnknownProducer> unknown_producer;
   std::optional<v1::OffsetMismatch> offset_mismatch;
   std::optional<v1::ResourceInfo> resource_info;
+  std::optional<v1::GroupError> group_error;               // a consumer-group call's refusal (groups.proto)
   std::optional<v1::WriteOutcome::Outcome> write_outcome;  // absent: the server did not say (take it as UNKNOWN)
   std::vector<v1::BadRequest::FieldViolation> field_violations;
 

@@ -76,7 +76,8 @@ void GroupCoordinatorHandler::Commit(const v1::CommitOffsetsRequest& req, std::f
   ProposeForStatus(req.group(), cmd, std::move(done));
 }
 
-void GroupCoordinatorHandler::ResetOffsets(const v1::ResetOffsetsRequest& req, std::function<void(grpc::Status)> done) {
+void GroupCoordinatorHandler::ResetOffsets(const v1::ResetOffsetsRequest& req,
+                                           std::function<void(grpc::Status)> done) {
   internal::GroupCommand cmd;
   cmd.set_group(req.group());
   cmd.set_now_ms(ctx_->NowMs());
