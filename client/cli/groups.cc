@@ -182,8 +182,8 @@ int GroupDescribe(Context& ctx) {
   }
   ctx.io.out << "group " << g.group() << "  state " << StateName(g.state()) << "  epoch " << g.group_epoch()
              << "  assignor " << g.assignor() << "  rebalances " << g.rebalances() << "  coordinator n"
-             << g.coordinator_node() << " (" << "__consumer_groups/" << g.coordinator_partition() << ")  total lag "
-             << d->total_lag << "\n\n";
+             << g.coordinator_node() << " ("
+             << "__consumer_groups/" << g.coordinator_partition() << ")  total lag " << d->total_lag << "\n\n";
   Table members({"MEMBER", "INSTANCE", "EPOCH", "ASSIGNMENT", "REVOKING"});
   for (const auto& m : g.members()) {
     members.AddRow({m.member_id(), m.instance_id().empty() ? "-" : m.instance_id() + (m.away() ? " (away)" : ""),
@@ -221,7 +221,8 @@ int GroupResetOffsets(Context& ctx) {
     ways += ctx.args.Has(flag) ? 1 : 0;
   }
   if (ways != 1) {
-    return UsageError(ctx, "give exactly one of --to-earliest, --to-latest, --to-timestamp, --shift-by, --to-offset");
+    return UsageError(ctx,
+                      "give exactly one of --to-earliest, --to-latest, --to-timestamp, --shift-by, --to-offset");
   }
   bool ok = true;
   if (ctx.args.Has("to-latest")) {
@@ -252,7 +253,8 @@ int GroupResetOffsets(Context& ctx) {
     JsonWriter w;
     w.BeginObject().Key("group").String(ctx.positionals[0]).Key("topic").String(topic);
     w.Key("dry_run").Bool(*dry_run).Key("offsets").BeginArray();
-    for (const auto& o : *set) w.BeginObject().Key("partition").Uint(o.partition()).Key("offset").Uint(o.offset()).EndObject();
+    for (const auto& o : *set)
+      w.BeginObject().Key("partition").Uint(o.partition()).Key("offset").Uint(o.offset()).EndObject();
     w.EndArray().EndObject();
     ctx.io.out << w.str() << '\n';
     return kExitOk;

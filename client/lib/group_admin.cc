@@ -15,9 +15,10 @@ absl::StatusOr<std::vector<v1::GroupListing>> GroupAdmin::ListGroups() {
     request.set_coordinator_partition(p);
     v1::ListGroupsResponse response;
     const Route route{Route::Target::kGroupCoordinator, kGroupsTopic, p};
-    absl::Status s = connection_->Call(
-        route, connection_->DefaultDeadline(), /*idempotent=*/true,
-        [&](grpc::ClientContext* ctx, NodeStubs* node) { return node->groups->ListGroups(ctx, request, &response); });
+    absl::Status s = connection_->Call(route, connection_->DefaultDeadline(), /*idempotent=*/true,
+                                       [&](grpc::ClientContext* ctx, NodeStubs* node) {
+                                         return node->groups->ListGroups(ctx, request, &response);
+                                       });
     if (!s.ok()) return s;
     for (auto& g : *response.mutable_groups()) out.push_back(std::move(g));
   }
@@ -27,9 +28,10 @@ absl::StatusOr<std::vector<v1::GroupListing>> GroupAdmin::ListGroups() {
 
 absl::StatusOr<v1::DescribeGroupResponse> GroupAdmin::Describe(const v1::DescribeGroupRequest& request) {
   v1::DescribeGroupResponse response;
-  absl::Status s = connection_->Call(
-      Route::Coordinator(request.group()), connection_->DefaultDeadline(), /*idempotent=*/true,
-      [&](grpc::ClientContext* ctx, NodeStubs* node) { return node->groups->DescribeGroup(ctx, request, &response); });
+  absl::Status s = connection_->Call(Route::Coordinator(request.group()), connection_->DefaultDeadline(),
+                                     /*idempotent=*/true, [&](grpc::ClientContext* ctx, NodeStubs* node) {
+                                       return node->groups->DescribeGroup(ctx, request, &response);
+                                     });
   if (!s.ok()) return s;
   return response;
 }
@@ -98,9 +100,10 @@ absl::Status GroupAdmin::DeleteGroup(const std::string& group) {
   v1::DeleteGroupRequest request;
   request.set_group(group);
   v1::DeleteGroupResponse response;
-  return connection_->Call(
-      Route::Coordinator(group), connection_->DefaultDeadline(), /*idempotent=*/true,
-      [&](grpc::ClientContext* ctx, NodeStubs* node) { return node->groups->DeleteGroup(ctx, request, &response); });
+  return connection_->Call(Route::Coordinator(group), connection_->DefaultDeadline(), /*idempotent=*/true,
+                           [&](grpc::ClientContext* ctx, NodeStubs* node) {
+                             return node->groups->DeleteGroup(ctx, request, &response);
+                           });
 }
 
 absl::StatusOr<std::vector<v1::PartitionOffset>> GroupAdmin::ResetOffsets(const std::string& group,
@@ -154,11 +157,13 @@ absl::StatusOr<std::vector<v1::PartitionOffset>> GroupAdmin::ResetOffsets(const 
       case ResetSpec::Kind::kShift: {
         auto c = committed.find(p);
         if (c == committed.end()) {
-          return absl::FailedPreconditionError(absl::StrCat("group '", group, "' has no committed offset in ", topic,
-                                                            "/", p, " to shift; reset it another way first"));
+          return absl::FailedPreconditionError(absl::StrCat("group '", group, "' has no committed offset in ",
+                                                            topic, "/", p,
+                                                            " to shift; reset it another way first"));
         }
         const int64_t moved = static_cast<int64_t>(c->second) + spec.shift;
-        to = static_cast<uint64_t>(std::clamp<int64_t>(moved, static_cast<int64_t>(start), static_cast<int64_t>(end)));
+        to = static_cast<uint64_t>(
+            std::clamp<int64_t>(moved, static_cast<int64_t>(start), static_cast<int64_t>(end)));
         break;
       }
       case ResetSpec::Kind::kOffset:
@@ -172,9 +177,10 @@ absl::StatusOr<std::vector<v1::PartitionOffset>> GroupAdmin::ResetOffsets(const 
   std::vector<v1::PartitionOffset> out(request.offsets().begin(), request.offsets().end());
   if (dry_run) return out;
   v1::ResetOffsetsResponse response;
-  absl::Status s = connection_->Call(
-      Route::Coordinator(group), connection_->DefaultDeadline(), /*idempotent=*/true,
-      [&](grpc::ClientContext* ctx, NodeStubs* node) { return node->groups->ResetOffsets(ctx, request, &response); });
+  absl::Status s = connection_->Call(Route::Coordinator(group), connection_->DefaultDeadline(),
+                                     /*idempotent=*/true, [&](grpc::ClientContext* ctx, NodeStubs* node) {
+                                       return node->groups->ResetOffsets(ctx, request, &response);
+                                     });
   if (!s.ok()) return s;
   return out;
 }

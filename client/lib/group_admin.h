@@ -24,9 +24,9 @@ struct PartitionLag {
   bool committed = false;  // false: the group never committed an offset here
   uint64_t offset = 0;
   uint64_t high_watermark = 0;
-  uint64_t lag = 0;     // high_watermark - offset (0 when committed is false or the offset is past it)
-  std::string owner;    // the member id reading it, "" when none
-  bool known = true;    // false when the partition's offsets could not be read (then high_watermark and lag are 0)
+  uint64_t lag = 0;   // high_watermark - offset (0 when committed is false or the offset is past it)
+  std::string owner;  // the member id reading it, "" when none
+  bool known = true;  // false when the partition's offsets could not be read (then high_watermark and lag are 0)
 };
 
 struct GroupDescription {

@@ -36,7 +36,8 @@ absl::StatusOr<std::unique_ptr<GroupConsumer>> GroupConsumer::Create(std::shared
   if (options.session_timeout < std::chrono::seconds(1) || options.session_timeout > std::chrono::minutes(5)) {
     return absl::InvalidArgumentError("session_timeout must be 1 s to 300 s");
   }
-  if (options.rebalance_timeout < std::chrono::seconds(1) || options.rebalance_timeout > std::chrono::minutes(10)) {
+  if (options.rebalance_timeout < std::chrono::seconds(1) ||
+      options.rebalance_timeout > std::chrono::minutes(10)) {
     return absl::InvalidArgumentError("rebalance_timeout must be 1 s to 600 s");
   }
   std::sort(options.topics.begin(), options.topics.end());
@@ -122,7 +123,8 @@ absl::Status GroupConsumer::Heartbeat() {
       Lose(std::string(s.message()));
       return absl::OkStatus();  // join again at once
     }
-    heartbeat_due_ = Clock::now() + std::min<std::chrono::milliseconds>(heartbeat_interval_, std::chrono::milliseconds(500));
+    heartbeat_due_ =
+        Clock::now() + std::min<std::chrono::milliseconds>(heartbeat_interval_, std::chrono::milliseconds(500));
     return s;
   }
   last_heard_ = Clock::now();
@@ -181,9 +183,10 @@ absl::StatusOr<std::map<GroupPartition, uint64_t>> GroupConsumer::StartOffsets(
     request.mutable_offsets_of()->rbegin()->add_partitions(tp.partition);
   }
   v1::DescribeGroupResponse described;
-  absl::Status s = connection_->Call(
-      Route::Coordinator(options_.group), connection_->DefaultDeadline(), /*idempotent=*/true,
-      [&](grpc::ClientContext* ctx, NodeStubs* node) { return node->groups->DescribeGroup(ctx, request, &described); });
+  absl::Status s = connection_->Call(Route::Coordinator(options_.group), connection_->DefaultDeadline(),
+                                     /*idempotent=*/true, [&](grpc::ClientContext* ctx, NodeStubs* node) {
+                                       return node->groups->DescribeGroup(ctx, request, &described);
+                                     });
   if (!s.ok()) return s;
   for (const auto& o : described.offsets()) out[{o.topic(), o.partition()}] = o.offset();
   for (const auto& tp : added) {
@@ -194,9 +197,10 @@ absl::StatusOr<std::map<GroupPartition, uint64_t>> GroupConsumer::StartOffsets(
     fetch.set_topic(tp.topic);
     fetch.add_partitions(tp.partition);
     v1::FetchOffsetsResponse fetched;
-    s = connection_->Call(
-        Route::Leader(tp.topic, tp.partition), connection_->DefaultDeadline(), /*idempotent=*/true,
-        [&](grpc::ClientContext* ctx, NodeStubs* node) { return node->groups->FetchOffsets(ctx, fetch, &fetched); });
+    s = connection_->Call(Route::Leader(tp.topic, tp.partition), connection_->DefaultDeadline(),
+                          /*idempotent=*/true, [&](grpc::ClientContext* ctx, NodeStubs* node) {
+                            return node->groups->FetchOffsets(ctx, fetch, &fetched);
+                          });
     if (!s.ok()) return s;
     if (!fetched.offsets().empty() && fetched.offsets(0).committed()) {
       out[tp] = fetched.offsets(0).offset();
@@ -272,7 +276,8 @@ absl::StatusOr<PollResult> GroupConsumer::Poll(std::chrono::milliseconds timeout
     if (epoch_ != 0 && now - last_heard_ > options_.session_timeout) Lose("no heartbeat answered for a session");
     if (options_.auto_commit && epoch_ != 0 && now >= next_commit_) {
       next_commit_ = now + options_.auto_commit_interval;
-      if (auto s = Commit(); !s.ok() && RetryRule(s.code()) == Retry::kNever && !OutOfGroup(DecodeError(s))) return s;
+      if (auto s = Commit(); !s.ok() && RetryRule(s.code()) == Retry::kNever && !OutOfGroup(DecodeError(s)))
+        return s;
     }
     if (now >= heartbeat_due_) {
       absl::Status s = Heartbeat();
@@ -285,8 +290,8 @@ absl::StatusOr<PollResult> GroupConsumer::Poll(std::chrono::milliseconds timeout
       std::this_thread::sleep_for(std::min<Clock::duration>(until - now, std::chrono::milliseconds(50)));
       continue;
     }
-    const auto slice = std::chrono::duration_cast<std::chrono::milliseconds>(until - now) /
-                       static_cast<int64_t>(readers_.size());
+    const auto slice =
+        std::chrono::duration_cast<std::chrono::milliseconds>(until - now) / static_cast<int64_t>(readers_.size());
     PollResult result;
     for (auto& [topic, reader] : readers_) {
       auto polled = reader->Poll(std::max(slice, std::chrono::milliseconds(1)));

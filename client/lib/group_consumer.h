@@ -7,14 +7,14 @@
 // partition's own store of the group's offsets, or auto_offset_reset), and long-polls the partitions it owns.
 // Call Poll at least every session timeout; a member that does not is removed and its partitions move.
 //
-// Safety: a partition is read by one member at a time. The coordinator gives a partition to its new owner only after
-// the old owner gave it up; a member that has not heard from the coordinator for a whole session timeout stops
-// reading everything (on_lost) before the coordinator could have moved its partitions, and rejoins. Commits carry
-// the member's epoch and are refused for a partition it no longer owns (FAILED_PRECONDITION + GroupError).
+// Safety: a partition is read by one member at a time. The coordinator gives a partition to its new owner only
+// after the old owner gave it up; a member that has not heard from the coordinator for a whole session timeout
+// stops reading everything (on_lost) before the coordinator could have moved its partitions, and rejoins. Commits
+// carry the member's epoch and are refused for a partition it no longer owns (FAILED_PRECONDITION + GroupError).
 //
-// Delivery: at least once. With auto-commit, a Poll commits the positions of what earlier Polls returned (processed
-// by then), at most every auto_commit_interval, and before giving a partition up; without a crash, nothing is read
-// twice.
+// Delivery: at least once. With auto-commit, a Poll commits the positions of what earlier Polls returned
+// (processed by then), at most every auto_commit_interval, and before giving a partition up; without a crash,
+// nothing is read twice.
 //
 // Not thread-safe: one thread drives a GroupConsumer.
 #pragma once
@@ -65,7 +65,8 @@ struct GroupConsumerOptions {
 
 class GroupConsumer {
  public:
-  // INVALID_ARGUMENT for options the coordinator would refuse; does not contact the cluster (the first Poll joins).
+  // INVALID_ARGUMENT for options the coordinator would refuse; does not contact the cluster (the first Poll
+  // joins).
   static absl::StatusOr<std::unique_ptr<GroupConsumer>> Create(std::shared_ptr<Connection> connection,
                                                                GroupConsumerOptions options);
   GroupConsumer(std::shared_ptr<Connection> connection, GroupConsumerOptions options);

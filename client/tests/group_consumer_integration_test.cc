@@ -148,10 +148,9 @@ TEST_F(GroupConsumerTest, AStaleMembersCommitIsRefusedAndChangesNothing) {
     o->set_partition(moved.partition);
     o->set_offset(offset);
     v1::CommitOffsetsResponse resp;
-    return connection_->Call(Route::Coordinator(group), connection_->DefaultDeadline(), true,
-                             [&](grpc::ClientContext* ctx, NodeStubs* node) {
-                               return node->groups->CommitOffsets(ctx, req, &resp);
-                             });
+    return connection_->Call(
+        Route::Coordinator(group), connection_->DefaultDeadline(), true,
+        [&](grpc::ClientContext* ctx, NodeStubs* node) { return node->groups->CommitOffsets(ctx, req, &resp); });
   };
   // The old owner, with the epoch it had when it owned the partition.
   absl::Status s = commit("fencing", stale_id, stale_epoch, 1);
