@@ -24,7 +24,8 @@ class TempDir {
  public:
   TempDir() {
     std::string pattern = ::testing::TempDir() + "/brook-packages-XXXXXX";
-    path_ = fs::canonical(mkdtemp(pattern.data())).string();  // TempDir() ends in '/'; the tools print canonical paths
+    // TempDir() ends in '/', and python and npm print canonical paths.
+    path_ = fs::canonical(mkdtemp(pattern.data())).string();
   }
   ~TempDir() {
     std::error_code ignored;
@@ -55,8 +56,8 @@ TEST_F(PackagesTest, PipInstalledPythonClientRunsTheGroupExample) {
   }
 
   const std::string venv = tmp.path() + "/venv";
-  auto made = RunProcess({"/usr/bin/python3", "-m", "venv", "--system-site-packages", venv}, "",
-                         std::chrono::seconds(60));
+  auto made =
+      RunProcess({"/usr/bin/python3", "-m", "venv", "--system-site-packages", venv}, "", std::chrono::seconds(60));
   ASSERT_EQ(made.exit_code, 0) << Show(made);
   auto pip = RunProcess({venv + "/bin/pip", "install", "--no-build-isolation", "--no-index",
                          "--disable-pip-version-check", tree + "/client/python"},
@@ -75,10 +76,10 @@ TEST_F(PackagesTest, PipInstalledPythonClientRunsTheGroupExample) {
   EXPECT_EQ(where.out.find(source_), std::string::npos) << "imported from the checkout:\n" << where.out;
   EXPECT_FALSE(fs::exists(tmp.path() + "/.cache/brook-py")) << "the installed client generated stubs";
 
-  auto example = RunProcess({venv + "/bin/python", source_ + "/client/python/examples/group_example.py",
-                             "--bootstrap=" + cluster_->bootstrap(), "--topic=packages-py",
-                             "--group=packages-example", "--records=200"},
-                            "", std::chrono::seconds(90), env);
+  auto example = RunProcess(
+      {venv + "/bin/python", source_ + "/client/python/examples/group_example.py",
+       "--bootstrap=" + cluster_->bootstrap(), "--topic=packages-py", "--group=packages-example", "--records=200"},
+      "", std::chrono::seconds(90), env);
   ASSERT_EQ(example.exit_code, 0) << Show(example);
   std::smatch m;
   ASSERT_TRUE(std::regex_search(example.out, m, std::regex(R"re("records": 200, "read": 200, "missing": 0)re")))
