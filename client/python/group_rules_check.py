@@ -16,8 +16,6 @@ import argparse
 import sys
 import time
 
-import grpc
-
 import brookclient
 from brookclient import BrookError, GroupConsumer
 from brookgroup import MemberLost
