@@ -11,6 +11,7 @@
 #include "client/lib/producer.h"
 #include "client/tests/live_cluster.h"
 #include "client/tests/subprocess.h"
+#include "tests/integration/prometheus_server.h"
 
 namespace brook::client::testing {
 namespace {
@@ -95,6 +96,22 @@ TEST_F(GroupConsumerTest, MembersSplitTheTopicReadEachRecordOnceAndTheGroupResum
     for (const auto& tp : m->Assignment()) EXPECT_TRUE(all.insert(tp).second) << tp.partition << " owned twice";
   }
   EXPECT_EQ(all.size(), 6u);
+  // The coordinator's node reports the group: its members, and the rebalances it timed.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        bool members = false, rebalances = false;
+        for (const auto& n : cluster_->nodes()) {
+          auto r = brook::testing::HttpGet(n.metrics_address, "/metrics", 2s);
+          if (!r.ok()) continue;
+          members |= r->body.find("brook_consumer_group_members{group=\"billing\"} 2") != std::string::npos;
+          rebalances |= r->body.find("brook_consumer_group_rebalance_seconds_count 0") == std::string::npos &&
+                        r->body.find("brook_consumer_group_rebalance_seconds_count") != std::string::npos &&
+                        r->body.find("brook_coordinator_groups 1") != std::string::npos;
+        }
+        return members && rebalances;
+      },
+      10s))
+      << "no node reports the group's members and timed rebalances";
   ASSERT_TRUE(one->Close().ok());
   ASSERT_TRUE(two->Close().ok());
 

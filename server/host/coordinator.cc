@@ -162,6 +162,21 @@ internal::GroupCommand GroupCoordinatorHandler::BuildCommand(const v1::Heartbeat
   return cmd;
 }
 
+void GroupCoordinatorHandler::TrackRebalance(PartitionGroup& g, const std::string& group, bool changed) {
+  const auto now = ctx_->clock->Now();
+  const auto key = std::make_pair(g.id(), group);
+  if (changed) rebalancing_.try_emplace(key, now);
+  auto it = rebalancing_.find(key);
+  if (it == rebalancing_.end()) return;
+  const ConsumerGroup* state = g.machine().coordinator().Find(group);
+  if (state == nullptr || state->members.empty()) {
+    rebalancing_.erase(it);
+  } else if (state->Stable()) {
+    if (ctx_->metrics != nullptr) ctx_->metrics->ObserveGroupRebalance(now - it->second);
+    rebalancing_.erase(it);
+  }
+}
+
 GroupCoordinatorHandler::PartitionClocks& GroupCoordinatorHandler::ClocksOf(PartitionGroup& g) {
   PartitionClocks& c = clocks_[g.id()];
   if (c.term != g.raft().term()) {
@@ -174,6 +189,7 @@ GroupCoordinatorHandler::PartitionClocks& GroupCoordinatorHandler::ClocksOf(Part
 void GroupCoordinatorHandler::Answer(PartitionGroup& g, const internal::GroupCommand& cmd, const GroupApplied& r,
                                      const std::function<void(grpc::Status, v1::HeartbeatResponse)>& done) {
   if (!r.status.ok()) return done(GroupRefusalStatus(cmd.group(), r), {});
+  TrackRebalance(g, cmd.group(), r.group_changed);
   const auto now = ctx_->clock->Now();
   auto& members = ClocksOf(g).members;
   const auto key = std::make_pair(cmd.group(), r.member_id);
@@ -275,11 +291,14 @@ void GroupCoordinatorHandler::ExpireMembers(Clock::TimePoint now) {
         LogInfo("n", ctx_->self(), " group '", name, "': removing member ", member_id, " (", why, ")");
         const uint64_t gid = g->id();
         const auto key = std::make_pair(name, member_id);
-        g->proposals().Add(proposed->index, proposed->term,
-                           [this, gid, key](const grpc::Status&, const Proposals<PartitionApplied>::Committed*) {
-                             auto c = clocks_.find(gid);
-                             if (c != clocks_.end()) c->second.members.erase(key);
-                           });
+        g->proposals().Add(
+            proposed->index, proposed->term,
+            [this, gid, key](const grpc::Status& s, const Proposals<PartitionApplied>::Committed* r) {
+              auto c = clocks_.find(gid);
+              if (c != clocks_.end()) c->second.members.erase(key);
+              PartitionGroup* group = ctx_->groups->FindPartition(gid);
+              if (s.ok() && group != nullptr) TrackRebalance(*group, key.first, r->result.group.group_changed);
+            });
       }
     }
     // Clocks of members that are gone.

@@ -70,6 +70,8 @@ class GroupCoordinatorHandler {
   void Answer(PartitionGroup& g, const internal::GroupCommand& cmd, const GroupApplied& r,
               const std::function<void(grpc::Status, v1::HeartbeatResponse)>& done);
   PartitionClocks& ClocksOf(PartitionGroup& g);
+  // Times rebalances for the metrics: one starts when a command changed the group, and ends when it is stable.
+  void TrackRebalance(PartitionGroup& g, const std::string& group, bool changed);
   // Proposes `cmd` on coordinator partition `g`; `done` gets the applied result (status OK) or why it was not
   // applied (then the group and result are null).
   using Applied = std::function<void(const grpc::Status&, PartitionGroup*, const GroupApplied*)>;
@@ -83,7 +85,8 @@ class GroupCoordinatorHandler {
   HostContext* const ctx_;
   HintedLeader hinted_leader_;
   bool creating_ = false;
-  std::map<uint64_t, PartitionClocks> clocks_;  // by coordinator partition group id
+  std::map<uint64_t, PartitionClocks> clocks_;                                // by coordinator partition group id
+  std::map<std::pair<uint64_t, std::string>, Clock::TimePoint> rebalancing_;  // (partition group, group) -> since
   Clock::TimePoint next_expiry_check_{};
 };
 

@@ -10,13 +10,7 @@ namespace {
 
 v1::DescribeGroupResponse::State StateOf(const ConsumerGroup& g) {
   if (g.members.empty()) return v1::DescribeGroupResponse::EMPTY;
-  for (const auto& [id, m] : g.members) {
-    if (!m.revoking.empty() || m.owned.size() != m.target.size()) return v1::DescribeGroupResponse::RECONCILING;
-    for (const auto& [tp, since] : m.owned) {
-      if (!m.target.contains(tp)) return v1::DescribeGroupResponse::RECONCILING;
-    }
-  }
-  return v1::DescribeGroupResponse::STABLE;
+  return g.Stable() ? v1::DescribeGroupResponse::STABLE : v1::DescribeGroupResponse::RECONCILING;
 }
 
 grpc::Status UnknownGroup(const std::string& group) {

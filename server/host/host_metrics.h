@@ -25,6 +25,9 @@ class HostMetrics {
   virtual void ObserveMoveCompleted(std::chrono::milliseconds /*took*/, uint64_t /*bytes*/) {}
   // Controller: partitions with a move running.
   virtual void SetMovesInFlight(int /*moves*/) {}
+  // Coordinator leader: a consumer group became stable `took` after its membership, subscription or partition
+  // counts changed (a rebalance ended).
+  virtual void ObserveGroupRebalance(std::chrono::steady_clock::duration /*took*/) {}
   virtual void ObserveCompaction(raft::GroupId /*group*/, const PassOutcome& /*outcome*/,
                                  std::chrono::steady_clock::duration /*took*/) {}
 };

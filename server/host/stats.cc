@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "server/host/coordinator.h"
+
 namespace brook::server {
 namespace {
 
@@ -33,6 +35,28 @@ GroupStats StatsOf(const HostContext& ctx, const Group& g) {
   return s;
 }
 
+// The groups a coordinator partition led here holds, with their lag where this node has the partition.
+void CollectCoordinated(const HostContext& ctx, const PartitionGroup& g, GroupStats& s) {
+  for (const auto& [name, group] : g.machine().coordinator().groups()) {
+    GroupStats::Coordinated c;
+    c.group = name;
+    c.members = static_cast<uint32_t>(group.members.size());
+    c.epoch = group.epoch;
+    c.rebalances = group.rebalances;
+    c.reconciling = !group.members.empty() && !group.Stable();
+    for (const auto& [tp, o] : group.offsets) {
+      const PartitionGroup* p = ctx.groups->FindPartition(tp.topic, tp.partition);
+      if (p == nullptr) {
+        ++c.lag_unknown;
+        continue;
+      }
+      const uint64_t hwm = p->machine().end_offset();
+      c.lag += hwm > o.offset ? hwm - o.offset : 0;
+    }
+    s.coordinated.push_back(std::move(c));
+  }
+}
+
 }  // namespace
 
 std::vector<GroupStats> CollectStats(const HostContext& ctx) {
@@ -43,6 +67,7 @@ std::vector<GroupStats> CollectStats(const HostContext& ctx) {
     GroupStats s = StatsOf(ctx, *g);
     s.high_watermark = g->machine().end_offset();
     for (const auto& [name, offset] : g->machine().groups()) s.group_offsets[name] = offset.offset();
+    if (s.is_leader && g->topic() == kGroupsTopic) CollectCoordinated(ctx, *g, s);
     out.push_back(std::move(s));
   }
   return out;

@@ -33,6 +33,17 @@ struct GroupStats {
   GroupCounters counters;         // totals since the node started
   raft::DroppedMessages dropped;  // messages the Raft core refused, by reason (raft/validate_message.h)
   std::map<std::string, uint64_t> group_offsets;  // consumer group -> committed offset (partitions only)
+  // A coordinator partition of __consumer_groups led here: the groups it coordinates.
+  struct Coordinated {
+    std::string group;
+    uint32_t members = 0;
+    uint32_t epoch = 0;
+    uint64_t rebalances = 0;
+    bool reconciling = false;
+    uint64_t lag = 0;          // over committed partitions with a replica on this node
+    uint32_t lag_unknown = 0;  // committed partitions without a replica here (not in `lag`)
+  };
+  std::vector<Coordinated> coordinated;
 };
 
 // One GroupStats per hosted group. Cost: O(groups x replicas) plus each partition's consumer groups.

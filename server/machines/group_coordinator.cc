@@ -33,6 +33,17 @@ const GroupMember* ConsumerGroup::Owner(const TopicPartition& tp) const {
   return nullptr;
 }
 
+bool ConsumerGroup::Stable() const {
+  if (members.empty()) return false;
+  for (const auto& [id, m] : members) {
+    if (!m.revoking.empty() || m.owned.size() != m.target.size()) return false;
+    for (const auto& [tp, since] : m.owned) {
+      if (!m.target.contains(tp)) return false;
+    }
+  }
+  return true;
+}
+
 const ConsumerGroup* GroupCoordinator::Find(const std::string& group) const {
   auto it = groups_.find(group);
   return it == groups_.end() ? nullptr : &it->second;

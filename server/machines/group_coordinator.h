@@ -61,6 +61,8 @@ struct ConsumerGroup {
 
   // The member that owns `tp`, or nullptr.
   const GroupMember* Owner(const TopicPartition& tp) const;
+  // Every member owns exactly its target and gives nothing up (no rebalance under way). False without members.
+  bool Stable() const;
 };
 
 // Why a command was refused, for the answer's structured details.

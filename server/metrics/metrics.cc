@@ -132,6 +132,7 @@ Metrics::Metrics(uint64_t node_id, bool per_partition)
                          .Register(r)
                          .Add({}, LatencyBuckets());
   BuildCompactionMetrics(r);
+  BuildGroupMetrics(r);
 }
 
 Metrics::~Metrics() {
@@ -354,6 +355,7 @@ void Metrics::ApplyGroupStats(const std::vector<GroupStats>& stats) {
     changes += static_cast<double>(g.counters.leader_changes);
     if (per_partition_) ApplyPartitionStats(g);
   }
+  ApplyCoordinatorStats(stats);
   raft::DroppedMessages dropped;
   for (const auto& g : stats) {
     for (size_t r = 0; r < raft::kDropReasonCount; ++r) dropped.by_reason[r] += g.dropped.by_reason[r];

@@ -76,6 +76,10 @@ class Metrics final : public HostMetrics {
   void BuildCompactionMetrics(prometheus::Registry& registry);
   void ApplyCompactionStats(const GroupCounters& c, const std::map<std::string, std::string>& labels);
   void RefreshProcess();
+  // Consumer groups (group_metrics.cc): the rebalance histogram, and the groups coordinated here.
+  void BuildGroupMetrics(prometheus::Registry& registry);
+  void ApplyCoordinatorStats(const std::vector<GroupStats>& stats);
+  void ObserveGroupRebalance(std::chrono::steady_clock::duration took) override;
 
   const uint64_t node_id_;
   const bool per_partition_;
@@ -111,6 +115,7 @@ class Metrics final : public HostMetrics {
   prometheus::Histogram* move_seconds_;
   prometheus::Counter* move_bytes_;
   prometheus::Gauge* moves_in_flight_;
+  prometheus::Histogram* group_rebalance_seconds_;
 
   prometheus::Family<prometheus::Gauge>* gauges_;
   prometheus::Family<prometheus::Counter>* counters_;
