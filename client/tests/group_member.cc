@@ -79,7 +79,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "group_member: %s\n", r.status().ToString().c_str());
       continue;  // transient trouble (a node down): keep going, as a service would
     }
-    for (const auto& rec : r->records) Line(absl::StrCat("R ", WallMs(), " ", rec.partition, " ", rec.record.offset()));
+    for (const auto& rec : r->records)
+      Line(absl::StrCat("R ", WallMs(), " ", rec.partition, " ", rec.record.offset()));
   }
   const auto closed = (*consumer)->Close();
   Line(absl::StrCat("C ", WallMs()));
