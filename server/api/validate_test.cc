@@ -328,4 +328,52 @@ TEST(ValidateFetchOffsets, GroupTopicAndPartitionsAreChecked) {
 }
 
 }  // namespace
+TEST(ValidateGroupCalls, MemberCommitsAndAdminCallsAreChecked) {
+  v1::CommitOffsetsRequest commit;
+  commit.set_group("billing");
+  commit.set_topic("orders");
+  commit.add_offsets()->set_partition(0);
+  commit.set_member_id(std::string(kMaxGroupIdBytes, 'm'));
+  commit.set_member_epoch(3);
+  EXPECT_TRUE(ValidateCommitOffsets(commit).ok()) << "a member id of exactly the limit";
+  auto bad = commit;
+  bad.set_member_id(std::string(kMaxGroupIdBytes + 1, 'm'));
+  EXPECT_TRUE(RejectsField(ValidateCommitOffsets(bad), "member_id"));
+  bad = commit;
+  bad.clear_member_id();
+  EXPECT_TRUE(RejectsField(ValidateCommitOffsets(bad), "member_epoch")) << "an epoch without a member";
+
+  v1::ResetOffsetsRequest reset;
+  reset.set_group("billing");
+  reset.set_topic("orders");
+  EXPECT_TRUE(RejectsField(ValidateResetOffsets(reset), "offsets")) << "nothing to reset";
+  reset.add_offsets()->set_partition(1);
+  EXPECT_TRUE(ValidateResetOffsets(reset).ok());
+  reset.add_offsets()->set_partition(1);
+  EXPECT_TRUE(RejectsField(ValidateResetOffsets(reset), "offsets[1].partition"));
+
+  v1::DescribeGroupRequest describe;
+  EXPECT_TRUE(RejectsField(ValidateDescribeGroup(describe), "group"));
+  describe.set_group("billing");
+  EXPECT_TRUE(ValidateDescribeGroup(describe).ok());
+  auto* of = describe.add_offsets_of();
+  of->set_topic("orders");
+  for (uint32_t p = 0; p <= Limits::kMaxPartitionsPerGroup; ++p) of->add_partitions(p);
+  EXPECT_TRUE(RejectsField(ValidateDescribeGroup(describe), "offsets_of"));
+  of->clear_partitions();
+  of->set_topic("bad name");
+  EXPECT_TRUE(RejectsField(ValidateDescribeGroup(describe), "offsets_of[0].topic"));
+
+  v1::ListGroupsRequest list;
+  list.set_coordinator_partition(Limits::kGroupCoordinatorPartitions - 1);
+  EXPECT_TRUE(ValidateListGroups(list).ok());
+  list.set_coordinator_partition(Limits::kGroupCoordinatorPartitions);
+  EXPECT_TRUE(RejectsField(ValidateListGroups(list), "coordinator_partition"));
+
+  v1::DeleteGroupRequest del;
+  EXPECT_TRUE(RejectsField(ValidateDeleteGroup(del), "group"));
+  del.set_group(std::string(Limits::kMaxGroupNameLength + 1, 'g'));
+  EXPECT_TRUE(RejectsField(ValidateDeleteGroup(del), "group"));
+}
+
 }  // namespace brook::server
