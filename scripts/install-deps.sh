@@ -12,6 +12,7 @@ packages=(
   clang-format-14 clang-14 libclang-rt-14-dev
   python3 python3-grpcio python3-protobuf python3-h2
   python3-lz4 python3-zstandard python3-crc32c
+  python3-venv python3-pip python3-setuptools python3-wheel
   prometheus
 )
 
