@@ -73,9 +73,34 @@ int ConsumeInGroup(Context& ctx) {
       end[tp] = r.ok() ? r->offset() : 0;
     }
   };
+  // Commits cover what was printed, never more: no auto-commit (it would commit every record Poll returned,
+  // including those past --max-records or the snapshot's end); the printed positions are committed every 5 s,
+  // before a partition is given up, and at the end.
+  options.auto_commit = false;
+  std::map<client::GroupPartition, uint64_t> printed_next;  // owned partition -> offset after the last printed
+  client::GroupConsumer* member = nullptr;
+  auto commit = [&](const std::vector<client::GroupPartition>& which) {
+    std::map<client::GroupPartition, uint64_t> offsets;
+    for (const auto& tp : which) {
+      if (auto it = printed_next.find(tp); it != printed_next.end()) offsets[tp] = it->second;
+    }
+    if (offsets.empty() || member == nullptr) return absl::OkStatus();
+    absl::Status s = member->CommitOffsets(offsets);
+    if (!s.ok()) ctx.io.err << "brook: warning: commit failed (the records will be read again): " << s << '\n';
+    return s;
+  };
+  options.on_revoked = [&](const std::vector<client::GroupPartition>& given_up) {
+    (void)commit(given_up);
+    for (const auto& tp : given_up) printed_next.erase(tp);
+  };
+  options.on_lost = [&](const std::vector<client::GroupPartition>& lost) {
+    for (const auto& tp : lost) printed_next.erase(tp);
+  };
   auto consumer = client::GroupConsumer::Create(ctx.connection, options);
   if (!consumer.ok()) return UsageError(ctx, std::string(consumer.status().message()));
   client::GroupConsumer& c = **consumer;
+  member = &c;
+  auto next_commit = client::Clock::now() + std::chrono::seconds(5);
 
   g_interrupted.store(false);
   auto previous = std::signal(SIGINT, OnInterrupt);
@@ -85,7 +110,7 @@ int ConsumeInGroup(Context& ctx) {
   auto idle_since = client::Clock::now();
   // Done (without --follow) once a member whose every partition has reached the end it had when assigned.
   auto done = [&] {
-    if (*follow || c.member_epoch() == 0) return false;
+    if (*follow || c.member_epoch() == 0 || c.Assignment().empty()) return false;
     for (const auto& tp : c.Assignment()) {
       auto e = end.find(tp);
       if (e == end.end() || c.Position(tp).value_or(0) < e->second) return false;
@@ -108,8 +133,13 @@ int ConsumeInGroup(Context& ctx) {
       if (!*follow && e != end.end() && r.record.offset() >= e->second) continue;  // past the snapshot
       PrintRecord(ctx, r);
       ++printed;
+      printed_next[{r.topic, r.partition}] = r.record.offset() + 1;
     }
     ctx.io.out.flush();
+    if (client::Clock::now() >= next_commit) {
+      next_commit = client::Clock::now() + std::chrono::seconds(5);
+      (void)commit(c.Assignment());
+    }
     if (done()) break;
     if (!result->empty()) {
       idle_since = client::Clock::now();
@@ -119,7 +149,9 @@ int ConsumeInGroup(Context& ctx) {
     }
   }
   std::signal(SIGINT, previous);
-  absl::Status closed = c.Close();  // commits what was printed, then leaves
+  absl::Status committed = commit(c.Assignment());
+  absl::Status closed = c.Close();  // leaves the group
+  if (exit_code == kExitOk && !committed.ok()) return Fail(ctx, committed);
   if (exit_code == kExitOk && !closed.ok()) return Fail(ctx, closed);
   return exit_code;
 }

@@ -1,6 +1,7 @@
 #include "client/lib/group_admin.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <set>
 
@@ -161,9 +162,15 @@ absl::StatusOr<std::vector<v1::PartitionOffset>> GroupAdmin::ResetOffsets(const 
                                                             topic, "/", p,
                                                             " to shift; reset it another way first"));
         }
-        const int64_t moved = static_cast<int64_t>(c->second) + spec.shift;
-        to = static_cast<uint64_t>(
-            std::clamp<int64_t>(moved, static_cast<int64_t>(start), static_cast<int64_t>(end)));
+        // Saturating: a shift past either end lands on it.
+        const uint64_t from = std::clamp(c->second, start, end);
+        if (spec.shift < 0) {
+          const uint64_t back = spec.shift == INT64_MIN ? uint64_t{1} << 63 : static_cast<uint64_t>(-spec.shift);
+          to = from - start > back ? from - back : start;
+        } else {
+          const uint64_t ahead = static_cast<uint64_t>(spec.shift);
+          to = end - from > ahead ? from + ahead : end;
+        }
         break;
       }
       case ResetSpec::Kind::kOffset:

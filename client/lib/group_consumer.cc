@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "client/lib/errors.h"
@@ -74,12 +75,17 @@ absl::Status GroupConsumer::RebuildReaders() {
   std::map<std::string, std::map<uint32_t, uint64_t>> by_topic;
   for (const auto& [tp, position] : held_) by_topic[tp.topic][tp.partition] = position;
   std::erase_if(readers_, [&](const auto& kv) { return !by_topic.contains(kv.first); });
+  absl::Status first_error;
   for (auto& [topic, positions] : by_topic) {
     auto& reader = readers_[topic];
     if (!reader) reader = std::make_unique<Consumer>(connection_, options_.fetch);
-    if (auto s = reader->AssignPositions(topic, std::move(positions)); !s.ok()) return s;
+    if (auto s = reader->AssignPositions(topic, std::move(positions)); !s.ok()) {
+      readers_.erase(topic);  // never read with a stale assignment
+      first_error.Update(s);
+    }
   }
-  return absl::OkStatus();
+  readers_dirty_ = !first_error.ok();
+  return first_error;
 }
 
 void GroupConsumer::Lose(const std::string& why) {
@@ -113,21 +119,24 @@ absl::Status GroupConsumer::Heartbeat() {
     request.mutable_owned()->rbegin()->add_partitions(tp.partition);
   }
   v1::HeartbeatResponse response;
+  const Clock::time_point sent = Clock::now();  // the coordinator heard us after this: the lease starts here
   // A heartbeat that takes longer than a third of the session is no use; a join may wait for the internal topic.
   const auto budget = epoch_ == 0 ? connection_->options().call_timeout : options_.session_timeout / 3;
   absl::Status s = connection_->Call(
       Route::Coordinator(options_.group), Clock::now() + budget, /*idempotent=*/epoch_ != 0,
       [&](grpc::ClientContext* ctx, NodeStubs* node) { return node->groups->Heartbeat(ctx, request, &response); });
   if (!s.ok()) {
-    if (OutOfGroup(DecodeError(s))) {
+    const ErrorInfo e = DecodeError(s);
+    if (OutOfGroup(e)) {
       Lose(std::string(s.message()));
       return absl::OkStatus();  // join again at once
     }
+    if (e.group_error) return s;  // GROUP_FULL, TOO_MANY_GROUPS...: the caller must know
     heartbeat_due_ =
         Clock::now() + std::min<std::chrono::milliseconds>(heartbeat_interval_, std::chrono::milliseconds(500));
     return s;
   }
-  last_heard_ = Clock::now();
+  last_heard_ = sent;
   member_id_ = response.member_id();
   epoch_ = response.member_epoch();
   heartbeat_interval_ = std::chrono::milliseconds(std::max<uint32_t>(100, response.heartbeat_interval_ms()));
@@ -143,10 +152,13 @@ absl::Status GroupConsumer::Apply(const v1::HeartbeatResponse& response) {
   for (const auto& [tp, position] : held_) {
     if (!assigned.contains(tp)) released.push_back(tp);
   }
+  absl::Status revoke_commit;
   if (!released.empty()) {
-    if (options_.auto_commit) (void)CommitHeld(released);  // a refused commit changes nothing; give up anyway
-    for (const auto& tp : released) held_.erase(tp);
+    if (options_.auto_commit) revoke_commit = CommitHeld(released);
+    if (epoch_ == 0) return revoke_commit;  // removed meanwhile: Lose dropped everything; join again
     if (options_.on_revoked) options_.on_revoked(released);
+    if (epoch_ == 0) return absl::OkStatus();  // a commit in the callback found the member removed
+    for (const auto& tp : released) held_.erase(tp);
     heartbeat_due_ = Clock::now();  // tell the coordinator at once, so the new owner gets them
   }
   std::vector<GroupPartition> added;
@@ -166,8 +178,12 @@ absl::Status GroupConsumer::Apply(const v1::HeartbeatResponse& response) {
     }
     if (options_.on_assigned) options_.on_assigned(added);
   }
-  if (released.empty() && added.empty()) return absl::OkStatus();
-  return RebuildReaders();
+  if (!released.empty() || !added.empty()) {
+    if (auto s = RebuildReaders(); !s.ok()) return s;
+  }
+  // A failed commit of revoked partitions: they were given up anyway (their new owner re-reads from the last
+  // commit); say so once the rest is done.
+  return revoke_commit;
 }
 
 absl::StatusOr<std::map<GroupPartition, uint64_t>> GroupConsumer::StartOffsets(
@@ -269,39 +285,61 @@ absl::Status GroupConsumer::Commit() {
 
 absl::StatusOr<PollResult> GroupConsumer::Poll(std::chrono::milliseconds timeout) {
   if (closed_) return absl::FailedPreconditionError("Poll after Close");
+  if (!pending_error_.ok()) return std::exchange(pending_error_, absl::OkStatus());
   const Clock::time_point deadline = Clock::now() + timeout;
+  auto final = [](const absl::Status& s) {
+    return !s.ok() && (RetryRule(s.code()) == Retry::kNever || DecodeError(s).group_error.has_value()) &&
+           !OutOfGroup(DecodeError(s));
+  };
   for (int round = 0; round < kMaxPollRounds; ++round) {
     Clock::time_point now = Clock::now();
     // Not heard for a whole session: the coordinator may have moved our partitions. Stop reading them first.
-    if (epoch_ != 0 && now - last_heard_ > options_.session_timeout) Lose("no heartbeat answered for a session");
+    if (LeaseOver(now)) Lose("no heartbeat answered for a session");
     if (options_.auto_commit && epoch_ != 0 && now >= next_commit_) {
       next_commit_ = now + options_.auto_commit_interval;
-      if (auto s = Commit(); !s.ok() && RetryRule(s.code()) == Retry::kNever && !OutOfGroup(DecodeError(s)))
-        return s;
+      if (auto s = Commit(); final(s)) return s;
     }
     if (now >= heartbeat_due_) {
-      absl::Status s = Heartbeat();
-      if (!s.ok() && RetryRule(s.code()) == Retry::kNever) return s;
+      if (absl::Status s = Heartbeat(); final(s)) return s;
       now = Clock::now();
+      if (LeaseOver(now)) Lose("no heartbeat answered for a session");
     }
+    if (readers_dirty_) (void)RebuildReaders();
     if (now >= deadline) break;
-    const Clock::time_point until = std::min(deadline, heartbeat_due_);
-    if (readers_.empty()) {
-      std::this_thread::sleep_for(std::min<Clock::duration>(until - now, std::chrono::milliseconds(50)));
+    // Never wait past the next heartbeat, nor past the lease.
+    Clock::time_point until = std::min(deadline, heartbeat_due_);
+    if (epoch_ != 0) until = std::min(until, last_heard_ + options_.session_timeout);
+    if (readers_.empty() || until <= now) {
+      std::this_thread::sleep_for(
+          std::min<Clock::duration>(std::max<Clock::duration>(until - now, {}), std::chrono::milliseconds(50)));
       continue;
     }
     const auto slice =
         std::chrono::duration_cast<std::chrono::milliseconds>(until - now) / static_cast<int64_t>(readers_.size());
     PollResult result;
+    absl::Status error;
     for (auto& [topic, reader] : readers_) {
       auto polled = reader->Poll(std::max(slice, std::chrono::milliseconds(1)));
-      if (!polled.ok()) return polled.status();
+      if (!polled.ok()) {
+        error.Update(polled.status());
+        continue;
+      }
       for (auto& r : polled->records) result.records.push_back(std::move(r));
       for (auto& g : polled->gaps) result.gaps.push_back(std::move(g));
       result.compacted_skipped += polled->compacted_skipped;
     }
+    if (LeaseOver(Clock::now())) {
+      // The answers may have come after the coordinator could have moved the partitions: hand nothing out (the
+      // new owner reads them from the last commit).
+      Lose("the session ran out while reading");
+      continue;
+    }
     SyncPositions();
-    if (!result.empty()) return result;
+    if (!result.empty()) {
+      pending_error_ = error;  // records first; the error with the next Poll
+      return result;
+    }
+    if (!error.ok()) return error;
   }
   return PollResult{};
 }
@@ -309,9 +347,11 @@ absl::StatusOr<PollResult> GroupConsumer::Poll(std::chrono::milliseconds timeout
 absl::Status GroupConsumer::Close() {
   if (closed_) return absl::OkStatus();
   closed_ = true;
-  absl::Status committed = absl::OkStatus();
-  if (options_.auto_commit && epoch_ != 0) committed = Commit();
-  if (epoch_ == 0) return committed;
+  if (epoch_ == 0) return absl::OkStatus();
+  absl::Status committed = options_.auto_commit ? Commit() : absl::OkStatus();
+  std::vector<GroupPartition> released = Assignment();
+  if (epoch_ != 0 && !released.empty() && options_.on_revoked) options_.on_revoked(released);  // may commit
+  if (epoch_ == 0) return committed;  // removed meanwhile (Lose told on_lost)
   v1::HeartbeatRequest request;
   request.set_group(options_.group);
   request.set_member_id(member_id_);
@@ -321,11 +361,11 @@ absl::Status GroupConsumer::Close() {
   absl::Status left = connection_->Call(
       Route::Coordinator(options_.group), connection_->DefaultDeadline(), /*idempotent=*/true,
       [&](grpc::ClientContext* ctx, NodeStubs* node) { return node->groups->Heartbeat(ctx, request, &response); });
-  std::vector<GroupPartition> released = Assignment();
+  // A retried leave whose first attempt worked is answered UNKNOWN_MEMBER: it left all the same.
+  if (!left.ok() && OutOfGroup(DecodeError(left))) left = absl::OkStatus();
   held_.clear();
   readers_.clear();
   epoch_ = 0;
-  if (!released.empty() && options_.on_revoked) options_.on_revoked(released);
   return committed.ok() ? left : committed;
 }
 

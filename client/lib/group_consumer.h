@@ -58,6 +58,8 @@ struct GroupConsumerOptions {
   ConsumerOptions fetch;
   // Called from Poll (and Close) with the partitions just given to this member, given up by it (after their
   // commit), or lost (taken away without a commit: the member was removed from the group).
+  // on_revoked runs before the partitions are given up (after the auto-commit): without auto-commit, commit their
+  // processed offsets there (CommitOffsets), as the coordinator still accepts them.
   std::function<void(const std::vector<GroupPartition>&)> on_assigned;
   std::function<void(const std::vector<GroupPartition>&)> on_revoked;
   std::function<void(const std::vector<GroupPartition>&)> on_lost;
@@ -101,7 +103,13 @@ class GroupConsumer {
   void Lose(const std::string& why);
   // Pulls positions from the readers, and rebuilds the readers after the held set changed.
   void SyncPositions();
+  // Rebuilds the readers after the held set changed; a topic whose reader cannot be set up is not read, and the
+  // rebuild is tried again next round.
   absl::Status RebuildReaders();
+  // Whether the member's lease (its session, counted from when its last answered heartbeat was sent) ran out.
+  bool LeaseOver(Clock::time_point now) const {
+    return epoch_ != 0 && now - last_heard_ > options_.session_timeout;
+  }
   absl::Status CommitHeld(const std::vector<GroupPartition>& which);
 
   std::shared_ptr<Connection> connection_;
@@ -114,7 +122,9 @@ class GroupConsumer {
   std::map<std::string, std::unique_ptr<Consumer>> readers_;
   std::chrono::milliseconds heartbeat_interval_{1000};
   Clock::time_point heartbeat_due_{};
-  Clock::time_point last_heard_{};  // the last heartbeat the coordinator answered
+  Clock::time_point last_heard_{};  // when the last heartbeat the coordinator answered was sent
+  bool readers_dirty_ = false;
+  absl::Status pending_error_;  // a reader's error kept while records of other readers were handed out
   Clock::time_point next_commit_{};
   bool closed_ = false;
 };

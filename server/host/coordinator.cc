@@ -210,7 +210,13 @@ void GroupCoordinatorHandler::Answer(PartitionGroup& g, const internal::GroupCom
   resp.set_member_epoch(r.member_epoch);
   AddTopicPartitions(r.assignment, resp.mutable_assignment());
   AddTopicPartitions(r.revoking, resp.mutable_revoking());
-  resp.set_heartbeat_interval_ms(std::max<uint32_t>(100, cmd.heartbeat().session_timeout_ms() / 3));
+  // The member's own session (set at its join), not this request's: a heartbeat may leave the timeouts out.
+  uint32_t session_ms = cmd.heartbeat().session_timeout_ms();
+  if (const ConsumerGroup* group = g.machine().coordinator().Find(cmd.group()); group != nullptr) {
+    if (auto m = group->members.find(r.member_id); m != group->members.end())
+      session_ms = m->second.session_timeout_ms;
+  }
+  resp.set_heartbeat_interval_ms(std::max<uint32_t>(100, session_ms / 3));
   done(grpc::Status::OK, std::move(resp));
 }
 

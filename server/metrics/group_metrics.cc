@@ -15,10 +15,12 @@ void Metrics::BuildGroupMetrics(prometheus::Registry& r) {
   group_rebalance_seconds_ =
       &prometheus::BuildHistogram()
            .Name("brook_consumer_group_rebalance_seconds")
-           .Help("Coordinator: time from a change of a group's members, subscriptions or partitions until every "
-                 "member owns what the assignor gave it")
+           .Help(
+               "Coordinator: time from a change of a group's members, subscriptions or partitions until every "
+               "member owns what the assignor gave it")
            .Register(r)
-           .Add({}, prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300});
+           .Add({},
+                prometheus::Histogram::BucketBoundaries{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300});
 }
 
 void Metrics::ObserveGroupRebalance(std::chrono::steady_clock::duration took) {
@@ -36,7 +38,8 @@ void Metrics::ApplyCoordinatorStats(const std::vector<GroupStats>& stats) {
       const std::map<std::string, std::string> l{{"group", c.group}};
       GaugeOf("brook_consumer_group_members", "Coordinator: members of the group", l)
           .Set(static_cast<double>(c.members));
-      GaugeOf("brook_consumer_group_epoch", "Coordinator: the group's epoch (bumped by every membership change)", l)
+      GaugeOf("brook_consumer_group_epoch", "Coordinator: the group's epoch (bumped by every membership change)",
+              l)
           .Set(static_cast<double>(c.epoch));
       GaugeOf("brook_consumer_group_reconciling", "Coordinator: 1 while partitions of the group are moving", l)
           .Set(c.reconciling ? 1 : 0);
