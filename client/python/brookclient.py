@@ -348,9 +348,10 @@ class _Client:
             if hint.leader_address:
                 self._nodes[hint.leader_id] = hint.leader_address
 
-    def call_leader(self, topic, partition, fn):
-        """Runs fn(channel) on the partition leader, following NotLeader and retrying with backoff."""
-        deadline = time.monotonic() + self._timeout_s
+    def call_leader(self, topic, partition, fn, deadline=None):
+        """Runs fn(channel) on the partition leader, following NotLeader and retrying with backoff for up to
+        timeout_s, or until `deadline` (time.monotonic()) if that comes first; then raises DEADLINE_EXCEEDED."""
+        deadline = min(time.monotonic() + self._timeout_s, deadline if deadline is not None else float("inf"))
         hinted, delay = "", 0.02
         for _ in range(200):
             address = hinted or self._leader(topic, partition)
@@ -375,7 +376,7 @@ class _Client:
                 floor = 0
             if time.monotonic() >= deadline:
                 raise BrookError(grpc.StatusCode.DEADLINE_EXCEEDED, f"no leader for {topic}/{partition} in time")
-            time.sleep(max(floor, random.uniform(delay / 2, delay)))
+            time.sleep(min(max(floor, random.uniform(delay / 2, delay)), max(0.0, deadline - time.monotonic())))
             delay = min(delay * 2, 1.0)
             if time.monotonic() >= deadline:
                 break
@@ -612,13 +613,20 @@ class Fetched:
     compressed_batches: int = 0
 
 
-def fetch_partition(client, topic, partition, position, wait_ms, accept_compressed):
+def fetch_partition(client, topic, partition, position, wait_ms, accept_compressed, deadline=None):
     """One Fetch of topic/partition from `position` at the partition leader (client: a _Client), long-polling up
-    to wait_ms. Compressed batches are checked and expanded here (BrookError DATA_LOSS for a damaged one)."""
+    to wait_ms. Compressed batches are checked and expanded here (BrookError DATA_LOSS for a damaged one).
+    `deadline` (time.monotonic(), optional) bounds the whole call, retries included (DEADLINE_EXCEEDED after)."""
     req = log_pb2.FetchRequest(topic=topic, partition=partition, offset=position, max_wait_ms=wait_ms,
                                accept_compressed=accept_compressed)
-    resp = client.call_leader(topic, partition,
-                              lambda ch: log_pb2_grpc.LogStub(ch).Fetch(req, timeout=wait_ms / 1000 + 5))
+
+    def attempt(ch):
+        timeout = wait_ms / 1000 + 5
+        if deadline is not None:
+            timeout = max(0.01, min(timeout, deadline - time.monotonic()))
+        return log_pb2_grpc.LogStub(ch).Fetch(req, timeout=timeout)
+
+    resp = client.call_leader(topic, partition, attempt, deadline)
     gap = (resp.gap.start_offset, resp.gap.end_offset) if resp.HasField("gap") else None
     stored = list(resp.records)
     for batch in resp.compressed_batches:

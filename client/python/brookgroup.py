@@ -34,9 +34,17 @@ COORDINATOR_PARTITIONS = 8  # Limits.group_coordinator_partitions
 _Reason = groups_pb2.GroupError
 # Refusals after which the member is out of the group: drop everything without committing and join again.
 _OUT_OF_GROUP = {_Reason.UNKNOWN_MEMBER, _Reason.FENCED_MEMBER_EPOCH}
-# Worth sending again (a lost Heartbeat or commit answer is harmless to resend).
+# Worth sending again (a lost Heartbeat or commit answer is harmless to resend). RESOURCE_EXHAUSTED with a
+# GroupError (GROUP_FULL, TOO_MANY_GROUPS) is a refusal, never resent.
 _RESEND = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.DEADLINE_EXCEEDED,
            grpc.StatusCode.CANCELLED}
+# A join (member_epoch 0) is resent only when it certainly created nothing: a join whose answer was lost
+# (DEADLINE_EXCEEDED, CANCELLED) made a member, and sending it again would make a second one that holds
+# partitions until its session ends.
+_RESEND_JOIN = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED}
+# Fetch failures that only mean "nothing from this partition this round" (call_leader gave up for now).
+_TRANSIENT = _RESEND
+DEFAULT_SESSION_TIMEOUT_MS = 10000  # what the coordinator uses for session_timeout_ms 0
 
 
 def coordinator_partition(group):
@@ -105,7 +113,12 @@ class GroupConsumer(_Client):
         self._announced = set()             # held partitions on_assign was called for
         self._committed = {}                # (topic, partition) -> the last offset this member committed
         self._next_heartbeat = 0.0          # monotonic time the next heartbeat is due
-        self._last_answer = time.monotonic()  # last successful heartbeat (the session clock)
+        # The session clock: the member may read until this monotonic time. It is the time the last answered
+        # Heartbeat was SENT plus the session timeout, so it ends before the coordinator's (which starts when the
+        # request arrived). Only meaningful while member_epoch > 0.
+        self._lease_end = 0.0
+        self._attempt_sent = 0.0            # when _coordinator_call sent its last attempt
+        self._pending_error = None          # ((topic, partition), BrookError) to raise on the next poll
         self._next_auto_commit = time.monotonic() + auto_commit_interval_s
         self._closed = False
 
@@ -121,17 +134,37 @@ class GroupConsumer(_Client):
 
     def poll(self, timeout_s=1.0):
         """Heartbeats when due (joining first if needed), then reads the held partitions: returns a list of
-        brookclient.Record (with .topic) as soon as one Fetch round found any, or [] after timeout_s."""
+        brookclient.Record (with .topic) as soon as one Fetch round found any, or [] after timeout_s.
+
+        Never returns records once the member's session may have ended (no heartbeat answered for
+        session_timeout_ms, counted from when the heartbeat was sent): it drops every partition then (on_lost)
+        and joins again. Raises BrookError for a refusal the application must know of (group_reason GROUP_FULL
+        or TOO_MANY_GROUPS on a join, for instance) and for a partition's non-transient Fetch error (e.g.
+        DATA_LOSS); an error found after other partitions gave records is raised by the next poll()."""
+        if self._pending_error is not None:
+            # An error a partition gave in the last round, which returned other partitions' records first.
+            (tp, error), self._pending_error = self._pending_error, None
+            if tp in self._positions:  # still ours to read (else it no longer matters)
+                raise error
         deadline = time.monotonic() + timeout_s
         while True:
             self._maintain()
             readable = [tp for tp, pos in self._positions.items() if pos is not None]
             now = time.monotonic()
-            wait_s = max(0.0, min(deadline, self._next_heartbeat) - now)
+            # Never wait past the next heartbeat, nor past the end of the session lease.
+            until = min(deadline, self._next_heartbeat)
+            if self.member_epoch > 0:
+                until = min(until, self._lease_end)
+            wait_s = max(0.0, until - now)
             if not readable:
                 time.sleep(min(wait_s, 0.1))
             else:
-                records = self._fetch_round(readable, wait_s)
+                records = self._fetch_round(readable, wait_s, self._lease_end)
+                if self._lease_over():
+                    # The answers may have come after the coordinator could have moved the partitions: hand
+                    # nothing out (their new owner reads them from the last commit) and join again.
+                    self._lose_everything()
+                    continue
                 if records:
                     return records
             if time.monotonic() >= deadline:
@@ -185,11 +218,16 @@ class GroupConsumer(_Client):
                         print(f"brookgroup: {self.group}: commit on close failed: {e}", file=sys.stderr)
                 leave = groups_pb2.HeartbeatRequest(group=self.group, member_id=self.member_id,
                                                     member_epoch=-2 if self.instance_id else -1,
-                                                    instance_id=self.instance_id)
+                                                    instance_id=self.instance_id,
+                                                    session_timeout_ms=self.session_timeout_ms,
+                                                    rebalance_timeout_ms=self.rebalance_timeout_ms)
                 try:
                     self._coordinator_call("Heartbeat", leave, self.request_timeout_s)
-                except BrookError as e:  # the session ends on its own then
-                    print(f"brookgroup: {self.group}: leave failed: {e}", file=sys.stderr)
+                except BrookError as e:
+                    if e.group_error is not None and e.group_error.reason in _OUT_OF_GROUP:
+                        pass  # a resent leave whose first attempt worked (or the member was removed): it is out
+                    else:  # the session ends on its own then
+                        print(f"brookgroup: {self.group}: leave failed: {e}", file=sys.stderr)
             self._positions.clear()
             self.member_epoch = 0
         finally:
@@ -199,12 +237,13 @@ class GroupConsumer(_Client):
 
     def _maintain(self):
         """Joins or heartbeats when due, finds the start of new partitions, and auto-commits when due."""
-        now = time.monotonic()
-        if self.member_epoch > 0 and now - self._last_answer > self.session_timeout_ms / 1000.0:
-            # No answer for a whole session: the coordinator has surely moved our partitions.
+        if self._lease_over():
+            # No answer for a whole session: the coordinator may have moved our partitions.
             self._lose_everything()
-        if now >= self._next_heartbeat:
+        if time.monotonic() >= self._next_heartbeat:
             self._heartbeat()
+            if self._lease_over():  # the heartbeat failed (or took too long) and the session ran out meanwhile
+                self._lose_everything()
         if any(pos is None for pos in self._positions.values()):
             self._find_positions()
         if self.auto_commit and self.member_epoch > 0 and time.monotonic() >= self._next_auto_commit:
@@ -216,38 +255,45 @@ class GroupConsumer(_Client):
         revoked partitions, so their new owner gets them without waiting a heartbeat interval."""
         for _ in range(3):
             joining = self.member_epoch == 0
+            # The timeouts go on every heartbeat: the coordinator takes 0 for its defaults.
             req = groups_pb2.HeartbeatRequest(group=self.group, member_id=self.member_id,
-                                              member_epoch=self.member_epoch, instance_id=self.instance_id)
+                                              member_epoch=self.member_epoch, instance_id=self.instance_id,
+                                              session_timeout_ms=self.session_timeout_ms,
+                                              rebalance_timeout_ms=self.rebalance_timeout_ms)
             if joining:
                 req.topics.extend(self.topics)
                 req.assignor = self.assignor
-                req.session_timeout_ms = self.session_timeout_ms
-                req.rebalance_timeout_ms = self.rebalance_timeout_ms
             else:
                 req.owned.extend(_by_topic(self._positions))
             try:
-                answer = self._coordinator_call("Heartbeat", req, self.request_timeout_s)
+                answer = self._coordinator_call("Heartbeat", req, self.request_timeout_s,
+                                                _RESEND_JOIN if joining else _RESEND)
             except BrookError as e:
                 if e.group_error is not None and e.group_error.reason in _OUT_OF_GROUP:
                     self._lose_everything()
                     continue  # join again at once
+                if e.group_error is not None:
+                    raise  # GROUP_FULL, TOO_MANY_GROUPS, ...: the caller must know
                 if e.code in _RESEND:
-                    # The coordinator is out of reach: try again soon; the session clock runs meanwhile.
+                    # The coordinator is out of reach, or a join's answer was lost (a new join makes a new member;
+                    # the lost one expires after its session): try again soon; the session clock runs meanwhile.
                     self._next_heartbeat = time.monotonic() + min(1.0, self.heartbeat_interval_s)
                     return
                 raise
-            now = time.monotonic()
-            self._last_answer = now
+            # The coordinator heard the request after it was sent: the lease starts there, not at the answer.
+            sent = self._attempt_sent
             self.member_id, self.member_epoch = answer.member_id, answer.member_epoch
+            self._lease_end = sent + self._session_s()
             if answer.heartbeat_interval_ms:
                 self.heartbeat_interval_s = answer.heartbeat_interval_ms / 1000.0
             # Heartbeat a little before the interval ends: a poll may overrun its Fetch wait a bit.
-            self._next_heartbeat = now + 0.8 * self.heartbeat_interval_s
+            self._next_heartbeat = sent + 0.8 * self.heartbeat_interval_s
             if not self._apply(answer):
                 return
 
     def _apply(self, answer):
-        """Takes an answer's assignment and revocations in; returns whether to heartbeat again at once."""
+        """Takes an answer's assignment and revocations in; returns whether to heartbeat again at once. Stops as
+        soon as the member is found out of the group (epoch 0): the answer's assignment is stale then."""
         assigned, revoking = _flatten(answer.assignment), _flatten(answer.revoking)
         held = set(self._positions)
         to_revoke = held & revoking
@@ -259,9 +305,13 @@ class GroupConsumer(_Client):
                     return False  # the commit found the member out of the group: everything is lost already
             self._drop(to_revoke)
             self._call("revoke", to_revoke)
+            if self.member_epoch == 0:
+                return False  # a commit in the callback found the member out of the group
         if vanished:
             self._drop(vanished)
             self._call("lost", vanished)
+            if self.member_epoch == 0:
+                return False
         for tp in assigned - held:
             self._positions[tp] = None  # held from now on; its start is found next
         return bool(to_revoke)
@@ -304,6 +354,13 @@ class GroupConsumer(_Client):
         return self.call_leader(topic, partition, lambda ch: log_pb2_grpc.LogStub(ch).ListOffsets(
             req, timeout=self.request_timeout_s)).offset
 
+    def _session_s(self):
+        return (self.session_timeout_ms or DEFAULT_SESSION_TIMEOUT_MS) / 1000.0
+
+    def _lease_over(self):
+        """Whether the member is in the group by its last answer but its session may have ended since."""
+        return self.member_epoch > 0 and time.monotonic() >= self._lease_end
+
     def _drop(self, partitions):
         for tp in partitions:
             self._positions.pop(tp, None)
@@ -317,7 +374,8 @@ class GroupConsumer(_Client):
         self._drop(lost)
         self.member_id, self.member_epoch = "", 0
         self._next_heartbeat = 0.0
-        self._last_answer = time.monotonic()
+        self._lease_end = 0.0
+        self._pending_error = None  # about a partition it no longer reads
         self._call("lost", lost)
 
     def _commit_quietly(self, offsets=None):
@@ -341,22 +399,34 @@ class GroupConsumer(_Client):
 
     # ---- reading ----
 
-    def _fetch_round(self, readable, wait_s):
+    def _fetch_round(self, readable, wait_s, lease_end):
         """One Fetch per readable partition; only the last one long-polls (up to wait_s), and only when the
-        others found nothing."""
+        others found nothing. No call runs past lease_end (a member in the group reads only within its lease).
+
+        Errors are per partition: a transient one (UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, CANCELLED,
+        also once call_leader gives up) means no records from that partition this round; another one (DATA_LOSS,
+        NOT_FOUND, ...) leaves that partition's position where it was and is raised, at once when no partition
+        had records, else on the next poll after these records (whose positions moved) were handed out."""
         out = []
+        error = None  # (partition, BrookError) of the first non-transient failure
+        deadline = lease_end if self.member_epoch > 0 else None
         for i, (topic, p) in enumerate(sorted(readable)):
-            wait_ms = int(wait_s * 1000) if (i == len(readable) - 1 and not out) else 0
+            long_poll = i == len(readable) - 1 and not out and error is None
+            wait_ms = int(wait_s * 1000) if long_poll else 0
             try:
                 fetched = fetch_partition(self, topic, p, self._positions[(topic, p)], wait_ms,
-                                          self.accept_compressed)
+                                          self.accept_compressed, deadline)
             except BrookError as e:
-                if e.code == grpc.StatusCode.DATA_LOSS and out:
-                    return out  # the position stays before the damaged batch
-                raise
+                if e.code not in _TRANSIENT and error is None:
+                    error = ((topic, p), e)  # the position stays (e.g. before a damaged batch)
+                continue
             if (topic, p) in self._positions:
                 out.extend(fetched.records)
                 self._positions[(topic, p)] = fetched.next_offset
+        if error is not None:
+            if not out:
+                raise error[1]
+            self._pending_error = error
         return out
 
     # ---- the coordinator ----
@@ -383,9 +453,10 @@ class GroupConsumer(_Client):
             return address
         return self._bootstrap[0]
 
-    def _coordinator_call(self, method, request, budget_s):
-        """Calls ConsumerGroups.<method> at the coordinator, following NotLeader at once and resending
-        UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED and CANCELLED with backoff for up to budget_s.
+    def _coordinator_call(self, method, request, budget_s, resend=_RESEND):
+        """Calls ConsumerGroups.<method> at the coordinator, following NotLeader at once and resending the codes
+        in `resend` (default UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED and CANCELLED) with backoff for up
+        to budget_s; never a refusal with a GroupError. Sets _attempt_sent to when the last attempt went out.
         Raises BrookError (with group_error for a GroupError refusal)."""
         deadline = time.monotonic() + budget_s
         backoff = _Backoff()
@@ -393,7 +464,8 @@ class GroupConsumer(_Client):
         while True:
             address = self._coordinator or self._find_coordinator()
             self._coordinator = address
-            remaining = deadline - time.monotonic()
+            self._attempt_sent = time.monotonic()
+            remaining = deadline - self._attempt_sent
             try:
                 return getattr(groups_pb2_grpc.ConsumerGroupsStub(self._channel(address)), method)(
                     request, timeout=max(0.05, min(self.request_timeout_s, remaining)))
@@ -404,7 +476,7 @@ class GroupConsumer(_Client):
             if hint is not None and hint.leader_address and hint.leader_address != address and hints < 5:
                 self._coordinator, hints = hint.leader_address, hints + 1
                 continue  # follow at once
-            if err.code not in _RESEND:
+            if err.code not in resend or err.group_error is not None:
                 raise err
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -5,7 +5,11 @@
 - a static member replaced by a new instance with its instance_id is out of the group: its commit raises
   MemberLost (UNKNOWN_MEMBER or FENCED_MEMBER_EPOCH), it drops its partitions (on_lost) and joins again;
 - a member that heard nothing for its session drops its partitions itself (on_lost) and joins again;
-- a partition without a coordinator offset starts at the older per-partition store's offset (FetchOffsets).
+- a partition without a coordinator offset starts at the older per-partition store's offset (FetchOffsets);
+- a leave answered UNKNOWN_MEMBER (a resent leave whose first attempt worked) counts as left;
+- against an in-process fake coordinator: GROUP_FULL (RESOURCE_EXHAUSTED + GroupError) is raised by poll() after
+  one Heartbeat, not resent; a join that timed out (DEADLINE_EXCEEDED) is not resent within the poll; every
+  heartbeat carries session_timeout_ms and rebalance_timeout_ms.
 
     group_rules_check.py --bootstrap=HOST:PORT --topic=T   (T exists, 4 partitions, at least 10 records each)
 
@@ -13,13 +17,20 @@ Prints "ok <check>" per check; exits 1 at the first failure.
 """
 
 import argparse
+import contextlib
+import io
 import sys
+import threading
 import time
+from concurrent import futures
+
+import grpc
+from google.protobuf import any_pb2
 
 import brookclient
 from brookclient import BrookError, GroupConsumer
 from brookgroup import MemberLost
-from brook.v1 import groups_pb2, groups_pb2_grpc
+from brook.v1 import errors_pb2, groups_pb2, groups_pb2_grpc
 
 
 def fail(why):
@@ -115,6 +126,86 @@ def starts_at_partition_store_offset(args):
     print("ok starts_at_partition_store_offset")
 
 
+def leave_answered_unknown_member_is_success(args):
+    m = member(args, "rules-leave")
+    poll_until([m], lambda: len(m.positions()) == 4, 30, "the member owns every partition")
+    # Another party makes the member leave first: close()'s own leave is then answered UNKNOWN_MEMBER, just as a
+    # resent leave whose first attempt worked.
+    leave = groups_pb2.HeartbeatRequest(group="rules-leave", member_id=m.member_id, member_epoch=-1)
+    m._coordinator_call("Heartbeat", leave, 5.0)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        m.close()
+    if "leave failed" in err.getvalue():
+        fail(f"a leave answered UNKNOWN_MEMBER was reported as a failure: {err.getvalue().strip()}")
+    print("ok leave_answered_unknown_member_is_success")
+
+
+class FakeCoordinator(groups_pb2_grpc.ConsumerGroupsServicer):
+    """Answers every Heartbeat with the scripted (code, GroupError or None); remembers the requests."""
+
+    def __init__(self, code, group_error=None):
+        self.code, self.group_error = code, group_error
+        self.lock = threading.Lock()
+        self.requests = []
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        groups_pb2_grpc.add_ConsumerGroupsServicer_to_server(self, self.server)
+        self.address = f"127.0.0.1:{self.server.add_insecure_port('127.0.0.1:0')}"
+        self.server.start()
+
+    def Heartbeat(self, request, context):
+        with self.lock:
+            self.requests.append(request)
+        if self.group_error is not None:
+            a = any_pb2.Any()
+            a.Pack(self.group_error)
+            status = errors_pb2.ErrorStatus(code=self.code.value[0], message="scripted", details=[a])
+            context.set_trailing_metadata([("grpc-status-details-bin", status.SerializeToString())])
+        context.abort(self.code, "scripted")
+
+
+def refusals_from_a_fake_coordinator(args):
+    full = FakeCoordinator(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                           groups_pb2.GroupError(reason=groups_pb2.GroupError.GROUP_FULL, group="g"))
+    c = GroupConsumer(full.address, "g", ["t"], session_timeout_ms=12000, rebalance_timeout_ms=30000)
+    try:
+        c.poll(timeout_s=0.5)
+        fail("poll() returned although the coordinator answered GROUP_FULL")
+    except BrookError as e:
+        if e.group_reason != "GROUP_FULL" or e.code != grpc.StatusCode.RESOURCE_EXHAUSTED:
+            fail(f"expected RESOURCE_EXHAUSTED + GROUP_FULL, got {e.group_reason}: {e}")
+    if len(full.requests) != 1:
+        fail(f"GROUP_FULL was resent: {len(full.requests)} Heartbeats")
+    r = full.requests[0]
+    if (r.member_epoch, r.session_timeout_ms, r.rebalance_timeout_ms) != (0, 12000, 30000):
+        fail(f"the join carried epoch {r.member_epoch}, timeouts {r.session_timeout_ms}/{r.rebalance_timeout_ms}")
+    c.close()
+    full.server.stop(None)
+
+    lost = FakeCoordinator(grpc.StatusCode.DEADLINE_EXCEEDED)
+    c = GroupConsumer(lost.address, "g", ["t"])
+    if c.poll(timeout_s=0.5) != []:
+        fail("records without a member")
+    if len(lost.requests) != 1:
+        fail(f"a join answered DEADLINE_EXCEEDED was resent at once: {len(lost.requests)} Heartbeats")
+    c.close()
+    lost.server.stop(None)
+
+    # A member (epoch > 0) heartbeats with its timeouts too; it may resend a lost heartbeat.
+    beat = FakeCoordinator(grpc.StatusCode.UNAVAILABLE)
+    c = GroupConsumer(beat.address, "g", ["t"], session_timeout_ms=12000, rebalance_timeout_ms=30000,
+                      request_timeout_s=0.3)
+    c.member_id, c.member_epoch, c._lease_end = "m", 3, time.monotonic() + 12
+    c.poll(timeout_s=0.2)
+    if not beat.requests or any((r.member_epoch, r.session_timeout_ms, r.rebalance_timeout_ms) != (3, 12000, 30000)
+                                for r in beat.requests):
+        fail(f"heartbeats without the timeouts: {[str(r) for r in beat.requests]}")
+    c.member_epoch = 0  # nothing to leave
+    c.close()
+    beat.server.stop(None)
+    print("ok refusals_from_a_fake_coordinator")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bootstrap", required=True)
@@ -124,6 +215,8 @@ def main():
     replaced_static_member_is_out(args)
     silent_member_drops_its_partitions(args)
     starts_at_partition_store_offset(args)
+    leave_answered_unknown_member_is_success(args)
+    refusals_from_a_fake_coordinator(args)
     return 0
 
 
