@@ -47,6 +47,15 @@ ABSL_FLAG(std::string, cluster_secret_file, "",
           "File holding the cluster secret (at least 16 bytes; the same on every node, e.g. from "
           "`head -c 32 /dev/urandom | base64`). Node-to-node streams are signed with it and refused without it. "
           "Required; when empty, the secret is read from the environment variable BROOK_CLUSTER_SECRET.");
+ABSL_FLAG(
+    std::string, tls_cert, "",
+    "PEM certificate (chain) of this node. With --tls_key and --tls_ca: TLS on the client port and mutual TLS "
+    "on the node-to-node port, whose peers must present certificates of the same CA naming their node "
+    "(\"node-N\"; scripts/make-certs.sh makes them). The files are re-read every 10 s: replace them to rotate "
+    "certificates without a restart. Empty: plaintext (docs/security.md).");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM certificates of the cluster CA (checks peers' and, later, clients' certificates).");
 ABSL_FLAG(int, tick_ms, 50, "Length of one Raft tick in milliseconds (10..1000).");
 ABSL_FLAG(int, election_ticks, 10,
           "Ticks without a leader before a follower campaigns (randomized in [n, 2n)); >= 3 x heartbeat_ticks.");
@@ -246,6 +255,10 @@ absl::StatusOr<brook::server::NodeConfig> ConfigFromFlags() {
   } else {
     return Invalid(std::string(secret.status().message()));
   }
+  config.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  config.tls.key_file = absl::GetFlag(FLAGS_tls_key);
+  config.tls.ca_file = absl::GetFlag(FLAGS_tls_ca);
+  if (auto s = brook::server::CheckTlsFiles(config.tls); !s.ok()) return Invalid(std::string(s.message()));
   if (std::string members = absl::GetFlag(FLAGS_initial_members); !members.empty()) {
     auto parsed = brook::server::ParseMembers(members);
     if (!parsed.ok()) return Invalid(absl::StrCat("--initial_members: ", parsed.status().message()));

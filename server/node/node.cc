@@ -134,7 +134,7 @@ absl::Status Node::JoinCluster(uint64_t incarnation) {
   req.set_metrics_address(config_.metrics_addr);
   LogInfo("joining cluster '", config_.cluster_id, "' through ", config_.join, " as ",
           config_.advertise_peer_addr);
-  auto resp = server::JoinCluster(config_.join, config_.cluster_secret, req, config_.join_timeout);
+  auto resp = server::JoinCluster(config_.join, config_.cluster_secret, req, config_.join_timeout, config_.tls);
   if (!resp.ok()) return resp.status();
   // Remembered before the id: a node that stops here asks again with the same incarnation and gets the same id.
   if (auto s = store_->PutNodeMeta("joined", "1"); !s.ok()) return s;
@@ -204,6 +204,7 @@ void Node::StartTransport(uint64_t incarnation) {
   topts.client_address = config_.advertise_client_addr;
   topts.metrics_address = config_.metrics_addr;
   topts.secret = config_.cluster_secret;
+  topts.tls = config_.tls;
   topts.heard_window = std::chrono::milliseconds(config_.tick_ms * config_.election_ticks);
   topts.incarnation = incarnation;
   topts.remember_incarnation = [store = store_.get()](uint64_t peer, uint64_t value) {
@@ -267,7 +268,10 @@ absl::Status Node::CreateHost() {
 absl::Status Node::ListenPeers() {
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(config_.peer_addr, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(config_.peer_addr,
+                           config_.tls.enabled() ? MakeServerCredentials(config_.tls, /*require_client_cert=*/true)
+                                                 : grpc::InsecureServerCredentials(),
+                           &port);
   // A port another process (or this one) listens on is an error, not shared: gRPC's default SO_REUSEPORT would
   // let two servers split one port's connections between them.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -305,7 +309,11 @@ absl::Status Node::ServeClients() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(config_.client_addr, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(config_.client_addr,
+                           config_.tls.enabled()
+                               ? MakeServerCredentials(config_.tls, /*require_client_cert=*/false)
+                               : grpc::InsecureServerCredentials(),
+                           &port);
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);  // as for the peer port
   builder.SetMaxReceiveMessageSize(static_cast<int>(Limits::kMaxMessageBytes));
   builder.SetMaxSendMessageSize(static_cast<int>(Limits::kMaxFetchBytes + (1 << 20)));

@@ -16,6 +16,7 @@
 #include "server/api/async.h"
 #include "server/api/services.h"
 #include "server/host/host.h"
+#include "server/transport/tls.h"
 #include "server/transport/transport.h"
 #include "storage/store.h"
 
@@ -39,6 +40,8 @@ struct NodeConfig {
   std::string advertise_peer_addr;  // what the cluster records for this node; see brookd --advertise_peer_addr
   // The cluster secret every node shares: node-to-node streams are signed with it (server/transport/peer_auth.h).
   std::string cluster_secret;
+  // TLS on the client port and mutual TLS on the node-to-node port (docs/security.md); off when empty.
+  TlsConfig tls;
   int tick_ms = 50;
   int election_ticks = 10;
   int heartbeat_ticks = 2;

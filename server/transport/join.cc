@@ -27,12 +27,16 @@ bool Transient(grpc::StatusCode code) {
 
 absl::StatusOr<internal::JoinResponse> JoinCluster(const std::string& address, const std::string& secret,
                                                    const internal::JoinRequest& request,
-                                                   std::chrono::milliseconds timeout) {
+                                                   std::chrono::milliseconds timeout, const TlsConfig& tls) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::string target = address;
   std::string last = "no answer yet";
   for (int attempt = 0; std::chrono::steady_clock::now() < deadline; ++attempt) {
-    auto stub = internal::NodeTransport::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+    // With TLS the joining node does not know whom it dials (any member, or the controller it names): the
+    // member's certificate is checked against the cluster CA only.
+    auto stub = internal::NodeTransport::NewStub(
+        grpc::CreateChannel(target, tls.enabled() ? MakePeerChannelCredentials(tls, /*check_name=*/false)
+                                                  : grpc::InsecureChannelCredentials()));
     grpc::ClientContext context;
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());

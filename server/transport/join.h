@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "brook/internal/transport.pb.h"
+#include "server/transport/tls.h"
 
 namespace brook::server {
 
@@ -16,6 +17,6 @@ namespace brook::server {
 // member's message; an unreachable member or a cluster without a controller is asked again every 500 ms.
 absl::StatusOr<internal::JoinResponse> JoinCluster(const std::string& address, const std::string& secret,
                                                    const internal::JoinRequest& request,
-                                                   std::chrono::milliseconds timeout);
+                                                   std::chrono::milliseconds timeout, const TlsConfig& tls = {});
 
 }  // namespace brook::server

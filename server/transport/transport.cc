@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "grpcpp/grpcpp.h"
 #include "server/common/limits.h"
 #include "server/common/log.h"
@@ -74,8 +76,11 @@ class Transport::Peer {
     args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 1000);
     args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
     args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-    stub_ = internal::NodeTransport::NewStub(
-        grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args));
+    if (options_.tls.enabled()) SetPeerTargetName(args, id_);
+    stub_ = internal::NodeTransport::NewStub(grpc::CreateCustomChannel(
+        address_,
+        options_.tls.enabled() ? MakePeerChannelCredentials(options_.tls) : grpc::InsecureChannelCredentials(),
+        args));
     auto backoff = std::chrono::milliseconds(50);
     // A peer hears from us at least every hello_interval_ even when no group has anything to say: the first
     // batch of a stream tells it our addresses, and it counts us reachable only while it hears from us.
@@ -289,6 +294,17 @@ absl::StatusOr<uint64_t> Transport::Authenticate(const grpc::CallbackServerConte
     rejections_.unauthenticated_streams.fetch_add(1, std::memory_order_relaxed);
     LogWarning("n", options_.self, " refusing a node stream from ", context.peer(), ": ", from.status().message());
     return from.status();
+  }
+  if (options_.tls.enabled()) {
+    const std::set<uint64_t> named = CertifiedNodes(*context.auth_context());
+    if (!named.contains(*from)) {
+      rejections_.unauthenticated_streams.fetch_add(1, std::memory_order_relaxed);
+      LogWarning("n", options_.self, " refusing a node stream from ", context.peer(), ": it claims node ", *from,
+                 " but its certificate names ",
+                 named.empty() ? std::string("no node") : absl::StrJoin(named, ","));
+      return absl::PermissionDeniedError(
+          absl::StrCat("the certificate does not name node ", *from, " (", NodeCertName(*from), ")"));
+    }
   }
   if (FindPeer(*from) == nullptr) {
     rejections_.non_member_streams.fetch_add(1, std::memory_order_relaxed);

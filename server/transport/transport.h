@@ -32,6 +32,7 @@
 #include "absl/status/statusor.h"
 #include "brook/internal/transport.grpc.pb.h"
 #include "server/host/network.h"
+#include "server/transport/tls.h"
 
 namespace brook::server {
 
@@ -67,6 +68,9 @@ class Transport final : public Network {
     std::map<uint64_t, std::string> peer_addresses;  // node id -> node-to-node address, self excluded
     // The cluster secret every node shares (peer_auth.h); streams are signed with it and verified against it.
     std::string secret;
+    // Mutual TLS on node-to-node streams when enabled (tls.h): a stream is accepted only from a node whose
+    // certificate names it, and a peer is dialled only if its certificate names the node meant.
+    TlsConfig tls;
     // A peer is reachable when heard from within this window (the election timeout); hellos go out at a third
     // of it when there is nothing else to send.
     std::chrono::milliseconds heard_window{500};
