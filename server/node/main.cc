@@ -183,14 +183,21 @@ absl::Status CheckJoinFlags(const brook::server::NodeConfig& config) {
 }
 
 // The node's configuration from its flags, or what to fix.
-absl::StatusOr<brook::server::NodeConfig> ConfigFromFlags() {
-  auto Invalid = [](const std::string& message) { return absl::InvalidArgumentError(message); };
-  brook::server::NodeConfig config;
-  config.node_id = absl::GetFlag(FLAGS_node_id);
+// --join and its companions, and the TLS files (all three or none, each readable PEM).
+absl::Status JoinAndTlsFromFlags(brook::server::NodeConfig& config) {
   config.join = absl::GetFlag(FLAGS_join);
   config.join_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_join_timeout_ms));
   config.advertise_peer_addr = absl::GetFlag(FLAGS_advertise_peer_addr);
   if (auto s = CheckJoinFlags(config); !s.ok()) return s;
+  config.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key), absl::GetFlag(FLAGS_tls_ca)};
+  return brook::server::CheckTlsFiles(config.tls);
+}
+
+absl::StatusOr<brook::server::NodeConfig> ConfigFromFlags() {
+  auto Invalid = [](const std::string& message) { return absl::InvalidArgumentError(message); };
+  brook::server::NodeConfig config;
+  config.node_id = absl::GetFlag(FLAGS_node_id);
+  if (auto s = JoinAndTlsFromFlags(config); !s.ok()) return s;
   config.client_addr = absl::GetFlag(FLAGS_client_addr);
   config.advertise_client_addr = absl::GetFlag(FLAGS_advertise_client_addr);
   config.peer_addr = absl::GetFlag(FLAGS_peer_addr);
@@ -255,10 +262,6 @@ absl::StatusOr<brook::server::NodeConfig> ConfigFromFlags() {
   } else {
     return Invalid(std::string(secret.status().message()));
   }
-  config.tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
-  config.tls.key_file = absl::GetFlag(FLAGS_tls_key);
-  config.tls.ca_file = absl::GetFlag(FLAGS_tls_ca);
-  if (auto s = brook::server::CheckTlsFiles(config.tls); !s.ok()) return Invalid(std::string(s.message()));
   if (std::string members = absl::GetFlag(FLAGS_initial_members); !members.empty()) {
     auto parsed = brook::server::ParseMembers(members);
     if (!parsed.ok()) return Invalid(absl::StrCat("--initial_members: ", parsed.status().message()));

@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "grpc/grpc_security_constants.h"
 #include "grpcpp/security/tls_certificate_provider.h"
 #include "grpcpp/security/tls_certificate_verifier.h"
@@ -82,6 +83,15 @@ std::set<uint64_t> CertifiedNodes(const grpc::AuthContext& auth) {
     }
   }
   return out;
+}
+
+absl::Status CheckCertifiedNode(const grpc::AuthContext& auth, uint64_t claimed) {
+  const std::set<uint64_t> named = CertifiedNodes(auth);
+  if (named.contains(claimed)) return absl::OkStatus();
+  return absl::PermissionDeniedError(
+      absl::StrCat("the stream claims node ", claimed, " but its certificate names ",
+                   named.empty() ? std::string("no node") : absl::StrJoin(named, ","), " (it must name ",
+                   NodeCertName(claimed), ")"));
 }
 
 }  // namespace brook::server

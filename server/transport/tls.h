@@ -50,5 +50,7 @@ void SetPeerTargetName(grpc::ChannelArguments& args, uint64_t node);
 // The node ids the peer's verified certificate names ("node-N" as common name or DNS name); empty for a
 // connection without a verified certificate.
 std::set<uint64_t> CertifiedNodes(const grpc::AuthContext& auth);
+// PERMISSION_DENIED, saying what the certificate names, unless it names node `claimed`.
+absl::Status CheckCertifiedNode(const grpc::AuthContext& auth, uint64_t claimed);
 
 }  // namespace brook::server

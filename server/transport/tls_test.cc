@@ -1,6 +1,8 @@
-// Mutual TLS between nodes (tls.h) over real gRPC on loopback, with certificates made by scripts/make-certs.sh: two
-// nodes of one CA that name themselves hear each other; a node whose certificate names another node, one whose
+// Mutual TLS between nodes (tls.h) over real gRPC on loopback, with certificates made by scripts/make-certs.sh:
+// two nodes of one CA that name themselves hear each other; a node whose certificate names another node, one whose
 // certificate is of another CA, and one without TLS are never heard.
+#include "server/transport/tls.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -8,7 +10,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
-#include "server/transport/tls.h"
 #include "server/transport/transport.h"
 
 namespace brook::server {
@@ -21,8 +22,8 @@ class TransportTls : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new std::string(absl::StrCat(::testing::TempDir(), "/brook-tls-", getpid()));
     for (const char* ca : {"ca", "other"}) {
-      const std::string cmd = absl::StrCat("bash ", BROOK_SOURCE_DIR, "/scripts/make-certs.sh ", *dir_, "/", ca,
-                                           " 3 > /dev/null");
+      const std::string cmd =
+          absl::StrCat("bash ", BROOK_SOURCE_DIR, "/scripts/make-certs.sh ", *dir_, "/", ca, " 3 > /dev/null");
       ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
     }
   }

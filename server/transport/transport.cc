@@ -2,10 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <set>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "grpcpp/grpcpp.h"
 #include "server/common/limits.h"
 #include "server/common/log.h"
@@ -295,16 +293,11 @@ absl::StatusOr<uint64_t> Transport::Authenticate(const grpc::CallbackServerConte
     LogWarning("n", options_.self, " refusing a node stream from ", context.peer(), ": ", from.status().message());
     return from.status();
   }
-  if (options_.tls.enabled()) {
-    const std::set<uint64_t> named = CertifiedNodes(*context.auth_context());
-    if (!named.contains(*from)) {
-      rejections_.unauthenticated_streams.fetch_add(1, std::memory_order_relaxed);
-      LogWarning("n", options_.self, " refusing a node stream from ", context.peer(), ": it claims node ", *from,
-                 " but its certificate names ",
-                 named.empty() ? std::string("no node") : absl::StrJoin(named, ","));
-      return absl::PermissionDeniedError(
-          absl::StrCat("the certificate does not name node ", *from, " (", NodeCertName(*from), ")"));
-    }
+  if (auto s = options_.tls.enabled() ? CheckCertifiedNode(*context.auth_context(), *from) : absl::OkStatus();
+      !s.ok()) {
+    rejections_.unauthenticated_streams.fetch_add(1, std::memory_order_relaxed);
+    LogWarning("n", options_.self, " refusing a node stream from ", context.peer(), ": ", s.message());
+    return s;
   }
   if (FindPeer(*from) == nullptr) {
     rejections_.non_member_streams.fetch_add(1, std::memory_order_relaxed);
