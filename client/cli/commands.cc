@@ -717,6 +717,9 @@ const std::vector<FlagSpec>& GlobalFlags() {
       Value("bootstrap", "comma-separated host:port of cluster nodes (env BROOK_BOOTSTRAP)", kDefaultBootstrap),
       Value("output", "table (for people) or json (for scripts)", "table"),
       Value("timeout-ms", "overall deadline of each request, retries included", "30000"),
+      Value("tls-ca", "PEM of the CA of the nodes' certificates: speak TLS (env BROOK_TLS_CA)"),
+      Value("tls-cert", "PEM certificate to present to the nodes (env BROOK_TLS_CERT)"),
+      Value("tls-key", "PEM private key of --tls-cert (env BROOK_TLS_KEY)"),
   };
   return *flags;
 }
@@ -1059,6 +1062,13 @@ int RunCli(const std::vector<std::string>& args, Io io) {
   options.bootstrap = client::ParseBootstrap(ctx.bootstrap);
   options.call_timeout = ctx.timeout;
   options.request_timeout = std::min(options.request_timeout, ctx.timeout);
+  auto flag_or_env = [&](const char* flag, const char* variable) {
+    const char* v = std::getenv(variable);
+    return inv->args.Get(flag, v != nullptr ? v : "");
+  };
+  options.tls_ca_file = flag_or_env("tls-ca", "BROOK_TLS_CA");
+  options.tls_cert_file = flag_or_env("tls-cert", "BROOK_TLS_CERT");
+  options.tls_key_file = flag_or_env("tls-key", "BROOK_TLS_KEY");
   auto connection = client::Connection::Create(options);
   if (!connection.ok()) return UsageError(ctx, std::string(connection.status().message()));
   ctx.connection = *connection;

@@ -1,6 +1,8 @@
 #include "client/lib/connection.h"
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -45,7 +47,39 @@ absl::StatusOr<std::shared_ptr<Connection>> Connection::Create(ClientOptions opt
       return absl::InvalidArgumentError(absl::StrCat("bootstrap address '", a, "' is not host:port"));
     }
   }
-  return std::make_shared<Connection>(std::move(options));
+  auto connection = std::make_shared<Connection>(std::move(options));
+  if (auto s = connection->LoadTls(); !s.ok()) return s;
+  return connection;
+}
+
+absl::Status Connection::LoadTls() {
+  if (options_.tls_ca_file.empty()) {
+    if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
+      return absl::InvalidArgumentError("a TLS certificate or key without a CA: give the CA file too");
+    }
+    credentials_ = grpc::InsecureChannelCredentials();
+    return absl::OkStatus();
+  }
+  auto read = [](const std::string& path, std::string* out) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    *out = text.str();
+    return in.good() || in.eof() ? !out->empty() : false;
+  };
+  grpc::SslCredentialsOptions ssl;
+  if (!read(options_.tls_ca_file, &ssl.pem_root_certs)) {
+    return absl::InvalidArgumentError(absl::StrCat("TLS CA file '", options_.tls_ca_file, "' cannot be read"));
+  }
+  if (options_.tls_cert_file.empty() != options_.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("give both the TLS certificate and its key, or neither");
+  }
+  if (!options_.tls_cert_file.empty() &&
+      (!read(options_.tls_cert_file, &ssl.pem_cert_chain) || !read(options_.tls_key_file, &ssl.pem_private_key))) {
+    return absl::InvalidArgumentError("the TLS certificate or key file cannot be read");
+  }
+  credentials_ = grpc::SslCredentials(ssl);
+  return absl::OkStatus();
 }
 
 Connection::Connection(ClientOptions options) : options_(std::move(options)) {}
@@ -63,7 +97,7 @@ NodeStubs* Connection::Stubs(const std::string& address) {
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     slot = std::make_unique<NodeStubs>();
     slot->address = address;
-    slot->channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    slot->channel = grpc::CreateCustomChannel(address, credentials_, args);
     slot->log = v1::Log::NewStub(slot->channel);
     slot->admin = v1::Admin::NewStub(slot->channel);
     slot->groups = v1::ConsumerGroups::NewStub(slot->channel);

@@ -33,6 +33,7 @@
 #include "client/lib/record_accumulator.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/security/credentials.h"
 
 namespace brook::client {
 
@@ -46,6 +47,12 @@ struct ClientOptions {
   BackoffOptions backoff;
   // Largest message the client accepts (a Fetch answers up to 16 MiB of records by default).
   int max_receive_message_bytes = 64 * 1024 * 1024;
+  // TLS (docs/security.md): PEM of the CA that signed the nodes' certificates; empty: plaintext. With a CA, the
+  // node's certificate must name the host the client dials (a DNS name or IP of the bootstrap address). A
+  // certificate and key of the client's own are presented when given.
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 // Parses "host:port,host:port" (spaces ignored). Empty entries are skipped.
@@ -121,9 +128,12 @@ class Connection {
 
  private:
   std::string AddressOfLocked(uint64_t node_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reads the TLS files of the options into credentials_ (plaintext without a CA).
+  absl::Status LoadTls();
   void SleepUntil(Clock::time_point t);
 
   const ClientOptions options_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_ = grpc::InsecureChannelCredentials();
   absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<NodeStubs>> stubs_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, std::string> node_addresses_ ABSL_GUARDED_BY(mu_);  // node id -> client address

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -200,6 +201,11 @@ absl::Status Cluster::Spawn(NodeProcess& n) {
        }) {
     args.push_back(std::move(flag));
   }
+  if (!options_.tls_dir.empty()) {
+    args.push_back(absl::StrCat("--tls_cert=", options_.tls_dir, "/node-", n.id, ".pem"));
+    args.push_back(absl::StrCat("--tls_key=", options_.tls_dir, "/node-", n.id, ".key"));
+    args.push_back(absl::StrCat("--tls_ca=", options_.tls_dir, "/ca.pem"));
+  }
   for (const auto& f : options_.extra_flags) args.push_back(f);
   if (options_.node_flags) {
     for (auto& f : options_.node_flags(n.id)) args.push_back(std::move(f));
@@ -307,7 +313,16 @@ absl::Status Cluster::Restart(uint64_t id) {
 
 absl::Status Cluster::WaitReady(uint64_t id, std::chrono::milliseconds timeout) {
   const auto& n = node(id);
-  auto channel = grpc::CreateChannel(n.client_address, grpc::InsecureChannelCredentials());
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (!options_.tls_dir.empty()) {
+    std::ifstream in(options_.tls_dir + "/ca.pem");
+    std::stringstream ca;
+    ca << in.rdbuf();
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ca.str();
+    credentials = grpc::SslCredentials(ssl);
+  }
+  auto channel = grpc::CreateChannel(n.client_address, credentials);
   auto stub = v1::Admin::NewStub(channel);
   auto deadline = Clock::now() + timeout;
   std::string last;

@@ -41,6 +41,9 @@ struct ClusterOptions {
   // The address node `from` dials to reach node `to`, whose node-to-node server listens on `peer_address`
   // (e.g. a fault-injecting proxy in between). Unset: every node dials the others directly.
   std::function<std::string(uint64_t from, uint64_t to, const std::string& peer_address)> route;
+  // A directory made by scripts/make-certs.sh: every node runs with TLS (--tls_cert=DIR/node-N.pem, its key, and
+  // DIR/ca.pem; node_flags may override them). Empty: plaintext.
+  std::string tls_dir;
   // Extra environment ("NAME=value") of node `id`'s process, e.g. LD_PRELOAD. Unset: none.
   std::function<std::vector<std::string>(uint64_t id)> environment;
 };
