@@ -32,12 +32,13 @@ class TlsTest : public ::testing::Test {
   }
   static void TearDownTestSuite() { delete cluster_; }
   static void MakeCerts(const std::string& dir) {
-    const std::string cmd = absl::StrCat("bash ", BROOK_SOURCE_DIR, "/scripts/make-certs.sh ", dir, " 3 > /dev/null");
+    const std::string cmd =
+        absl::StrCat("bash ", BROOK_SOURCE_DIR, "/scripts/make-certs.sh ", dir, " 3 > /dev/null");
     ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   }
 
   static absl::StatusOr<std::shared_ptr<Connection>> Connect(const std::string& ca_dir,
-                                                            std::chrono::milliseconds timeout = 10s) {
+                                                             std::chrono::milliseconds timeout = 10s) {
     ClientOptions o;
     o.bootstrap = cluster_->client_addresses();
     o.request_timeout = 2s;
@@ -57,8 +58,9 @@ class TlsTest : public ::testing::Test {
 
   // The serial number of the certificate node 1 serves to a new connection.
   static std::string ServedSerial() {
-    const std::string cmd = absl::StrCat("echo | openssl s_client -connect ", cluster_->node(1).client_address,
-                                         " -CAfile ", *dir_, "/ca/ca.pem 2>/dev/null | openssl x509 -noout -serial");
+    const std::string cmd =
+        absl::StrCat("echo | openssl s_client -connect ", cluster_->node(1).client_address, " -CAfile ", *dir_,
+                     "/ca/ca.pem 2>/dev/null | openssl x509 -noout -serial");
     auto r = RunProcess({"/bin/sh", "-c", cmd}, "", 20s);
     return r.out;
   }
@@ -101,7 +103,8 @@ TEST_F(TlsTest, TlsClientsWorkAndPlaintextOrAnotherCaIsRefused) {
     auto other = Connect(ca, 3s);
     ASSERT_TRUE(other.ok());
     auto cluster = Admin(*other).DescribeCluster();
-    EXPECT_FALSE(cluster.ok()) << (ca.empty() ? "a plaintext client was served" : "a client of another CA was served");
+    EXPECT_FALSE(cluster.ok()) << (ca.empty() ? "a plaintext client was served"
+                                              : "a client of another CA was served");
   }
 
   // The CLI: --tls-ca speaks TLS; without it, it fails with an error.
