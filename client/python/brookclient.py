@@ -66,6 +66,10 @@ ensure_stubs()
 
 import grpc  # noqa: E402
 from brook.v1 import admin_pb2, admin_pb2_grpc, errors_pb2, groups_pb2, log_pb2, log_pb2_grpc, records_pb2  # noqa: E402,F401
+try:
+    from brook.v1 import access_pb2, access_pb2_grpc  # noqa: E402
+except ImportError:  # pragma: no cover - stubs made before brook.v1.Access existed
+    access_pb2 = access_pb2_grpc = None
 
 # Compressed batches (docs/api.md "Compression") need Debian's python3-lz4 and python3-zstandard. Without them the
 # consumer does not ask for compressed batches and the node decompresses for it.
@@ -288,11 +292,131 @@ def expand_batch(batch, from_offset):
     return out
 
 
+# ---- TLS and bearer tokens (docs/security.md) ----
+
+def _option_or_env(value, env):
+    """An option given (even "", which turns it off) wins over its environment variable."""
+    return os.environ.get(env, "") if value is None else value
+
+
+def _read_pem(option, what, path):
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ValueError(f"{option}: {what} file '{path}' cannot be read ({e.strerror or e})") from None
+    if not data:
+        raise ValueError(f"{option}: {what} file '{path}' cannot be read (it is empty)")
+    return data
+
+
+class _TokenAuth(grpc.AuthMetadataPlugin):
+    """Call credentials that add `authorization: Bearer <token>` to every call of a TLS channel."""
+
+    def __init__(self, metadata):
+        self._metadata = metadata
+
+    def __call__(self, context, callback):
+        callback(self._metadata, None)
+
+
+class _CallDetails(grpc.ClientCallDetails):
+    def __init__(self, details, metadata):
+        self.method = details.method
+        self.timeout = details.timeout
+        self.metadata = metadata
+        self.credentials = details.credentials
+        self.wait_for_ready = getattr(details, "wait_for_ready", None)
+        self.compression = getattr(details, "compression", None)
+
+
+class _TokenInterceptor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+                        grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+    """Adds the token's metadata to every call of a plaintext channel (gRPC refuses call credentials there)."""
+
+    def __init__(self, metadata):
+        self._metadata = metadata
+
+    def _details(self, details):
+        return _CallDetails(details, list(details.metadata or ()) + list(self._metadata))
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation, details, request):
+        return continuation(self._details(details), request)
+
+    def intercept_stream_unary(self, continuation, details, request_iterator):
+        return continuation(self._details(details), request_iterator)
+
+    def intercept_stream_stream(self, continuation, details, request_iterator):
+        return continuation(self._details(details), request_iterator)
+
+
+def _check_token(token):
+    if any(not 0x21 <= ord(c) <= 0x7E for c in token):
+        raise ValueError("token: a bearer token is printable ASCII without spaces or line breaks")
+    return token
+
+
+class ChannelSecurity:
+    """How a client's channels are made: TLS from tls_ca_file (with tls_cert_file and tls_key_file to present a
+    client certificate) and a bearer token sent as `authorization: Bearer <token>` on every call. Each option left
+    None comes from its environment variable (BROOK_TLS_CA, BROOK_TLS_CERT, BROOK_TLS_KEY, BROOK_TOKEN); "" turns
+    it off whatever the environment says. The files are read once, here: one that cannot be read raises
+    ValueError naming the option, as the C++ client (Connection::LoadTls) and the CLI refuse it.
+
+    A token over plaintext is sent as per-call metadata (allowed, for loopback testing); anywhere else give a CA
+    too, or anyone on the path can read the token."""
+
+    def __init__(self, tls_ca_file=None, tls_cert_file=None, tls_key_file=None, token=None):
+        self.tls_ca_file = _option_or_env(tls_ca_file, "BROOK_TLS_CA")
+        self.tls_cert_file = _option_or_env(tls_cert_file, "BROOK_TLS_CERT")
+        self.tls_key_file = _option_or_env(tls_key_file, "BROOK_TLS_KEY")
+        self.token = _check_token(_option_or_env(token, "BROOK_TOKEN"))
+        self._metadata = (("authorization", "Bearer " + self.token),) if self.token else ()
+        self.credentials = None  # grpc.ChannelCredentials with TLS, None for plaintext
+        if not self.tls_ca_file:
+            if self.tls_cert_file or self.tls_key_file:
+                raise ValueError("tls_cert_file/tls_key_file: a TLS certificate or key without a CA: give "
+                                 "tls_ca_file (or BROOK_TLS_CA) too")
+            return
+        ca = _read_pem("tls_ca_file", "TLS CA", self.tls_ca_file)
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("tls_cert_file/tls_key_file: give both the TLS certificate and its key, or neither")
+        cert = key = None
+        if self.tls_cert_file:
+            cert = _read_pem("tls_cert_file", "TLS certificate", self.tls_cert_file)
+            key = _read_pem("tls_key_file", "TLS key", self.tls_key_file)
+        self.credentials = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+        if self._metadata:
+            self.credentials = grpc.composite_channel_credentials(
+                self.credentials, grpc.metadata_call_credentials(_TokenAuth(self._metadata), name="brook-token"))
+
+    @property
+    def tls(self):
+        return self.credentials is not None
+
+    def channel(self, address, options=None):
+        """A new channel to address (host:port), with TLS and the token as configured."""
+        options = list(options or ())
+        if self.credentials is not None:
+            return grpc.secure_channel(address, self.credentials, options)
+        channel = grpc.insecure_channel(address, options)
+        return grpc.intercept_channel(channel, _TokenInterceptor(self._metadata)) if self._metadata else channel
+
+
+
 class _Client:
-    def __init__(self, bootstrap, timeout_s=20.0):
+    """Every client takes, besides its own options, tls_ca_file, tls_cert_file, tls_key_file and token (keyword
+    arguments; None: from BROOK_TLS_CA, BROOK_TLS_CERT, BROOK_TLS_KEY, BROOK_TOKEN): see ChannelSecurity."""
+
+    def __init__(self, bootstrap, timeout_s=20.0, *, tls_ca_file=None, tls_cert_file=None, tls_key_file=None,
+                 token=None):
         self._bootstrap = [a.strip() for a in bootstrap.split(",") if a.strip()]
         if not self._bootstrap:
             raise ValueError("no bootstrap address")
+        self._security = ChannelSecurity(tls_ca_file, tls_cert_file, tls_key_file, token)
         self._timeout_s = timeout_s
         self._channels_lock = threading.Lock()
         self._channels = {}   # address -> grpc.Channel, guarded by _channels_lock
@@ -302,7 +426,7 @@ class _Client:
     def _channel(self, address):
         with self._channels_lock:
             if address not in self._channels:
-                self._channels[address] = grpc.insecure_channel(address)
+                self._channels[address] = self._security.channel(address)
             return self._channels[address]
 
     def _addresses(self):
@@ -327,10 +451,36 @@ class _Client:
             if topic not in self._topics:
                 raise BrookError(grpc.StatusCode.NOT_FOUND, f"topic '{topic}' does not exist")
             return self._topics[topic]
-        raise last or BrookError(grpc.StatusCode.UNAVAILABLE, "no node answered")
+        raise self._unanswered(last)
+
+    def _unanswered(self, last):
+        """The error when no node answered: the last one, which says, for a plaintext client, that nodes speaking
+        TLS refuse it (their handshake fails, and gRPC reports only UNAVAILABLE)."""
+        last = last or BrookError(grpc.StatusCode.UNAVAILABLE, "no node answered")
+        if last.code == grpc.StatusCode.UNAVAILABLE and not self._security.tls:
+            return BrookError(last.code, f"{last.message} (if the nodes speak TLS, they refuse this plaintext "
+                                         "client: give tls_ca_file or BROOK_TLS_CA)")
+        return last
 
     def topic(self, name):
         return self._topics.get(name) or self.refresh(name)
+
+    def who_am_i(self, timeout_s=5.0):
+        """brook.v1.Access.WhoAmI at the first node that answers: the WhoAmIResponse (principal, method,
+        superuser, authorization_enabled) of this client's token or certificate. Raises BrookError, at once for
+        UNAUTHENTICATED (a missing or wrong token where the nodes check them)."""
+        if access_pb2_grpc is None:
+            raise BrookError(grpc.StatusCode.UNIMPLEMENTED, "these brook.v1 stubs have no Access service")
+        last = None
+        for address in self._addresses():
+            try:
+                return access_pb2_grpc.AccessStub(self._channel(address)).WhoAmI(access_pb2.WhoAmIRequest(),
+                                                                                   timeout=timeout_s)
+            except grpc.RpcError as e:
+                last = decode_error(e)
+                if last.code not in _RETRY:
+                    raise last
+        raise self._unanswered(last)
 
     def _leader(self, topic, partition):
         t = self.topic(topic)
@@ -432,10 +582,11 @@ class Producer(_Client):
 
     MAX_ATTEMPTS = 1000  # per send, besides the delivery timeout
 
-    def __init__(self, bootstrap, timeout_s=20.0, delivery_timeout_s=30.0, request_timeout_s=10.0):
+    def __init__(self, bootstrap, timeout_s=20.0, delivery_timeout_s=30.0, request_timeout_s=10.0, **security):
         """timeout_s bounds metadata look-ups; delivery_timeout_s bounds a send, retries included;
-        request_timeout_s bounds each attempt."""
-        super().__init__(bootstrap, timeout_s)
+        request_timeout_s bounds each attempt. security: tls_ca_file, tls_cert_file, tls_key_file, token
+        (ChannelSecurity)."""
+        super().__init__(bootstrap, timeout_s, **security)
         self.delivery_timeout_s = delivery_timeout_s
         self.request_timeout_s = request_timeout_s
         self.producer_id = new_producer_id()  # every partition starts under it
@@ -561,8 +712,9 @@ class Consumer(_Client):
     before the batch); otherwise the node decompresses for it. A batch served from its middle is skipped up to the
     position."""
 
-    def __init__(self, bootstrap, topic, partitions=None, timeout_s=20.0, accept_compressed=None):
-        super().__init__(bootstrap, timeout_s)
+    def __init__(self, bootstrap, topic, partitions=None, timeout_s=20.0, accept_compressed=None, **security):
+        """security: tls_ca_file, tls_cert_file, tls_key_file, token (ChannelSecurity)."""
+        super().__init__(bootstrap, timeout_s, **security)
         self.topic_name = topic
         count = self.topic(topic).partition_count
         self.positions = {p: 0 for p in (partitions if partitions is not None else range(count))}

@@ -86,8 +86,9 @@ class GroupConsumer(_Client):
     def __init__(self, bootstrap, group, topics, instance_id=None, session_timeout_ms=10000,
                  rebalance_timeout_ms=60000, assignor="uniform", auto_commit=True, auto_commit_interval_s=5.0,
                  auto_offset_reset="earliest", on_assign=None, on_revoke=None, on_lost=None, timeout_s=20.0,
-                 request_timeout_s=5.0, accept_compressed=None):
-        super().__init__(bootstrap, timeout_s)
+                 request_timeout_s=5.0, accept_compressed=None, **security):
+        """security: tls_ca_file, tls_cert_file, tls_key_file, token (brookclient.ChannelSecurity)."""
+        super().__init__(bootstrap, timeout_s, **security)
         if auto_offset_reset not in ("earliest", "latest"):
             raise ValueError(f"auto_offset_reset must be 'earliest' or 'latest', not {auto_offset_reset!r}")
         if not topics:
@@ -440,8 +441,11 @@ class GroupConsumer(_Client):
                 md = admin_pb2_grpc.AdminStub(self._channel(address)).GetMetadata(
                     admin_pb2.GetMetadataRequest(topics=[GROUPS_TOPIC]), timeout=self.request_timeout_s)
             except grpc.RpcError as e:
-                if decode_error(e).code == grpc.StatusCode.NOT_FOUND:
+                err = decode_error(e)
+                if err.code == grpc.StatusCode.NOT_FOUND:
                     return address  # the topic does not exist yet: the first Heartbeat creates it
+                if err.code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                    raise err  # another node will not think otherwise: never retried
                 continue
             for n in md.nodes:
                 self._nodes[n.id] = n.client_address

@@ -59,23 +59,33 @@ class FakeLog:
 
 
 class FakeNode(log_pb2_grpc.LogServicer, admin_pb2_grpc.AdminServicer):
-    def __init__(self, log, name):
+    def __init__(self, log, name, server_credentials=None):
         self.log, self.name = log, name
         self.leader_address = ""  # set by the test: the address GetMetadata names as leader
+        self.authorization = []   # the `authorization` metadata of every call, in order ("" when absent)
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         log_pb2_grpc.add_LogServicer_to_server(self, self.server)
         admin_pb2_grpc.add_AdminServicer_to_server(self, self.server)
-        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        if server_credentials is None:
+            self.port = self.server.add_insecure_port("127.0.0.1:0")
+        else:
+            self.port = self.server.add_secure_port("127.0.0.1:0", server_credentials)
         self.address = f"127.0.0.1:{self.port}"
         self.server.start()
 
+    def note(self, context):
+        with self.log.lock:
+            self.authorization.append(dict(context.invocation_metadata()).get("authorization", ""))
+
     def GetMetadata(self, request, context):
+        self.note(context)
         return admin_pb2.GetMetadataResponse(
             nodes=[admin_pb2.Node(id=1, client_address=self.leader_address)],
             topics=[admin_pb2.Topic(name=TOPIC, partition_count=1, partitions=[
                 admin_pb2.PartitionInfo(partition=0, leader_id=1, leader_term=1)])])
 
     def Produce(self, request, context):
+        self.note(context)
         with self.log.lock:
             self.log.requests.append((self.name, request.producer_id, request.sequence,
                                       [r.key for r in request.records]))
@@ -202,6 +212,106 @@ class ProducerRulesTest(unittest.TestCase):
             offsets = sorted(pool.map(lambda i: self.send(b"k%d" % i)[1], range(20)))
         self.assertEqual(offsets, list(range(20)))
         self.assertEqual(sorted(r[2] for r in self.requests()), list(range(20)), "one sequence per record")
+
+
+class TokenAndTlsTest(unittest.TestCase):
+    """The token goes with every call as `authorization: Bearer <token>`, over plaintext (per-call metadata) and
+    over TLS (call credentials); UNAUTHENTICATED and PERMISSION_DENIED end a send at once."""
+
+    def setUp(self):
+        self.log = FakeLog()
+        self.nodes, self.clients = [], []
+        self._env = {k: os.environ.pop(k, None) for k in
+                     ("BROOK_TOKEN", "BROOK_TLS_CA", "BROOK_TLS_CERT", "BROOK_TLS_KEY")}
+
+    def tearDown(self):
+        for c in self.clients:
+            c.close()
+        for n in self.nodes:
+            n.server.stop(None)
+        for k, v in self._env.items():
+            os.environ.pop(k, None)
+            if v is not None:
+                os.environ[k] = v
+
+    def node(self, credentials=None):
+        n = FakeNode(self.log, "a", credentials)
+        n.leader_address = n.address
+        self.nodes.append(n)
+        return n
+
+    def producer(self, address, **options):
+        p = brookclient.Producer(address, delivery_timeout_s=5.0, request_timeout_s=2.0, **options)
+        self.clients.append(p)
+        return p
+
+    def test_the_token_goes_with_every_plaintext_call(self):
+        n = self.node()
+        p = self.producer(n.address, token="s3cret-token")
+        for i in range(3):
+            self.assertEqual(p.send(TOPIC, b"v", partition=0), (0, i))
+        self.assertEqual(n.authorization, ["Bearer s3cret-token"] * 4, "GetMetadata and three Produce calls")
+
+    def test_the_token_comes_from_brook_token_and_an_empty_option_turns_it_off(self):
+        n = self.node()
+        os.environ["BROOK_TOKEN"] = "from-env"
+        self.producer(n.address).send(TOPIC, b"v", partition=0)
+        self.producer(n.address, token="").send(TOPIC, b"v", partition=0)
+        self.assertEqual(n.authorization, ["Bearer from-env"] * 2 + [""] * 2)
+
+    def test_unauthenticated_and_permission_denied_are_never_retried(self):
+        n = self.node()
+        p = self.producer(n.address, token="wrong")
+        p.topic(TOPIC)
+        for code in (SC.UNAUTHENTICATED, SC.PERMISSION_DENIED):
+            self.log.script = [Fail(code)]
+            before = len(self.log.requests)
+            start = time.monotonic()
+            with self.assertRaises(brookclient.BrookError) as caught:
+                p.send(TOPIC, b"v", partition=0)
+            self.assertEqual(caught.exception.code, code)
+            self.assertEqual(len(self.log.requests) - before, 1, f"{code} was sent again")
+            self.assertLess(time.monotonic() - start, 1.0)
+
+    def test_bad_files_and_tokens_are_clear_errors(self):
+        for options, message in [
+                ({"tls_ca_file": "/nonexistent/ca.pem"},
+                 "tls_ca_file: TLS CA file '/nonexistent/ca.pem' cannot be read"),
+                ({"tls_cert_file": "c.pem", "tls_key_file": "c.key"}, "without a CA"),
+                ({"token": "two words"}, "token: "),
+                ({"token": "line\n"}, "token: ")]:
+            with self.assertRaises(ValueError) as caught:
+                brookclient.Producer("127.0.0.1:1", **options)
+            self.assertIn(message, str(caught.exception))
+        os.environ["BROOK_TLS_CA"] = "/nonexistent/env-ca.pem"
+        with self.assertRaises(ValueError) as caught:
+            brookclient.Producer("127.0.0.1:1")
+        self.assertIn("'/nonexistent/env-ca.pem' cannot be read", str(caught.exception))
+
+    def test_tls_with_a_client_certificate_and_the_token(self):
+        import subprocess
+        import tempfile
+        with tempfile.TemporaryDirectory() as certs:
+            script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "make-certs.sh")
+            subprocess.run(["bash", script, certs, "1", "127.0.0.1", "app"], check=True, capture_output=True)
+
+            def read(name):
+                with open(os.path.join(certs, name), "rb") as f:
+                    return f.read()
+            server_credentials = grpc.ssl_server_credentials([(read("node-1.key"), read("node-1.pem"))],
+                                                             root_certificates=read("ca.pem"),
+                                                             require_client_auth=True)
+            n = self.node(server_credentials)
+            p = self.producer(n.address, tls_ca_file=os.path.join(certs, "ca.pem"),
+                              tls_cert_file=os.path.join(certs, "client-app.pem"),
+                              tls_key_file=os.path.join(certs, "client-app.key"), token="over-tls")
+            self.assertEqual(p.send(TOPIC, b"v", partition=0), (0, 0))
+            self.assertEqual(n.authorization, ["Bearer over-tls"] * 2)
+            # Plaintext to the TLS node: refused, and the error says what to do.
+            with self.assertRaises(brookclient.BrookError) as caught:
+                self.producer(n.address, timeout_s=2.0).topic(TOPIC)
+            self.assertEqual(caught.exception.code, SC.UNAVAILABLE)
+            self.assertIn("tls_ca_file", str(caught.exception))
 
 
 if __name__ == "__main__":
