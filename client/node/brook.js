@@ -3,17 +3,23 @@
 // from the grpc-status-details-bin trailer); reads retry UNAVAILABLE and RESOURCE_EXHAUSTED with backoff and
 // jitter; send() is an idempotent producer whose rules are written above BrookClient.send.
 // Keys choose partitions with FNV-1a 32-bit modulo the partition count, like every Brook client.
+// TLS and a bearer token: channelSecurity below (options tlsCaFile, tlsCertFile, tlsKeyFile, token; env BROOK_TLS_CA,
+// BROOK_TLS_CERT, BROOK_TLS_KEY, BROOK_TOKEN).
 'use strict';
 
 const crypto = require('crypto');
+const fs = require('fs');
 const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 const protobuf = require('protobufjs');
 const {expandBatch, canDecompress} = require('./compression');
 const {PROTO_DIR} = require('./protos');
+// brook.v1.Access (WhoAmI) when the protos have it.
+const HAS_ACCESS = fs.existsSync(path.join(PROTO_DIR, 'brook', 'v1', 'access.proto'));
 const definition = protoLoader.loadSync(
-    ['brook/v1/log.proto', 'brook/v1/admin.proto', 'brook/v1/groups.proto'],
+    ['brook/v1/log.proto', 'brook/v1/admin.proto', 'brook/v1/groups.proto'].concat(
+        HAS_ACCESS ? ['brook/v1/access.proto'] : []),
     {includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: String, defaults: true, oneofs: true});
 const api = grpc.loadPackageDefinition(definition).brook.v1;
 
@@ -102,6 +108,75 @@ function toHeaders(headers) {
   return pairs.map(([key, value]) => ({key: String(key), value: Buffer.from(value)}));
 }
 
+// ---- TLS and bearer tokens (docs/security.md) ----
+
+// An option given (even '', which turns it off) wins over its environment variable.
+const optionOrEnv = (value, env) => (value === undefined || value === null ? process.env[env] || '' : value);
+
+function readPem(option, what, file) {
+  let data;
+  try {
+    data = fs.readFileSync(file);
+  } catch (e) {
+    throw new Error(`${option}: ${what} file '${file}' cannot be read (${e.code || e.message})`);
+  }
+  if (data.length === 0) throw new Error(`${option}: ${what} file '${file}' cannot be read (it is empty)`);
+  return data;
+}
+
+// How a client's channels are made, from {tlsCaFile, tlsCertFile, tlsKeyFile, token}; each option left undefined
+// comes from BROOK_TLS_CA, BROOK_TLS_CERT, BROOK_TLS_KEY, BROOK_TOKEN, and '' turns it off. With a CA the channels
+// speak TLS (grpc.credentials.createSsl), presenting the certificate and key when given; the node's certificate
+// must name the host dialled. A token goes with every call as `authorization: Bearer <token>`: by call
+// credentials over TLS, as per-call metadata over plaintext (allowed, for loopback testing; anywhere else give a CA
+// too, or anyone on the path can read the token). The files are read once, here: one that cannot be read throws,
+// naming the option, as the C++ client (Connection::LoadTls) and the CLI refuse it.
+// Returns {tls, tlsCaFile, token, credentials, clientOptions}: clientOptions go to each gRPC client's constructor.
+function channelSecurity({tlsCaFile, tlsCertFile, tlsKeyFile, token} = {}) {
+  const ca = optionOrEnv(tlsCaFile, 'BROOK_TLS_CA');
+  const cert = optionOrEnv(tlsCertFile, 'BROOK_TLS_CERT');
+  const key = optionOrEnv(tlsKeyFile, 'BROOK_TLS_KEY');
+  const bearer = optionOrEnv(token, 'BROOK_TOKEN');
+  if (bearer && !/^[\x21-\x7e]+$/.test(bearer)) {
+    throw new Error('token: a bearer token is printable ASCII without spaces or line breaks');
+  }
+  const metadata = () => {
+    const md = new grpc.Metadata();
+    md.set('authorization', `Bearer ${bearer}`);
+    return md;
+  };
+  const out = {tls: Boolean(ca), tlsCaFile: ca, token: bearer, clientOptions: {}};
+  if (!ca) {
+    if (cert || key) {
+      throw new Error('tlsCertFile/tlsKeyFile: a TLS certificate or key without a CA: give tlsCaFile (or ' +
+                      'BROOK_TLS_CA) too');
+    }
+    out.credentials = grpc.credentials.createInsecure();
+    if (bearer) {
+      // gRPC refuses call credentials on a plaintext channel: the interceptor adds the token to each call's metadata.
+      out.clientOptions.interceptors = [(options, nextCall) => new grpc.InterceptingCall(nextCall(options), {
+        start(md, listener, next) {
+          md.merge(metadata());
+          next(md, listener);
+        },
+      })];
+    }
+    return out;
+  }
+  const caPem = readPem('tlsCaFile', 'TLS CA', ca);
+  if (Boolean(cert) !== Boolean(key)) {
+    throw new Error('tlsCertFile/tlsKeyFile: give both the TLS certificate and its key, or neither');
+  }
+  const certPem = cert ? readPem('tlsCertFile', 'TLS certificate', cert) : null;
+  const keyPem = key ? readPem('tlsKeyFile', 'TLS key', key) : null;
+  const ssl = grpc.credentials.createSsl(caPem, keyPem, certPem);
+  out.credentials = bearer ?
+    grpc.credentials.combineChannelCredentials(ssl, grpc.credentials.createFromMetadataGenerator(
+        (params, callback) => callback(null, metadata()))) :
+    ssl;
+  return out;
+}
+
 const RETRY = new Set([grpc.status.UNAVAILABLE, grpc.status.RESOURCE_EXHAUSTED]);
 // Produce failures that resending cannot fix: the send ends at once.
 const FINAL = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.NOT_FOUND, grpc.status.FAILED_PRECONDITION,
@@ -124,9 +199,12 @@ class GiveUp {
 
 class BrookClient {
   // timeoutMs bounds reads and metadata look-ups; deliveryTimeoutMs bounds a send, retries included;
-  // requestTimeoutMs bounds each Produce attempt.
-  constructor(bootstrap, {timeoutMs = 20000, deliveryTimeoutMs = 30000, requestTimeoutMs = 10000} = {}) {
+  // requestTimeoutMs bounds each Produce attempt. tlsCaFile, tlsCertFile, tlsKeyFile and token: channelSecurity
+  // (throws at once for a file that cannot be read).
+  constructor(bootstrap, {timeoutMs = 20000, deliveryTimeoutMs = 30000, requestTimeoutMs = 10000,
+    tlsCaFile, tlsCertFile, tlsKeyFile, token} = {}) {
     this.bootstrap = bootstrap.split(',').map((s) => s.trim()).filter(Boolean);
+    this.security = channelSecurity({tlsCaFile, tlsCertFile, tlsKeyFile, token});
     this.timeoutMs = timeoutMs;
     this.deliveryTimeoutMs = deliveryTimeoutMs;
     this.requestTimeoutMs = requestTimeoutMs;
@@ -143,8 +221,11 @@ class BrookClient {
 
   stubs(address) {
     if (!this.clients.has(address)) {
-      const creds = grpc.credentials.createInsecure();
-      this.clients.set(address, {log: new api.Log(address, creds), admin: new api.Admin(address, creds)});
+      const {credentials, clientOptions} = this.security;
+      const stubs = {log: new api.Log(address, credentials, clientOptions),
+                     admin: new api.Admin(address, credentials, clientOptions)};
+      if (HAS_ACCESS) stubs.access = new api.Access(address, credentials, clientOptions);
+      this.clients.set(address, stubs);
     }
     return this.clients.get(address);
   }
@@ -164,7 +245,33 @@ class BrookClient {
         last = err;
       }
     }
-    throw last || new Error('no node answered');
+    throw this.unanswered(last);
+  }
+
+  // The error when no node answered: the last one, which says, for a plaintext client, that nodes speaking TLS
+  // refuse it (their handshake fails, and gRPC reports only UNAVAILABLE).
+  unanswered(last) {
+    if (!last) return new BrookError(grpc.status.UNAVAILABLE, 'no node answered');
+    if (last.code !== grpc.status.UNAVAILABLE || this.security.tls) return last;
+    return new BrookError(last.code, `${last.details || last.message} (if the nodes speak TLS, they refuse this ` +
+                          'plaintext client: give tlsCaFile or BROOK_TLS_CA)', decodeError(last));
+  }
+
+  // brook.v1.Access.WhoAmI at the first node that answers: {principal, method, superuser, authorization_enabled}
+  // of this client's token or certificate. Rejects at once with UNAUTHENTICATED for a missing or wrong token where
+  // the nodes check them.
+  async whoAmI(timeoutMs = 5000) {
+    if (!HAS_ACCESS) throw new BrookError(grpc.status.UNIMPLEMENTED, 'these protos have no brook.v1.Access');
+    let last = null;
+    for (const address of [...new Set([...this.nodes.values(), ...this.bootstrap])]) {
+      try {
+        return await unary(this.stubs(address).access, 'WhoAmI', {}, timeoutMs);
+      } catch (err) {
+        if (!RETRY.has(err.code)) throw err;
+        last = err;
+      }
+    }
+    throw this.unanswered(last);
   }
 
   async topic(name) {
@@ -400,10 +507,9 @@ class BrookClient {
 
   close() {
     for (const c of this.clients.values()) {
-      c.log.close();
-      c.admin.close();
+      for (const stub of Object.values(c)) stub.close();
     }
   }
 }
 
-module.exports = {BrookClient, BrookError, fnv1a32, decodeError, notWritten, newProducerId};
+module.exports = {BrookClient, BrookError, channelSecurity, fnv1a32, decodeError, notWritten, newProducerId};

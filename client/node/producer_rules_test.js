@@ -49,10 +49,13 @@ class FakeLog {
   }
 }
 
-function startNode(log, name) {
-  const node = {name, leaderAddress: '', server: new grpc.Server()};
+// node.authorization: the `authorization` metadata of every call, in order ('' when absent).
+function startNode(log, name, serverCredentials = grpc.ServerCredentials.createInsecure()) {
+  const node = {name, leaderAddress: '', server: new grpc.Server(), authorization: []};
+  const note = (call) => node.authorization.push(String(call.metadata.get('authorization')[0] || ''));
   node.server.addService(api.Log.service, {
     Produce: (call, done) => {
+      note(call);
       const req = call.request;
       log.requests.push([name, req.producer_id, Number(req.sequence), req.records.map((r) => r.key.toString())]);
       const f = log.script.shift();
@@ -69,12 +72,15 @@ function startNode(log, name) {
     },
   });
   node.server.addService(api.Admin.service, {
-    GetMetadata: (call, done) => done(null, {
-      nodes: [{id: '1', client_address: node.leaderAddress}],
-      topics: [{name: TOPIC, partition_count: 1, partitions: [{partition: 0, leader_id: '1', leader_term: '1'}]}],
-    }),
+    GetMetadata: (call, done) => {
+      note(call);
+      done(null, {
+        nodes: [{id: '1', client_address: node.leaderAddress}],
+        topics: [{name: TOPIC, partition_count: 1, partitions: [{partition: 0, leader_id: '1', leader_term: '1'}]}],
+      });
+    },
   });
-  return new Promise((resolve, reject) => node.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(),
+  return new Promise((resolve, reject) => node.server.bindAsync('127.0.0.1:0', serverCredentials,
       (err, port) => {
         if (err) return reject(err);
         node.address = `127.0.0.1:${port}`;
@@ -216,5 +222,106 @@ test('concurrent sends to one partition take turns', async () => {
     assert.deepStrictEqual(log.requests.map((r) => r[2]), [...Array(20).keys()], 'one sequence per record, in order');
   } finally {
     tearDown();
+  }
+});
+
+// ---- TLS and the bearer token (channelSecurity) ----
+
+// A fake node started with `serverCredentials` and a client with `options`; BROOK_TOKEN and BROOK_TLS_* are cleared
+// for the test unless `env` sets them.
+async function withNode(serverCredentials, options, fn, env = {}) {
+  const saved = {};
+  for (const k of ['BROOK_TOKEN', 'BROOK_TLS_CA', 'BROOK_TLS_CERT', 'BROOK_TLS_KEY']) {
+    saved[k] = process.env[k];
+    delete process.env[k];
+  }
+  Object.assign(process.env, env);
+  const log = new FakeLog();
+  const node = await startNode(log, 'a', serverCredentials);
+  node.leaderAddress = node.address;
+  const clients = [];
+  const client = (o = options) => {
+    const c = new BrookClient(node.address, {deliveryTimeoutMs: 5000, requestTimeoutMs: 2000, timeoutMs: 2000, ...o});
+    clients.push(c);
+    return c;
+  };
+  try {
+    await fn({log, node, client});
+  } finally {
+    for (const c of clients) c.close();
+    node.server.forceShutdown();
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
+test('the token goes with every plaintext call', async () => {
+  await withNode(undefined, {token: 's3cret-token'}, async ({node, client}) => {
+    const c = client();
+    for (let i = 0; i < 3; i++) assert.deepStrictEqual(await c.send(TOPIC, 'v', null, 0), {partition: 0, offset: i});
+    assert.deepStrictEqual(node.authorization, Array(4).fill('Bearer s3cret-token'), 'GetMetadata and 3 Produce');
+  });
+});
+
+test('the token comes from BROOK_TOKEN and an empty option turns it off', async () => {
+  await withNode(undefined, {}, async ({node, client}) => {
+    await client().send(TOPIC, 'v', null, 0);
+    await client({token: ''}).send(TOPIC, 'v', null, 0);
+    assert.deepStrictEqual(node.authorization, ['Bearer from-env', 'Bearer from-env', '', '']);
+  }, {BROOK_TOKEN: 'from-env'});
+});
+
+test('UNAUTHENTICATED and PERMISSION_DENIED are never retried', async () => {
+  await withNode(undefined, {token: 'wrong'}, async ({log, client}) => {
+    const c = client();
+    await c.topic(TOPIC);
+    for (const code of [S.UNAUTHENTICATED, S.PERMISSION_DENIED]) {
+      log.script = [fail(code)];
+      const before = log.requests.length;
+      const start = Date.now();
+      await assert.rejects(c.send(TOPIC, 'v', null, 0), (err) => err.code === code);
+      assert.strictEqual(log.requests.length - before, 1, `${code} was sent again`);
+      assert.ok(Date.now() - start < 1000);
+    }
+  });
+});
+
+test('bad files and tokens are clear errors', async () => {
+  await withNode(undefined, {}, async () => {
+    for (const [options, message] of [
+      [{tlsCaFile: '/nonexistent/ca.pem'}, /tlsCaFile: TLS CA file '\/nonexistent\/ca.pem' cannot be read/],
+      [{tlsCaFile: '', tlsCertFile: 'c.pem', tlsKeyFile: 'c.key'}, /without a CA/],
+      [{tlsCaFile: '', token: 'two words'}, /token: /],
+      [{}, /tlsCaFile: TLS CA file '\/nonexistent\/env-ca.pem' cannot be read/],
+    ]) {
+      assert.throws(() => new BrookClient('127.0.0.1:1', options), message);
+    }
+  }, {BROOK_TLS_CA: '/nonexistent/env-ca.pem'});
+});
+
+test('TLS with a client certificate and the token; plaintext to it is refused', async () => {
+  const fs = require('fs');
+  const os = require('os');
+  const {execFileSync} = require('child_process');
+  const certs = fs.mkdtempSync(path.join(os.tmpdir(), 'brook-node-tls-'));
+  try {
+    execFileSync('bash', [path.resolve(__dirname, '..', '..', 'scripts', 'make-certs.sh'), certs, '1', '127.0.0.1,localhost',
+      'app'], {stdio: 'ignore'});
+    const read = (f) => fs.readFileSync(path.join(certs, f));
+    const server = grpc.ServerCredentials.createSsl(read('ca.pem'),
+        [{private_key: read('node-1.key'), cert_chain: read('node-1.pem')}], true);
+    const options = {tlsCaFile: path.join(certs, 'ca.pem'), tlsCertFile: path.join(certs, 'client-app.pem'),
+      tlsKeyFile: path.join(certs, 'client-app.key'), token: 'over-tls'};
+    await withNode(server, options, async ({node, client}) => {
+      node.leaderAddress = node.address.replace('127.0.0.1', 'localhost');
+      assert.deepStrictEqual(await client().send(TOPIC, 'v', null, 0), {partition: 0, offset: 0});
+      assert.deepStrictEqual(node.authorization, ['Bearer over-tls', 'Bearer over-tls']);
+      await assert.rejects(client({}).topic(TOPIC),
+          (err) => err.code === S.UNAVAILABLE && /tlsCaFile or BROOK_TLS_CA/.test(err.message));
+    });
+  } finally {
+    fs.rmSync(certs, {recursive: true, force: true});
   }
 });
