@@ -307,8 +307,8 @@ test('TLS with a client certificate and the token; plaintext to it is refused', 
   const {execFileSync} = require('child_process');
   const certs = fs.mkdtempSync(path.join(os.tmpdir(), 'brook-node-tls-'));
   try {
-    execFileSync('bash', [path.resolve(__dirname, '..', '..', 'scripts', 'make-certs.sh'), certs, '1', '127.0.0.1,localhost',
-      'app'], {stdio: 'ignore'});
+    const script = path.resolve(__dirname, '..', '..', 'scripts', 'make-certs.sh');
+    execFileSync('bash', [script, certs, '1', '127.0.0.1,localhost', 'app'], {stdio: 'ignore'});
     const read = (f) => fs.readFileSync(path.join(certs, f));
     const server = grpc.ServerCredentials.createSsl(read('ca.pem'),
         [{private_key: read('node-1.key'), cert_chain: read('node-1.pem')}], true);
