@@ -720,6 +720,7 @@ const std::vector<FlagSpec>& GlobalFlags() {
       Value("tls-ca", "PEM of the CA of the nodes' certificates: speak TLS (env BROOK_TLS_CA)"),
       Value("tls-cert", "PEM certificate to present to the nodes (env BROOK_TLS_CERT)"),
       Value("tls-key", "PEM private key of --tls-cert (env BROOK_TLS_KEY)"),
+      Value("token", "bearer token to authenticate with (env BROOK_TOKEN; use with TLS)"),
   };
   return *flags;
 }
@@ -816,6 +817,40 @@ const std::vector<CommandSpec>& Commands() {
         Value("instance-id", "with --group: a static member id kept across restarts")},
        Consume},
       {{"group", "list"}, "", 0, 0, "list consumer groups", {}, GroupList},
+      {{"whoami"}, "", 0, 0, "show the principal the cluster authenticates this client as", {}, WhoAmI},
+      {{"acl", "add"},
+       "PRINCIPAL ACTION RESOURCE",
+       3,
+       3,
+       "allow PRINCIPAL (or *) ACTION (produce, consume, describe, admin) on RESOURCE (topic:NAME, group:NAME, "
+       "NAME* for a prefix, or cluster)",
+       {},
+       AclAdd},
+      {{"acl", "remove"}, "PRINCIPAL ACTION RESOURCE", 3, 3, "remove exactly this ACL rule", {}, AclRemove},
+      {{"acl", "list"},
+       "",
+       0,
+       0,
+       "list the ACL rules",
+       {Value("principal", "only this principal's rules")},
+       AclList},
+      {{"quota", "set"},
+       "PRINCIPAL",
+       1,
+       1,
+       "set PRINCIPAL's (or *'s: everyone without one) byte rates on each node; both 0 clears the quota",
+       {Value("produce-bytes-per-sec", "produce bytes a second per node (0: no limit)", "0"),
+        Value("fetch-bytes-per-sec", "fetch bytes a second per node (0: no limit)", "0")},
+       QuotaSet},
+      {{"quota", "list"}, "", 0, 0, "list the quotas", {}, QuotaList},
+      {{"token", "new"},
+       "NAME",
+       1,
+       1,
+       "make a random token for NAME and the line that holds its hash in brookd --auth_tokens_file (no cluster "
+       "needed)",
+       {},
+       TokenNew},
       {{"group", "describe"},
        "GROUP",
        1,
@@ -1069,6 +1104,7 @@ int RunCli(const std::vector<std::string>& args, Io io) {
   options.tls_ca_file = flag_or_env("tls-ca", "BROOK_TLS_CA");
   options.tls_cert_file = flag_or_env("tls-cert", "BROOK_TLS_CERT");
   options.tls_key_file = flag_or_env("tls-key", "BROOK_TLS_KEY");
+  options.token = flag_or_env("token", "BROOK_TOKEN");
   auto connection = client::Connection::Create(options);
   if (!connection.ok()) return UsageError(ctx, std::string(connection.status().message()));
   ctx.connection = *connection;

@@ -50,6 +50,14 @@ int GroupList(Context& ctx);
 int GroupDescribe(Context& ctx);
 int GroupDelete(Context& ctx);
 int GroupResetOffsets(Context& ctx);
+// access.cc
+int WhoAmI(Context& ctx);
+int AclAdd(Context& ctx);
+int AclRemove(Context& ctx);
+int AclList(Context& ctx);
+int QuotaSet(Context& ctx);
+int QuotaList(Context& ctx);
+int TokenNew(Context& ctx);
 // moves.cc
 int TopicMoveReplicas(Context& ctx);
 int TopicCancelMove(Context& ctx);

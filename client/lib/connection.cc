@@ -12,6 +12,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "grpcpp/support/client_interceptor.h"
 
 namespace brook::client {
 namespace {
@@ -20,6 +21,34 @@ namespace {
 constexpr int kMaxLeaderHops = 5;
 // Bounds every retry loop even with a far deadline.
 constexpr int kMaxAttempts = 200;
+
+// Adds the bearer token to every call of a channel (a call credential would need TLS; tokens on loopback
+// plaintext are allowed for tests).
+class TokenInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  explicit TokenInterceptor(const std::string* header) : header_(header) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      methods->GetSendInitialMetadata()->insert({"authorization", *header_});
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::string* header_;
+};
+
+class TokenInterceptorFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit TokenInterceptorFactory(const std::string* header) : header_(header) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(grpc::experimental::ClientRpcInfo*) override {
+    return new TokenInterceptor(header_);
+  }
+
+ private:
+  const std::string* header_;  // the Connection's, which outlives its channels
+};
 
 }  // namespace
 
@@ -82,7 +111,8 @@ absl::Status Connection::LoadTls() {
   return absl::OkStatus();
 }
 
-Connection::Connection(ClientOptions options) : options_(std::move(options)) {}
+Connection::Connection(ClientOptions options)
+    : options_(std::move(options)), authorization_(absl::StrCat("Bearer ", options_.token)) {}
 
 NodeStubs* Connection::Stubs(const std::string& address) {
   absl::MutexLock lock(&mu_);
@@ -97,10 +127,18 @@ NodeStubs* Connection::Stubs(const std::string& address) {
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     slot = std::make_unique<NodeStubs>();
     slot->address = address;
-    slot->channel = grpc::CreateCustomChannel(address, credentials_, args);
+    if (options_.token.empty()) {
+      slot->channel = grpc::CreateCustomChannel(address, credentials_, args);
+    } else {
+      std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
+      interceptors.push_back(std::make_unique<TokenInterceptorFactory>(&authorization_));
+      slot->channel = grpc::experimental::CreateCustomChannelWithInterceptors(address, credentials_, args,
+                                                                              std::move(interceptors));
+    }
     slot->log = v1::Log::NewStub(slot->channel);
     slot->admin = v1::Admin::NewStub(slot->channel);
     slot->groups = v1::ConsumerGroups::NewStub(slot->channel);
+    slot->access = v1::Access::NewStub(slot->channel);
   }
   return slot.get();
 }

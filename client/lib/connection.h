@@ -25,6 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "brook/v1/access.grpc.pb.h"
 #include "brook/v1/admin.grpc.pb.h"
 #include "brook/v1/errors.pb.h"
 #include "brook/v1/groups.grpc.pb.h"
@@ -53,6 +54,9 @@ struct ClientOptions {
   std::string tls_ca_file;
   std::string tls_cert_file;
   std::string tls_key_file;
+  // Bearer token (docs/security.md "Authentication"): sent as 'authorization: Bearer <token>' on every call;
+  // empty: none. Send tokens over TLS only, outside tests on loopback.
+  std::string token;
 };
 
 // Parses "host:port,host:port" (spaces ignored). Empty entries are skipped.
@@ -91,6 +95,7 @@ struct NodeStubs {
   std::unique_ptr<v1::Log::Stub> log;
   std::unique_ptr<v1::Admin::Stub> admin;
   std::unique_ptr<v1::ConsumerGroups::Stub> groups;
+  std::unique_ptr<v1::Access::Stub> access;
 };
 
 class Connection {
@@ -134,6 +139,7 @@ class Connection {
 
   const ClientOptions options_;
   std::shared_ptr<grpc::ChannelCredentials> credentials_ = grpc::InsecureChannelCredentials();
+  const std::string authorization_;  // "Bearer <token>"
   absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<NodeStubs>> stubs_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, std::string> node_addresses_ ABSL_GUARDED_BY(mu_);  // node id -> client address

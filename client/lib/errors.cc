@@ -28,6 +28,8 @@ ErrorInfo DecodeDetails(absl::StatusCode code, std::string message, const std::s
       info.unknown_producer = up;
     } else if (v1::GroupError ge; any.Is<v1::GroupError>() && any.UnpackTo(&ge)) {
       info.group_error = ge;
+    } else if (v1::AccessDenied ad; any.Is<v1::AccessDenied>() && any.UnpackTo(&ad)) {
+      info.access_denied = ad;
     } else if (v1::OffsetMismatch om; any.Is<v1::OffsetMismatch>() && any.UnpackTo(&om)) {
       info.offset_mismatch = om;
     } else if (v1::ResourceInfo res; any.Is<v1::ResourceInfo>() && any.UnpackTo(&res)) {

@@ -30,6 +30,7 @@ struct ErrorInfo {
   std::optional<v1::OffsetMismatch> offset_mismatch;
   std::optional<v1::ResourceInfo> resource_info;
   std::optional<v1::GroupError> group_error;               // a consumer-group call's refusal (groups.proto)
+  std::optional<v1::AccessDenied> access_denied;           // PERMISSION_DENIED: who, what action, which resource
   std::optional<v1::WriteOutcome::Outcome> write_outcome;  // absent: the server did not say (take it as UNKNOWN)
   std::vector<v1::BadRequest::FieldViolation> field_violations;
 

@@ -21,6 +21,7 @@ class AdminService final : public v1::Admin::CallbackService {
                                         v1::CreateTopicResponse* resp) override {
     auto* reactor = context->DefaultReactor();
     if (auto s = Admit(*ctx_, ValidateCreateTopic(*req)); !s.ok()) return RejectWrite(reactor, s);
+    if (auto s = Allow(*ctx_, context, v1::ADMIN, v1::TOPIC, req->name()); !s.ok()) return RejectWrite(reactor, s);
     ctx_->host->CreateTopic(*req, [reactor, resp](grpc::Status s, v1::Topic t) {
       if (s.ok()) *resp->mutable_topic() = std::move(t);
       FinishWrite(reactor, s);
@@ -34,6 +35,7 @@ class AdminService final : public v1::Admin::CallbackService {
     if (auto s = Admit(*ctx_, ValidateUserTopic("name", req->name(), "deleted")); !s.ok()) {
       return RejectWrite(reactor, s);
     }
+    if (auto s = Allow(*ctx_, context, v1::ADMIN, v1::TOPIC, req->name()); !s.ok()) return RejectWrite(reactor, s);
     ctx_->host->DeleteTopic(req->name(), [reactor](grpc::Status s) { FinishWrite(reactor, s); });
     return reactor;
   }
@@ -42,6 +44,7 @@ class AdminService final : public v1::Admin::CallbackService {
                                        v1::AlterTopicResponse* resp) override {
     auto* reactor = context->DefaultReactor();
     if (auto s = Admit(*ctx_, ValidateAlterTopic(*req)); !s.ok()) return RejectWrite(reactor, s);
+    if (auto s = Allow(*ctx_, context, v1::ADMIN, v1::TOPIC, req->name()); !s.ok()) return RejectWrite(reactor, s);
     ctx_->host->AlterTopic(*req, [reactor, resp](grpc::Status s, v1::Topic t) {
       if (s.ok()) *resp->mutable_topic() = std::move(t);
       FinishWrite(reactor, s);
@@ -54,6 +57,7 @@ class AdminService final : public v1::Admin::CallbackService {
                                               v1::SetLeaderBalancerResponse* resp) override {
     auto* reactor = context->DefaultReactor();
     if (auto s = Admit(*ctx_, grpc::Status::OK); !s.ok()) return RejectWrite(reactor, s);
+    if (auto s = Allow(*ctx_, context, v1::ADMIN, v1::CLUSTER, ""); !s.ok()) return RejectWrite(reactor, s);
     ctx_->host->SetLeaderBalancer(req->paused(), [reactor, resp](grpc::Status s, v1::SetLeaderBalancerResponse r) {
       if (s.ok()) *resp = std::move(r);
       FinishWrite(reactor, s);
@@ -65,6 +69,7 @@ class AdminService final : public v1::Admin::CallbackService {
                                          v1::MoveReplicasResponse* resp) override {
     auto* reactor = context->DefaultReactor();
     if (auto s = Admit(*ctx_, ValidateMoveReplicas(*req)); !s.ok()) return RejectWrite(reactor, s);
+    if (auto s = Allow(*ctx_, context, v1::ADMIN, v1::CLUSTER, ""); !s.ok()) return RejectWrite(reactor, s);
     ctx_->host->MoveReplicas(*req, [reactor, resp](grpc::Status s, v1::MoveReplicasResponse r) {
       if (s.ok()) *resp = std::move(r);
       FinishWrite(reactor, s);
@@ -76,6 +81,7 @@ class AdminService final : public v1::Admin::CallbackService {
                                        v1::CancelMoveResponse* resp) override {
     auto* reactor = context->DefaultReactor();
     if (auto s = Admit(*ctx_, ValidateTopicName("topic", req->topic())); !s.ok()) return RejectWrite(reactor, s);
+    if (auto s = Allow(*ctx_, context, v1::ADMIN, v1::CLUSTER, ""); !s.ok()) return RejectWrite(reactor, s);
     ctx_->host->CancelMove(*req, [reactor, resp](grpc::Status s, v1::CancelMoveResponse r) {
       if (s.ok()) *resp = std::move(r);
       FinishWrite(reactor, s);
@@ -88,6 +94,7 @@ class AdminService final : public v1::Admin::CallbackService {
                                            v1::ListOperationsResponse* resp) override {
     auto* reactor = context->DefaultReactor();
     if (auto s = Admit(*ctx_, grpc::Status::OK); !s.ok()) return Reject(reactor, s);
+    if (auto s = Allow(*ctx_, context, v1::DESCRIBE, v1::CLUSTER, ""); !s.ok()) return Reject(reactor, s);
     ctx_->host->ListOperations([reactor, resp](grpc::Status s, v1::ListOperationsResponse r) {
       if (s.ok()) *resp = std::move(r);
       reactor->Finish(s);
@@ -100,6 +107,8 @@ class AdminService final : public v1::Admin::CallbackService {
                                           v1::AddPartitionsResponse* resp) override {
     auto* reactor = context->DefaultReactor();
     if (auto s = Admit(*ctx_, ValidateAddPartitions(*req)); !s.ok()) return RejectWrite(reactor, s);
+    if (auto s = Allow(*ctx_, context, v1::ADMIN, v1::TOPIC, req->topic()); !s.ok())
+      return RejectWrite(reactor, s);
     ctx_->host->AddPartitions(*req, [reactor, resp](grpc::Status s, v1::Topic t) {
       if (s.ok()) *resp->mutable_topic() = std::move(t);
       FinishWrite(reactor, s);
@@ -114,6 +123,7 @@ class AdminService final : public v1::Admin::CallbackService {
     grpc::Status valid =
         req->node_id() == 0 ? InvalidField("node_id", "is 0; node ids start at 1") : grpc::Status::OK;
     if (auto s = Admit(*ctx_, valid); !s.ok()) return RejectWrite(reactor, s);
+    if (auto s = Allow(*ctx_, context, v1::ADMIN, v1::CLUSTER, ""); !s.ok()) return RejectWrite(reactor, s);
     ctx_->host->DecommissionNode(*req, [reactor, resp](grpc::Status s, v1::DecommissionNodeResponse r) {
       if (s.ok()) *resp = std::move(r);
       FinishWrite(reactor, s);
@@ -125,8 +135,12 @@ class AdminService final : public v1::Admin::CallbackService {
                                        v1::ListTopicsResponse* resp) override {
     auto* reactor = context->DefaultReactor();
     if (auto s = Admit(*ctx_, grpc::Status::OK); !s.ok()) return Reject(reactor, s);
+    Principal who;
+    if (auto s = Authenticated(*ctx_, context, &who); !s.ok()) return Reject(reactor, s);
     auto cluster = ctx_->host->cluster();
-    for (const auto& [name, t] : cluster->metadata.topics()) *resp->add_topics() = TopicToApi(t);
+    for (const auto& [name, t] : cluster->metadata.topics()) {
+      if (Allows(*ctx_, who, v1::DESCRIBE, v1::TOPIC, name)) *resp->add_topics() = TopicToApi(t);
+    }
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
@@ -136,6 +150,7 @@ class AdminService final : public v1::Admin::CallbackService {
                                           v1::DescribeTopicResponse* resp) override {
     auto* reactor = context->DefaultReactor();
     if (auto s = Admit(*ctx_, ValidateTopicName("name", req->name())); !s.ok()) return Reject(reactor, s);
+    if (auto s = Allow(*ctx_, context, v1::DESCRIBE, v1::TOPIC, req->name()); !s.ok()) return Reject(reactor, s);
     ctx_->host->DescribeTopic(req->name(), [reactor, resp](grpc::Status s, v1::Topic t) {
       if (s.ok()) *resp->mutable_topic() = std::move(t);
       reactor->Finish(s);
@@ -148,6 +163,7 @@ class AdminService final : public v1::Admin::CallbackService {
                                             v1::DescribeClusterResponse* resp) override {
     auto* reactor = context->DefaultReactor();
     if (auto s = Admit(*ctx_, grpc::Status::OK); !s.ok()) return Reject(reactor, s);
+    if (auto s = Allow(*ctx_, context, v1::DESCRIBE, v1::CLUSTER, ""); !s.ok()) return Reject(reactor, s);
     auto cluster = ctx_->host->cluster();
     resp->set_cluster_id(cluster_id_);
     resp->set_controller_id(ctx_->host->ready() ? cluster->controller : 0);
@@ -163,6 +179,8 @@ class AdminService final : public v1::Admin::CallbackService {
                                         v1::GetMetadataResponse* resp) override {
     auto* reactor = context->DefaultReactor();
     if (auto s = Admit(*ctx_, ValidateGetMetadata(*req)); !s.ok()) return Reject(reactor, s);
+    Principal who;
+    if (auto s = Authenticated(*ctx_, context, &who); !s.ok()) return Reject(reactor, s);
     auto cluster = ctx_->host->cluster();
     FillNodes(*cluster, resp->mutable_nodes());
     resp->set_controller_id(cluster->controller);
@@ -189,7 +207,9 @@ class AdminService final : public v1::Admin::CallbackService {
       }
     };
     if (req->topics_size() == 0) {
-      for (const auto& [name, t] : cluster->metadata.topics()) add(t);
+      for (const auto& [name, t] : cluster->metadata.topics()) {
+        if (Allows(*ctx_, who, v1::DESCRIBE, v1::TOPIC, name)) add(t);
+      }
     } else {
       for (const auto& name : req->topics()) {
         auto it = cluster->metadata.topics().find(name);
@@ -197,6 +217,9 @@ class AdminService final : public v1::Admin::CallbackService {
           reactor->Finish(
               grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("topic '", name, "' does not exist")));
           return reactor;
+        }
+        if (!Allows(*ctx_, who, v1::DESCRIBE, v1::TOPIC, name)) {
+          return Reject(reactor, Allow(*ctx_, context, v1::DESCRIBE, v1::TOPIC, name));
         }
         add(it->second);
       }
@@ -210,6 +233,7 @@ class AdminService final : public v1::Admin::CallbackService {
                                                v1::TransferLeadershipResponse* resp) override {
     auto* reactor = context->DefaultReactor();
     if (auto s = Admit(*ctx_, ValidateTopicName("topic", req->topic())); !s.ok()) return Reject(reactor, s);
+    if (auto s = Allow(*ctx_, context, v1::ADMIN, v1::CLUSTER, ""); !s.ok()) return Reject(reactor, s);
     std::shared_ptr<PartitionView> view;
     if (auto s = FindView(*ctx_, req->topic(), req->partition(), &view); !s.ok()) return Reject(reactor, s);
     ctx_->host->TransferLeadership(*req, [reactor, resp](grpc::Status s, v1::TransferLeadershipResponse r) {
@@ -222,6 +246,8 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* GetLimits(grpc::CallbackServerContext* context, const v1::GetLimitsRequest* req,
                                       v1::Limits* resp) override {
     auto* reactor = context->DefaultReactor();
+    Principal who;
+    if (auto s = Authenticated(*ctx_, context, &who); !s.ok()) return Reject(reactor, s);
     resp->set_max_record_bytes(Limits::kMaxRecordBytes);
     resp->set_max_batch_records(Limits::kMaxBatchRecords);
     resp->set_max_batch_bytes(Limits::kMaxBatchBytes);

@@ -139,4 +139,20 @@ void WaitForWatermark(ServiceContext* ctx, std::shared_ptr<PartitionView> view, 
   if (reactor != nullptr) reactor->OnCancelEnd([fire] { fire(false); });
 }
 
+grpc::Status Authenticated(const ServiceContext& ctx, const grpc::CallbackServerContext* call, Principal* who) {
+  if (ctx.access == nullptr) return grpc::Status::OK;
+  return ctx.access->Authenticate(call, who);
+}
+
+grpc::Status Allow(const ServiceContext& ctx, const grpc::CallbackServerContext* call, v1::AclAction action,
+                   v1::AclResourceType type, std::string_view name, Principal* who) {
+  if (ctx.access == nullptr) return grpc::Status::OK;
+  return ctx.access->Check(call, action, type, name, who);
+}
+
+bool Allows(const ServiceContext& ctx, const Principal& who, v1::AclAction action, v1::AclResourceType type,
+            std::string_view name) {
+  return ctx.access == nullptr || ctx.access->Allows(who, action, type, name);
+}
+
 }  // namespace brook::server

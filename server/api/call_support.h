@@ -12,6 +12,7 @@
 #include <string>
 
 #include "grpcpp/grpcpp.h"
+#include "server/api/access.h"
 #include "server/api/async.h"
 #include "server/host/host.h"
 
@@ -60,7 +61,19 @@ struct ServiceContext {
   int64_t subscribe_write_timeout_ms = 60'000;
   // Slow-consumer cancellations, for metrics.
   std::atomic<uint64_t> stalled_subscriptions_cancelled{0};
+  // Authentication, ACLs and quotas (access.h); nullptr: none (every call allowed, no quotas).
+  AccessControl* access = nullptr;
 };
+
+// Who made the call: UNAUTHENTICATED when authentication is on and it carries nothing valid.
+grpc::Status Authenticated(const ServiceContext& ctx, const grpc::CallbackServerContext* call, Principal* who);
+// Who made the call (UNAUTHENTICATED when authentication is on and it carries nothing valid), and whether it may
+// do `action` to the resource (PERMISSION_DENIED + AccessDenied when not). `who` gets the principal.
+grpc::Status Allow(const ServiceContext& ctx, const grpc::CallbackServerContext* call, v1::AclAction action,
+                   v1::AclResourceType type, std::string_view name, Principal* who = nullptr);
+// Whether the caller `who` may `action` the resource (for lists: what it may not describe is left out).
+bool Allows(const ServiceContext& ctx, const Principal& who, v1::AclAction action, v1::AclResourceType type,
+            std::string_view name);
 
 // UNAVAILABLE + RetryInfo: the node is shutting down.
 grpc::Status ShuttingDown();

@@ -22,6 +22,10 @@ class GroupsService final : public v1::ConsumerGroups::CallbackService {
                                           v1::CommitOffsetsResponse* resp) override {
     auto* reactor = context->DefaultReactor();
     if (auto s = Admit(*ctx_, ValidateCommitOffsets(*req)); !s.ok()) return RejectWrite(reactor, s);
+    if (auto s = Allow(*ctx_, context, v1::CONSUME, v1::GROUP, req->group()); !s.ok())
+      return RejectWrite(reactor, s);
+    if (auto s = Allow(*ctx_, context, v1::CONSUME, v1::TOPIC, req->topic()); !s.ok())
+      return RejectWrite(reactor, s);
     ctx_->host->CommitOffsets(*req, [reactor](grpc::Status s) { FinishWrite(reactor, s); });
     return reactor;
   }
@@ -30,6 +34,7 @@ class GroupsService final : public v1::ConsumerGroups::CallbackService {
                                          v1::FetchOffsetsResponse* resp) override {
     auto* reactor = context->DefaultReactor();
     if (auto s = Admit(*ctx_, ValidateFetchOffsets(*req)); !s.ok()) return Reject(reactor, s);
+    if (auto s = Allow(*ctx_, context, v1::DESCRIBE, v1::GROUP, req->group()); !s.ok()) return Reject(reactor, s);
     ctx_->host->FetchOffsets(*req, [reactor, resp](grpc::Status s, v1::FetchOffsetsResponse r) {
       if (s.ok()) *resp = std::move(r);
       reactor->Finish(s);
@@ -42,6 +47,7 @@ class GroupsService final : public v1::ConsumerGroups::CallbackService {
                                           v1::DescribeGroupResponse* resp) override {
     auto* reactor = context->DefaultReactor();
     if (auto s = Admit(*ctx_, ValidateDescribeGroup(*req)); !s.ok()) return Reject(reactor, s);
+    if (auto s = Allow(*ctx_, context, v1::DESCRIBE, v1::GROUP, req->group()); !s.ok()) return Reject(reactor, s);
     ctx_->host->DescribeGroup(*req, [reactor, resp](grpc::Status s, v1::DescribeGroupResponse r) {
       if (s.ok()) *resp = std::move(r);
       reactor->Finish(s);
@@ -53,8 +59,15 @@ class GroupsService final : public v1::ConsumerGroups::CallbackService {
                                        v1::ListGroupsResponse* resp) override {
     auto* reactor = context->DefaultReactor();
     if (auto s = Admit(*ctx_, ValidateListGroups(*req)); !s.ok()) return Reject(reactor, s);
-    ctx_->host->ListGroups(*req, [reactor, resp](grpc::Status s, v1::ListGroupsResponse r) {
-      if (s.ok()) *resp = std::move(r);
+    Principal who;
+    if (auto s = Authenticated(*ctx_, context, &who); !s.ok()) return Reject(reactor, s);
+    // Only the groups the caller may describe.
+    ctx_->host->ListGroups(*req, [this, who, reactor, resp](grpc::Status s, v1::ListGroupsResponse r) {
+      if (s.ok()) {
+        for (auto& g : *r.mutable_groups()) {
+          if (Allows(*ctx_, who, v1::DESCRIBE, v1::GROUP, g.group())) *resp->add_groups() = std::move(g);
+        }
+      }
       reactor->Finish(s);
     });
     return reactor;
@@ -64,6 +77,8 @@ class GroupsService final : public v1::ConsumerGroups::CallbackService {
                                         v1::DeleteGroupResponse* resp) override {
     auto* reactor = context->DefaultReactor();
     if (auto s = Admit(*ctx_, ValidateDeleteGroup(*req)); !s.ok()) return RejectWrite(reactor, s);
+    if (auto s = Allow(*ctx_, context, v1::ADMIN, v1::GROUP, req->group()); !s.ok())
+      return RejectWrite(reactor, s);
     ctx_->host->DeleteGroup(*req, [reactor](grpc::Status s) { FinishWrite(reactor, s); });
     return reactor;
   }
@@ -72,6 +87,8 @@ class GroupsService final : public v1::ConsumerGroups::CallbackService {
                                          v1::ResetOffsetsResponse* resp) override {
     auto* reactor = context->DefaultReactor();
     if (auto s = Admit(*ctx_, ValidateResetOffsets(*req)); !s.ok()) return RejectWrite(reactor, s);
+    if (auto s = Allow(*ctx_, context, v1::ADMIN, v1::GROUP, req->group()); !s.ok())
+      return RejectWrite(reactor, s);
     ctx_->host->ResetGroupOffsets(*req, [reactor](grpc::Status s) { FinishWrite(reactor, s); });
     return reactor;
   }
@@ -80,6 +97,10 @@ class GroupsService final : public v1::ConsumerGroups::CallbackService {
                                       v1::HeartbeatResponse* resp) override {
     auto* reactor = context->DefaultReactor();
     if (auto s = Admit(*ctx_, ValidateHeartbeat(*req)); !s.ok()) return Reject(reactor, s);
+    if (auto s = Allow(*ctx_, context, v1::CONSUME, v1::GROUP, req->group()); !s.ok()) return Reject(reactor, s);
+    for (const auto& topic : req->topics()) {
+      if (auto s = Allow(*ctx_, context, v1::CONSUME, v1::TOPIC, topic); !s.ok()) return Reject(reactor, s);
+    }
     ctx_->host->GroupHeartbeat(*req, [reactor, resp](grpc::Status s, v1::HeartbeatResponse r) {
       if (s.ok()) *resp = std::move(r);
       reactor->Finish(s);

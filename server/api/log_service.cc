@@ -26,10 +26,17 @@ class LogService final : public v1::Log::CallbackService {
     auto* reactor = context->DefaultReactor();
     ValidatedProduce valid;
     if (auto s = Admit(*ctx_, ValidateProduce(*req, &valid)); !s.ok()) return RejectWrite(reactor, s);
+    Principal who;
+    if (auto s = Allow(*ctx_, context, v1::PRODUCE, v1::TOPIC, req->topic(), &who); !s.ok()) {
+      return RejectWrite(reactor, s);
+    }
     std::shared_ptr<PartitionView> view;
     if (auto s = FindView(*ctx_, req->topic(), req->partition(), &view); !s.ok()) return RejectWrite(reactor, s);
     if (!valid.keyless_record.empty()) {
       if (auto s = ValidateKeysFor(TopicConfigOf(req->topic()), valid); !s.ok()) return RejectWrite(reactor, s);
+    }
+    if (ctx_->access != nullptr) {
+      if (auto s = ctx_->access->AdmitProduce(who, req->ByteSizeLong()); !s.ok()) return RejectWrite(reactor, s);
     }
     ProduceArgs args;
     args.topic = req->topic();
@@ -51,6 +58,9 @@ class LogService final : public v1::Log::CallbackService {
                                          v1::InitProducerResponse* resp) override {
     auto* reactor = context->DefaultReactor();
     if (auto s = Admit(*ctx_, ValidateInitProducer(*req)); !s.ok()) return RejectWrite(reactor, s);
+    if (ctx_->access != nullptr) {
+      if (auto s = ctx_->access->CheckProduceAny(context); !s.ok()) return RejectWrite(reactor, s);
+    }
     ctx_->host->InitProducer(req->producer_name(), [reactor, resp](grpc::Status s, v1::InitProducerResponse r) {
       if (s.ok()) *resp = std::move(r);
       FinishWrite(reactor, s);
@@ -58,26 +68,35 @@ class LogService final : public v1::Log::CallbackService {
     return reactor;
   }
 
-  grpc::ServerUnaryReactor* Fetch(grpc::CallbackServerContext*, const v1::FetchRequest* req,
+  grpc::ServerUnaryReactor* Fetch(grpc::CallbackServerContext* context, const v1::FetchRequest* req,
                                   v1::FetchResponse* resp) override {
     auto* reactor = new LongPollReactor();  // deletes itself; a client's cancel ends a long-poll at once
     if (auto s = Admit(*ctx_, ValidateFetch(*req)); !s.ok()) return Reject(reactor, s);
+    Principal who;
+    if (auto s = Allow(*ctx_, context, v1::CONSUME, v1::TOPIC, req->topic(), &who); !s.ok())
+      return Reject(reactor, s);
+    if (ctx_->access != nullptr) {
+      if (auto s = ctx_->access->AdmitFetch(who); !s.ok()) return Reject(reactor, s);
+    }
     std::shared_ptr<PartitionView> view;
     if (auto s = FindView(*ctx_, req->topic(), req->partition(), &view); !s.ok()) return Reject(reactor, s);
     auto deadline = Clock::now() + std::chrono::milliseconds(req->max_wait_ms());
     const ReadOptions options{req->offset(), req->max_records(), req->max_bytes(), req->accept_compressed()};
-    auto read = [this, reactor, options, resp, view, deadline]() {
+    auto read = [this, who, reactor, options, resp, view, deadline]() {
       if (auto s = CheckView(*view); !s.ok()) return reactor->Finish(s);
       resp->Clear();
       auto s = ReadRecords(*ctx_->store, *view, options, ctx_->self, resp);
+      ChargeFetch(who, *resp);
       if (!s.ok() || HasData(*resp) || Clock::now() >= deadline) return reactor->Finish(s);
       // Nothing yet: long-poll until a record commits past the offset or the wait ends.
       WaitForWatermark(
           ctx_, view, options.offset, deadline,
-          [this, reactor, options, resp, view](bool) {
+          [this, who, reactor, options, resp, view](bool) {
             if (auto s = CheckView(*view); !s.ok()) return reactor->Finish(s);
             resp->Clear();
-            reactor->Finish(ReadRecords(*ctx_->store, *view, options, ctx_->self, resp));
+            auto s = ReadRecords(*ctx_->store, *view, options, ctx_->self, resp);
+            ChargeFetch(who, *resp);
+            reactor->Finish(s);
           },
           reactor);
     };
@@ -118,6 +137,7 @@ class LogService final : public v1::Log::CallbackService {
                                         v1::ListOffsetsResponse* resp) override {
     auto* reactor = context->DefaultReactor();
     if (auto s = Admit(*ctx_, ValidateListOffsets(*req)); !s.ok()) return Reject(reactor, s);
+    if (auto s = Allow(*ctx_, context, v1::DESCRIBE, v1::TOPIC, req->topic()); !s.ok()) return Reject(reactor, s);
     std::shared_ptr<PartitionView> view;
     if (auto s = FindView(*ctx_, req->topic(), req->partition(), &view); !s.ok()) return Reject(reactor, s);
     reactor->Finish(server::ListOffsets(*ctx_->store, *view, *req, resp));
@@ -125,6 +145,10 @@ class LogService final : public v1::Log::CallbackService {
   }
 
  private:
+  // The bytes of a Fetch answer count against the caller's fetch quota.
+  void ChargeFetch(const Principal& who, const v1::FetchResponse& resp) {
+    if (ctx_->access != nullptr) ctx_->access->ChargeFetch(who, resp.ByteSizeLong());
+  }
   // The topic's config as this node's metadata has it (topics do not change their config); default if unknown.
   v1::TopicConfig TopicConfigOf(const std::string& topic) const {
     auto cluster = ctx_->host->cluster();

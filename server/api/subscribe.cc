@@ -41,6 +41,10 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::FetchResponse
       Finish(s);
       return;
     }
+    if (auto s = Allow(*ctx_, context, v1::CONSUME, v1::TOPIC, req_.topic(), &who_); !s.ok()) {
+      Finish(s);
+      return;
+    }
     if (auto s = FindView(*ctx_, req_.topic(), req_.partition(), &view_); !s.ok()) {
       Finish(s);
       return;
@@ -90,6 +94,11 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::FetchResponse
     if (cancelled) return FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "subscription cancelled"));
     if (!ctx_->accepting.load()) return FinishOnce(ShuttingDown());
     if (auto s = CheckView(*view_); !s.ok()) return FinishOnce(s);
+    // Over the fetch quota: the stream ends with RESOURCE_EXHAUSTED + RetryInfo; the client subscribes again
+    // after the delay, from the offset after the last record it got.
+    if (ctx_->access != nullptr) {
+      if (auto s = ctx_->access->AdmitFetch(who_); !s.ok()) return FinishOnce(s);
+    }
     if (start_after_ > 0 && view_->high_watermark() < start_after_) return Wait(start_after_ - 1);
     // A replica that may be behind waits for an offset past its watermark (the stream has no deadline to keep).
     if (offset_ > view_->high_watermark() && view_->leader() != ctx_->self) return Wait(offset_ - 1);
@@ -99,6 +108,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::FetchResponse
     if (!s.ok()) return FinishOnce(s);
     if (!HasData(resp_)) return Wait(offset_);
     offset_ = resp_.next_offset();
+    if (ctx_->access != nullptr) ctx_->access->ChargeFetch(who_, resp_.ByteSizeLong());
     stream_.write_started_ms.store(NowMs(), std::memory_order_release);
     StartWrite(&resp_);
   }
@@ -129,6 +139,7 @@ class SubscribeReactor final : public grpc::ServerWriteReactor<v1::FetchResponse
   ServiceContext* ctx_;
   SubscriptionRegistry::Stream stream_;
   const v1::SubscribeRequest req_;
+  Principal who_;
   std::shared_ptr<PartitionView> view_;
   uint64_t offset_ = 0;
   uint64_t start_after_ = 0;

@@ -146,6 +146,26 @@ grpc::Status UnknownProducerStatus(uint64_t producer_id, uint32_t epoch, uint64_
                     e);
 }
 
+grpc::Status AccessDeniedStatus(std::string_view principal, int action, int resource_type, std::string_view name,
+                                std::string_view message) {
+  v1::AccessDenied d;
+  d.set_principal(std::string(principal));
+  d.set_action(static_cast<v1::AclAction>(action));
+  d.set_resource_type(static_cast<v1::AclResourceType>(resource_type));
+  d.set_resource_name(std::string(name));
+  return WithDetail(grpc::StatusCode::PERMISSION_DENIED, std::string(message), d);
+}
+
+grpc::Status QuotaExceededStatus(std::string_view quota, uint64_t bytes_per_second, uint32_t retry_delay_ms,
+                                 std::string_view message) {
+  v1::ResourceInfo info;
+  info.set_limit(std::string(quota));
+  info.set_value(bytes_per_second);
+  v1::RetryInfo retry;
+  retry.set_retry_delay_ms(retry_delay_ms);
+  return WithDetail(grpc::StatusCode::RESOURCE_EXHAUSTED, std::string(message), info, &retry);
+}
+
 grpc::Status ToGrpc(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));

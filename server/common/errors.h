@@ -50,4 +50,12 @@ grpc::Status ProducerFencedStatus(uint64_t producer_id, uint32_t epoch, uint32_t
 // FAILED_PRECONDITION + UnknownProducer: not remembered at this epoch and not starting at sequence 0.
 grpc::Status UnknownProducerStatus(uint64_t producer_id, uint32_t epoch, uint64_t sequence);
 
+// PERMISSION_DENIED + AccessDenied: no ACL rule lets `principal` do `action` (a brook.v1.AclAction) to the
+// resource (a brook.v1.AclResourceType and its name).
+grpc::Status AccessDeniedStatus(std::string_view principal, int action, int resource_type, std::string_view name,
+                                std::string_view message);
+// RESOURCE_EXHAUSTED + ResourceInfo (the quota's name and rate) + RetryInfo: a principal's byte-rate quota.
+grpc::Status QuotaExceededStatus(std::string_view quota, uint64_t bytes_per_second, uint32_t retry_delay_ms,
+                                 std::string_view message);
+
 }  // namespace brook::server

@@ -45,6 +45,13 @@ struct Limits {
   // what a tombstone_retention_ms of 0 means (24 h).
   static constexpr uint64_t kMaxCompactionTimeMs = 10ull * 365 * 24 * 3600 * 1000;
   static constexpr uint64_t kDefaultTombstoneRetentionMs = 24ull * 3600 * 1000;
+  // Access control (docs/security.md): ACL rules and quotas the metadata group holds, a principal's name (token
+  // name or certificate common name), tokens in --auth_tokens_file, and the bytes of one bearer token.
+  static constexpr uint32_t kMaxAclRules = 10'000;
+  static constexpr uint32_t kMaxQuotas = 10'000;
+  static constexpr uint32_t kMaxPrincipalBytes = 256;
+  static constexpr uint32_t kMaxTokens = 10'000;
+  static constexpr uint32_t kMaxTokenBytes = 4'096;
 };
 
 }  // namespace brook::server

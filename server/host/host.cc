@@ -373,6 +373,17 @@ void Host::SetLeaderBalancer(bool paused, std::function<void(grpc::Status, v1::S
        [done](const grpc::Status& s) { done(s, {}); });
 }
 
+void Host::ProposeAccess(const internal::MetadataCommand& cmd, std::function<void(grpc::Status)> done) {
+  Post(
+      [this, cmd, done] {
+        ctx_.ProposeMetadata(cmd, [done](const grpc::Status& s, const MetadataApplied* applied) {
+          if (s.ok() && applied != nullptr && !applied->status.ok()) return done(ToGrpc(applied->status));
+          done(s);
+        });
+      },
+      done);
+}
+
 void Host::TransferAllLeadership() {
   Post([this] { maintenance_.TransferAllLeadership(); }, [](const grpc::Status&) {});
 }

@@ -103,6 +103,9 @@ class Host {
   // Asks every group this node leads to hand leadership to its most caught-up other voter (graceful shutdown).
   void TransferAllLeadership();
   void SetLeaderBalancer(bool paused, std::function<void(grpc::Status, v1::SetLeaderBalancerResponse)> done);
+  // An ACL or quota change (a ChangeAcl or SetQuota command, docs/security.md) on the controller; `done` gets the
+  // status of its apply.
+  void ProposeAccess(const internal::MetadataCommand& cmd, std::function<void(grpc::Status)> done);
   // Replica moves and partition growth (moves.h, topics.h); the controller answers.
   void MoveReplicas(const v1::MoveReplicasRequest& req,
                     std::function<void(grpc::Status, v1::MoveReplicasResponse)> done);

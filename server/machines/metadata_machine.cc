@@ -106,11 +106,13 @@ absl::StatusOr<MetadataMachine::Applied> MetadataMachine::ApplyCommand(const raf
       break;
     case internal::MetadataCommand::kRegisterNode:
       RegisterNode(cmd.register_node().node(), out);
-      if (!out.status.ok()) return out;
       break;
     case internal::MetadataCommand::kAdmitNode:
       AdmitNode(cmd.admit_node(), out);
-      if (!out.status.ok()) return out;
+      break;
+    case internal::MetadataCommand::kChangeAcl:
+    case internal::MetadataCommand::kSetQuota:
+      ApplyAccess(cmd, out);
       break;
     default:
       return absl::DataLossError(absl::StrCat("metadata entry ", entry.index, " has no known command"));

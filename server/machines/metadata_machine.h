@@ -104,6 +104,11 @@ class MetadataMachine final : public StateMachine<MetadataApplied> {
   void Decommission(const internal::MetadataCommand::Decommission& cmd, MetadataApplied& out);
   void CancelDecommission(const internal::MetadataCommand::CancelDecommission& cmd, MetadataApplied& out);
   void SetPreferredLeader(const internal::MetadataCommand::SetPreferredLeader& cmd, MetadataApplied& out);
+  // Access control (metadata_access.cc): each refuses (INVALID_ARGUMENT, ALREADY_EXISTS, NOT_FOUND,
+  // RESOURCE_EXHAUSTED) with the state unchanged.
+  void ApplyAccess(const internal::MetadataCommand& cmd, MetadataApplied& out);
+  void ChangeAcl(const internal::MetadataCommand::ChangeAcl& cmd, MetadataApplied& out);
+  void SetQuota(const internal::MetadataCommand::SetQuota& cmd, MetadataApplied& out);
   // The topic `name` of incarnation `topic_id` (0: any), or NOT_FOUND in out.status.
   internal::TopicRecord* FindTopic(const std::string& name, uint64_t topic_id, MetadataApplied& out);
   // Nodes whose record is ACTIVE (what a move or a placement may pick).

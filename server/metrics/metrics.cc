@@ -302,6 +302,7 @@ void Metrics::RefreshGuards() {
     SetTotal(CounterOf("brook_subscriptions_cancelled_slow_total",
                        "Subscribe streams cancelled because their client stopped reading", {}),
              static_cast<double>(services_->stalled_subscriptions_cancelled.load()));
+    if (services_->access != nullptr) RefreshAccess(*services_->access);
   }
 }
 

@@ -68,6 +68,8 @@ class Metrics final : public HostMetrics {
   // Disk-full guard, node-to-node refusals, slow Subscribe consumers.
   void RefreshGuards();
   void RefreshTransport();
+  // Refusals of authentication, ACLs and quotas (access.h).
+  void RefreshAccess(const AccessControl& access);
   void ApplyGroupStats(const std::vector<GroupStats>& stats);
   // The per-partition series of one group (with --per_partition_metrics).
   void ApplyPartitionStats(const GroupStats& g);

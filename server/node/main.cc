@@ -14,6 +14,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "server/common/log.h"
 #include "server/node/node.h"
 #include "server/transport/peer_auth.h"
@@ -56,6 +57,22 @@ ABSL_FLAG(
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
 ABSL_FLAG(std::string, tls_ca, "",
           "PEM certificates of the cluster CA (checks peers' and, later, clients' certificates).");
+ABSL_FLAG(
+    std::string, auth_tokens_file, "",
+    "Authenticate clients by bearer token: a file of lines 'NAME sha256:HEX' (HEX: the lowercase hex SHA-256 "
+    "of the token; `brook token new NAME` makes one). Clients send 'authorization: Bearer TOKEN'; the file is "
+    "re-read within a second or two of a change. Calls without a valid token get UNAUTHENTICATED "
+    "(docs/security.md).");
+ABSL_FLAG(bool, auth_mtls, false,
+          "Authenticate clients by certificate: a client certificate signed by --tls_ca names the principal by "
+          "its common name. Needs --tls_cert/--tls_key/--tls_ca.");
+ABSL_FLAG(
+    bool, authorization, false,
+    "Check ACLs (brook acl add|list|remove): every call is denied unless a rule allows it (deny by default). "
+    "Needs --auth_tokens_file or --auth_mtls.");
+ABSL_FLAG(std::string, superusers, "",
+          "Principals (comma-separated) allowed every action whatever the ACLs say: the operators who add the "
+          "first rules.");
 ABSL_FLAG(int, tick_ms, 50, "Length of one Raft tick in milliseconds (10..1000).");
 ABSL_FLAG(int, election_ticks, 10,
           "Ticks without a leader before a follower campaigns (randomized in [n, 2n)); >= 3 x heartbeat_ticks.");
@@ -190,7 +207,15 @@ absl::Status JoinAndTlsFromFlags(brook::server::NodeConfig& config) {
   config.advertise_peer_addr = absl::GetFlag(FLAGS_advertise_peer_addr);
   if (auto s = CheckJoinFlags(config); !s.ok()) return s;
   config.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key), absl::GetFlag(FLAGS_tls_ca)};
-  return brook::server::CheckTlsFiles(config.tls);
+  if (auto s = brook::server::CheckTlsFiles(config.tls); !s.ok()) return s;
+  config.access.tokens_file = absl::GetFlag(FLAGS_auth_tokens_file);
+  config.access.mtls = absl::GetFlag(FLAGS_auth_mtls);
+  config.access.authorization = absl::GetFlag(FLAGS_authorization);
+  config.access.superusers = absl::StrSplit(absl::GetFlag(FLAGS_superusers), ',', absl::SkipEmpty());
+  if (config.access.mtls && !config.tls.enabled()) {
+    return absl::InvalidArgumentError("--auth_mtls needs --tls_cert, --tls_key and --tls_ca");
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<brook::server::NodeConfig> ConfigFromFlags() {

@@ -269,7 +269,7 @@ absl::Status Node::ListenPeers() {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(config_.peer_addr,
-                           config_.tls.enabled() ? MakeServerCredentials(config_.tls, /*require_client_cert=*/true)
+                           config_.tls.enabled() ? MakeServerCredentials(config_.tls, ClientCerts::kRequire)
                                                  : grpc::InsecureServerCredentials(),
                            &port);
   // A port another process (or this one) listens on is an error, not shared: gRPC's default SO_REUSEPORT would
@@ -305,15 +305,21 @@ absl::Status Node::ServeClients() {
   log_service_ = MakeLogService(&context_);
   admin_service_ = MakeAdminService(&context_);
   groups_service_ = MakeGroupsService(&context_);
+  access_service_ = MakeAccessService(&context_);
+  // Without authentication every caller is the anonymous principal; quotas ("*") still apply.
+  access_ = std::make_unique<AccessControl>(config_.access, host_.get());
+  if (auto s = access_->Init(); !s.ok()) return s;
+  context_.access = access_.get();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(config_.client_addr,
-                           config_.tls.enabled()
-                               ? MakeServerCredentials(config_.tls, /*require_client_cert=*/false)
-                               : grpc::InsecureServerCredentials(),
-                           &port);
+  builder.AddListeningPort(
+      config_.client_addr,
+      config_.tls.enabled() ? MakeServerCredentials(config_.tls, config_.access.mtls ? ClientCerts::kVerifyIfGiven
+                                                                                     : ClientCerts::kNone)
+                            : grpc::InsecureServerCredentials(),
+      &port);
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);  // as for the peer port
   builder.SetMaxReceiveMessageSize(static_cast<int>(Limits::kMaxMessageBytes));
   builder.SetMaxSendMessageSize(static_cast<int>(Limits::kMaxFetchBytes + (1 << 20)));
@@ -335,6 +341,7 @@ absl::Status Node::ServeClients() {
   builder.RegisterService(log_service_.get());
   builder.RegisterService(admin_service_.get());
   builder.RegisterService(groups_service_.get());
+  builder.RegisterService(access_service_.get());
   if (metrics_) metrics_->InstallServerMetrics(builder);
   client_server_ = builder.BuildAndStart();
   if (client_server_ == nullptr || port == 0) {

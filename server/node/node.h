@@ -42,6 +42,8 @@ struct NodeConfig {
   std::string cluster_secret;
   // TLS on the client port and mutual TLS on the node-to-node port (docs/security.md); off when empty.
   TlsConfig tls;
+  // Client authentication, ACLs and quotas (docs/security.md); off by default.
+  AccessConfig access;
   int tick_ms = 50;
   int election_ticks = 10;
   int heartbeat_ticks = 2;
@@ -112,6 +114,8 @@ class Node {
   std::unique_ptr<v1::Log::CallbackService> log_service_;
   std::unique_ptr<v1::Admin::CallbackService> admin_service_;
   std::unique_ptr<v1::ConsumerGroups::CallbackService> groups_service_;
+  std::unique_ptr<v1::Access::CallbackService> access_service_;
+  std::unique_ptr<AccessControl> access_;
   std::unique_ptr<grpc::Server> peer_server_;
   std::unique_ptr<grpc::Server> client_server_;
   std::unique_ptr<Metrics> metrics_;

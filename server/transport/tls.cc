@@ -46,12 +46,21 @@ absl::Status CheckTlsFiles(const TlsConfig& tls) {
   return CheckPem("tls_ca", tls.ca_file, "BEGIN CERTIFICATE");
 }
 
-std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsConfig& tls, bool require_client_cert) {
+std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsConfig& tls, ClientCerts client_certs) {
   grpc::experimental::TlsServerCredentialsOptions options(Provider(tls));
   options.watch_root_certs();
   options.watch_identity_key_cert_pairs();
-  options.set_cert_request_type(require_client_cert ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-                                                    : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  switch (client_certs) {
+    case ClientCerts::kNone:
+      options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+      break;
+    case ClientCerts::kVerifyIfGiven:
+      options.set_cert_request_type(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+      break;
+    case ClientCerts::kRequire:
+      options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+      break;
+  }
   return grpc::experimental::TlsServerCredentials(options);
 }
 

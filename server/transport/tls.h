@@ -37,9 +37,12 @@ std::string NodeCertName(uint64_t id);
 // INVALID_ARGUMENT naming the flag when a file is missing or unreadable, or not PEM; all three or none.
 absl::Status CheckTlsFiles(const TlsConfig& tls);
 
-// Credentials of a listening port: TLS with this node's certificate; `require_client_cert` also requires and
-// verifies the peer's certificate against the CA (the node-to-node port).
-std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsConfig& tls, bool require_client_cert);
+// What a listening port asks of the peer's certificate: nothing (the client port without --auth_mtls), a
+// certificate verified against the CA when one is given (the client port with --auth_mtls: its common name is the
+// principal), or a verified certificate always (the node-to-node port).
+enum class ClientCerts { kNone, kVerifyIfGiven, kRequire };
+// Credentials of a listening port: TLS with this node's certificate.
+std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsConfig& tls, ClientCerts client_certs);
 
 // Credentials of a node-to-node channel: this node's certificate as its identity, the server's chain checked
 // against the CA. With `check_name` the server's certificate must also name the TLS target name, which

@@ -49,9 +49,10 @@ class TransportTls : public ::testing::Test {
     n.transport = std::make_unique<Transport>(o, [](internal::MessageBatch&&) {});
     grpc::ServerBuilder builder;
     int port = 0;
-    builder.AddListeningPort("127.0.0.1:0",
-                             tls.enabled() ? MakeServerCredentials(tls, true) : grpc::InsecureServerCredentials(),
-                             &port);
+    builder.AddListeningPort(
+        "127.0.0.1:0",
+        tls.enabled() ? MakeServerCredentials(tls, ClientCerts::kRequire) : grpc::InsecureServerCredentials(),
+        &port);
     builder.RegisterService(n.transport->service());
     n.server = builder.BuildAndStart();
     n.address = absl::StrCat("127.0.0.1:", port);

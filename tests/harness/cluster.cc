@@ -336,6 +336,7 @@ absl::Status Cluster::WaitReady(uint64_t id, std::chrono::milliseconds timeout) 
     }
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    if (!options_.token.empty()) ctx.AddMetadata("authorization", "Bearer " + options_.token);
     v1::DescribeClusterRequest req;
     v1::DescribeClusterResponse resp;
     grpc::Status s = stub->DescribeCluster(&ctx, req, &resp);

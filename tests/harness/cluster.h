@@ -44,6 +44,9 @@ struct ClusterOptions {
   // A directory made by scripts/make-certs.sh: every node runs with TLS (--tls_cert=DIR/node-N.pem, its key, and
   // DIR/ca.pem; node_flags may override them). Empty: plaintext.
   std::string tls_dir;
+  // A bearer token the harness's own readiness check sends (a superuser's, when the nodes run with
+  // --auth_tokens_file and --authorization). Empty: none.
+  std::string token;
   // Extra environment ("NAME=value") of node `id`'s process, e.g. LD_PRELOAD. Unset: none.
   std::function<std::vector<std::string>(uint64_t id)> environment;
 };
