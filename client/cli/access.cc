@@ -24,11 +24,16 @@ std::string Hex(const unsigned char* data, size_t n) {
 
 const char* ActionWord(v1::AclAction a) {
   switch (a) {
-    case v1::PRODUCE: return "produce";
-    case v1::CONSUME: return "consume";
-    case v1::DESCRIBE: return "describe";
-    case v1::ADMIN: return "admin";
-    default: return "?";
+    case v1::PRODUCE:
+      return "produce";
+    case v1::CONSUME:
+      return "consume";
+    case v1::DESCRIBE:
+      return "describe";
+    case v1::ADMIN:
+      return "admin";
+    default:
+      return "?";
   }
 }
 
@@ -52,7 +57,8 @@ absl::Status ParseRule(const std::vector<std::string>& words, v1::AclRule* rule)
   } else if (action == "admin") {
     rule->set_action(v1::ADMIN);
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("action '", action, "': give produce, consume, describe or admin"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("action '", action, "': give produce, consume, describe or admin"));
   }
   std::string resource = words[2];
   if (resource == "cluster") {
@@ -139,9 +145,8 @@ int AclList(Context& ctx) {
   v1::ListAclsRequest req;
   req.set_principal(ctx.args.Get("principal", ""));
   v1::ListAclsResponse resp;
-  auto s = Unary(ctx, true, [&](grpc::ClientContext* c, client::NodeStubs* n) {
-    return n->access->ListAcls(c, req, &resp);
-  });
+  auto s = Unary(ctx, true,
+                 [&](grpc::ClientContext* c, client::NodeStubs* n) { return n->access->ListAcls(c, req, &resp); });
   if (!s.ok()) return Fail(ctx, s);
   if (ctx.json) {
     JsonWriter w;
@@ -207,8 +212,8 @@ int QuotaList(Context& ctx) {
   }
   Table table({"PRINCIPAL", "PRODUCE_B/S", "FETCH_B/S"});
   for (const auto& q : resp.quotas()) {
-    table.AddRow({q.principal(), absl::StrCat(q.produce_bytes_per_second()),
-                  absl::StrCat(q.fetch_bytes_per_second())});
+    table.AddRow(
+        {q.principal(), absl::StrCat(q.produce_bytes_per_second()), absl::StrCat(q.fetch_bytes_per_second())});
   }
   table.Print(ctx.io.out);
   return kExitOk;

@@ -282,8 +282,12 @@ absl::StatusOr<PollResult> Consumer::Poll(std::chrono::milliseconds timeout) {
         // back off below
       } else {
         if (final_error.ok()) {
+          // The message says where; the details (AccessDenied, GroupError, ...) stay for DecodeError.
           final_error =
               absl::Status(e.code, absl::StrCat(topic_, "/", p, " at offset ", position, ": ", e.message));
+          ToAbslStatus(call->status).ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
+            final_error.SetPayload(url, payload);
+          });
         }
         continue;
       }

@@ -42,9 +42,8 @@ absl::Status ReadFile(const std::string& path, std::string* out) {
 }
 
 bool IsHexDigest(std::string_view s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
+  return s.size() == 64 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 }  // namespace
@@ -134,7 +133,8 @@ std::optional<std::string> TokenFile::Find(std::string_view token) {
 
 absl::Status AccessControl::Init() {
   if (config_.authorization && !config_.authentication()) {
-    return absl::InvalidArgumentError("--authorization needs a way to authenticate: --auth_tokens_file or --auth_mtls");
+    return absl::InvalidArgumentError(
+        "--authorization needs a way to authenticate: --auth_tokens_file or --auth_mtls");
   }
   for (const auto& name : config_.superusers) {
     if (auto s = ValidatePrincipal(name, "--superusers"); !s.ok() || name == "*") {
@@ -176,8 +176,8 @@ grpc::Status AccessControl::Authenticate(const grpc::CallbackServerContext* cont
                 ? "this node authenticates clients by certificate: present one signed by the cluster's CA"
                 : "this node needs a token: send 'authorization: Bearer <token>' (brook --token or BROOK_TOKEN)"};
   }
-  out->superuser = std::find(config_.superusers.begin(), config_.superusers.end(), out->name) !=
-                   config_.superusers.end();
+  out->superuser =
+      std::find(config_.superusers.begin(), config_.superusers.end(), out->name) != config_.superusers.end();
   return grpc::Status::OK;
 }
 
@@ -191,10 +191,11 @@ bool AccessControl::Allows(const Principal& who, v1::AclAction action, v1::AclRe
 grpc::Status AccessControl::Denied(const Principal& who, v1::AclAction action, v1::AclResourceType type,
                                    std::string_view name) {
   counters_.denied.fetch_add(1);
-  const std::string what = type == v1::CLUSTER ? std::string("the cluster")
-                                               : absl::StrCat(std::string(ResourceTypeName(type)), " '", std::string(name), "'");
-  const std::string message = absl::StrCat("principal '", who.name, "' may not ", std::string(ActionName(action)), " ", what,
-                                           ": no ACL rule allows it (brook acl add)");
+  const std::string what = type == v1::CLUSTER
+                               ? std::string("the cluster")
+                               : absl::StrCat(std::string(ResourceTypeName(type)), " '", std::string(name), "'");
+  const std::string message = absl::StrCat("principal '", who.name, "' may not ", std::string(ActionName(action)),
+                                           " ", what, ": no ACL rule allows it (brook acl add)");
   {
     std::lock_guard lock(mu_);
     const auto now = SteadyClock::now();
@@ -262,8 +263,8 @@ grpc::Status AccessControl::WithBucket(const Principal& who, bool produce, int64
     return grpc::Status::OK;
   }
   if (credit >= 0) return grpc::Status::OK;
-  const auto delay_ms = static_cast<uint32_t>(
-      std::clamp(std::ceil(-credit * 1000.0 / static_cast<double>(rate)), 1.0, 60'000.0));
+  const auto delay_ms =
+      static_cast<uint32_t>(std::clamp(std::ceil(-credit * 1000.0 / static_cast<double>(rate)), 1.0, 60'000.0));
   (produce ? counters_.throttled_produce : counters_.throttled_fetch).fetch_add(1);
   const char* name = produce ? "produce_bytes_per_second" : "fetch_bytes_per_second";
   return QuotaExceededStatus(name, rate, delay_ms,

@@ -49,8 +49,8 @@ class TokenFile {
   void MaybeReload();
   std::string path_;
   std::mutex mu_;
-  std::map<std::string, std::string> by_hash_;  // guarded by mu_
-  std::string stamp_;                           // guarded by mu_: size, inode and mtime of the file read
+  std::map<std::string, std::string> by_hash_;     // guarded by mu_
+  std::string stamp_;                              // guarded by mu_: size, inode and mtime of the file read
   std::chrono::steady_clock::time_point checked_;  // guarded by mu_
   std::atomic<uint64_t> reload_failures_{0};
 };
@@ -118,7 +118,7 @@ class AccessControl {
   TokenFile tokens_;
   AccessCounters counters_;
   std::mutex mu_;
-  std::map<std::string, Bucket> buckets_;  // guarded by mu_
+  std::map<std::string, Bucket> buckets_;             // guarded by mu_
   std::chrono::steady_clock::time_point log_window_;  // guarded by mu_: denial log lines, at most 20 per 10 s
   int logged_in_window_ = 0;                          // guarded by mu_
 };

@@ -10,9 +10,7 @@
 namespace brook::server {
 namespace {
 
-grpc::Status Valid(const absl::Status& s) {
-  return s.ok() ? grpc::Status::OK : ToGrpc(s);
-}
+grpc::Status Valid(const absl::Status& s) { return s.ok() ? grpc::Status::OK : ToGrpc(s); }
 
 class AccessService final : public v1::Access::CallbackService {
  public:

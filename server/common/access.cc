@@ -60,8 +60,8 @@ absl::Status ValidateAclRule(const v1::AclRule& rule, std::string_view field) {
   }
   const uint32_t longest = type == v1::TOPIC ? Limits::kMaxTopicNameLength : Limits::kMaxGroupNameLength;
   if (rule.resource_name().size() > longest || !Printable(rule.resource_name())) {
-    return absl::InvalidArgumentError(absl::StrCat(f, ".resource_name: at most ", longest,
-                                                   " printable bytes without spaces"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(f, ".resource_name: at most ", longest, " printable bytes without spaces"));
   }
   if (rule.resource_name().empty() && !rule.prefix()) {
     return absl::InvalidArgumentError(f + ".resource_name: give a name, or an empty prefix for every name");
@@ -84,7 +84,8 @@ bool AclAllows(const AclRules& rules, std::string_view principal, v1::AclAction 
   return false;
 }
 
-bool AclAllowsAny(const AclRules& rules, std::string_view principal, v1::AclAction action, v1::AclResourceType type) {
+bool AclAllowsAny(const AclRules& rules, std::string_view principal, v1::AclAction action,
+                  v1::AclResourceType type) {
   for (const auto& rule : rules) {
     if (rule.resource_type() == type && ActionMatches(rule.action(), action) &&
         (rule.principal() == "*" || rule.principal() == principal)) {
@@ -96,20 +97,29 @@ bool AclAllowsAny(const AclRules& rules, std::string_view principal, v1::AclActi
 
 std::string_view ActionName(v1::AclAction action) {
   switch (action) {
-    case v1::PRODUCE: return "produce";
-    case v1::CONSUME: return "consume";
-    case v1::DESCRIBE: return "describe";
-    case v1::ADMIN: return "admin";
-    default: return "unspecified";
+    case v1::PRODUCE:
+      return "produce";
+    case v1::CONSUME:
+      return "consume";
+    case v1::DESCRIBE:
+      return "describe";
+    case v1::ADMIN:
+      return "admin";
+    default:
+      return "unspecified";
   }
 }
 
 std::string_view ResourceTypeName(v1::AclResourceType type) {
   switch (type) {
-    case v1::TOPIC: return "topic";
-    case v1::GROUP: return "group";
-    case v1::CLUSTER: return "cluster";
-    default: return "unspecified";
+    case v1::TOPIC:
+      return "topic";
+    case v1::GROUP:
+      return "group";
+    case v1::CLUSTER:
+      return "cluster";
+    default:
+      return "unspecified";
   }
 }
 

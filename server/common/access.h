@@ -28,7 +28,8 @@ bool AclAllows(const AclRules& rules, std::string_view principal, v1::AclAction 
                std::string_view name);
 // Whether some rule lets `principal` do `action` to any resource of `type` (InitProducer needs PRODUCE on some
 // topic).
-bool AclAllowsAny(const AclRules& rules, std::string_view principal, v1::AclAction action, v1::AclResourceType type);
+bool AclAllowsAny(const AclRules& rules, std::string_view principal, v1::AclAction action,
+                  v1::AclResourceType type);
 // "produce", "topic", ...: the words the CLI, the logs and PERMISSION_DENIED messages use.
 std::string_view ActionName(v1::AclAction action);
 std::string_view ResourceTypeName(v1::AclResourceType type);

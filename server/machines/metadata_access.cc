@@ -1,5 +1,5 @@
-// The access-control commands of the metadata group (docs/security.md): ACL rules and quotas. Each is checked again
-// at apply, on every node alike, so an entry the controller should not have proposed changes nothing.
+// The access-control commands of the metadata group (docs/security.md): ACL rules and quotas. Each is checked
+// again at apply, on every node alike, so an entry the controller should not have proposed changes nothing.
 #include "absl/strings/str_cat.h"
 #include "server/common/access.h"
 #include "server/common/limits.h"

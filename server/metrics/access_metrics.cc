@@ -5,8 +5,9 @@ namespace brook::server {
 
 void Metrics::RefreshAccess(const AccessControl& access) {
   const AccessCounters& c = access.counters();
-  for (const auto& [reason, value] : {std::pair<const char*, uint64_t>{"unauthenticated", c.unauthenticated.load()},
-                                      {"denied", c.denied.load()}}) {
+  for (const auto& [reason, value] :
+       {std::pair<const char*, uint64_t>{"unauthenticated", c.unauthenticated.load()},
+        {"denied", c.denied.load()}}) {
     SetTotal(CounterOf("brook_access_refused_total",
                        "Client calls refused: unauthenticated (no valid token or certificate) or denied (no ACL "
                        "rule allows it)",
