@@ -3,19 +3,31 @@
 // the group protocol checks, and the Node.js client packed with `npm pack` and installed into a fresh folder runs
 // its example there. Neither installed client can see the checkout's proto/: the packages carry what they need.
 // PackagesTlsTest: the checkout's Python and Node.js clients against a TLS cluster (docs/security.md), with their
-// options taken from BROOK_TLS_CA, BROOK_TLS_CERT and BROOK_TLS_KEY.
+// options taken from BROOK_TLS_CA, BROOK_TLS_CERT and BROOK_TLS_KEY. PackagesAuthTest: the same clients against a
+// TLS cluster that checks tokens and ACLs (BROOK_TOKEN): the token's principal is served what an ACL grants it,
+// refused with PERMISSION_DENIED elsewhere, and a wrong or missing token is refused with UNAUTHENTICATED.
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <regex>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client/lib/admin.h"
 #include "client/lib/producer.h"
 #include "client/tests/live_cluster.h"
 #include "client/tests/subprocess.h"
+
+// The brook CLI (brook token new, acl add): built next to this test, in the build tree's client/.
+#ifndef BROOK_CLI_PATH
+#define BROOK_CLI_PATH BROOK_CLIENT_BINARY_DIR "/brook"
+#endif
 
 namespace brook::client::testing {
 namespace {
@@ -164,12 +176,22 @@ TEST_F(PackagesTest, PackedNodeClientRunsItsExampleFromAnotherFolder) {
 class PackagesTlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    MakeCerts();
+    StartCluster({}, "");
+  }
+  // Certificates in a fresh directory (certs_).
+  static void MakeCerts() {
     certs_ = new std::string(absl::StrCat(::testing::TempDir(), "/brook-packages-tls-", getpid()));
     const std::string cmd = absl::StrCat("bash ", BROOK_SOURCE_DIR, "/scripts/make-certs.sh ", *certs_,
                                          " 3 localhost,127.0.0.1 app > /dev/null");
     ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+  // The TLS cluster (cluster_), with `extra_flags` on every node; the harness's readiness check sends `token`.
+  static void StartCluster(std::vector<std::string> extra_flags, const std::string& token) {
     brook::testing::ClusterOptions options;
     options.tls_dir = *certs_;
+    options.extra_flags = std::move(extra_flags);
+    options.token = token;
     auto cluster = brook::testing::Cluster::Start(options, std::chrono::seconds(60));
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = cluster->release();
@@ -191,13 +213,14 @@ class PackagesTlsTest : public ::testing::Test {
     }
   }
 
-  // Creates `name` (3 partitions) with the C++ client over TLS and waits for its leaders.
-  void CreateTopic(const std::string& name) {
+  // Creates `name` (3 partitions) with the C++ client over TLS, sending `token` if any; waits for its leaders.
+  void CreateTopic(const std::string& name, const std::string& token = "") {
     ClientOptions o;
     o.bootstrap = cluster_->client_addresses();
     o.request_timeout = std::chrono::milliseconds(3000);
     o.call_timeout = std::chrono::milliseconds(20000);
     o.tls_ca_file = *certs_ + "/ca.pem";
+    o.token = token;
     auto connection = Connection::Create(o);
     ASSERT_TRUE(connection.ok()) << connection.status();
     Admin admin(*connection);
@@ -221,11 +244,14 @@ class PackagesTlsTest : public ::testing::Test {
 
   // client/python/tls_check.py or client/node/tls_check.js on `topic` (bootstrap 127.0.0.1, the IP the node
   // certificates name; Node also dials "localhost", a DNS name they carry).
+  // With `whoami` it first asks brook.v1.Access.WhoAmI ("principal" and "method" in its output).
   static ProcessResult Check(const std::string& language, const std::string& topic,
-                             const std::map<std::string, std::string>& env, bool localhost = false) {
+                             const std::map<std::string, std::string>& env, bool localhost = false,
+                             bool whoami = false) {
     std::string bootstrap = cluster_->bootstrap();
     if (localhost) bootstrap = std::regex_replace(bootstrap, std::regex("127\\.0\\.0\\.1"), "localhost");
-    const std::vector<std::string> args = {"--bootstrap=" + bootstrap, "--topic=" + topic, "--count=20"};
+    std::vector<std::string> args = {"--bootstrap=" + bootstrap, "--topic=" + topic, "--count=20"};
+    if (whoami) args.push_back("--whoami");
     std::vector<std::string> argv;
     if (language == "python") {
       argv = {"/usr/bin/python3", std::string(BROOK_SOURCE_DIR) + "/client/python/tls_check.py"};
@@ -294,6 +320,165 @@ TEST_F(PackagesTlsTest, PlaintextClientsAreRefusedWithAClearError) {
   EXPECT_NE(node.out.find("tlsCaFile: TLS CA file '" + *certs_ + "/missing-ca.pem' cannot be read"),
             std::string::npos)
       << Show(node);
+}
+
+// A 3-node TLS cluster that authenticates by token (--auth_tokens_file with the tokens of admin and alice, made by
+// `brook token new`) and authorizes by ACL (--authorization: deny by default; admin is a superuser).
+class PackagesAuthTest : public PackagesTlsTest {
+ protected:
+  static void SetUpTestSuite() {
+    ASSERT_TRUE(fs::exists(kCli)) << kCli << " is missing: build the brook target";
+    MakeCerts();
+    if (HasFatalFailure()) return;
+    std::string admin_line, alice_line;
+    admin_token_ = NewToken("admin", &admin_line);
+    alice_token_ = NewToken("alice", &alice_line);
+    if (HasFailure()) return;
+    const std::string tokens = *certs_ + "/tokens";
+    { std::ofstream(tokens) << "# made by brook token new\n" << admin_line << "\n" << alice_line << "\n"; }
+    StartCluster({"--auth_tokens_file=" + tokens, "--authorization", "--superusers=admin"}, admin_token_);
+  }
+
+  // `brook token new NAME --output=json`: the token, and in `line` the line of --auth_tokens_file with its hash.
+  static std::string NewToken(const std::string& name, std::string* line) {
+    auto r = RunProcess({kCli, "token", "new", name, "--output=json"}, "", std::chrono::seconds(10));
+    EXPECT_EQ(r.exit_code, 0) << Show(r);
+    static const std::regex kJson(R"re(^\{"name":"(\w+)","token":"([0-9a-f]{64})",)re"
+                                  R"re("tokens_file_line":"(\w+ sha256:[0-9a-f]{64})"\}\n$)re");
+    std::smatch m;
+    if (!std::regex_search(r.out, m, kJson) || m[1] != name || m[3].str().rfind(name + " ", 0) != 0) {
+      ADD_FAILURE() << "brook token new " << name << ": " << Show(r);
+      return "";
+    }
+    *line = m[3];
+    return m[2];
+  }
+
+  // The brook CLI over TLS with `token`, JSON output, against `bootstrap` (the whole cluster when empty).
+  static ProcessResult Cli(const std::vector<std::string>& args, const std::string& token,
+                           const std::string& bootstrap = "") {
+    std::vector<std::string> argv = {kCli,
+                                     "--bootstrap=" + (bootstrap.empty() ? cluster_->bootstrap() : bootstrap),
+                                     "--tls-ca=" + *certs_ + "/ca.pem",
+                                     "--token=" + token,
+                                     "--output=json",
+                                     "--timeout-ms=10000"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunProcess(argv, "", std::chrono::seconds(30),
+                      {{"BROOK_TOKEN", ""}, {"BROOK_TLS_CERT", ""}, {"BROOK_TLS_KEY", ""}});
+  }
+
+  // Check() with its run time.
+  static ProcessResult TimedCheck(const std::string& language, const std::string& topic,
+                                  const std::map<std::string, std::string>& env, bool whoami,
+                                  std::chrono::steady_clock::duration* took) {
+    const auto start = std::chrono::steady_clock::now();
+    auto r = Check(language, topic, env, /*localhost=*/false, whoami);
+    *took = std::chrono::steady_clock::now() - start;
+    return r;
+  }
+
+  static constexpr const char* kCli = BROOK_CLI_PATH;
+  inline static std::string admin_token_;
+  inline static std::string alice_token_;
+};
+
+TEST_F(PackagesAuthTest, PythonAndNodeClientsAuthenticateByTokenAndObeyAcls) {
+  ASSERT_NE(cluster_, nullptr);
+  const auto npos = std::string::npos;
+  auto me = Cli({"whoami"}, admin_token_);
+  ASSERT_EQ(me.exit_code, 0) << Show(me);
+  EXPECT_NE(me.out.find(R"({"principal":"admin","method":"token","superuser":true,"authorization":true})"), npos)
+      << Show(me);
+
+  // admin makes the topics and lets alice produce to and consume from auth-alice only.
+  CreateTopic("auth-alice", admin_token_);
+  CreateTopic("auth-other", admin_token_);
+  for (const char* action : {"produce", "consume"}) {
+    auto added = Cli({"acl", "add", "alice", action, "topic:auth-alice"}, admin_token_);
+    ASSERT_EQ(added.exit_code, 0) << Show(added);
+  }
+  // Each node answers ListAcls from the metadata it has applied: wait until every node has both rules, since the
+  // clients may ask any of them.
+  for (const auto& n : cluster_->nodes()) {
+    ProcessResult listed;
+    bool both = false;
+    for (int i = 0; i < 50 && !both; ++i) {
+      if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      listed = Cli({"acl", "list", "--principal=alice"}, admin_token_, n.client_address);
+      both =
+          listed.exit_code == 0 &&
+          listed.out.find(R"({"principal":"alice","action":"produce","resource":"topic:auth-alice"})") != npos &&
+          listed.out.find(R"({"principal":"alice","action":"consume","resource":"topic:auth-alice"})") != npos;
+    }
+    ASSERT_TRUE(both) << "node " << n.id << " lacks alice's rules: " << Show(listed);
+  }
+
+  struct Language {
+    std::string name;
+    std::string (*json)(const std::string& key, const std::string& value);  // "key": value as the script prints it
+  };
+  const std::vector<Language> languages = {
+      {"python", [](const std::string& k, const std::string& v) { return absl::StrCat("\"", k, "\": ", v); }},
+      {"node", [](const std::string& k, const std::string& v) { return absl::StrCat("\"", k, "\":", v); }},
+  };
+  const auto kQuick = std::chrono::seconds(10);  // a refusal is final: no retries until a deadline
+  std::chrono::steady_clock::duration took;
+  for (const auto& lang : languages) {
+    SCOPED_TRACE(lang.name);
+    // alice, by her token: WhoAmI names her, and she produces 20 records and reads them back.
+    auto ok = TimedCheck(lang.name, "auth-alice", Env(true, alice_token_), /*whoami=*/true, &took);
+    EXPECT_EQ(ok.exit_code, 0) << Show(ok);
+    EXPECT_NE(ok.out.find(lang.json("principal", "\"alice\"")), npos) << Show(ok);
+    EXPECT_NE(ok.out.find(lang.json("method", "\"TOKEN\"")), npos) << Show(ok);
+    EXPECT_NE(ok.out.find(lang.json("produced", "20") + "," + (lang.name == "python" ? " " : "") +
+                          lang.json("read", "20")),
+              npos)
+        << Show(ok);
+
+    // A token the nodes do not know: UNAUTHENTICATED on the first produce, at once.
+    auto wrong = TimedCheck(lang.name, "auth-alice", Env(true, std::string(64, '0')), /*whoami=*/false, &took);
+    EXPECT_EQ(wrong.exit_code, 1) << Show(wrong);
+    EXPECT_NE(wrong.out.find(lang.json("code", "\"UNAUTHENTICATED\"")), npos) << Show(wrong);
+    EXPECT_NE(wrong.out.find("the token is not known to this node"), npos) << Show(wrong);
+    EXPECT_EQ(wrong.out.find("\"produced\""), npos) << Show(wrong);
+    EXPECT_LT(took, kQuick) << Show(wrong);
+
+    // No token at all (the client certificate "app" does not authenticate without --auth_mtls).
+    auto none = TimedCheck(lang.name, "auth-alice", Env(true, ""), /*whoami=*/true, &took);
+    EXPECT_EQ(none.exit_code, 1) << Show(none);
+    EXPECT_NE(none.out.find(lang.json("code", "\"UNAUTHENTICATED\"")), npos) << Show(none);
+    EXPECT_NE(none.out.find("this node needs a token"), npos) << Show(none);
+    EXPECT_EQ(none.out.find("\"principal\""), npos) << Show(none);
+    EXPECT_LT(took, kQuick) << Show(none);
+
+    // alice on a topic no rule lets her use: she is authenticated, and refused with PERMISSION_DENIED.
+    auto denied = TimedCheck(lang.name, "auth-other", Env(true, alice_token_), /*whoami=*/true, &took);
+    EXPECT_EQ(denied.exit_code, 1) << Show(denied);
+    EXPECT_NE(denied.out.find(lang.json("principal", "\"alice\"")), npos) << Show(denied);
+    EXPECT_NE(denied.out.find(lang.json("code", "\"PERMISSION_DENIED\"")), npos) << Show(denied);
+    EXPECT_NE(denied.out.find("principal 'alice' may not"), npos) << Show(denied);
+    EXPECT_NE(denied.out.find("'auth-other'"), npos) << Show(denied);
+    EXPECT_EQ(denied.out.find("\"produced\""), npos) << Show(denied);
+    EXPECT_LT(took, kQuick) << Show(denied);
+  }
+
+  // Nothing reached auth-other; auth-alice holds both clients' 20 records (high watermarks of its 3 partitions).
+  for (const auto& [topic, records] :
+       std::vector<std::pair<std::string, uint64_t>>{{"auth-other", 0}, {"auth-alice", 40}}) {
+    auto described = Cli({"topic", "describe", topic}, admin_token_);
+    ASSERT_EQ(described.exit_code, 0) << Show(described);
+    uint64_t total = 0;
+    int partitions = 0;
+    const std::regex hw(R"re("high_watermark":(\d+))re");
+    for (auto it = std::sregex_iterator(described.out.begin(), described.out.end(), hw);
+         it != std::sregex_iterator(); ++it) {
+      total += std::stoull((*it)[1].str());
+      ++partitions;
+    }
+    EXPECT_EQ(partitions, 3) << Show(described);
+    EXPECT_EQ(total, records) << topic << ": " << Show(described);
+  }
 }
 
 }  // namespace
