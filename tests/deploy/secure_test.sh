@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # End-to-end test of the secure docker-compose variant (deploy/docker-compose.secure.yml over docker-compose.yml,
-# docs/security.md "docker-compose with TLS"): deploy/secure-setup.sh makes the certificates and tokens, the
-# 3-node cluster comes up healthy with TLS on the client ports and mutual TLS between the nodes, a client on the host
-# that trusts the cluster CA creates a topic, produces and consumes through the published ports, and a plaintext
-# client and a client trusting another CA are refused.
+# docs/security.md "docker-compose with TLS and tokens"): deploy/secure-setup.sh makes the certificates and tokens,
+# the 3-node cluster comes up with TLS on the client ports, mutual TLS between the nodes, token authentication and
+# ACLs (deny by default, superuser `admin`). Through the published ports, the host's CLI: the admin lets the health
+# check's principal see the cluster (then the nodes turn healthy), creates a topic and grants `alice` produce and
+# consume on it; alice produces and consumes; a plaintext client, a client trusting another CA, a client without a
+# token and one with a wrong token are refused; `bob` (no grant) and alice outside her grant get PERMISSION_DENIED.
 #
 #   tests/deploy/secure_test.sh SOURCE_DIR BROOK_CLI        (ctest runs it: label deploy)
 #
@@ -39,8 +41,9 @@ compose() {
 }
 
 ensure_docker() {
-  command -v dockerd >/dev/null && command -v docker-compose >/dev/null ||
+  if ! command -v dockerd >/dev/null || ! command -v docker-compose >/dev/null; then
     fail "no dockerd or docker-compose (deploy_compose_test installs them)"
+  fi
   if ! docker info >/dev/null 2>&1; then
     log "starting dockerd (log: $WORK/dockerd.log)"
     local sudo=""
@@ -98,20 +101,23 @@ wait_healthy() {
   done
 }
 
-# as PRINCIPAL ARGS...: the host's CLI over TLS, trusting the cluster CA.
+# as PRINCIPAL ARGS...: the host's CLI over TLS, trusting the cluster CA, with PRINCIPAL's token.
 as() {
   local who=$1
   shift
-  BROOK_TLS_CA="$SEC/client/ca.pem" "$BROOK" --bootstrap="$BOOTSTRAP" --timeout-ms=20000 "$@"
+  BROOK_TLS_CA="$SEC/client/ca.pem" BROOK_TOKEN="$(cat "$SEC/tokens/$who")" "$BROOK" --bootstrap="$BOOTSTRAP" \
+    --timeout-ms=20000 "$@"
 }
 
-# refused WHAT ARGS...: the CLI call fails (exit 1, an error from or reaching the cluster) within its deadline.
+# refused WHAT CODE ARGS...: the CLI call (bounded by its --timeout-ms) fails with exit 1 (an error from or reaching
+# the cluster) and its message names CODE (UNAVAILABLE: the TLS handshake failed).
 refused() {
-  local what=$1 rc=0
-  shift
-  timeout 30 "$@" >"$WORK/refused.out" 2>&1 || rc=$?
+  local what=$1 code=$2 rc=0
+  shift 2
+  "$@" </dev/null >"$WORK/refused.out" 2>&1 || rc=$?
   [ $rc -eq 1 ] || fail "$what: want exit 1 (refused), got $rc: $(tail -3 "$WORK/refused.out")"
-  log "$what: refused ($(grep -Eo 'UNAVAILABLE|UNAUTHENTICATED|PERMISSION_DENIED' "$WORK/refused.out" | head -1))"
+  grep -q "$code" "$WORK/refused.out" || fail "$what: refused, but not with $code: $(tail -3 "$WORK/refused.out")"
+  log "$what: refused with $code"
 }
 
 # ---- the test ----
@@ -124,6 +130,7 @@ for port in 7101 7102 7103 7301 7302 7303; do
 done
 
 bash "$SRC/deploy/secure-setup.sh" "$SEC" alice,bob >/dev/null || fail "deploy/secure-setup.sh"
+printf 'not-a-token' >"$SEC/tokens/mallory"
 set -a
 # shellcheck disable=SC1091
 . "$SEC/env"
@@ -142,21 +149,43 @@ fi
 
 touch "$WORK/up"
 compose up -d --no-build brook1 brook2 brook3
-wait_healthy 120 brook1 brook2 brook3
-log "3 TLS nodes healthy"
+# The health check's principal may not see the cluster until the admin lets it.
+deadline=$(($(date +%s) + 120))
+until as admin --timeout-ms=3000 --output=json cluster status 2>/dev/null | grep -Eq '"controller":[1-9]'; do
+  [ "$(date +%s)" -lt "$deadline" ] || fail "the admin sees no controller after 120 s"
+  sleep 1
+done
+as admin acl add health describe cluster >/dev/null || fail "acl add health describe cluster"
+wait_healthy 60 brook1 brook2 brook3
+log "3 TLS nodes healthy; the health check's principal may describe the cluster"
 
-as admin topic create "$TOPIC" --partitions=3 >/dev/null || fail "topic create over TLS"
+as admin topic create "$TOPIC" --partitions=3 >/dev/null || fail "topic create by the admin"
+as admin acl add alice produce "topic:$TOPIC" >/dev/null || fail "acl add alice produce"
+as admin acl add alice consume "topic:$TOPIC" >/dev/null || fail "acl add alice consume"
+rules=$(as admin --output=json acl list --principal=alice)
+[ "$(echo "$rules" | grep -o '"principal"' | wc -l)" -eq 2 ] || fail "acl list --principal=alice: $rules"
+as alice --output=json whoami | grep -q '"principal":"alice"' || fail "whoami as alice: $(as alice whoami 2>&1)"
+log "the admin created $TOPIC and granted alice produce and consume on it"
+
 awk -v n=$RECORDS 'BEGIN { for (i = 1; i <= n; i++) printf "k%d:v%06d\n", i % 7, i }' >"$WORK/in"
-as admin --output=json produce "$TOPIC" --key-separator=: <"$WORK/in" >"$WORK/acks" || fail "produce over TLS"
+as alice --output=json produce "$TOPIC" --key-separator=: <"$WORK/in" >"$WORK/acks" || fail "produce as alice"
 python3 -c 'import json, sys
 a = json.load(open(sys.argv[1]))
 sys.exit(0 if a["records"] == int(sys.argv[2]) and a["failed"] == 0 else 1)' "$WORK/acks" $RECORDS ||
-  fail "produce over TLS: $(cat "$WORK/acks")"
-got=$(as admin --output=json consume "$TOPIC" --from-beginning | wc -l)
-[ "$got" -eq $RECORDS ] || fail "consume over TLS read $got of $RECORDS records"
-log "over TLS: topic created, $RECORDS records produced and consumed back"
+  fail "produce as alice: $(cat "$WORK/acks")"
+got=$(as alice --output=json consume "$TOPIC" --from-beginning | wc -l)
+[ "$got" -eq $RECORDS ] || fail "consume as alice read $got of $RECORDS records"
+log "alice produced $RECORDS records and consumed them back"
 
-refused "a plaintext client" "$BROOK" --bootstrap="$BOOTSTRAP" --timeout-ms=5000 cluster status
+refused "a plaintext client" UNAVAILABLE "$BROOK" --bootstrap="$BOOTSTRAP" --timeout-ms=5000 \
+  --token="$(cat "$SEC/tokens/admin")" cluster status
 bash "$SRC/scripts/make-certs.sh" "$WORK/other-ca" 1 >/dev/null
-refused "a client trusting another CA" "$BROOK" --bootstrap="$BOOTSTRAP" --timeout-ms=5000 \
-  --tls-ca="$WORK/other-ca/ca.pem" cluster status
+refused "a client trusting another CA" UNAVAILABLE "$BROOK" --bootstrap="$BOOTSTRAP" --timeout-ms=5000 \
+  --tls-ca="$WORK/other-ca/ca.pem" --token="$(cat "$SEC/tokens/admin")" cluster status
+refused "a client without a token" UNAUTHENTICATED env -u BROOK_TOKEN "$BROOK" --bootstrap="$BOOTSTRAP" \
+  --timeout-ms=5000 --tls-ca="$SEC/client/ca.pem" topic describe "$TOPIC"
+refused "a client with a wrong token" UNAUTHENTICATED as mallory --timeout-ms=5000 topic describe "$TOPIC"
+refused "bob producing (no grant)" PERMISSION_DENIED as bob --timeout-ms=5000 produce "$TOPIC" --value=x
+refused "bob consuming (no grant)" PERMISSION_DENIED as bob --timeout-ms=5000 consume "$TOPIC" --from-beginning
+refused "alice creating a topic (not granted)" PERMISSION_DENIED as alice --timeout-ms=5000 topic create other
+refused "alice granting herself admin" PERMISSION_DENIED as alice --timeout-ms=5000 acl add alice admin cluster
