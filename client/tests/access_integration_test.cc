@@ -1,8 +1,8 @@
 // Access control on a live 3-node TLS cluster (docs/security.md): nodes run with --auth_tokens_file, --auth_mtls,
 // --authorization and --superusers=admin; tokens come from `brook token new`. Proves: a missing, wrong or removed
-// token is UNAUTHENTICATED; a client certificate names its principal, one of another CA is refused; each ACL action
-// on topics, groups and the cluster is denied without a rule and allowed with one (literal and prefix rules, added
-// and removed with `brook acl`), denials carry AccessDenied and are counted; a produce quota answers
+// token is UNAUTHENTICATED; a client certificate names its principal, one of another CA is refused; each ACL
+// action on topics, groups and the cluster is denied without a rule and allowed with one (literal and prefix
+// rules, added and removed with `brook acl`), denials carry AccessDenied and are counted; a produce quota answers
 // RESOURCE_EXHAUSTED + RetryInfo and recovers, and the producer library honours it.
 #include <cstdlib>
 #include <filesystem>
@@ -46,6 +46,11 @@ class AccessTest : public ::testing::Test {
     options.token = (*tokens_)["admin"].token;
     options.extra_flags = {"--auth_tokens_file=" + *dir_ + "/tokens", "--auth_mtls", "--authorization",
                            "--superusers=admin"};
+    // The metrics endpoints serve HTTPS with the nodes' certificates (MetricSum reads them with curl --cacert).
+    options.node_flags = [](uint64_t id) {
+      return std::vector<std::string>{absl::StrCat("--metrics_tls_cert=", *dir_, "/ca/node-", id, ".pem"),
+                                      absl::StrCat("--metrics_tls_key=", *dir_, "/ca/node-", id, ".key")};
+    };
     auto cluster = brook::testing::Cluster::Start(options, 60s);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = cluster->release();
@@ -94,9 +99,10 @@ class AccessTest : public ::testing::Test {
 
   static absl::StatusOr<v1::WhoAmIResponse> WhoAmI(const std::shared_ptr<Connection>& c) {
     v1::WhoAmIResponse resp;
-    absl::Status s = c->Call(Route::AnyNode(), c->DefaultDeadline(), true, [&](grpc::ClientContext* ctx, NodeStubs* n) {
-      return n->access->WhoAmI(ctx, v1::WhoAmIRequest(), &resp);
-    });
+    absl::Status s =
+        c->Call(Route::AnyNode(), c->DefaultDeadline(), true, [&](grpc::ClientContext* ctx, NodeStubs* n) {
+          return n->access->WhoAmI(ctx, v1::WhoAmIRequest(), &resp);
+        });
     if (!s.ok()) return s;
     return resp;
   }
@@ -147,8 +153,10 @@ class AccessTest : public ::testing::Test {
   static double MetricSum(const std::string& series) {
     double total = 0;
     for (uint64_t id = 1; id <= 3; ++id) {
-      ProcessResult r =
-          RunProcess({"curl", "-s", "http://" + cluster_->node(id).metrics_address + "/metrics"}, "", 20s);
+      ProcessResult r = RunProcess({"curl", "-sS", "--cacert", *dir_ + "/ca/ca.pem",
+                                    "https://" + cluster_->node(id).metrics_address + "/metrics"},
+                                   "", 20s);
+      EXPECT_NE(r.out.find("brook_build_info"), std::string::npos) << "node " << id << ": " << r.err;
       std::regex re(series + " ([0-9.e+]+)");
       for (std::sregex_iterator it(r.out.begin(), r.out.end(), re), end; it != end; ++it) {
         total += std::stod((*it)[1]);
@@ -258,8 +266,8 @@ TEST_F(AccessTest, EachActionIsDeniedWithoutARuleAndAllowedWithOne) {
   ExpectDenied(Admin(alice).DescribeTopic("acl-secret").status(), "alice", v1::TOPIC, "acl-secret");
 
   // admin on topics, by prefix: "acl-" covers acl-orders and acl-secret, not other-topic
-  ExpectDenied(Admin(alice).AlterTopic("acl-orders", {"retention_ms"}, Retention(60000)).status(), "alice", v1::TOPIC,
-               "acl-orders");
+  ExpectDenied(Admin(alice).AlterTopic("acl-orders", {"retention_ms"}, Retention(60000)).status(), "alice",
+               v1::TOPIC, "acl-orders");
   Grant("alice", "admin", "topic:acl-*");
   EXPECT_TRUE(Admin(alice).AlterTopic("acl-orders", {"retention_ms"}, Retention(60000)).ok());
   EXPECT_TRUE(Admin(alice).DeleteTopic("acl-secret").ok());
@@ -294,6 +302,20 @@ TEST_F(AccessTest, EachActionIsDeniedWithoutARuleAndAllowedWithOne) {
   EXPECT_EQ(r.exit_code, 2) << last_;
 
   EXPECT_GT(MetricSum("brook_access_refused_total\\{reason=\"denied\"\\}"), denied_before);
+}
+
+TEST_F(AccessTest, TheMetricsEndpointServesHttpsOnly) {
+  const std::string address = cluster_->node(2).metrics_address;
+  ProcessResult r =
+      RunProcess({"curl", "-sS", "--cacert", *dir_ + "/ca/ca.pem", "https://" + address + "/metrics"}, "", 20s);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("brook_access_refused_total"), std::string::npos) << r.out.substr(0, 500);
+  // Plain HTTP gets no metrics, and neither does a client trusting another CA.
+  r = RunProcess({"curl", "-sS", "--max-time", "5", "http://" + address + "/metrics"}, "", 20s);
+  EXPECT_EQ(r.out.find("brook_"), std::string::npos) << r.out.substr(0, 500);
+  r = RunProcess({"curl", "-sS", "--cacert", *dir_ + "/other/ca.pem", "https://" + address + "/metrics"}, "", 20s);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.out.find("brook_"), std::string::npos);
 }
 
 TEST_F(AccessTest, AProduceQuotaIsExceededAndRecovers) {

@@ -1,4 +1,5 @@
-// The metadata group's access-control commands: ACL rules added once, removed exactly, checked again at apply; quotas set, replaced and cleared; both survive a snapshot.
+// The metadata group's access-control commands: ACL rules added once, removed exactly, checked again at apply;
+// quotas set, replaced and cleared; both survive a snapshot.
 #include "gtest/gtest.h"
 #include "server/common/limits.h"
 #include "server/machines/metadata_machine.h"

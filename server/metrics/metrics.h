@@ -38,6 +38,8 @@ class Metrics final : public HostMetrics {
   static absl::StatusOr<std::unique_ptr<Metrics>> Create(const std::string& address, uint64_t node_id,
                                                          bool per_partition);
   ~Metrics() override;
+  // The port the exposer listens on (the one picked when --metrics_addr asked for port 0).
+  int port() const { return exposer_->GetListeningPorts().empty() ? 0 : exposer_->GetListeningPorts().front(); }
 
   // Adds the API interceptor to the client server (before BuildAndStart).
   void InstallServerMetrics(grpc::ServerBuilder& builder);

@@ -73,6 +73,11 @@ ABSL_FLAG(
 ABSL_FLAG(std::string, superusers, "",
           "Principals (comma-separated) allowed every action whatever the ACLs say: the operators who add the "
           "first rules.");
+ABSL_FLAG(
+    std::string, metrics_tls_cert, "",
+    "PEM certificate (chain) for the metrics endpoint: with --metrics_tls_key, --metrics_addr serves HTTPS only "
+    "(the files are re-read within 10 s of a change). Empty: plain HTTP.");
+ABSL_FLAG(std::string, metrics_tls_key, "", "PEM private key of --metrics_tls_cert.");
 ABSL_FLAG(int, tick_ms, 50, "Length of one Raft tick in milliseconds (10..1000).");
 ABSL_FLAG(int, election_ticks, 10,
           "Ticks without a leader before a follower campaigns (randomized in [n, 2n)); >= 3 x heartbeat_ticks.");
@@ -212,6 +217,11 @@ absl::Status JoinAndTlsFromFlags(brook::server::NodeConfig& config) {
   config.access.mtls = absl::GetFlag(FLAGS_auth_mtls);
   config.access.authorization = absl::GetFlag(FLAGS_authorization);
   config.access.superusers = absl::StrSplit(absl::GetFlag(FLAGS_superusers), ',', absl::SkipEmpty());
+  config.metrics_tls_cert = absl::GetFlag(FLAGS_metrics_tls_cert);
+  config.metrics_tls_key = absl::GetFlag(FLAGS_metrics_tls_key);
+  if (config.metrics_tls_cert.empty() != config.metrics_tls_key.empty()) {
+    return absl::InvalidArgumentError("give both --metrics_tls_cert and --metrics_tls_key, or neither");
+  }
   if (config.access.mtls && !config.tls.enabled()) {
     return absl::InvalidArgumentError("--auth_mtls needs --tls_cert, --tls_key and --tls_ca");
   }

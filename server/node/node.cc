@@ -16,6 +16,7 @@
 #include "server/common/limits.h"
 #include "server/common/log.h"
 #include "server/host/disk_guard.h"
+#include "server/metrics/https_front.h"
 #include "server/metrics/metrics.h"
 #include "server/transport/join.h"
 
@@ -258,9 +259,18 @@ absl::Status Node::CreateHost() {
   }
   host_ = std::make_unique<Host>(hopts, store_.get(), transport_.get());
   if (config_.metrics_addr.empty()) return absl::OkStatus();
-  auto metrics = Metrics::Create(config_.metrics_addr, config_.node_id, config_.per_partition_metrics);
+  const bool https = !config_.metrics_tls_cert.empty();
+  // With HTTPS the exposer listens on a loopback port of its own and the front on --metrics_addr.
+  auto metrics = Metrics::Create(https ? "127.0.0.1:0" : config_.metrics_addr, config_.node_id,
+                                 config_.per_partition_metrics);
   if (!metrics.ok()) return metrics.status();
   metrics_ = std::move(*metrics);
+  if (https) {
+    auto front = HttpsFront::Start(config_.metrics_addr, metrics_->port(), config_.metrics_tls_cert,
+                                   config_.metrics_tls_key);
+    if (!front.ok()) return front.status();
+    metrics_front_ = std::move(*front);
+  }
   host_->set_metrics(metrics_.get());
   return absl::OkStatus();
 }
@@ -396,6 +406,7 @@ void Node::Shutdown() {
   if (transport_) transport_->Stop();
   timers_.reset();  // first: a timer firing now would hand work to the executor
   executor_.reset();
+  metrics_front_.reset();
   metrics_.reset();
   client_server_.reset();
   peer_server_.reset();

@@ -23,6 +23,7 @@
 namespace brook::server {
 
 class Metrics;
+class HttpsFront;
 
 struct NodeConfig {
   uint64_t node_id = 0;
@@ -31,6 +32,9 @@ struct NodeConfig {
   std::string advertise_client_addr;  // what other nodes and clients are told; client_addr when empty
   std::string peer_addr;
   std::string metrics_addr;  // empty: no metrics endpoint
+  // HTTPS on the metrics endpoint (server/metrics/https_front.h); both empty: plain HTTP.
+  std::string metrics_tls_cert;
+  std::string metrics_tls_key;
   std::string data_dir;
   std::map<uint64_t, std::string> initial_members;  // node id -> peer address
   // A member's node-to-node address to join a running cluster through (brookd --join); node_id is then 0 until
@@ -119,6 +123,7 @@ class Node {
   std::unique_ptr<grpc::Server> peer_server_;
   std::unique_ptr<grpc::Server> client_server_;
   std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<HttpsFront> metrics_front_;  // --metrics_tls_cert: HTTPS in front of the exposer
   std::thread health_thread_;
   std::atomic<bool> stopping_{false};
 };
