@@ -78,8 +78,8 @@ struct HttpsFront::Tls {
     if (SSL_CTX_use_PrivateKey_file(fresh, key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(fresh) != 1) {
       SSL_CTX_free(fresh);
-      return absl::InvalidArgumentError(
-          absl::StrCat("--metrics_tls_key=", key_file, ": cannot be read, or is not the key of --metrics_tls_cert"));
+      return absl::InvalidArgumentError(absl::StrCat("--metrics_tls_key=", key_file,
+                                                     ": cannot be read, or is not the key of --metrics_tls_cert"));
     }
     std::lock_guard lock(mu);
     if (ctx != nullptr) SSL_CTX_free(ctx);
@@ -186,7 +186,8 @@ void HttpsFront::Handle(int fd) {
     response = "HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
   }
   for (size_t sent = 0; sent < response.size();) {
-    const int n = SSL_write(ssl, response.data() + sent, static_cast<int>(std::min<size_t>(response.size() - sent, 1 << 20)));
+    const int n = SSL_write(ssl, response.data() + sent,
+                            static_cast<int>(std::min<size_t>(response.size() - sent, 1 << 20)));
     if (n <= 0) break;
     sent += static_cast<size_t>(n);
   }

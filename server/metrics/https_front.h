@@ -21,7 +21,8 @@ class HttpsFront {
   // INVALID_ARGUMENT naming the flag when the certificate or key cannot be loaded; UNAVAILABLE when the address
   // cannot be bound.
   static absl::StatusOr<std::unique_ptr<HttpsFront>> Start(const std::string& listen_address, int backend_port,
-                                                           const std::string& cert_file, const std::string& key_file);
+                                                           const std::string& cert_file,
+                                                           const std::string& key_file);
   ~HttpsFront();
 
  private:
