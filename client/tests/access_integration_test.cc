@@ -2,8 +2,9 @@
 // --authorization and --superusers=admin; tokens come from `brook token new`. Proves: a missing, wrong or removed
 // token is UNAUTHENTICATED; a client certificate names its principal, one of another CA is refused; each ACL
 // action on topics, groups and the cluster is denied without a rule and allowed with one (literal and prefix
-// rules, added and removed with `brook acl`), denials carry AccessDenied and are counted; a produce quota answers
-// RESOURCE_EXHAUSTED + RetryInfo and recovers, and the producer library honours it.
+// rules, added and removed with `brook acl`), denials carry AccessDenied and are counted; produce and fetch quotas
+// answer RESOURCE_EXHAUSTED + RetryInfo and recover, and the producer library honours them. The metrics port
+// serves HTTPS.
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -318,7 +319,7 @@ TEST_F(AccessTest, TheMetricsEndpointServesHttpsOnly) {
   EXPECT_EQ(r.out.find("brook_"), std::string::npos);
 }
 
-TEST_F(AccessTest, AProduceQuotaIsExceededAndRecovers) {
+TEST_F(AccessTest, ProduceAndFetchQuotasAreExceededAndRecover) {
   Admin admin(As("admin"));
   ASSERT_TRUE(admin.CreateTopic("acl-quota", 1, 3).ok());
   auto topic = admin.WaitForLeaders("acl-quota", 20s);
@@ -361,6 +362,35 @@ TEST_F(AccessTest, AProduceQuotaIsExceededAndRecovers) {
   }
   EXPECT_GT(MetricSum("brook_quota_throttled_total\\{kind=\"produce\"\\}"), 0);
   // Cleared, the quota no longer holds quentin back.
+  r = Brook({"quota", "set", "quentin"});
+  ASSERT_EQ(r.exit_code, 0) << last_;
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(produce().ok()) << "no quota: no throttle";
+
+  // A fetch quota: the first read of the partition (over 60 KB) puts quentin in debt; the next is refused with
+  // RetryInfo and ResourceInfo fetch_bytes_per_second, and after the delay he reads again.
+  Grant("quentin", "consume", "topic:acl-quota");
+  r = Brook({"quota", "set", "quentin", "--fetch-bytes-per-sec=20000"});
+  ASSERT_EQ(r.exit_code, 0) << last_;
+  auto fetch = [&]() {
+    v1::FetchRequest req;
+    req.set_topic("acl-quota");
+    req.set_partition(0);
+    req.set_offset(0);
+    v1::FetchResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+    return quentin->Stubs(leader)->log->Fetch(&ctx, req, &resp);
+  };
+  grpc::Status fetch_throttled;
+  for (int i = 0; i < 10 && fetch_throttled.ok(); ++i) fetch_throttled = fetch();
+  ASSERT_EQ(fetch_throttled.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << fetch_throttled.error_message();
+  ErrorInfo f = DecodeError(fetch_throttled);
+  ASSERT_TRUE(f.retry_delay_ms.has_value() && f.resource_info.has_value());
+  EXPECT_EQ(f.resource_info->limit(), "fetch_bytes_per_second");
+  std::this_thread::sleep_for(std::chrono::milliseconds(*f.retry_delay_ms + 50));
+  grpc::Status fetched = fetch();
+  EXPECT_TRUE(fetched.ok()) << fetched.error_message();
+  EXPECT_GT(MetricSum("brook_quota_throttled_total\\{kind=\"fetch\"\\}"), 0);
   r = Brook({"quota", "set", "quentin"});
   ASSERT_EQ(r.exit_code, 0) << last_;
 }
