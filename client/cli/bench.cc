@@ -66,7 +66,7 @@ struct CompressionFigures {
 
 void Report(Context& ctx, const std::string& kind, uint64_t records, uint64_t bytes, uint64_t errors, double secs,
             std::vector<double> latencies_ms, const std::string& latency_of,
-            const std::optional<CompressionFigures>& compression = std::nullopt) {
+            const std::optional<CompressionFigures>& compression) {
   std::sort(latencies_ms.begin(), latencies_ms.end());
   const double rps = secs > 0 ? static_cast<double>(records) / secs : 0;
   const double mbps = secs > 0 ? static_cast<double>(bytes) / secs / 1e6 : 0;
@@ -102,6 +102,11 @@ void Report(Context& ctx, const std::string& kind, uint64_t records, uint64_t by
 }
 
 }  // namespace
+
+void ReportBench(Context& ctx, const std::string& kind, uint64_t records, uint64_t bytes, uint64_t errors,
+                 double secs, std::vector<double> latencies_ms, const std::string& latency_of) {
+  Report(ctx, kind, records, bytes, errors, secs, std::move(latencies_ms), latency_of, std::nullopt);
+}
 
 double Percentile(const std::vector<double>& sorted, double q) {
   if (sorted.empty()) return 0;
@@ -168,16 +173,16 @@ int RunBenchProduce(Context& ctx) {
                            acked.load(), errors.load(), secs > 0 ? static_cast<double>(acked.load()) / secs : 0);
   });
   for (size_t i = 0; i < n; ++i) {
+    auto t0 = Clock::now();
     if (*rate > 0) {
-      // Open-loop pacing: record i is due at start + i / rate, so latency is measured at that load rather than
-      // including the wait in a full buffer.
-      std::this_thread::sleep_until(start +
-                                    std::chrono::nanoseconds(static_cast<int64_t>(i) * 1000000000 / *rate));
+      // Open-loop pacing: record i is due at start + i / rate, and its latency runs from then, not from when Send
+      // returned: time spent waiting for room in a full buffer counts (coordinated omission accounted for).
+      t0 = start + std::chrono::nanoseconds(static_cast<int64_t>(i) * 1000000000 / *rate);
+      std::this_thread::sleep_until(t0);
     }
     v1::Record r;
     r.set_value(values[i % values.size()]);
     if (*keys > 0) r.set_key(absl::StrCat("key-", i % static_cast<size_t>(*keys)));  // updates of few keys
-    const auto t0 = Clock::now();
     (*producer)->Send(topic, std::move(r), [&, i, t0](absl::StatusOr<client::RecordMetadata> m) {
       latency_ms[i] = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
       if (m.ok()) {
@@ -195,7 +200,7 @@ int RunBenchProduce(Context& ctx) {
   progress.Stop();
   const client::ProducerStats stats = (*producer)->stats();
   Report(ctx, "produce", acked.load(), acked.load() * static_cast<uint64_t>(*size), errors.load(), secs,
-         std::move(latency_ms), "send-to-ack",
+         std::move(latency_ms), *rate > 0 ? "due-to-ack" : "send-to-ack",
          CompressionFigures{client::CompressionName(*compression), stats.uncompressed_bytes, stats.sent_bytes});
   if (errors.load() > 0) return Fail(ctx, first_error);
   return kExitOk;
@@ -265,7 +270,7 @@ int RunBenchConsume(Context& ctx) {
   }
   const double secs = Seconds(Clock::now() - start);
   progress.Stop();
-  Report(ctx, "consume", read.load(), bytes, 0, secs, std::move(poll_ms), "poll");
+  Report(ctx, "consume", read.load(), bytes, 0, secs, std::move(poll_ms), "poll", std::nullopt);
   return exit_code;
 }
 

@@ -963,6 +963,18 @@ const std::vector<CommandSpec>& Commands() {
         Value("records", "stop after this many records (0: up to the current end)", "0"),
         Value("fetch-records", "records per Fetch (0: server default)", "10000")},
        RunBenchConsume},
+      {{"bench", "rpc"},
+       "",
+       0,
+       0,
+       "measure one record per Produce over plain gRPC, N in flight, no batching (creates the topic if missing)",
+       {Value("topic", "topic to write", "brook-bench-rpc"), Value("partition", "partition to write", "0"),
+        Value("record-size", "value bytes per record", "1024"),
+        Value("inflight", "Produce calls in flight (1..100000)", "256"),
+        Value("seconds", "how long to send", "10"), Value("records", "stop after this many (0: no cap)", "0"),
+        Value("rate", "requests/s to offer, open loop; latency counts from when each was due (0: closed loop)",
+              "0")},
+       RunBenchRpc},
   };
   return *commands;
 }

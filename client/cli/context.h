@@ -67,6 +67,10 @@ int ClusterDecommission(Context& ctx);
 int ClusterReplace(Context& ctx);
 int ClusterRemove(Context& ctx);
 int RunBenchConsume(Context& ctx);
+int RunBenchRpc(Context& ctx);  // bench_rpc.cc
+// Prints a benchmark's figures (a line of text, or one JSON object with --output=json).
+void ReportBench(Context& ctx, const std::string& kind, uint64_t records, uint64_t bytes, uint64_t errors,
+                 double secs, std::vector<double> latencies_ms, const std::string& latency_of);
 
 // Percentile (0..1) of sorted values by nearest rank; 0 for an empty vector.
 double Percentile(const std::vector<double>& sorted, double q);

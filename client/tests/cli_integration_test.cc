@@ -331,5 +331,26 @@ TEST_F(BrookCliTest, BenchPrintsThroughputAndLatency) {
   EXPECT_TRUE(absl::StrContains(consume.out, "\"records\":3000")) << last_;
 }
 
+// `bench rpc`: one record per Produce, so N calls write exactly N records at N consecutive offsets.
+TEST_F(BrookCliTest, BenchRpcWritesOneRecordPerCall) {
+  auto closed =
+      Brook({"bench", "rpc", "--topic=r", "--records=500", "--inflight=16", "--record-size=64", "--output=json"});
+  ASSERT_EQ(closed.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(closed.out, "\"bench\":\"rpc\",\"records\":500,")) << last_;
+  EXPECT_TRUE(absl::StrContains(closed.out, "\"errors\":0")) << last_;
+  EXPECT_TRUE(absl::StrContains(closed.out, "\"latency_of\":\"send-to-answer\"")) << last_;
+  // Open loop: 200 requests due over one second at 200/s; latency is counted from when each was due.
+  auto open = Brook({"bench", "rpc", "--topic=r", "--records=200", "--rate=200", "--seconds=5", "--output=json"});
+  ASSERT_EQ(open.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(open.out, "\"records\":200,")) << last_;
+  EXPECT_TRUE(absl::StrContains(open.out, "\"latency_of\":\"due-to-answer\"")) << last_;
+  auto read = Brook({"bench", "consume", "--topic=r", "--output=json"});
+  ASSERT_EQ(read.exit_code, 0) << last_;
+  EXPECT_TRUE(absl::StrContains(read.out, "\"records\":700,")) << last_;
+  auto bad = Brook({"bench", "rpc", "--topic=r", "--inflight=0"});
+  EXPECT_EQ(bad.exit_code, 2) << last_;
+  EXPECT_TRUE(absl::StrContains(bad.err, "--inflight wants 1..100000")) << last_;
+}
+
 }  // namespace
 }  // namespace brook::client::testing

@@ -14,6 +14,10 @@ bool GroupCommit::Run() {
   if (work.empty() && writes.empty()) return false;
   Flush();  // the leaders' appends go out now, in parallel with our own disk write
   if (!writes.empty()) Persist(writes, sync);
+  // The entries were moved into the write, not copied; Advance needs them back (the last one's index and term).
+  for (auto& w : work) {
+    if (w.write >= 0) w.rd.entries = std::move(writes[static_cast<size_t>(w.write)].entries);
+  }
   for (auto& w : work) Queue(w.rd.messages_after_persist, w.group->id());
   Flush();
   ApplyAll(work);
@@ -38,14 +42,15 @@ bool GroupCommit::Collect(std::vector<Work>& work, std::vector<storage::GroupWri
       sync = may_sync;
     }
     if (!g.raft().HasReady()) return;
-    Work w{&g, g.raft().GetReady()};
+    Work w{&g, g.raft().GetReady(), -1};
     Queue(w.rd.messages, g.id());
     if (w.rd.hard_state || !w.rd.entries.empty() || w.rd.snapshot) {
       storage::GroupWrite gw;
       gw.group = g.id();
       gw.hard_state = w.rd.hard_state;
-      gw.entries = w.rd.entries;
+      gw.entries = std::move(w.rd.entries);  // given back after Persist: one copy of the entry data fewer
       gw.snapshot = w.rd.snapshot;
+      w.write = static_cast<int>(writes.size());
       writes.push_back(std::move(gw));
     }
     sync = (sync || w.rd.MustSync()) && may_sync;

@@ -9,7 +9,8 @@
 // A storage write that fails stops the process (fail-stop: a node that cannot persist must not acknowledge).
 //
 // Loop thread only. Cost per turn: one synced write when any group must sync, one unsynced write of applied
-// state, one MessageBatch per peer per phase; one protobuf copy of each outgoing entry.
+// state, one MessageBatch per peer per phase; one protobuf copy of each outgoing entry; the entries to persist are
+// moved into the write, not copied.
 #pragma once
 
 #include <map>
@@ -31,6 +32,7 @@ class GroupCommit {
   struct Work {
     Group* group;
     raft::Ready rd;
+    int write;  // the index of its GroupWrite in this turn's writes (holding rd.entries until Persist), or -1
   };
   // Step 1: takes the groups' Ready (and new groups' initial writes); returns whether the write must sync.
   bool Collect(std::vector<Work>& work, std::vector<storage::GroupWrite>& writes);

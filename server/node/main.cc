@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "server/common/log.h"
 #include "server/node/node.h"
 #include "server/transport/peer_auth.h"
@@ -316,6 +317,10 @@ int main(int argc, char** argv) {
   sigaddset(&stop, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // Debian's Abseil is built with mutex deadlock detection on: every lock of every absl::Mutex (gRPC's too) then
+  // updates a global lock graph, about 10% of a Produce's CPU (docs/performance.md). The tests that want it (TSan,
+  // the unit tests) keep it; the server turns it off.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   absl::SetProgramUsageMessage(
       "one node of a Brook cluster (a Raft-replicated commit log).\n\n"
