@@ -82,6 +82,9 @@ class Flight {
   Clock::time_point last_{};
 };
 
+// Closed-loop runs with at most this many in flight use one blocking caller thread per call in flight.
+constexpr size_t kMaxBlockingCallers = 16;
+
 struct Call {
   grpc::ClientContext context;
   v1::ProduceResponse response;
@@ -102,6 +105,32 @@ absl::StatusOr<client::NodeStubs*> LeaderStubs(Context& ctx, const std::string& 
   const std::string leader = ctx.connection->LeaderAddress(topic, partition);
   if (leader.empty()) return absl::UnavailableError(absl::StrCat("no leader known for ", topic, "/", partition));
   return ctx.connection->Stubs(leader);
+}
+
+// Open loop (rate > 0: request i is due at start + i / rate) or many in flight: callback calls, at most `slots`
+// at once. Returns how many were sent; waits until each is answered (every call has a 10 s deadline).
+uint64_t SendAsync(client::NodeStubs& node, const v1::ProduceRequest& request, Flight& flight, size_t slots,
+                   uint64_t rate, uint64_t cap, Clock::time_point start, Clock::time_point end) {
+  uint64_t sent = 0;
+  while (sent < cap) {
+    Clock::time_point due = Clock::now();
+    if (rate > 0) {
+      due = start + std::chrono::nanoseconds(static_cast<int64_t>(sent * 1'000'000'000ull / rate));
+      if (due >= end) break;
+      std::this_thread::sleep_until(due);
+    }
+    if (due >= end || !flight.Acquire(end)) break;
+    auto* call = new Call;
+    call->due = due;
+    client::SetDeadline(&call->context, Clock::now() + std::chrono::seconds(10));
+    node.log->async()->Produce(&call->context, &request, &call->response, [&flight, call](grpc::Status s) {
+      flight.Done(std::chrono::duration<double, std::milli>(Clock::now() - call->due).count(), s);
+      delete call;
+    });
+    ++sent;
+  }
+  flight.Drain(slots, Clock::now() + std::chrono::seconds(15));
+  return sent;
 }
 
 }  // namespace
@@ -137,24 +166,28 @@ int RunBenchRpc(Context& ctx) {
   const auto end = start + std::chrono::seconds(*seconds);
   const uint64_t cap = *records > 0 ? static_cast<uint64_t>(*records) : UINT64_MAX;
   uint64_t sent = 0;
-  while (sent < cap) {
-    Clock::time_point due = Clock::now();
-    if (*rate > 0) {
-      due = start + std::chrono::nanoseconds(static_cast<int64_t>(sent * 1'000'000'000ull / *rate));
-      if (due >= end) break;
-      std::this_thread::sleep_until(due);
+  if (*rate == 0 && slots <= kMaxBlockingCallers) {
+    // A few callers: one thread each, blocking calls (as a Go client's goroutines would), which answers faster
+    // than the callback API's executor hand-off at one or two in flight.
+    std::atomic<uint64_t> issued{0};
+    std::vector<std::thread> callers;
+    for (size_t i = 0; i < slots; ++i) {
+      callers.emplace_back([&] {
+        while (issued.fetch_add(1) < cap && Clock::now() < end) {
+          grpc::ClientContext context;
+          client::SetDeadline(&context, Clock::now() + std::chrono::seconds(10));
+          v1::ProduceResponse response;
+          const auto t0 = Clock::now();
+          const grpc::Status s = (*node)->log->Produce(&context, request, &response);
+          flight.Done(std::chrono::duration<double, std::milli>(Clock::now() - t0).count(), s);
+        }
+      });
     }
-    if (due >= end || !flight.Acquire(end)) break;
-    auto* call = new Call;
-    call->due = due;
-    client::SetDeadline(&call->context, Clock::now() + std::chrono::seconds(10));
-    (*node)->log->async()->Produce(&call->context, &request, &call->response, [&flight, call](grpc::Status s) {
-      flight.Done(std::chrono::duration<double, std::milli>(Clock::now() - call->due).count(), s);
-      delete call;
-    });
-    ++sent;
+    for (auto& t : callers) t.join();
+    sent = flight.ok() + flight.errors();
+  } else {
+    sent = SendAsync(**node, request, flight, slots, static_cast<uint64_t>(*rate), cap, start, end);
   }
-  flight.Drain(slots, Clock::now() + std::chrono::seconds(15));
   const double secs = std::chrono::duration<double>(std::max(flight.last(), start) - start).count();
   const uint64_t ok = flight.ok();
   const uint64_t errors = flight.errors();
