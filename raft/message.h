@@ -29,6 +29,8 @@ const char* MessageTypeName(MessageType type);
 // Value of Message::context on kVote/kPreVote when the campaign comes from a leadership transfer: voters then
 // grant it even while they hear from a fresh leader (the leader asked for it).
 inline constexpr uint64_t kCampaignTransfer = 1;
+// kHeartbeat context: the leader is going quiet (RaftNode::Quiesce); a caught-up follower of it goes quiet too.
+inline constexpr uint64_t kQuiesceHeartbeat = 1;
 
 struct Message {
   MessageType type = MessageType::kHeartbeat;
@@ -57,7 +59,7 @@ struct Message {
   Term reject_hint_term = 0;
   SnapshotMeta snapshot;      // kSnapshot only: where the follower's log will start.
   std::string snapshot_data;  // kSnapshot only: opaque state-machine bytes from LogReader::SnapshotData().
-  // kVote/kPreVote: kCampaignTransfer or 0. kHeartbeat: opaque, echoed in kHeartbeatResponse.
+  // kVote/kPreVote: kCampaignTransfer or 0. kHeartbeat: kQuiesceHeartbeat or 0, echoed in kHeartbeatResponse.
   uint64_t context = 0;
 };
 

@@ -115,6 +115,7 @@ void RaftNode::Reset(Term term) {
   leader_ = kNoNode;
   election_elapsed_ = 0;
   heartbeat_elapsed_ = 0;
+  quiesced_ = false;
   ResetRandomizedElectionTimeout();
   votes_.clear();
   progress_.clear();
@@ -191,6 +192,7 @@ void RaftNode::ResetProgress() {
 // Time.
 
 void RaftNode::Tick() {
+  if (quiesced_) return;
   if (role_ == Role::kLeader) {
     TickLeader();
   } else {
@@ -255,6 +257,7 @@ void RaftNode::ResetRandomizedElectionTimeout() {
 // Elections.
 
 void RaftNode::Campaign() {
+  if (quiesced_) Unquiesce();
   if (role_ == Role::kLeader || !Promotable()) return;
   if (term_ >= kMaxTerm) {
     Log("not campaigning: the term ceiling is reached");
@@ -351,6 +354,7 @@ absl::Status RaftNode::Step(const Message& m) {
       return s;
     }
   }
+  if (quiesced_ && !QuietMessage(m)) Unquiesce();
   // Term rules (paper figure 2), with pre-vote and leases.
   if (m.term > term_) {
     if (m.type == MessageType::kVote || m.type == MessageType::kPreVote) {
@@ -524,6 +528,12 @@ absl::Status RaftNode::HandleAppend(const Message& m) {
 
 void RaftNode::HandleHeartbeat(const Message& m) {
   log_.CommitTo(m.commit);
+  // The leader goes quiet: so do we, if we hold everything it committed (else we keep ticking and, not hearing
+  // it, campaign; the pre-vote wakes it and it brings us up to date).
+  if (m.context == kQuiesceHeartbeat && role_ == Role::kFollower && m.from == leader_ &&
+      log_.committed() == log_.LastIndex() && m.commit == log_.LastIndex()) {
+    quiesced_ = true;
+  }
   Message resp;
   resp.type = MessageType::kHeartbeatResponse;
   resp.to = m.from;
@@ -577,6 +587,7 @@ void RaftNode::StepLeader(const Message& m) {
   // without answer), make room and retry; lost appends are detected by the follower's rejection.
   if (pr.state == ProgressState::kReplicate && pr.inflights.Full()) pr.inflights.FreeFirstOne();
   if (pr.state == ProgressState::kProbe) pr.probe_sent = false;
+  if (quiesced_ && pr.match < log_.LastIndex()) Unquiesce();  // not caught up after all: replicate again
   if (pr.match < log_.LastIndex()) MaybeSendAppend(m.from, true);
   if (m.from == lead_transferee_ && pr.match == log_.LastIndex()) {
     Message tn;
@@ -741,6 +752,7 @@ void RaftNode::AppendLeaderEntry(Entry e) {
 }
 
 absl::StatusOr<ProposeResult> RaftNode::Propose(std::string data, uint32_t record_count) {
+  if (quiesced_) Unquiesce();
   if (role_ != Role::kLeader) {
     return absl::FailedPreconditionError(
         leader_ == kNoNode ? absl::StrCat("n", id_, " is not the leader; the leader is unknown")
@@ -766,6 +778,7 @@ absl::StatusOr<ProposeResult> RaftNode::Propose(std::string data, uint32_t recor
 }
 
 absl::StatusOr<ProposeResult> RaftNode::ProposeConfChange(const ConfChange& cc) {
+  if (quiesced_) Unquiesce();
   if (role_ != Role::kLeader) {
     return absl::FailedPreconditionError(absl::StrCat("n", id_, " is not the leader; the leader is n", leader_));
   }
@@ -800,6 +813,7 @@ absl::StatusOr<ProposeResult> RaftNode::ProposeConfChange(const ConfChange& cc) 
 }
 
 absl::Status RaftNode::TransferLeadership(NodeId target) {
+  if (quiesced_) Unquiesce();
   if (role_ != Role::kLeader) {
     return absl::FailedPreconditionError(absl::StrCat("n", id_, " is not the leader; the leader is n", leader_));
   }
@@ -986,6 +1000,42 @@ bool RaftNode::AllCaughtUp() const {
     if (pr.match != log_.LastIndex()) return false;
   }
   return true;
+}
+
+bool RaftNode::CanQuiesce() const {
+  return !quiesced_ && AllCaughtUp() && lead_transferee_ == kNoNode && conf_.voters_outgoing.empty() &&
+         !HasUnappliedConfChange();
+}
+
+void RaftNode::Quiesce() {
+  if (!CanQuiesce()) return;
+  for (auto& [id, pr] : progress_) {
+    if (id == id_) continue;
+    Message m;
+    m.type = MessageType::kHeartbeat;
+    m.to = id;
+    m.commit = std::min(pr.match, log_.committed());
+    m.context = kQuiesceHeartbeat;
+    Send(std::move(m));
+  }
+  quiesced_ = true;
+}
+
+void RaftNode::Unquiesce() {
+  quiesced_ = false;
+  election_elapsed_ = 0;
+  heartbeat_elapsed_ = 0;
+  for (auto& [id, pr] : progress_) {
+    pr.recent_active = true;
+    pr.ticks_since_heard = 0;
+  }
+}
+
+bool RaftNode::QuietMessage(const Message& m) const {
+  if (m.term != term_) return false;
+  if (role_ == Role::kLeader) return m.type == MessageType::kHeartbeatResponse;
+  return role_ == Role::kFollower && m.type == MessageType::kHeartbeat && m.context == kQuiesceHeartbeat &&
+         m.from == leader_;
 }
 
 absl::Status RaftNode::CheckInvariants() const {

@@ -173,6 +173,20 @@ class RaftNode {
   // Leader only: every member's log matches the leader's up to the last index and everything is committed. The
   // host may stop ticking the group until the next proposal or message (quiescence).
   bool AllCaughtUp() const;
+  // Quiescence (docs/decisions.md D13): an idle group stops ticking and heartbeating.
+  // CanQuiesce: a leader whose group is AllCaughtUp, with no transfer or membership change under way.
+  bool CanQuiesce() const;
+  // Leader, when CanQuiesce: sends every member a last heartbeat marked kQuiesceHeartbeat (carrying the commit
+  // index) and goes quiet. A follower that gets it from its leader goes quiet too. Quiet, Tick does nothing. A
+  // proposal, Campaign, TransferLeadership or any message wakes the node, except the ones quiet nodes exchange (a
+  // quiesce heartbeat from the leader, a heartbeat response to the leader); a leader that is no longer caught up
+  // after a message wakes too. The host must wake a quiet follower whose leader's node it stops hearing from
+  // (Unquiesce): nothing else would make it campaign.
+  void Quiesce();
+  // Wakes the node as if it had just heard from everyone: election and heartbeat clocks restart, and a leader
+  // counts every member recently active (it heard nothing while quiet because nothing was sent).
+  void Unquiesce();
+  bool quiesced() const { return quiesced_; }
   // Internal consistency (commit/applied/log bounds, leader's self-progress). Used by tests and the simulator.
   absl::Status CheckInvariants() const;
 
@@ -218,6 +232,8 @@ class RaftNode {
   bool NeedsSnapshotToJoin() const;
   bool HasUnappliedConfChange() const;
   void ResetRandomizedElectionTimeout();
+  // A message quiet nodes exchange, which does not wake a quiesced node (Quiesce).
+  bool QuietMessage(const Message& m) const;
   // The receiver's side of ValidateMessage.
   ReceiverView View() const;
   void Send(Message m);
@@ -236,6 +252,7 @@ class RaftNode {
   // leaders: since the last check-quorum round).
   int election_elapsed_ = 0;
   int heartbeat_elapsed_ = 0;
+  bool quiesced_ = false;
   int randomized_election_timeout_ = 0;
   uint64_t rng_state_;
 

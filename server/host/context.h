@@ -30,6 +30,9 @@ struct HostOptions {
   std::chrono::milliseconds tick{50};
   int election_ticks = 10;
   int heartbeat_ticks = 2;
+  // Quiet idle groups (docs/decisions.md D13, server/host/quiescence.h): a caught-up group stops ticking and
+  // heartbeating; one liveness beat per member per heartbeat interval stands in for them.
+  bool quiesce_idle_groups = true;
   // How often each partition's retention (topic config retention_ms / retention_bytes) is enforced.
   std::chrono::milliseconds retention_interval{5000};
   // Key compaction (docs/operations.md "Compaction"): how often the loop looks for a compacted partition due for
@@ -96,9 +99,14 @@ struct HostContext {
   void ProposeMetadata(const internal::MetadataCommand& cmd, MetadataDone done) const;
   // A replica the leader heard from within an election timeout (the leader itself always counts). A follower that
   // died on an idle partition matches the commit index forever; it must still not count as in sync.
+  // A quiet group's leader hears nothing from its followers, and its ticks stop: the node's liveness beats
+  // (node_heard, server/host/quiescence.h) then say whether the replica's node is up.
   bool Heard(const raft::ReplicaProgress& p) const {
-    return p.id == options->node_id || p.ticks_since_heard <= options->election_ticks;
+    if (p.id == options->node_id) return true;
+    return p.ticks_since_heard <= options->election_ticks && (!node_heard || node_heard(p.id));
   }
+  // Whether a batch came from node `id` within an election timeout (set by the Host).
+  std::function<bool(raft::NodeId)> node_heard = nullptr;
 };
 
 }  // namespace brook::server

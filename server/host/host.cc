@@ -68,9 +68,11 @@ Host::Host(HostOptions options, storage::Store* store, Network* network, Clock* 
       moves_(&ctx_),
       admission_(&ctx_),
       leader_hints_(&ctx_),
+      quiescence_(&ctx_),
       loop_(clock, options_.tick,
             [this](std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Task>& tasks, bool tick,
                    Clock::TimePoint now) { Turn(inbox, tasks, tick, now); }) {
+  ctx_.node_heard = [this](raft::NodeId id) { return quiescence_.Alive(id, clock_->Now()); };
   cluster_view_ = std::make_shared<ClusterView>();
   member_seen_ = !options_.joined;
 }
@@ -146,6 +148,7 @@ void Host::Turn(std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Ta
                 Clock::TimePoint now) {
   disk_.Refresh(now);
   for (const auto& batch : inbox) {
+    quiescence_.Heard(batch.from_node(), now);
     for (const auto& gm : batch.messages()) Step(gm);
     if (leader_hints_.OnAnnouncement(batch, now)) ctx_.cluster_dirty = true;
     int reports = 0;
@@ -155,7 +158,7 @@ void Host::Turn(std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Ta
     }
   }
   for (auto& task : tasks) task();
-  if (tick) groups_.ForEach([](Group& g) { g.raft().Tick(); });
+  if (tick) quiescence_.Tick(now);
   if (group_commit_.Run()) loop_.Wake();
   topics_.CloseDeleted();
   FollowLeadership();
@@ -169,6 +172,7 @@ void Host::Turn(std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Ta
   moves_.Run(now);
   admission_.Run(now);
   leader_hints_.Announce(now);
+  quiescence_.Beat(now);
   members_.Register(now);
   if (ctx_.cluster_dirty || now >= next_publish_) {
     PublishCluster();

@@ -36,6 +36,7 @@
 #include "server/host/offsets.h"
 #include "server/host/produce.h"
 #include "server/host/producers.h"
+#include "server/host/quiescence.h"
 #include "server/host/stats.h"
 #include "server/host/topics.h"
 #include "server/host/views.h"
@@ -159,6 +160,7 @@ class Host {
   ReplicaMoves moves_;
   Admission admission_;
   LeaderHints leader_hints_;
+  Quiescence quiescence_;
   Clock::TimePoint next_publish_;
   Clock::TimePoint next_retention_;
   raft::Index metadata_commit_at_start_ = 0;

@@ -51,12 +51,16 @@ void Loop::Post(Task run, Task reject) {
 }
 
 void Loop::Deliver(internal::MessageBatch&& batch) {
+  // A liveness beat alone needs no turn of its own: the next tick's turn takes it (quiet idle groups would
+  // otherwise cost a turn over every group per beat).
+  const bool beat_only = batch.liveness_beat() && batch.messages_size() == 0 && batch.move_reports_size() == 0 &&
+                         !batch.leaders_announced();
   {
     std::lock_guard lock(mu_);
     if (stopping_) return;
     inbox_.push_back(std::move(batch));
   }
-  cv_.notify_one();
+  if (!beat_only) cv_.notify_one();
 }
 
 void Loop::Wake() {

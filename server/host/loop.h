@@ -44,7 +44,8 @@ class Loop {
   // Queues `run` for the next turn. If the loop is stopping or stopped, runs `reject` now instead (on this
   // thread); a queued task that the loop does not take before it stops gets `reject` too (on Stop's thread).
   void Post(Task run, Task reject);
-  // Queues a peer's batch for the next turn; dropped once stopping.
+  // Queues a peer's batch for the next turn; dropped once stopping. A batch that is only a liveness beat does
+  // not wake the loop: it waits for the next turn (at the latest, the next tick's).
   void Deliver(internal::MessageBatch&& batch);
   // Asks for another turn soon even if nothing arrives (a group still has ready work).
   void Wake();

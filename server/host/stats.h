@@ -23,6 +23,7 @@ struct GroupStats {
   raft::Index last_index = 0;
   raft::NodeId leader = 0;
   bool is_leader = false;
+  bool quiesced = false;  // quiet: idle and caught up, not ticking (server/host/quiescence.h)
   uint64_t high_watermark = 0;
   uint64_t log_start_offset = 0;
   uint64_t log_end_offset = 0;

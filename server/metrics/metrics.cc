@@ -337,7 +337,14 @@ void Metrics::ApplyGroupStats(const std::vector<GroupStats>& stats) {
   // Series of this sample that a later sample does not set again (a partition deleted or moved away, consumer
   // groups of a partition no longer led here) are removed, so stale values never linger.
   tracking_ = true;
-  uint64_t led = 0, leaderless = 0, under_replicated = 0;
+  if (disk_estimates_.size() > stats.size()) {  // some groups are gone: forget their estimates
+    std::map<uint64_t, DiskEstimate> kept;
+    for (const auto& g : stats) {
+      if (auto it = disk_estimates_.find(g.group); it != disk_estimates_.end()) kept.insert(*it);
+    }
+    disk_estimates_.swap(kept);
+  }
+  uint64_t led = 0, leaderless = 0, under_replicated = 0, quiet = 0;
   double elections = 0, won = 0, changes = 0;
   for (const auto& g : stats) {
     if (g.is_metadata) {
@@ -350,6 +357,7 @@ void Metrics::ApplyGroupStats(const std::vector<GroupStats>& stats) {
     }
     if (g.is_leader) ++led;
     if (g.leader == 0) ++leaderless;
+    if (g.quiesced) ++quiet;
     if (g.is_leader && g.under_replicated > 0) ++under_replicated;
     elections += static_cast<double>(g.counters.elections_started);
     won += static_cast<double>(g.counters.elections_won);
@@ -373,6 +381,8 @@ void Metrics::ApplyGroupStats(const std::vector<GroupStats>& stats) {
   GaugeOf("brook_partitions_under_replicated", "Led partitions with a voter behind the commit index", {})
       .Set(static_cast<double>(under_replicated));
   GaugeOf("brook_groups_hosted", "Raft groups hosted on this node", {}).Set(static_cast<double>(stats.size()));
+  GaugeOf("brook_groups_quiet", "Hosted partitions that are idle and caught up: not ticking or heartbeating", {})
+      .Set(static_cast<double>(quiet));
   SetTotal(CounterOf("brook_raft_node_elections_started_total", "Elections started on this node, all groups", {}),
            elections);
   SetTotal(CounterOf("brook_raft_node_elections_won_total", "Elections won on this node, all groups", {}), won);
@@ -419,7 +429,7 @@ void Metrics::ApplyPartitionStats(const GroupStats& g) {
           l)
       .Set(static_cast<double>(g.log_end_offset));
   GaugeOf("brook_partition_disk_bytes", "Bytes the partition occupies in storage (RocksDB estimate)", l)
-      .Set(static_cast<double>(store_->ApproximateGroupBytes(g.group)));
+      .Set(static_cast<double>(DiskBytes(g)));
   if (g.is_leader) {
     for (const auto& [group, offset] : g.group_offsets) {
       std::map<std::string, std::string> gl = l;
@@ -430,6 +440,17 @@ void Metrics::ApplyPartitionStats(const GroupStats& g) {
           .Set(static_cast<double>(g.high_watermark > offset ? g.high_watermark - offset : 0));
     }
   }
+}
+
+uint64_t Metrics::DiskBytes(const GroupStats& g) {
+  const auto now = std::chrono::steady_clock::now();
+  auto [it, fresh] = disk_estimates_.try_emplace(g.group);
+  DiskEstimate& e = it->second;
+  if (fresh || e.last_index != g.last_index || e.log_start != g.log_start_offset ||
+      now - e.at > std::chrono::seconds(30)) {
+    e = DiskEstimate{g.last_index, g.log_start_offset, store_->ApproximateGroupBytes(g.group), now};
+  }
+  return e.bytes;
 }
 
 void Metrics::RefreshProcess() {

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -75,6 +76,16 @@ class Metrics final : public HostMetrics {
   void ApplyGroupStats(const std::vector<GroupStats>& stats);
   // The per-partition series of one group (with --per_partition_metrics).
   void ApplyPartitionStats(const GroupStats& g);
+  // The partition's storage estimate, asked of RocksDB again only when its log changed or every 30 s: the estimate
+  // walks the memtables, too costly to repeat for thousands of idle partitions at every refresh.
+  uint64_t DiskBytes(const GroupStats& g);
+  struct DiskEstimate {
+    uint64_t last_index = 0;
+    uint64_t log_start = 0;
+    uint64_t bytes = 0;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::map<uint64_t, DiskEstimate> disk_estimates_;  // by group id; groups no longer hosted are dropped
   // Key compaction (compaction_metrics.cc): the node's instruments, and a compacted partition's counters (labels
   // topic, partition).
   void BuildCompactionMetrics(prometheus::Registry& registry);

@@ -83,6 +83,9 @@ ABSL_FLAG(int, tick_ms, 50, "Length of one Raft tick in milliseconds (10..1000).
 ABSL_FLAG(int, election_ticks, 10,
           "Ticks without a leader before a follower campaigns (randomized in [n, 2n)); >= 3 x heartbeat_ticks.");
 ABSL_FLAG(int, heartbeat_ticks, 2, "Ticks between leader heartbeats (>= 1).");
+ABSL_FLAG(bool, quiesce_idle_groups, true,
+          "Quiet idle groups: a partition with nothing to replicate stops ticking and heartbeating; one liveness "
+          "beat per member per heartbeat interval stands in for all of them (docs/decisions.md D13).");
 ABSL_FLAG(
     bool, per_partition_metrics, true,
     "Export per-partition series (labels topic, partition). Turn off for clusters with very many partitions.");
@@ -243,6 +246,7 @@ absl::StatusOr<brook::server::NodeConfig> ConfigFromFlags() {
   config.tick_ms = absl::GetFlag(FLAGS_tick_ms);
   config.election_ticks = absl::GetFlag(FLAGS_election_ticks);
   config.heartbeat_ticks = absl::GetFlag(FLAGS_heartbeat_ticks);
+  config.quiesce_idle_groups = absl::GetFlag(FLAGS_quiesce_idle_groups);
   config.per_partition_metrics = absl::GetFlag(FLAGS_per_partition_metrics);
   config.shutdown_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_shutdown_timeout_ms));
   config.retention_check_ms = absl::GetFlag(FLAGS_retention_check_ms);

@@ -263,7 +263,8 @@ class Transport::Receiver : public internal::NodeTransport::CallbackService {
         s.bytes_received.fetch_add(bytes, std::memory_order_relaxed);
         s.last_heard_ms.store(SteadyMs(), std::memory_order_relaxed);
       }
-      if (batch_.messages_size() > 0 || batch_.move_reports_size() > 0 || batch_.leaders_announced()) {
+      if (batch_.messages_size() > 0 || batch_.move_reports_size() > 0 || batch_.leaders_announced() ||
+          batch_.liveness_beat()) {
         transport_->deliver_(std::move(batch_));
       }
       batch_.Clear();

@@ -1,0 +1,53 @@
+#include "server/host/quiescence.h"
+
+namespace brook::server {
+
+void Quiescence::Tick(Clock::TimePoint now) {
+  if (!ctx_->options->quiesce_idle_groups) {
+    ctx_->groups->ForEach([](Group& g) { g.raft().Tick(); });
+    return;
+  }
+  size_t quiet = 0;
+  ctx_->groups->ForEach([&](Group& g) {
+    raft::RaftNode& r = g.raft();
+    if (r.quiesced()) {
+      if (r.role() == raft::Role::kLeader || Alive(r.leader(), now)) {
+        ++quiet;
+        return;
+      }
+      r.Unquiesce();  // the leader's node went silent: time out as if its heartbeats had stopped
+    }
+    r.Tick();
+    if (!r.CanQuiesce()) {
+      idle_.erase(g.id());
+      return;
+    }
+    if (++idle_[g.id()] < idle_ticks()) return;
+    idle_.erase(g.id());
+    r.Quiesce();
+    if (r.quiesced()) ++quiet;
+  });
+  quiet_ = quiet;
+}
+
+void Quiescence::Beat(Clock::TimePoint now) {
+  if (now < next_beat_) return;
+  next_beat_ = now + ctx_->options->tick * ctx_->options->heartbeat_ticks;
+  internal::MessageBatch beat;
+  beat.set_liveness_beat(true);
+  const raft::ConfState& members = ctx_->groups->metadata().raft().conf();  // every member, learners too
+  for (const auto* ids : {&members.voters, &members.learners}) {
+    for (raft::NodeId peer : *ids) {
+      if (peer != ctx_->self()) ctx_->network->Send(peer, beat);
+    }
+  }
+}
+
+bool Quiescence::Alive(uint64_t node, Clock::TimePoint now) const {
+  const Clock::Duration timeout = ctx_->options->tick * ctx_->options->election_ticks;
+  if (node == ctx_->self() || now - started_ < timeout) return true;
+  auto it = heard_.find(node);
+  return it != heard_.end() && now - it->second < timeout;
+}
+
+}  // namespace brook::server

@@ -1,0 +1,53 @@
+// Quiet idle groups (docs/decisions.md D13), the host's half; the Raft core's half is RaftNode::Quiesce.
+//
+// On every tick, instead of ticking every group: a leader that has been CanQuiesce for kIdleTicks ticks in a row
+// goes quiet (its followers follow on its last heartbeat); quiet groups are not ticked; a quiet follower whose
+// leader's node has not been heard from for an election timeout is woken, so it campaigns as if the leader had
+// stopped heartbeating. Any proposal or message wakes a group inside the core.
+//
+// Liveness stands in for the heartbeats of all quiet groups: every node sends each member one small batch per
+// heartbeat interval (MessageBatch.liveness_beat), and records when it last heard from each (any batch counts).
+//
+// Loop thread only. Cost per tick: one pass over the groups (a flag test for the quiet ones); per heartbeat
+// interval, one batch of a few bytes per member.
+#pragma once
+
+#include <map>
+
+#include "absl/container/flat_hash_map.h"
+#include "server/host/context.h"
+
+namespace brook::server {
+
+class Quiescence {
+ public:
+  explicit Quiescence(HostContext* ctx) : ctx_(ctx), started_(ctx->clock->Now()) {}
+
+  // A batch from `node` arrived.
+  void Heard(uint64_t node, Clock::TimePoint now) { heard_[node] = now; }
+  // A tick is due: ticks the groups that are awake, quiets the idle leaders, wakes quiet followers whose
+  // leader's node went silent. With quiescence off (HostOptions::quiesce_idle_groups), ticks every group.
+  void Tick(Clock::TimePoint now);
+  // Sends every member a liveness beat when a heartbeat interval has passed since the last one (whether or not
+  // quiescence is on: Alive answers from them).
+  void Beat(Clock::TimePoint now);
+  // Quiet groups right now (a gauge).
+  size_t quiet() const { return quiet_; }
+  // Whether `node` was heard from within an election timeout (this node always is; every node is during the
+  // first election timeout after start, before its first beat could arrive).
+  bool Alive(uint64_t node, Clock::TimePoint now) const;
+
+  // Ticks a leader must have been caught up before it goes quiet: two heartbeat intervals, so a burst of
+  // proposals with short pauses does not quiesce and wake the group every pause.
+  int idle_ticks() const { return 2 * ctx_->options->heartbeat_ticks; }
+
+ private:
+  HostContext* const ctx_;
+  std::map<uint64_t, Clock::TimePoint> heard_;
+  absl::flat_hash_map<uint64_t, int> idle_;  // leader group id -> consecutive ticks it could have quiesced
+  size_t quiet_ = 0;
+  Clock::TimePoint next_beat_{};
+  const Clock::TimePoint started_;
+};
+
+}  // namespace brook::server

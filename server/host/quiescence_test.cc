@@ -1,0 +1,96 @@
+// Quiet idle groups (docs/decisions.md D13) across hosts: an idle partition goes quiet on every replica, a produce
+// wakes it, and a quiet partition whose leader's node goes silent still elects a new leader.
+#include <algorithm>
+
+#include "gtest/gtest.h"
+#include "server/host/testing/test_cluster.h"
+
+namespace brook::server {
+namespace {
+
+using testing::TestCluster;
+
+// The stats of `topic`/0 on `node` (gathered on its loop, as the metrics are).
+GroupStats StatsOf(TestCluster& cluster, uint64_t node, const std::string& topic) {
+  std::vector<GroupStats> all;
+  bool got = false;
+  cluster.host(node).CollectStats([&](std::vector<GroupStats> s) {
+    all = std::move(s);
+    got = true;
+  });
+  EXPECT_TRUE(cluster.RunUntil([&] { return got; }));
+  for (auto& s : all) {
+    if (!s.is_metadata && s.topic == topic && s.partition == 0) return s;
+  }
+  ADD_FAILURE() << "n" << node << " hosts no " << topic << "/0";
+  return {};
+}
+
+bool AllQuiet(TestCluster& cluster, const std::string& topic) {
+  for (uint64_t n = 1; n <= 3; ++n) {
+    if (!StatsOf(cluster, n, topic).quiesced) return false;
+  }
+  return true;
+}
+
+TEST(Quiescence, IdlePartitionGoesQuietEverywhereAndAProduceWakesIt) {
+  TestCluster cluster(3);
+  ASSERT_TRUE(cluster.CreateTopic("q", 1, 3).ok());
+  const uint64_t leader = cluster.WaitForLeader("q", 0);
+  ASSERT_NE(leader, 0u);
+  ASSERT_TRUE(cluster.ProduceAndWait(leader, "q", 0, {"a"}).status.ok());
+  cluster.RunTicks(20);
+  ASSERT_TRUE(AllQuiet(cluster, "q"));
+  for (uint64_t n = 1; n <= 3; ++n) {
+    EXPECT_EQ(StatsOf(cluster, n, "q").high_watermark, 1u) << "n" << n << " learned the commit before going quiet";
+  }
+  // A produce to a quiet leader is taken, replicated and answered as ever; the group is awake meanwhile.
+  auto a = cluster.ProduceAndWait(leader, "q", 0, {"b"});
+  ASSERT_TRUE(a.status.ok()) << a.status.error_message();
+  EXPECT_EQ(a.response.base_offset(), 1u);
+  EXPECT_FALSE(StatsOf(cluster, leader, "q").quiesced);
+  cluster.RunTicks(20);
+  EXPECT_TRUE(AllQuiet(cluster, "q")) << "idle again: quiet again";
+  for (uint64_t n = 1; n <= 3; ++n) EXPECT_EQ(StatsOf(cluster, n, "q").high_watermark, 2u) << "n" << n;
+}
+
+TEST(Quiescence, AQuietPartitionElectsANewLeaderWhenItsLeadersNodeGoesSilent) {
+  TestCluster cluster(3);
+  ASSERT_TRUE(cluster.CreateTopic("q", 1, 3).ok());
+  const uint64_t old_leader = cluster.WaitForLeader("q", 0);
+  ASSERT_NE(old_leader, 0u);
+  cluster.RunTicks(20);
+  ASSERT_TRUE(AllQuiet(cluster, "q"));
+  const uint64_t old_term = StatsOf(cluster, old_leader, "q").term;
+  cluster.Isolate(old_leader);
+  // Nothing but the missing liveness beats tells the quiet followers: within an election timeout of silence
+  // (10 ticks) plus a randomized election timeout (10-20 ticks) one of them must lead.
+  uint64_t new_leader = 0;
+  for (int t = 0; t < 80 && new_leader == 0; t += 5) {
+    cluster.RunTicks(5);
+    for (uint64_t n = 1; n <= 3; ++n) {
+      if (n == old_leader) continue;
+      auto s = StatsOf(cluster, n, "q");
+      if (s.is_leader && s.term > old_term) new_leader = n;
+    }
+  }
+  ASSERT_NE(new_leader, 0u) << "no follower of the quiet partition took over";
+  auto a = cluster.ProduceAndWait(new_leader, "q", 0, {"after"});
+  EXPECT_TRUE(a.status.ok()) << a.status.error_message();
+  cluster.Heal();
+  cluster.RunTicks(40);
+  EXPECT_FALSE(StatsOf(cluster, old_leader, "q").is_leader) << "the old leader learned the new term";
+}
+
+TEST(Quiescence, TurnedOffEveryGroupKeepsTicking) {
+  HostOptions options;
+  options.quiesce_idle_groups = false;
+  TestCluster cluster(3, options);
+  ASSERT_TRUE(cluster.CreateTopic("q", 1, 3).ok());
+  ASSERT_NE(cluster.WaitForLeader("q", 0), 0u);
+  cluster.RunTicks(20);
+  for (uint64_t n = 1; n <= 3; ++n) EXPECT_FALSE(StatsOf(cluster, n, "q").quiesced) << "n" << n;
+}
+
+}  // namespace
+}  // namespace brook::server
