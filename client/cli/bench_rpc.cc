@@ -102,7 +102,15 @@ absl::StatusOr<client::NodeStubs*> LeaderStubs(Context& ctx, const std::string& 
     return existing.status();
   }
   if (auto ready = admin.WaitForLeaders(topic, ctx.timeout); !ready.ok()) return ready.status();
-  const std::string leader = ctx.connection->LeaderAddress(topic, partition);
+  // A leader just elected may not be in the metadata the connection cached yet (or its address not known):
+  // refresh until it is, within the command's timeout.
+  const auto deadline = Clock::now() + ctx.timeout;
+  std::string leader = ctx.connection->LeaderAddress(topic, partition);
+  while (leader.empty() && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    (void)ctx.connection->RefreshMetadata({topic}, deadline);
+    leader = ctx.connection->LeaderAddress(topic, partition);
+  }
   if (leader.empty()) return absl::UnavailableError(absl::StrCat("no leader known for ", topic, "/", partition));
   return ctx.connection->Stubs(leader);
 }
