@@ -53,6 +53,43 @@ TEST(Quiesce, NotWhileAFollowerLags) {
   EXPECT_FALSE(c.node(1).quiesced());
 }
 
+// The trap TiKV issue 19070 describes: a partition written while one replica is down must still be able to go
+// quiet, or every such partition ticks until the replica returns.
+TEST(Quiesce, WithAMemberDownTheRestGoQuietIfTheyAreAQuorumAndTheMemberCatchesUpOnReturn) {
+  Cluster c = Elected(3);
+  c.Partition({{1, 2}, {3}});
+  ASSERT_TRUE(c.node(1).Propose("x", 1).ok());
+  c.Stabilize();
+  const auto live = [](NodeId id) { return id != 3; };
+  EXPECT_FALSE(c.node(1).CanQuiesce()) << "n3 lags, and counts as live without a liveness answer";
+  EXPECT_FALSE(c.node(1).CanQuiesce([](NodeId id) { return id != 2; })) << "n3 lags and is live";
+  ASSERT_TRUE(c.node(1).CanQuiesce(live));
+  c.node(1).Quiesce(live);
+  c.Stabilize();
+  EXPECT_TRUE(c.node(1).quiesced());
+  EXPECT_TRUE(c.node(2).quiesced());
+  for (int t = 0; t < 100; ++t) c.Tick(1);
+  EXPECT_FALSE(c.node(1).HasReady()) << "a quiet leader sends nothing, even to the member it lacks";
+  // n3 comes back: its pre-vote (it heard no leader) wakes the group, and the leader's next heartbeat finds it
+  // behind and brings it up to date (the host wakes the leader sooner, when n3's node beats again).
+  c.Heal();
+  for (int t = 0; t < 100 && c.node(3).commit_index() < 2; ++t) {
+    for (NodeId id : {1, 2, 3}) c.Tick(id);
+    c.Stabilize();
+  }
+  EXPECT_EQ(c.node(3).commit_index(), 2u);
+  EXPECT_EQ(c.node(1).role(), Role::kLeader) << "pre-vote does not depose a live leader";
+  EXPECT_EQ(c.node(1).term(), 1u);
+}
+
+TEST(Quiesce, NotWhenTheLeaderItselfOrALiveMemberLacksTheLastEntry) {
+  Cluster c = Elected(3);
+  c.Partition({{1}, {2, 3}});
+  ASSERT_TRUE(c.node(1).Propose("x", 1).ok());
+  c.Stabilize();
+  EXPECT_FALSE(c.node(1).CanQuiesce([](NodeId id) { return id == 1; })) << "uncommitted: no quorum holds it";
+}
+
 TEST(Quiesce, ProposalWakesLeaderAndItsAppendWakesFollowers) {
   Cluster c = Elected(3);
   Quiet(c);

@@ -711,13 +711,14 @@ void RaftNode::BroadcastAppend() {
   }
 }
 
-void RaftNode::BroadcastHeartbeat() {
+void RaftNode::BroadcastHeartbeat(uint64_t context) {
   for (auto& [id, pr] : progress_) {
     if (id == id_) continue;
     Message m;
     m.type = MessageType::kHeartbeat;
     m.to = id;
     m.commit = std::min(pr.match, log_.committed());
+    m.context = context;
     Send(std::move(m));
   }
 }
@@ -1003,21 +1004,32 @@ bool RaftNode::AllCaughtUp() const {
 }
 
 bool RaftNode::CanQuiesce() const {
-  return !quiesced_ && AllCaughtUp() && lead_transferee_ == kNoNode && conf_.voters_outgoing.empty() &&
-         !HasUnappliedConfChange();
+  return CanQuiesce([](NodeId) { return true; });
+}
+
+bool RaftNode::CanQuiesce(const std::function<bool(NodeId)>& live) const {
+  if (quiesced_ || role_ != Role::kLeader || log_.committed() != log_.LastIndex() || lead_transferee_ != kNoNode ||
+      !conf_.voters_outgoing.empty() || HasUnappliedConfChange()) {
+    return false;
+  }
+  size_t caught_up_voters = 0;
+  for (const auto& [id, pr] : progress_) {
+    const bool caught_up = pr.match == log_.LastIndex();
+    if (!caught_up && (id == id_ || live(id))) return false;
+    if (caught_up && std::find(conf_.voters.begin(), conf_.voters.end(), id) != conf_.voters.end()) {
+      ++caught_up_voters;
+    }
+  }
+  return caught_up_voters >= conf_.voters.size() / 2 + 1;
 }
 
 void RaftNode::Quiesce() {
-  if (!CanQuiesce()) return;
-  for (auto& [id, pr] : progress_) {
-    if (id == id_) continue;
-    Message m;
-    m.type = MessageType::kHeartbeat;
-    m.to = id;
-    m.commit = std::min(pr.match, log_.committed());
-    m.context = kQuiesceHeartbeat;
-    Send(std::move(m));
-  }
+  Quiesce([](NodeId) { return true; });
+}
+
+void RaftNode::Quiesce(const std::function<bool(NodeId)>& live) {
+  if (!CanQuiesce(live)) return;
+  BroadcastHeartbeat(kQuiesceHeartbeat);
   quiesced_ = true;
 }
 

@@ -174,8 +174,13 @@ class RaftNode {
   // host may stop ticking the group until the next proposal or message (quiescence).
   bool AllCaughtUp() const;
   // Quiescence (docs/decisions.md D13): an idle group stops ticking and heartbeating.
-  // CanQuiesce: a leader whose group is AllCaughtUp, with no transfer or membership change under way.
+  // CanQuiesce: a leader whose group is AllCaughtUp, with no transfer or membership change under way. With
+  // `live`, a member whose node the host does not hear from (live(id) false) need not hold everything, as long as
+  // the voters that do, leader included, are a quorum: a partition written while one replica's node is down can
+  // still go quiet. The host must then wake the leader (Unquiesce) once it hears from a lagging member's node
+  // again, so that member is brought up to date (the member's own campaign would wake it too, later).
   bool CanQuiesce() const;
+  bool CanQuiesce(const std::function<bool(NodeId)>& live) const;
   // Leader, when CanQuiesce: sends every member a last heartbeat marked kQuiesceHeartbeat (carrying the commit
   // index) and goes quiet. A follower that gets it from its leader goes quiet too. Quiet, Tick does nothing. A
   // proposal, Campaign, TransferLeadership or any message wakes the node, except the ones quiet nodes exchange (a
@@ -183,6 +188,7 @@ class RaftNode {
   // after a message wakes too. The host must wake a quiet follower whose leader's node it stops hearing from
   // (Unquiesce): nothing else would make it campaign.
   void Quiesce();
+  void Quiesce(const std::function<bool(NodeId)>& live);
   // Wakes the node as if it had just heard from everyone: election and heartbeat clocks restart, and a leader
   // counts every member recently active (it heard nothing while quiet because nothing was sent).
   void Unquiesce();
@@ -217,7 +223,8 @@ class RaftNode {
   bool MaybeSendAppend(NodeId to, bool send_if_empty);
   void SendSnapshot(NodeId to, Progress& pr);
   void BroadcastAppend();
-  void BroadcastHeartbeat();
+  // One heartbeat to every member; `context` kQuiesceHeartbeat marks the last before the leader goes quiet.
+  void BroadcastHeartbeat(uint64_t context = 0);
   bool MaybeCommit();
   void AppendLeaderEntry(Entry e);
   void TickLeader();

@@ -46,6 +46,7 @@ class LogService final : public v1::Log::CallbackService {
     args.sequence = req->sequence();
     args.record_count = valid.record_count;
     if (req->has_expected_offset()) args.expected_offset = req->expected_offset();
+    args.plain = IsPlainProduce(*req);
     ctx_->host->Produce(std::move(args), EncodeRecordBatch(*req, valid.uncompressed_bytes),
                         [reactor, resp](grpc::Status s, v1::ProduceResponse r) {
                           if (s.ok()) *resp = std::move(r);

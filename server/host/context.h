@@ -33,6 +33,9 @@ struct HostOptions {
   // Quiet idle groups (docs/decisions.md D13, server/host/quiescence.h): a caught-up group stops ticking and
   // heartbeating; one liveness beat per member per heartbeat interval stands in for them.
   bool quiesce_idle_groups = true;
+  // Concurrent plain Produces to one partition in one loop turn share one Raft entry (docs/decisions.md A21,
+  // server/host/coalesce.h).
+  bool coalesce_produces = true;
   // How often each partition's retention (topic config retention_ms / retention_bytes) is enforced.
   std::chrono::milliseconds retention_interval{5000};
   // Key compaction (docs/operations.md "Compaction"): how often the loop looks for a compacted partition due for

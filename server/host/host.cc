@@ -158,6 +158,7 @@ void Host::Turn(std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Ta
     }
   }
   for (auto& task : tasks) task();
+  produce_.Flush();
   if (tick) quiescence_.Tick(now);
   if (group_commit_.Run()) loop_.Wake();
   topics_.CloseDeleted();

@@ -18,6 +18,14 @@ void ProduceHandler::Produce(ProduceArgs args, std::string entry_data, ProduceDo
   }
   if (auto s = ctx_->CheckLeaderReady(*g); !s.ok()) return done(s, {});
   if (auto s = ctx_->disk->CheckWrite(ctx_->self()); !s.ok()) return done(s, {});
+  if (args.plain && ctx_->options->coalesce_produces &&
+      ctx_->options->unsafe_break != UnsafeBreak::kAckBeforeCommit) {
+    auto full = coalescer_.Add(g->id(), std::move(entry_data), args.record_count, std::move(done));
+    if (full) ProposePending(*g, std::move(*full));
+    return;
+  }
+  // Everything proposed before this request goes first: a conditional append must see the true log end.
+  if (!coalescer_.empty()) ProposePending(*g, coalescer_.Take(g->id()));
   const PartitionMachine::ProduceKey key{args.producer_id, args.producer_epoch, args.sequence, args.record_count,
                                          EntryBodyCrc(entry_data)};
   if (AnswerKnown(*g, args, key, done)) return;
@@ -25,6 +33,30 @@ void ProduceHandler::Produce(ProduceArgs args, std::string entry_data, ProduceDo
     if (auto s = CheckExpectedOffset(*g, *args.expected_offset); !s.ok()) return done(s, {});
   }
   Propose(*g, key, std::move(entry_data), std::move(done));
+}
+
+void ProduceHandler::Flush() {
+  if (coalescer_.empty()) return;
+  for (auto& [id, batch] : coalescer_.TakeAll()) {
+    PartitionGroup* g = ctx_->groups->FindPartition(id);
+    if (g == nullptr) {
+      batch.Fail(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              absl::StrCat("partition group ", id, " stopped being hosted on this node")));
+      continue;
+    }
+    ProposePending(*g, std::move(batch));
+  }
+}
+
+void ProduceHandler::ProposePending(PartitionGroup& g, PendingBatch batch) {
+  if (batch.parts.empty()) return;
+  if (auto s = batch.Seal(); !s.ok()) {
+    return batch.Fail(grpc::Status(grpc::StatusCode::INTERNAL, std::string(s.message())));
+  }
+  const uint32_t records = batch.records;
+  const PartitionMachine::ProduceKey key{0, 0, 0, records, EntryBodyCrc(batch.data)};
+  std::string data = std::move(batch.data);
+  Propose(g, key, std::move(data), batch.FanOut());
 }
 
 v1::ProduceResponse ProduceHandler::Answer(const raft::RaftNode& raft, uint64_t base, uint32_t count, int64_t time,

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "brook/v1/log.pb.h"
+#include "server/host/coalesce.h"
 #include "server/host/context.h"
 
 namespace brook::server {
@@ -25,14 +26,25 @@ struct ProduceArgs {
   uint64_t sequence = 0;
   uint32_t record_count = 0;
   std::optional<uint64_t> expected_offset;
+  // Records only: no producer id, sequence, epoch, compression or expected offset. A plain Produce may share one
+  // Raft entry with the others of its turn (coalesce.h).
+  bool plain = false;
 };
-using ProduceDone = std::function<void(grpc::Status, v1::ProduceResponse)>;
+
+// Whether `req` is a plain Produce (ProduceArgs::plain).
+inline bool IsPlainProduce(const v1::ProduceRequest& req) {
+  return req.producer_id() == 0 && req.sequence() == 0 && req.producer_epoch() == 0 &&
+         req.compression() == v1::COMPRESSION_NONE && !req.has_expected_offset();
+}
 
 class ProduceHandler {
  public:
   explicit ProduceHandler(HostContext* ctx) : ctx_(ctx) {}
   // `entry_data` is EncodeRecordBatch(request). `done` runs once, on the loop thread.
   void Produce(ProduceArgs args, std::string entry_data, ProduceDone done);
+  // Proposes every partition's pending plain Produces, one entry per partition. The host calls it once per turn,
+  // after the turn's tasks.
+  void Flush();
 
  private:
   // The answer to a Produce whose batch is at (term, index) holding [base, base + count). The receipt counts the
@@ -45,8 +57,11 @@ class ProduceHandler {
   // The conditional append's check against the log end (the end of the last entry, applied or not).
   grpc::Status CheckExpectedOffset(PartitionGroup& g, uint64_t expected) const;
   void Propose(PartitionGroup& g, const PartitionMachine::ProduceKey& key, std::string data, ProduceDone done);
+  // Proposes a partition's pending plain Produces (if any) as one entry.
+  void ProposePending(PartitionGroup& g, PendingBatch batch);
 
   HostContext* const ctx_;
+  ProduceCoalescer coalescer_;
 };
 
 }  // namespace brook::server

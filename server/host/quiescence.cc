@@ -7,27 +7,32 @@ void Quiescence::Tick(Clock::TimePoint now) {
     ctx_->groups->ForEach([](Group& g) { g.raft().Tick(); });
     return;
   }
-  size_t quiet = 0;
+  const auto live = [&](raft::NodeId n) { return Alive(n, now); };
   ctx_->groups->ForEach([&](Group& g) {
     raft::RaftNode& r = g.raft();
     if (r.quiesced()) {
-      if (r.role() == raft::Role::kLeader || Alive(r.leader(), now)) {
-        ++quiet;
-        return;
-      }
-      r.Unquiesce();  // the leader's node went silent: time out as if its heartbeats had stopped
+      if (r.role() == raft::Role::kLeader ? !LaggardBack(g.id(), r, now) : Alive(r.leader(), now)) return;
+      r.Unquiesce();  // the leader's node went silent, or a lagging member's node is back
     }
+    if (!lagging_.empty()) lagging_.erase(g.id());
     r.Tick();
-    if (!r.CanQuiesce()) {
+    if (!r.CanQuiesce(live)) {
       idle_.erase(g.id());
       return;
     }
     if (++idle_[g.id()] < idle_ticks()) return;
     idle_.erase(g.id());
-    r.Quiesce();
-    if (r.quiesced()) ++quiet;
+    r.Quiesce(live);
+    if (r.quiesced() && !r.AllCaughtUp()) lagging_.insert(g.id());
   });
-  quiet_ = quiet;
+}
+
+bool Quiescence::LaggardBack(uint64_t group, const raft::RaftNode& r, Clock::TimePoint now) const {
+  if (!lagging_.contains(group)) return false;
+  for (const auto& p : r.progress()) {
+    if (p.match < r.last_index() && Alive(p.id, now)) return true;
+  }
+  return false;
 }
 
 void Quiescence::Beat(Clock::TimePoint now) {

@@ -1,9 +1,11 @@
 // Quiet idle groups (docs/decisions.md D13), the host's half; the Raft core's half is RaftNode::Quiesce.
 //
-// On every tick, instead of ticking every group: a leader that has been CanQuiesce for kIdleTicks ticks in a row
+// On every tick, instead of ticking every group: a leader that has been CanQuiesce for idle_ticks() ticks in a row
 // goes quiet (its followers follow on its last heartbeat); quiet groups are not ticked; a quiet follower whose
 // leader's node has not been heard from for an election timeout is woken, so it campaigns as if the leader had
-// stopped heartbeating. Any proposal or message wakes a group inside the core.
+// stopped heartbeating. Any proposal or message wakes a group inside the core. A member whose node is not heard
+// from (Alive) need not hold everything for the leader to go quiet, if the rest are a quorum; the leader is woken
+// once that node is heard from again, to bring the member up to date.
 //
 // Liveness stands in for the heartbeats of all quiet groups: every node sends each member one small batch per
 // heartbeat interval (MessageBatch.liveness_beat), and records when it last heard from each (any batch counts).
@@ -15,6 +17,7 @@
 #include <map>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "server/host/context.h"
 
 namespace brook::server {
@@ -31,8 +34,6 @@ class Quiescence {
   // Sends every member a liveness beat when a heartbeat interval has passed since the last one (whether or not
   // quiescence is on: Alive answers from them).
   void Beat(Clock::TimePoint now);
-  // Quiet groups right now (a gauge).
-  size_t quiet() const { return quiet_; }
   // Whether `node` was heard from within an election timeout (this node always is; every node is during the
   // first election timeout after start, before its first beat could arrive).
   bool Alive(uint64_t node, Clock::TimePoint now) const;
@@ -44,8 +45,12 @@ class Quiescence {
  private:
   HostContext* const ctx_;
   std::map<uint64_t, Clock::TimePoint> heard_;
+  // Whether the quiet leader of `group` has a member that lagged when it went quiet and whose node is heard
+  // from again (the leader must wake to bring it up to date).
+  bool LaggardBack(uint64_t group, const raft::RaftNode& r, Clock::TimePoint now) const;
+
   absl::flat_hash_map<uint64_t, int> idle_;  // leader group id -> consecutive ticks it could have quiesced
-  size_t quiet_ = 0;
+  absl::flat_hash_set<uint64_t> lagging_;    // quiet leader group ids with a member down when they went quiet
   Clock::TimePoint next_beat_{};
   const Clock::TimePoint started_;
 };

@@ -82,6 +82,31 @@ TEST(Quiescence, AQuietPartitionElectsANewLeaderWhenItsLeadersNodeGoesSilent) {
   EXPECT_FALSE(StatsOf(cluster, old_leader, "q").is_leader) << "the old leader learned the new term";
 }
 
+// The trap TiKV issue 19070 describes: a partition written while one replica's node is down still goes quiet (the
+// rest hold everything and are a quorum), and its leader wakes to bring that replica up to date as soon as the
+// node's liveness beats are heard again, before the replica's own election timeout would.
+TEST(Quiescence, APartitionWrittenWhileAReplicasNodeIsDownGoesQuietAndWakesWhenTheNodeReturns) {
+  TestCluster cluster(3);
+  ASSERT_TRUE(cluster.CreateTopic("q", 1, 3).ok());
+  const uint64_t leader = cluster.WaitForLeader("q", 0);
+  ASSERT_NE(leader, 0u);
+  const uint64_t down = leader == 3 ? 2 : 3;
+  const uint64_t other = 6 - leader - down;
+  cluster.Isolate(down);
+  ASSERT_TRUE(cluster.ProduceAndWait(leader, "q", 0, {"a"}).status.ok());
+  cluster.RunTicks(40);  // an election timeout of silence (10 ticks), then two idle heartbeat intervals
+  EXPECT_TRUE(StatsOf(cluster, leader, "q").quiesced) << "quiet with one replica's node down";
+  EXPECT_TRUE(StatsOf(cluster, other, "q").quiesced);
+  EXPECT_EQ(StatsOf(cluster, down, "q").high_watermark, 0u);
+  cluster.Heal();
+  int ticks = 0;
+  for (; ticks < 40 && StatsOf(cluster, down, "q").high_watermark < 1; ++ticks) cluster.RunTicks(1);
+  EXPECT_LE(ticks, 8) << "the returning node's beats wake the leader; an election timeout is 10-20 ticks";
+  cluster.RunTicks(20);
+  EXPECT_TRUE(AllQuiet(cluster, "q")) << "everyone holds everything: quiet again";
+  EXPECT_TRUE(StatsOf(cluster, leader, "q").is_leader) << "the returning replica deposed no one";
+}
+
 TEST(Quiescence, TurnedOffEveryGroupKeepsTicking) {
   HostOptions options;
   options.quiesce_idle_groups = false;

@@ -86,6 +86,9 @@ ABSL_FLAG(int, heartbeat_ticks, 2, "Ticks between leader heartbeats (>= 1).");
 ABSL_FLAG(bool, quiesce_idle_groups, true,
           "Quiet idle groups: a partition with nothing to replicate stops ticking and heartbeating; one liveness "
           "beat per member per heartbeat interval stands in for all of them (docs/decisions.md D13).");
+ABSL_FLAG(bool, coalesce_produces, true,
+          "Concurrent plain Produces (no producer id, compression or expected offset) to one partition in one "
+          "loop turn share one Raft entry; each still gets its own offsets and answer (docs/decisions.md A21).");
 ABSL_FLAG(
     bool, per_partition_metrics, true,
     "Export per-partition series (labels topic, partition). Turn off for clusters with very many partitions.");
@@ -247,6 +250,7 @@ absl::StatusOr<brook::server::NodeConfig> ConfigFromFlags() {
   config.election_ticks = absl::GetFlag(FLAGS_election_ticks);
   config.heartbeat_ticks = absl::GetFlag(FLAGS_heartbeat_ticks);
   config.quiesce_idle_groups = absl::GetFlag(FLAGS_quiesce_idle_groups);
+  config.coalesce_produces = absl::GetFlag(FLAGS_coalesce_produces);
   config.per_partition_metrics = absl::GetFlag(FLAGS_per_partition_metrics);
   config.shutdown_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_shutdown_timeout_ms));
   config.retention_check_ms = absl::GetFlag(FLAGS_retention_check_ms);

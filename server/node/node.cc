@@ -245,6 +245,7 @@ absl::Status Node::CreateHost() {
   hopts.election_ticks = config_.election_ticks;
   hopts.heartbeat_ticks = config_.heartbeat_ticks;
   hopts.quiesce_idle_groups = config_.quiesce_idle_groups;
+  hopts.coalesce_produces = config_.coalesce_produces;
   hopts.retention_interval = std::chrono::milliseconds(config_.retention_check_ms);
   hopts.leader_balance_interval = std::chrono::milliseconds(config_.leader_balance_interval_ms);
   hopts.move_bytes_per_sec = config_.move_max_bytes_per_sec;

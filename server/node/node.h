@@ -52,6 +52,7 @@ struct NodeConfig {
   int election_ticks = 10;
   int heartbeat_ticks = 2;
   bool quiesce_idle_groups = true;  // docs/decisions.md D13
+  bool coalesce_produces = true;    // docs/decisions.md A21
   bool per_partition_metrics = true;
   int retention_check_ms = 5000;
   int leader_balance_interval_ms = 10'000;

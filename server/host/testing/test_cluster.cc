@@ -193,6 +193,7 @@ std::shared_ptr<Answer<v1::ProduceResponse>> TestCluster::Post(
   req.set_producer_epoch(producer_epoch);
   req.set_sequence(sequence);
   for (const auto& r : records) *req.add_records() = r;
+  if (expected_offset) req.set_expected_offset(*expected_offset);
   ProduceArgs args;
   args.topic = topic;
   args.partition = partition;
@@ -201,6 +202,7 @@ std::shared_ptr<Answer<v1::ProduceResponse>> TestCluster::Post(
   args.sequence = sequence;
   args.record_count = static_cast<uint32_t>(records.size());
   args.expected_offset = expected_offset;
+  args.plain = IsPlainProduce(req);
   auto answer = std::make_shared<Answer<v1::ProduceResponse>>();
   host(node).Produce(std::move(args), EncodeRecordBatch(req), [answer](grpc::Status s, v1::ProduceResponse r) {
     ++answer->times;
