@@ -1035,6 +1035,7 @@ void RaftNode::Quiesce(const std::function<bool(NodeId)>& live) {
 
 void RaftNode::Unquiesce() {
   quiesced_ = false;
+  if (wake_hook_) wake_hook_();
   election_elapsed_ = 0;
   heartbeat_elapsed_ = 0;
   for (auto& [id, pr] : progress_) {

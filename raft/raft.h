@@ -192,6 +192,10 @@ class RaftNode {
   // Wakes the node as if it had just heard from everyone: election and heartbeat clocks restart, and a leader
   // counts every member recently active (it heard nothing while quiet because nothing was sent).
   void Unquiesce();
+  // Called by Unquiesce, whoever wakes the node: a host that leaves quiet groups out of its per-turn walks learns
+  // here that one needs them again. Every way a quiet node's state can change other than Step goes through
+  // Unquiesce (Propose, ProposeConfChange, TransferLeadership, Campaign), so the host need only watch Step itself.
+  void set_wake_hook(std::function<void()> hook) { wake_hook_ = std::move(hook); }
   bool quiesced() const { return quiesced_; }
   // Internal consistency (commit/applied/log bounds, leader's self-progress). Used by tests and the simulator.
   absl::Status CheckInvariants() const;
@@ -260,6 +264,7 @@ class RaftNode {
   int election_elapsed_ = 0;
   int heartbeat_elapsed_ = 0;
   bool quiesced_ = false;
+  std::function<void()> wake_hook_;
   int randomized_election_timeout_ = 0;
   uint64_t rng_state_;
 

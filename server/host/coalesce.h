@@ -36,12 +36,12 @@ using ProduceDone = std::function<void(grpc::Status, v1::ProduceResponse)>;
 // The requests of one partition waiting for the end of the turn, merged into one entry's data.
 struct PendingBatch {
   struct Part {
-    uint32_t start = 0;   // first record's position in the merged batch
-    uint32_t count = 0;   // records
-    size_t begin = 0;     // the part's body in `data`
-    size_t end = 0;       //
-    uint32_t crc = 0;     // the part's body CRC as the gRPC thread computed it
-    ProduceDone done;     //
+    uint32_t start = 0;  // first record's position in the merged batch
+    uint32_t count = 0;  // records
+    size_t begin = 0;    // the part's body in `data`
+    size_t end = 0;      //
+    uint32_t crc = 0;    // the part's body CRC as the gRPC thread computed it
+    ProduceDone done;    //
   };
   std::string data;  // the first request's entry data, each later request's body appended
   uint32_t records = 0;

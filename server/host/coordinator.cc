@@ -264,8 +264,10 @@ void GroupCoordinatorHandler::Propose(PartitionGroup& g, const internal::GroupCo
 void GroupCoordinatorHandler::ExpireMembers(Clock::TimePoint now) {
   if (now < next_expiry_check_) return;
   next_expiry_check_ = now + std::chrono::milliseconds(100);
-  for (auto& [id, g] : ctx_->groups->partitions()) {
-    if (g->topic() != kGroupsTopic || g->raft().role() != raft::Role::kLeader || !g->serving()) continue;
+  // Only __consumer_groups partitions hold members: look them up rather than walk every hosted partition.
+  for (uint32_t p = 0; p < Limits::kGroupCoordinatorPartitions; ++p) {
+    PartitionGroup* g = ctx_->groups->FindPartition(kGroupsTopic, p);
+    if (g == nullptr || g->raft().role() != raft::Role::kLeader || !g->serving()) continue;
     PartitionClocks& clocks = ClocksOf(*g);
     for (const auto& [name, group] : g->machine().coordinator().groups()) {
       for (const auto& [member_id, m] : group.members) {

@@ -69,6 +69,11 @@ absl::Status Group::Open(storage::Store* store, const GroupOptions& options, con
   return absl::OkStatus();
 }
 
+bool Group::Idle() const {
+  return raft_->quiesced() && !init_write_ && raft_->role() == last_role_ && raft_->leader() == last_leader_ &&
+         !raft_->HasReady();
+}
+
 std::optional<storage::GroupWrite> Group::TakeInitWrite() {
   auto out = std::move(init_write_);
   init_write_.reset();

@@ -89,6 +89,14 @@ class Group {
   // The leader's last index when it took office (its no-op): it serves proposals once applied >= barrier.
   raft::Index barrier() const { return barrier_; }
 
+  // ---- Sleep (docs/decisions.md A22) ------------------------------------------------------------------------
+  // The group may be left out of the loop's per-turn walks: its core is quiet with nothing ready, its initial
+  // write is done, its leadership is noted, and (partitions) no transfer waits on it.
+  virtual bool Idle() const;
+  // Set by the registry (GroupRegistry::SleepIdle, Wake).
+  bool asleep = false;
+  bool asleep_leading = false;  // counted among the groups this node leads while asleep
+
   // ---- The loop's turn --------------------------------------------------------------------------------------
   // The storage write that creates a new group's initial state, once.
   std::optional<storage::GroupWrite> TakeInitWrite();

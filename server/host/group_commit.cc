@@ -36,7 +36,7 @@ bool GroupCommit::Run() {
 bool GroupCommit::Collect(std::vector<Work>& work, std::vector<storage::GroupWrite>& writes) {
   const bool may_sync = ctx_->options->unsafe_break != UnsafeBreak::kSkipSync;
   bool sync = false;
-  ctx_->groups->ForEach([&](Group& g) {
+  ctx_->groups->ForEachAwake([&](Group& g) {
     if (auto init = g.TakeInitWrite()) {
       writes.push_back(std::move(*init));
       sync = may_sync;

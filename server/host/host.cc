@@ -179,6 +179,7 @@ void Host::Turn(std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Ta
     PublishCluster();
     next_publish_ = now + std::chrono::seconds(1);
   }
+  if (options_.quiesce_idle_groups) groups_.SleepIdle();
 }
 
 void Host::Step(const internal::GroupMessage& gm) {
@@ -186,6 +187,7 @@ void Host::Step(const internal::GroupMessage& gm) {
   if (g == nullptr) return;  // not (yet, or no longer) hosted here: Raft retries
   raft::Message m = FromProto(gm.message());
   if (!g->Accepts(m)) return;
+  groups_.Wake(*g);  // a quiet core answers some messages without waking (RaftNode::QuietMessage)
   if (ctx_.draining && m.type == raft::MessageType::kTimeoutNow) return;  // stopping: take no leadership back
   if (disk_.critical() && m.type == raft::MessageType::kAppend && !m.entries.empty() &&
       g->id() != kMetadataGroupId) {
@@ -223,14 +225,15 @@ bool Host::IsClusterNode(raft::NodeId id) const {
 }
 
 void Host::FollowLeadership() {
-  int led = 0;
-  groups_.ForEach([&](Group& g) {
+  // Sleeping groups' leadership cannot change: they are counted as they fell asleep.
+  size_t led = groups_.asleep_leading();
+  groups_.ForEachAwake([&](Group& g) {
     g.NoteLeadership();
     // Only groups whose leadership could move (another voter exists) count: shutdown waits for these.
     if (g.was_leader() && g.raft().conf().voters.size() > 1) ++led;
+    if (g.id() != kMetadataGroupId) maintenance_.CheckTransfers(static_cast<PartitionGroup&>(g));
   });
-  for (auto& [id, g] : groups_.partitions()) maintenance_.CheckTransfers(*g);
-  led_groups_.store(led, std::memory_order_relaxed);
+  led_groups_.store(static_cast<int>(led), std::memory_order_relaxed);
   const MetadataGroup& meta = groups_.metadata();
   if (meta.raft().leader() != cluster_view_->controller || meta.raft().term() != cluster_view_->controller_term) {
     ctx_.cluster_dirty = true;

@@ -17,6 +17,17 @@ bool SameSet(const A& a, const B& b) {
   return std::set<uint64_t>(a.begin(), a.end()) == std::set<uint64_t>(b.begin(), b.end());
 }
 
+// The group's members are exactly `replicas`, all voters: no move step can be due.
+bool Settled(const raft::ConfState& conf, const google::protobuf::RepeatedField<uint64_t>& replicas) {
+  if (!conf.learners.empty() || !conf.voters_outgoing.empty() ||
+      conf.voters.size() != static_cast<size_t>(replicas.size()))
+    return false;
+  for (uint64_t r : replicas) {
+    if (std::find(conf.voters.begin(), conf.voters.end(), r) == conf.voters.end()) return false;
+  }
+  return true;
+}
+
 std::vector<raft::NodeId> Ids(const google::protobuf::RepeatedField<uint64_t>& f) {
   return std::vector<raft::NodeId>(f.begin(), f.end());
 }
@@ -238,13 +249,15 @@ void ReplicaMoves::Run(Clock::TimePoint now) {
   const internal::MetadataState& meta = ctx_->groups->metadata().machine().state();
   const raft::NodeId controller = ctx_->groups->metadata().raft().leader();
   internal::MessageBatch batch;
-  for (auto& [id, g] : ctx_->groups->partitions()) {
-    if (g->raft().role() != raft::Role::kLeader || !g->serving()) continue;
-    const internal::PartitionAssignment* p = AssignmentOf(meta, *g);
-    if (p == nullptr || p->replicas().empty()) continue;
-    const bool running = p->target_replicas_size() > 0;
-    Step(*g, Ids(running ? p->target_replicas() : p->replicas()));
-    if (running && report && controller != 0) *batch.add_move_reports() = Report(*g, *p);
+  const raft::Index meta_applied = ctx_->groups->metadata().applied();
+  const bool all = report || meta_applied != looked_meta_applied_;
+  looked_meta_applied_ = meta_applied;
+  if (all) {
+    for (auto& [id, g] : ctx_->groups->partitions()) Look(*g, meta, controller, report, batch);
+  } else {
+    ctx_->groups->ForEachAwake([&](Group& g) {
+      if (g.id() != kMetadataGroupId) Look(static_cast<PartitionGroup&>(g), meta, controller, report, batch);
+    });
   }
   if (ctx_->groups->metadata().raft().role() == raft::Role::kLeader) RemoveDrained();
   if (ctx_->metrics != nullptr && report) {
@@ -262,6 +275,17 @@ void ReplicaMoves::Run(Clock::TimePoint now) {
   } else {
     ctx_->network->Send(controller, std::move(batch));
   }
+}
+
+void ReplicaMoves::Look(PartitionGroup& g, const internal::MetadataState& meta, raft::NodeId controller,
+                        bool report, internal::MessageBatch& batch) {
+  if (g.raft().role() != raft::Role::kLeader || !g.serving()) return;
+  const internal::PartitionAssignment* p = AssignmentOf(meta, g);
+  if (p == nullptr || p->replicas().empty()) return;
+  const bool running = p->target_replicas_size() > 0;
+  if (!running && Settled(g.raft().conf(), p->replicas())) return;  // nothing to do: the common case
+  Step(g, Ids(running ? p->target_replicas() : p->replicas()));
+  if (running && report && controller != 0) *batch.add_move_reports() = Report(g, *p);
 }
 
 void ReplicaMoves::Step(PartitionGroup& g, const std::vector<raft::NodeId>& desired) {

@@ -61,6 +61,9 @@ class ReplicaMoves {
   grpc::Status PlanOff(const internal::TopicRecord& t, const internal::PartitionAssignment& p, raft::NodeId node,
                        raft::NodeId replacement, std::map<raft::NodeId, int>& load,
                        v1::MoveReplicasResponse* out) const;
+  // One partition's look: if led and served here, its next move step, and its move report when one is running.
+  void Look(PartitionGroup& g, const internal::MetadataState& meta, raft::NodeId controller, bool report,
+            internal::MessageBatch& batch);
   // The next membership change of `g` (led and served here) toward `desired`.
   void Step(PartitionGroup& g, const std::vector<raft::NodeId>& desired);
   internal::MoveReport Report(PartitionGroup& g, const internal::PartitionAssignment& p);
@@ -78,6 +81,9 @@ class ReplicaMoves {
   HostContext* const ctx_;
   Clock::TimePoint next_step_{};
   Clock::TimePoint next_report_{};
+  // Sleeping partitions (GroupRegistry::SleepIdle) are looked at only when the metadata changed since the last
+  // full look, or once per kReportInterval: nothing else can make a step due on one.
+  raft::Index looked_meta_applied_ = 0;
   std::map<raft::GroupId, Reported> reports_;  // controller: the last report per moving partition
   std::set<raft::GroupId> completing_;         // controller: CompleteMove proposed, not yet applied
   std::set<raft::NodeId> cancelling_;          // controller: CancelDecommission proposed, not yet applied

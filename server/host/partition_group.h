@@ -37,6 +37,7 @@ class PartitionGroup final : public MachineGroup<PartitionMachine> {
   int64_t last_append_time() const { return last_append_time_; }
   void set_last_append_time(int64_t ms) { last_append_time_ = ms; }
   std::vector<Transfer>& transfers() { return transfers_; }
+  bool Idle() const override { return transfers_.empty() && Group::Idle(); }
 
   // Where key compaction stands on this replica (server/host/maintenance.h); forgotten on restart, when the first
   // pass starts over from the log start.

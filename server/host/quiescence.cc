@@ -8,7 +8,8 @@ void Quiescence::Tick(Clock::TimePoint now) {
     return;
   }
   const auto live = [&](raft::NodeId n) { return Alive(n, now); };
-  ctx_->groups->ForEach([&](Group& g) {
+  WakeSleepers(now);
+  ctx_->groups->ForEachAwake([&](Group& g) {
     raft::RaftNode& r = g.raft();
     if (r.quiesced()) {
       if (r.role() == raft::Role::kLeader ? !LaggardBack(g.id(), r, now) : Alive(r.leader(), now)) return;
@@ -24,6 +25,39 @@ void Quiescence::Tick(Clock::TimePoint now) {
     idle_.erase(g.id());
     r.Quiesce(live);
     if (r.quiesced() && !r.AllCaughtUp()) lagging_.insert(g.id());
+  });
+}
+
+void Quiescence::WakeSleepers(Clock::TimePoint now) {
+  // Quiet leaders whose lagging member's node is back.
+  for (auto it = lagging_.begin(); it != lagging_.end();) {
+    Group* g = ctx_->groups->Find(*it);
+    if (g == nullptr || !g->raft().quiesced()) {
+      lagging_.erase(it++);
+      continue;
+    }
+    if (g->asleep && LaggardBack(g->id(), g->raft(), now)) g->raft().Unquiesce();  // wakes it
+    ++it;
+  }
+  // Quiet followers whose leader's node fell silent: looked for when a node turns silent, and once per election
+  // timeout while any is (a sleeping group is not walked otherwise).
+  std::set<uint64_t> silent;
+  const raft::ConfState& members = ctx_->groups->metadata().raft().conf();
+  for (const auto* ids : {&members.voters, &members.learners}) {
+    for (raft::NodeId n : *ids) {
+      if (!Alive(n, now)) silent.insert(n);
+    }
+  }
+  if (silent.empty()) {
+    silent_.clear();
+    return;
+  }
+  if (silent == silent_ && now < next_sweep_) return;
+  silent_ = std::move(silent);
+  next_sweep_ = now + ctx_->options->tick * ctx_->options->election_ticks;
+  ctx_->groups->ForEach([&](Group& g) {
+    raft::RaftNode& r = g.raft();
+    if (g.asleep && r.quiesced() && r.role() != raft::Role::kLeader && silent_.contains(r.leader())) r.Unquiesce();
   });
 }
 

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -48,9 +49,14 @@ class Quiescence {
   // Whether the quiet leader of `group` has a member that lagged when it went quiet and whose node is heard
   // from again (the leader must wake to bring it up to date).
   bool LaggardBack(uint64_t group, const raft::RaftNode& r, Clock::TimePoint now) const;
+  // Wakes the sleeping groups that must act (GroupRegistry::ForEachAwake leaves them out): quiet leaders whose
+  // lagging member's node is back, quiet followers whose leader's node fell silent.
+  void WakeSleepers(Clock::TimePoint now);
 
   absl::flat_hash_map<uint64_t, int> idle_;  // leader group id -> consecutive ticks it could have quiesced
   absl::flat_hash_set<uint64_t> lagging_;    // quiet leader group ids with a member down when they went quiet
+  std::set<uint64_t> silent_;                // member nodes not heard from, as of the last sweep
+  Clock::TimePoint next_sweep_{};
   Clock::TimePoint next_beat_{};
   const Clock::TimePoint started_;
 };

@@ -26,11 +26,19 @@ GroupStats StatsOf(TestCluster& cluster, uint64_t node, const std::string& topic
   return {};
 }
 
-bool AllQuiet(TestCluster& cluster, const std::string& topic) {
+// Whether `flag` (quiesced, asleep) holds for `topic`/0 on every node.
+bool AllOf(TestCluster& cluster, const std::string& topic, bool GroupStats::*flag) {
   for (uint64_t n = 1; n <= 3; ++n) {
-    if (!StatsOf(cluster, n, topic).quiesced) return false;
+    if (!(StatsOf(cluster, n, topic).*flag)) return false;
   }
   return true;
+}
+
+bool AllQuiet(TestCluster& cluster, const std::string& topic) {
+  return AllOf(cluster, topic, &GroupStats::quiesced);
+}
+bool AllAsleep(TestCluster& cluster, const std::string& topic) {
+  return AllOf(cluster, topic, &GroupStats::asleep);
 }
 
 TEST(Quiescence, IdlePartitionGoesQuietEverywhereAndAProduceWakesIt) {
@@ -52,6 +60,43 @@ TEST(Quiescence, IdlePartitionGoesQuietEverywhereAndAProduceWakesIt) {
   cluster.RunTicks(20);
   EXPECT_TRUE(AllQuiet(cluster, "q")) << "idle again: quiet again";
   for (uint64_t n = 1; n <= 3; ++n) EXPECT_EQ(StatsOf(cluster, n, "q").high_watermark, 2u) << "n" << n;
+}
+
+// Quiet groups sleep (docs/decisions.md A22): the loop's per-turn walks leave them out, and whatever needs one
+// wakes it: a produce (the core's wake hook), a message (the host's Step), a leadership transfer.
+TEST(Quiescence, IdleGroupsSleepAndWakeForAProduceOrATransferAtOnce) {
+  TestCluster cluster(3);
+  ASSERT_TRUE(cluster.CreateTopic("q", 1, 3).ok());
+  const uint64_t leader = cluster.WaitForLeader("q", 0);
+  ASSERT_NE(leader, 0u);
+  cluster.RunTicks(20);
+  ASSERT_TRUE(AllAsleep(cluster, "q"));
+  const auto before = cluster.clock().Now();
+  auto a = cluster.ProduceAndWait(leader, "q", 0, {"a"});
+  ASSERT_TRUE(a.status.ok()) << a.status.error_message();
+  EXPECT_LT(cluster.clock().Now() - before, 5 * cluster.options().tick)
+      << "woken at the proposal, not by a timeout";
+  cluster.RunTicks(20);
+  ASSERT_TRUE(AllAsleep(cluster, "q")) << "idle again: asleep again";
+  for (uint64_t n = 1; n <= 3; ++n) EXPECT_EQ(StatsOf(cluster, n, "q").high_watermark, 1u) << "n" << n;
+
+  const uint64_t target = leader == 1 ? 2 : 1;
+  auto moved = cluster.Call<v1::TransferLeadershipResponse>(
+      [&](Host& h, std::function<void(grpc::Status, v1::TransferLeadershipResponse)> done) {
+        v1::TransferLeadershipRequest req;
+        req.set_topic("q");
+        req.set_partition(0);
+        req.set_target_node_id(target);
+        h.TransferLeadership(req, std::move(done));
+      },
+      leader);
+  ASSERT_TRUE(moved.status.ok()) << moved.status.error_message();
+  EXPECT_EQ(moved.response.leader_id(), target);
+  ASSERT_EQ(cluster.WaitForLeader("q", 0), target);
+  auto b = cluster.ProduceAndWait(target, "q", 0, {"b"});
+  EXPECT_TRUE(b.status.ok()) << b.status.error_message();
+  cluster.RunTicks(20);
+  EXPECT_TRUE(AllAsleep(cluster, "q"));
 }
 
 TEST(Quiescence, AQuietPartitionElectsANewLeaderWhenItsLeadersNodeGoesSilent) {

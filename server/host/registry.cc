@@ -1,5 +1,7 @@
 #include "server/host/registry.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "server/common/errors.h"
 #include "server/common/log.h"
@@ -15,6 +17,7 @@ absl::Status GroupRegistry::OpenMetadata(const raft::ConfState& bootstrap) {
       RetryLater(grpc::StatusCode::UNAVAILABLE, "leadership changed before the change committed; retry", 100));
   if (auto s = group->Open(store_, options_, bootstrap); !s.ok()) return s;
   metadata_ = std::move(group);
+  Track(*metadata_);
   return absl::OkStatus();
 }
 
@@ -31,6 +34,7 @@ absl::StatusOr<PartitionGroup*> GroupRegistry::OpenPartition(const internal::Top
   });
   PartitionGroup* out = group.get();
   partitions_[id] = std::move(group);
+  Track(*out);
   out->Publish();
   return out;
 }
@@ -49,6 +53,7 @@ void GroupRegistry::ClosePartition(raft::GroupId id, bool drop_data, bool moved)
     g.FailTransfers(grpc::Status(grpc::StatusCode::NOT_FOUND, "topic was deleted"));
     g.view()->MarkDeleted();
   }
+  Untrack(g);
   partitions_.erase(it);
   if (drop_data) {
     if (auto s = store_->DropGroup(id); !s.ok()) {
@@ -72,6 +77,56 @@ PartitionGroup* GroupRegistry::FindPartition(const std::string& topic, uint32_t 
   auto t = topics.find(topic);
   if (t == topics.end() || partition >= static_cast<uint32_t>(t->second.partitions_size())) return nullptr;
   return FindPartition(t->second.partitions(static_cast<int>(partition)).group_id());
+}
+
+namespace {
+
+bool ById(const Group* a, const Group* b) { return a->id() < b->id(); }
+
+}  // namespace
+
+void GroupRegistry::Track(Group& g) {
+  g.raft().set_wake_hook([this, &g] { Wake(g); });
+  g.asleep = true;  // joins awake_ through woken_, in id order
+  ++asleep_;
+  Wake(g);
+}
+
+void GroupRegistry::Untrack(Group& g) {
+  g.raft().set_wake_hook(nullptr);
+  std::erase(awake_, &g);
+  std::erase(woken_, &g);
+  if (g.asleep) --asleep_;
+  if (g.asleep_leading) --asleep_leading_;
+}
+
+void GroupRegistry::Wake(Group& g) {
+  if (!g.asleep) return;
+  g.asleep = false;
+  --asleep_;
+  if (g.asleep_leading) {
+    g.asleep_leading = false;
+    --asleep_leading_;
+  }
+  woken_.push_back(&g);
+}
+
+void GroupRegistry::MergeWoken() {
+  if (woken_.empty()) return;
+  for (Group* g : woken_) awake_.insert(std::lower_bound(awake_.begin(), awake_.end(), g, ById), g);
+  woken_.clear();
+}
+
+void GroupRegistry::SleepIdle() {
+  MergeWoken();
+  std::erase_if(awake_, [this](Group* g) {
+    if (!g->Idle()) return false;
+    g->asleep = true;
+    ++asleep_;
+    g->asleep_leading = g->was_leader() && g->raft().conf().voters.size() > 1;
+    if (g->asleep_leading) ++asleep_leading_;
+    return true;
+  });
 }
 
 }  // namespace brook::server

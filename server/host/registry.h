@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "brook/internal/state.pb.h"
@@ -53,6 +54,27 @@ class GroupRegistry {
     for (auto& [id, g] : partitions_) fn(static_cast<Group&>(*g));
   }
 
+  // ---- Sleep (docs/decisions.md A22) ------------------------------------------------------------------------
+  // The loop's per-turn walks (ticks, Ready collection, leadership) visit only the groups awake: an idle quiet
+  // group (Group::Idle) is put to sleep at the end of a turn and woken by a message to it (the host's Step calls
+  // Wake) or by its core waking (RaftNode::set_wake_hook, set for every group opened here). So the idle cost of a
+  // turn follows the busy groups, not all of them.
+  //
+  // Calls fn(Group&) for every group awake, in the order of ForEach. fn may wake groups (they join the next walk)
+  // but must not open or close any.
+  template <typename Fn>
+  void ForEachAwake(Fn&& fn) {
+    MergeWoken();
+    for (Group* g : awake_) fn(*g);
+  }
+  // Puts the awake groups that are Idle to sleep. Call at the end of a turn.
+  void SleepIdle();
+  // Wakes a sleeping group (no-op if awake).
+  void Wake(Group& g);
+  size_t asleep() const { return asleep_; }
+  // Sleeping groups this node led when they fell asleep (a sleeping group's leadership cannot change).
+  size_t asleep_leading() const { return asleep_leading_; }
+
   void set_metrics(HostMetrics* metrics) { metrics_ = metrics; }
 
  private:
@@ -62,6 +84,15 @@ class GroupRegistry {
   HostMetrics* metrics_ = nullptr;
   std::unique_ptr<MetadataGroup> metadata_;
   std::map<raft::GroupId, std::unique_ptr<PartitionGroup>> partitions_;
+
+  // Adds a new group to the awake ones and sets its core's wake hook.
+  void Track(Group& g);
+  void Untrack(Group& g);
+  void MergeWoken();
+  std::vector<Group*> awake_;  // by id (the metadata group, id 0, first)
+  std::vector<Group*> woken_;  // woken since the last walk, not yet in awake_
+  size_t asleep_ = 0;
+  size_t asleep_leading_ = 0;
 };
 
 }  // namespace brook::server

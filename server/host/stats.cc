@@ -20,6 +20,7 @@ GroupStats StatsOf(const HostContext& ctx, const Group& g) {
   s.leader = g.raft().leader();
   s.is_leader = g.raft().role() == raft::Role::kLeader;
   s.quiesced = g.raft().quiesced();
+  s.asleep = g.asleep;
   s.replicas = static_cast<uint32_t>(g.raft().conf().voters.size());
   auto bounds = ctx.store->Bounds(g.id());
   s.log_start_offset = bounds.log_start_offset;

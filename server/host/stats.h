@@ -24,6 +24,7 @@ struct GroupStats {
   raft::NodeId leader = 0;
   bool is_leader = false;
   bool quiesced = false;  // quiet: idle and caught up, not ticking (server/host/quiescence.h)
+  bool asleep = false;    // quiet and left out of the loop's per-turn walks (GroupRegistry::SleepIdle)
   uint64_t high_watermark = 0;
   uint64_t log_start_offset = 0;
   uint64_t log_end_offset = 0;
