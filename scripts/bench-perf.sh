@@ -15,7 +15,8 @@
 #   read                      reading back what batch-3p wrote (`brook bench consume`)
 #   idle                      IDLE_PARTITIONS idle partitions (topics of 1,000 at most): the servers' CPU over
 #                             IDLE_SECONDS once settled, and the RSS each idle partition adds
-# Knobs: STEP_SECONDS (10), RPC_RATE (4000), IDLE_PARTITIONS (3000), IDLE_SECONDS (20), BROOK_CLI, BUILD (build).
+# Knobs: STEP_SECONDS (10), RPC_RATE (4000), IDLE_PARTITIONS (3000), IDLE_SECONDS (20), BROOK_CLI, BUILD (build),
+# BROOKD_FLAGS (extra flags for every node of both binaries, e.g. "--per_partition_metrics=false").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -91,7 +92,8 @@ idle() {
 run_binary() { # run_binary LABEL PATH
   local label=$1 data="$DIR/$1-$2"
   BROOKD=$3
-  start_cluster "$data"
+  # shellcheck disable=SC2086 # BROOKD_FLAGS is a list of flags
+  start_cluster "$data" ${BROOKD_FLAGS:-}
   wanted rpc-1 && step "$label" rpc-1 bench rpc --topic=rpc1 --inflight=1 --seconds="$STEP"
   wanted rpc-256 && step "$label" rpc-256 bench rpc --topic=rpc1 --inflight=256 --seconds="$STEP"
   wanted rpc-1024 && step "$label" rpc-1024 bench rpc --topic=rpc1 --inflight=1024 --seconds="$STEP"
