@@ -175,7 +175,10 @@ void Host::Turn(std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Ta
   leader_hints_.Announce(now);
   quiescence_.Beat(now);
   members_.Register(now);
-  if (ctx_.cluster_dirty || now >= next_publish_) {
+  // Metadata entries and leadership changes mark the view dirty; a conf change of the metadata group moves its
+  // applied index; announced hints expire (kTtl), so a view holding any is rebuilt once a second.
+  if (ctx_.cluster_dirty || groups_.metadata().applied() != published_applied_ ||
+      (leader_hints_.any() && now >= next_publish_)) {
     PublishCluster();
     next_publish_ = now + std::chrono::seconds(1);
   }
@@ -277,6 +280,7 @@ void Host::PublishCluster() {
     cluster_view_ = std::move(view);
   }
   ctx_.cluster_dirty = false;
+  published_applied_ = meta.applied();
 }
 
 // ---- Operations: each posts one call of a handler -------------------------------------------------------------
@@ -396,8 +400,9 @@ void Host::TransferAllLeadership() {
   Post([this] { maintenance_.TransferAllLeadership(); }, [](const grpc::Status&) {});
 }
 
-void Host::CollectStats(std::function<void(std::vector<GroupStats>)> done) {
-  Post([this, done] { done(server::CollectStats(ctx_)); }, [](const grpc::Status&) {});
+void Host::CollectStats(bool per_partition, std::function<void(StatsSample)> done) {
+  Post([this, per_partition, done] { done(server::CollectStats(ctx_, per_partition)); },
+       [](const grpc::Status&) {});
 }
 
 }  // namespace brook::server

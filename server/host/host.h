@@ -121,8 +121,9 @@ class Host {
   // Move reports a peer's batch may carry (more are ignored: a real batch carries one per moving partition the
   // peer leads, sent once a second).
   static constexpr int kMaxReportsPerBatch = 1024;
-  // Gathers every group's stats on the loop thread and hands them to `done` there. Not called once stopping.
-  void CollectStats(std::function<void(std::vector<GroupStats>)> done);
+  // Samples every group's stats on the loop thread (server/host/stats.h) and hands them to `done` there. Not
+  // called once stopping.
+  void CollectStats(bool per_partition, std::function<void(StatsSample)> done);
 
  private:
   absl::Status Load();
@@ -162,6 +163,7 @@ class Host {
   LeaderHints leader_hints_;
   Quiescence quiescence_;
   Clock::TimePoint next_publish_;
+  raft::Index published_applied_ = 0;  // the metadata group's applied index the published view was built at
   Clock::TimePoint next_retention_;
   raft::Index metadata_commit_at_start_ = 0;
   bool removed_ = false;

@@ -421,7 +421,7 @@ TEST_F(HostTest, OperationsAfterStopFailFastWithUnavailable) {
   fetch.set_topic("orders");
   host.FetchOffsets(fetch, [&](grpc::Status s, v1::FetchOffsetsResponse) { record(s); });
   bool stats_called = false;
-  host.CollectStats([&](std::vector<GroupStats>) { stats_called = true; });
+  host.CollectStats(true, [&](StatsSample) { stats_called = true; });
   ASSERT_EQ(answers.size(), 7u) << "every call is answered before it returns";
   for (const auto& s : answers) {
     EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();

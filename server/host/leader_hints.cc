@@ -1,5 +1,7 @@
 #include "server/host/leader_hints.h"
 
+#include <algorithm>
+
 #include "server/common/limits.h"
 
 namespace brook::server {
@@ -20,16 +22,34 @@ bool LeaderHints::OnAnnouncement(const internal::MessageBatch& batch, Clock::Tim
 void LeaderHints::Announce(Clock::TimePoint now) {
   if (now < next_) return;
   next_ = now + kInterval;
-  internal::MessageBatch batch;
-  batch.set_leaders_announced(true);
+  // Announcements of a member gone silent expire: forget them, and rebuild the view without them.
+  if (std::erase_if(by_node_,
+                    [&](const auto& n) { return now - n.second.at > kTtl && !n.second.groups.empty(); }) > 0) {
+    ctx_->cluster_dirty = true;
+  }
+  // One batch per peer, naming only the led groups that peer holds no vote in: a voter learns its leader from the
+  // group's own messages, so with as many nodes as replicas every announcement is empty.
+  std::map<raft::NodeId, internal::MessageBatch> batches;
+  const raft::ConfState& members = ctx_->groups->metadata().raft().conf();  // every member, learners too
+  for (const auto* ids : {&members.voters, &members.learners}) {
+    for (raft::NodeId peer : *ids) {
+      if (peer != ctx_->self()) batches[peer].set_leaders_announced(true);
+    }
+  }
   for (const auto& [id, g] : ctx_->groups->partitions()) {
     if (g->raft().role() != raft::Role::kLeader || !g->serving()) continue;
-    batch.add_led_groups(id);
-    batch.add_led_terms(g->raft().term());
+    const auto& voters = g->raft().conf().voters;
+    for (auto& [peer, batch] : batches) {
+      if (std::find(voters.begin(), voters.end(), peer) != voters.end()) continue;
+      batch.add_led_groups(id);
+      batch.add_led_terms(g->raft().term());
+    }
   }
-  for (const auto& [peer, address] : ctx_->network->peer_addresses()) {
-    if (peer != ctx_->self()) ctx_->network->Send(peer, batch);
-  }
+  for (auto& [peer, batch] : batches) ctx_->network->Send(peer, std::move(batch));
+}
+
+bool LeaderHints::any() const {
+  return std::any_of(by_node_.begin(), by_node_.end(), [](const auto& n) { return !n.second.groups.empty(); });
 }
 
 std::map<uint64_t, LeaderHints::Hint> LeaderHints::Current(Clock::TimePoint now) const {

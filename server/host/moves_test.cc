@@ -102,6 +102,26 @@ TEST_F(MovesTest, APartitionMovesOntoOtherNodesWithEveryRecord) {
   EXPECT_TRUE(cluster_.RunUntil([&] { return cluster_.WaitForLeader("m", 0) == to[0]; }, 20000));
 }
 
+// Leader hints (docs/decisions.md A17): a node without a replica names the partition's leader from the leader's
+// announcements; a replica is told nothing (it follows the group itself), before and after the replicas move.
+TEST_F(MovesTest, NodesWithoutAReplicaNameTheLeaderAndReplicasAreNotAnnouncedTo) {
+  const uint64_t gid = Assignment(1).group_id();
+  auto names_leader = [&](const std::vector<uint64_t>& replicas) {
+    const uint64_t leader = cluster_.WaitForLeader("m", 0);
+    for (uint64_t n = 1; n <= 5; ++n) {
+      const auto view = cluster_.host(n).cluster();
+      const bool replica = std::find(replicas.begin(), replicas.end(), n) != replicas.end();
+      if (replica ? view->leader_hints.contains(gid) : view->HintedLeader(gid).first != leader) return false;
+    }
+    return true;
+  };
+  EXPECT_TRUE(cluster_.RunUntil([&] { return names_leader(from_); }, 2000));
+  const std::vector<uint64_t> to = {others_[0], others_[1], from_[1]};
+  ASSERT_TRUE(Move(to).status.ok());
+  ASSERT_TRUE(cluster_.RunUntil([&] { return Finished(to); }, 20000)) << "the move did not finish";
+  EXPECT_TRUE(cluster_.RunUntil([&] { return names_leader(to); }, 2000));
+}
+
 TEST_F(MovesTest, EveryReplicaCanMoveIncludingTheLeader) {
   Produce(30, "r-");
   const uint64_t leader = cluster_.WaitForLeader("m", 0);

@@ -14,8 +14,8 @@ using testing::TestCluster;
 GroupStats StatsOf(TestCluster& cluster, uint64_t node, const std::string& topic) {
   std::vector<GroupStats> all;
   bool got = false;
-  cluster.host(node).CollectStats([&](std::vector<GroupStats> s) {
-    all = std::move(s);
+  cluster.host(node).CollectStats(true, [&](StatsSample s) {
+    all = std::move(s.groups);
     got = true;
   });
   EXPECT_TRUE(cluster.RunUntil([&] { return got; }));
@@ -150,6 +150,49 @@ TEST(Quiescence, APartitionWrittenWhileAReplicasNodeIsDownGoesQuietAndWakesWhenT
   cluster.RunTicks(20);
   EXPECT_TRUE(AllQuiet(cluster, "q")) << "everyone holds everything: quiet again";
   EXPECT_TRUE(StatsOf(cluster, leader, "q").is_leader) << "the returning replica deposed no one";
+}
+
+// The node-wide totals the metrics export (brook_partitions_led, brook_groups_quiet, ...) count every partition,
+// also when the sample carries no per-partition detail (--per_partition_metrics=false).
+TEST(Quiescence, NodeTotalsCountEveryPartitionWithoutPerPartitionDetail) {
+  TestCluster cluster(3);
+  ASSERT_TRUE(cluster.CreateTopic("t", 4, 3).ok());
+  for (uint32_t p = 0; p < 4; ++p) ASSERT_NE(cluster.WaitForLeader("t", p), 0u);
+  cluster.RunTicks(20);
+  auto sample = [&](uint64_t node, bool detail) {
+    StatsSample out;
+    bool got = false;
+    cluster.host(node).CollectStats(detail, [&](StatsSample s) {
+      out = std::move(s);
+      got = true;
+    });
+    EXPECT_TRUE(cluster.RunUntil([&] { return got; }));
+    return out;
+  };
+  uint64_t led = 0;
+  for (uint64_t n = 1; n <= 3; ++n) {
+    const StatsSample s = sample(n, false);
+    ASSERT_EQ(s.groups.size(), 1u) << "only the metadata group in detail";
+    EXPECT_TRUE(s.groups[0].is_metadata);
+    EXPECT_EQ(s.totals.partitions, 4u);
+    EXPECT_EQ(s.totals.quiet, 4u);
+    EXPECT_EQ(s.totals.leaderless, 0u);
+    EXPECT_EQ(s.totals.under_replicated, 0u);
+    led += s.totals.led;
+    EXPECT_EQ(sample(n, true).groups.size(), 5u) << "the metadata group and every partition";
+  }
+  EXPECT_EQ(led, 4u) << "each partition led once";
+  const uint64_t down = 3;
+  cluster.Isolate(down);
+  // The other two take over what n3 led, and count every partition they lead as under-replicated.
+  bool settled = false;
+  for (int t = 0; t < 100 && !settled; t += 5) {
+    cluster.RunTicks(5);
+    const StatsSample a = sample(1, false), b = sample(2, false);
+    settled = a.totals.led + b.totals.led == 4 && a.totals.under_replicated == a.totals.led &&
+              b.totals.under_replicated == b.totals.led;
+  }
+  EXPECT_TRUE(settled) << "n1 and n2 should lead all 4 partitions, each under-replicated";
 }
 
 TEST(Quiescence, TurnedOffEveryGroupKeepsTicking) {

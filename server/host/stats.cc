@@ -61,16 +61,35 @@ void CollectCoordinated(const HostContext& ctx, const PartitionGroup& g, GroupSt
 
 }  // namespace
 
-std::vector<GroupStats> CollectStats(const HostContext& ctx) {
-  std::vector<GroupStats> out;
-  out.reserve(ctx.groups->size());
-  out.push_back(StatsOf(ctx, ctx.groups->metadata()));
+StatsSample CollectStats(const HostContext& ctx, bool per_partition) {
+  StatsSample out;
+  out.groups.reserve(per_partition ? ctx.groups->size() : 1);
+  out.groups.push_back(StatsOf(ctx, ctx.groups->metadata()));
+  PartitionTotals& t = out.totals;
   for (const auto& [id, g] : ctx.groups->partitions()) {
+    const raft::RaftNode& r = g->raft();
+    const bool leads = r.role() == raft::Role::kLeader;
+    ++t.partitions;
+    t.led += leads ? 1 : 0;
+    t.leaderless += r.leader() == 0 ? 1 : 0;
+    t.quiet += r.quiesced() ? 1 : 0;
+    if (leads) {
+      const auto progress = r.progress();
+      t.under_replicated += std::any_of(progress.begin(), progress.end(), [&](const raft::ReplicaProgress& p) {
+        return !p.learner && (!ctx.Heard(p) || p.match < r.commit_index());
+      });
+    }
+    t.elections_started += g->counters().elections_started;
+    t.elections_won += g->counters().elections_won;
+    t.leader_changes += g->counters().leader_changes;
+    for (size_t i = 0; i < raft::kDropReasonCount; ++i) t.dropped.by_reason[i] += r.dropped().by_reason[i];
+    const bool coordinates = leads && g->topic() == kGroupsTopic;
+    if (!per_partition && !coordinates) continue;
     GroupStats s = StatsOf(ctx, *g);
     s.high_watermark = g->machine().end_offset();
     for (const auto& [name, offset] : g->machine().groups()) s.group_offsets[name] = offset.offset();
-    if (s.is_leader && g->topic() == kGroupsTopic) CollectCoordinated(ctx, *g, s);
-    out.push_back(std::move(s));
+    if (coordinates) CollectCoordinated(ctx, *g, s);
+    out.groups.push_back(std::move(s));
   }
   return out;
 }

@@ -48,7 +48,28 @@ struct GroupStats {
   std::vector<Coordinated> coordinated;
 };
 
-// One GroupStats per hosted group. Cost: O(groups x replicas) plus each partition's consumer groups.
-std::vector<GroupStats> CollectStats(const HostContext& ctx);
+// What the node-wide metrics need, summed over every hosted partition (the metadata group is not in it).
+struct PartitionTotals {
+  uint64_t partitions = 0;
+  uint64_t led = 0;
+  uint64_t leaderless = 0;
+  uint64_t under_replicated = 0;  // led partitions with a voter behind the commit index or not heard from
+  uint64_t quiet = 0;
+  uint64_t elections_started = 0;
+  uint64_t elections_won = 0;
+  uint64_t leader_changes = 0;
+  raft::DroppedMessages dropped;
+};
+
+struct StatsSample {
+  // The metadata group first. Then, with per-partition detail, every partition; without it, only the
+  // __consumer_groups partitions led here (their coordinated groups are always reported).
+  std::vector<GroupStats> groups;
+  PartitionTotals totals;
+};
+
+// A sample of every hosted group. Cost: O(groups x replicas); with per-partition detail, also a copy per group
+// with its storage bounds and consumer-group offsets.
+StatsSample CollectStats(const HostContext& ctx, bool per_partition);
 
 }  // namespace brook::server

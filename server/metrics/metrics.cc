@@ -241,13 +241,13 @@ void Metrics::Refresh() {
   RefreshProcess();
   // Sample on the loop (cheap copies), apply here on the caller's thread at the next Refresh: storage size
   // estimates per group must not run on the loop.
-  std::vector<GroupStats> latest;
+  std::optional<StatsSample> latest;
   {
     std::lock_guard lock(refresh_mu_);
     latest.swap(latest_stats_);
   }
-  if (!latest.empty()) ApplyGroupStats(latest);
-  host_->CollectStats([this](std::vector<GroupStats> stats) {
+  if (latest.has_value()) ApplyGroupStats(*latest);
+  host_->CollectStats(per_partition_, [this](StatsSample stats) {
     std::lock_guard lock(refresh_mu_);
     latest_stats_ = std::move(stats);
   });
@@ -333,10 +333,11 @@ void Metrics::RefreshTransport() {
   }
 }
 
-void Metrics::ApplyGroupStats(const std::vector<GroupStats>& stats) {
+void Metrics::ApplyGroupStats(const StatsSample& sample) {
   // Series of this sample that a later sample does not set again (a partition deleted or moved away, consumer
   // groups of a partition no longer led here) are removed, so stale values never linger.
   tracking_ = true;
+  const std::vector<GroupStats>& stats = sample.groups;
   if (disk_estimates_.size() > stats.size()) {  // some groups are gone: forget their estimates
     std::map<uint64_t, DiskEstimate> kept;
     for (const auto& g : stats) {
@@ -344,8 +345,7 @@ void Metrics::ApplyGroupStats(const std::vector<GroupStats>& stats) {
     }
     disk_estimates_.swap(kept);
   }
-  uint64_t led = 0, leaderless = 0, under_replicated = 0, quiet = 0;
-  double elections = 0, won = 0, changes = 0;
+  raft::DroppedMessages dropped = sample.totals.dropped;
   for (const auto& g : stats) {
     if (g.is_metadata) {
       GaugeOf("brook_metadata_is_controller", "1 if this node leads the metadata group", {})
@@ -353,41 +353,34 @@ void Metrics::ApplyGroupStats(const std::vector<GroupStats>& stats) {
       GaugeOf("brook_metadata_term", "Raft term of the metadata group", {}).Set(static_cast<double>(g.term));
       GaugeOf("brook_metadata_commit_index", "Commit index of the metadata group", {})
           .Set(static_cast<double>(g.commit_index));
+      for (size_t r = 0; r < raft::kDropReasonCount; ++r) dropped.by_reason[r] += g.dropped.by_reason[r];
       continue;
     }
-    if (g.is_leader) ++led;
-    if (g.leader == 0) ++leaderless;
-    if (g.quiesced) ++quiet;
-    if (g.is_leader && g.under_replicated > 0) ++under_replicated;
-    elections += static_cast<double>(g.counters.elections_started);
-    won += static_cast<double>(g.counters.elections_won);
-    changes += static_cast<double>(g.counters.leader_changes);
     if (per_partition_) ApplyPartitionStats(g);
   }
   ApplyCoordinatorStats(stats);
-  raft::DroppedMessages dropped;
-  for (const auto& g : stats) {
-    for (size_t r = 0; r < raft::kDropReasonCount; ++r) dropped.by_reason[r] += g.dropped.by_reason[r];
-  }
   for (size_t r = 0; r < raft::kDropReasonCount; ++r) {
     SetTotal(CounterOf("brook_raft_messages_dropped_total",
                        "Raft messages the groups of this node refused, by reason (raft/README.md)",
                        {{"reason", raft::DropReasonName(static_cast<raft::DropReason>(r))}}),
              static_cast<double>(dropped.by_reason[r]));
   }
-  GaugeOf("brook_partitions_led", "Partitions this node leads", {}).Set(static_cast<double>(led));
+  const PartitionTotals& t = sample.totals;
+  GaugeOf("brook_partitions_led", "Partitions this node leads", {}).Set(static_cast<double>(t.led));
   GaugeOf("brook_groups_without_leader", "Hosted partitions with no known leader", {})
-      .Set(static_cast<double>(leaderless));
+      .Set(static_cast<double>(t.leaderless));
   GaugeOf("brook_partitions_under_replicated", "Led partitions with a voter behind the commit index", {})
-      .Set(static_cast<double>(under_replicated));
-  GaugeOf("brook_groups_hosted", "Raft groups hosted on this node", {}).Set(static_cast<double>(stats.size()));
+      .Set(static_cast<double>(t.under_replicated));
+  GaugeOf("brook_groups_hosted", "Raft groups hosted on this node", {})
+      .Set(static_cast<double>(t.partitions + 1));  // and the metadata group
   GaugeOf("brook_groups_quiet", "Hosted partitions that are idle and caught up: not ticking or heartbeating", {})
-      .Set(static_cast<double>(quiet));
+      .Set(static_cast<double>(t.quiet));
   SetTotal(CounterOf("brook_raft_node_elections_started_total", "Elections started on this node, all groups", {}),
-           elections);
-  SetTotal(CounterOf("brook_raft_node_elections_won_total", "Elections won on this node, all groups", {}), won);
+           static_cast<double>(t.elections_started));
+  SetTotal(CounterOf("brook_raft_node_elections_won_total", "Elections won on this node, all groups", {}),
+           static_cast<double>(t.elections_won));
   SetTotal(CounterOf("brook_raft_node_leader_changes_total", "Leader changes seen on this node, all groups", {}),
-           changes);
+           static_cast<double>(t.leader_changes));
   tracking_ = false;
   RemoveStale(live_gauges_, touched_gauges_);
   RemoveStale(live_counters_, touched_counters_);

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -73,7 +74,7 @@ class Metrics final : public HostMetrics {
   void RefreshTransport();
   // Refusals of authentication, ACLs and quotas (access.h).
   void RefreshAccess(const AccessControl& access);
-  void ApplyGroupStats(const std::vector<GroupStats>& stats);
+  void ApplyGroupStats(const StatsSample& sample);
   // The per-partition series of one group (with --per_partition_metrics).
   void ApplyPartitionStats(const GroupStats& g);
   // The partition's storage estimate, asked of RocksDB again only when its log changed or every 30 s: the estimate
@@ -159,7 +160,7 @@ class Metrics final : public HostMetrics {
   // Families created by name on first use (Refresh runs on one thread at a time).
   std::map<std::string, void*> known_families_;
   std::mutex refresh_mu_;
-  std::vector<GroupStats> latest_stats_;  // guarded by refresh_mu_: written on the loop, read by Refresh
+  std::optional<StatsSample> latest_stats_;  // guarded by refresh_mu_: written on the loop, read by Refresh
 };
 
 }  // namespace brook::server

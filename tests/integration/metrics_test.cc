@@ -137,6 +137,11 @@ TEST_F(MetricsTest, prometheus_sees_every_node_and_the_key_series_move_under_tra
   EXPECT_TRUE(Eventually("sum by (topic, partition) (brook_raft_is_leader{topic=\"metrics\"})",
                          [](const Samples& s) { return AllEqual(s, kPartitions, 1); }))
       << "expected exactly one leader for each of the " << kPartitions << " partitions" << Explain();
+  EXPECT_TRUE(Eventually("sum(brook_partitions_led)",
+                         [](const Samples& s) { return s.size() == 1 && s[0].value == kPartitions; }))
+      << "the node totals should count each partition's leader once" << Explain();
+  EXPECT_TRUE(Eventually("brook_groups_hosted", [](const Samples& s) { return AllEqual(s, 3, kPartitions + 1); }))
+      << "every node hosts every partition and the metadata group" << Explain();
   EXPECT_TRUE(Eventually("sum(brook_api_requests_total{method=\"Produce\",code=\"OK\"})",
                          [](const Samples& s) { return s.size() == 1 && s[0].value > 0; }))
       << "no successful Produce counted" << Explain();
