@@ -9,8 +9,10 @@ namespace {
 
 using sim::Cluster;
 
-Cluster Elected(int n) {
-  Cluster c;
+Cluster Elected(int n, uint64_t seed = 0) {
+  Config base;
+  base.seed = seed;
+  Cluster c(base);
   EXPECT_TRUE(c.AddNodes(n).ok());
   c.node(1).Campaign();
   c.Stabilize();
@@ -119,6 +121,34 @@ TEST(Quiesce, FollowerWokenByItsHostCampaignsWhenTheLeaderIsGone) {
     c.Stabilize();
   }
   EXPECT_TRUE(c.node(2).role() == Role::kLeader || c.node(3).role() == Role::kLeader);
+}
+
+// Woken for its leader's silence, a follower counts that silence as its election timeout: it campaigns within the
+// rest of its randomized timeout (under election_ticks), where a plain wake waits a whole one first.
+TEST(Quiesce, FollowerWokenForItsLeadersSilenceCampaignsWithinTheRestOfItsTimeout) {
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    Cluster c = Elected(3, seed);
+    Quiet(c);
+    ASSERT_TRUE(c.Crash(1).ok());
+    c.node(2).WakeLeaderSilent();
+    c.node(3).WakeLeaderSilent();
+    auto campaigned = [&] { return c.node(2).role() != Role::kFollower || c.node(3).role() != Role::kFollower; };
+    int t = 0;
+    for (; t < 40 && !campaigned(); ++t) {
+      c.Tick(2);
+      c.Tick(3);
+      c.Stabilize();
+    }
+    EXPECT_LT(t, Config().election_ticks) << "seed " << seed;
+    // Two that campaigned in the same tick split the vote and try again: a leader follows all the same.
+    for (int more = 0; more < 60 && c.node(2).role() != Role::kLeader && c.node(3).role() != Role::kLeader;
+         ++more) {
+      c.Tick(2);
+      c.Tick(3);
+      c.Stabilize();
+    }
+    EXPECT_TRUE(c.node(2).role() == Role::kLeader || c.node(3).role() == Role::kLeader) << "seed " << seed;
+  }
 }
 
 TEST(Quiesce, AWokenLeaderKeepsLeadingThroughCheckQuorum) {

@@ -1044,6 +1044,11 @@ void RaftNode::Unquiesce() {
   }
 }
 
+void RaftNode::WakeLeaderSilent() {
+  Unquiesce();
+  if (role_ != Role::kLeader) election_elapsed_ = config_.election_ticks;
+}
+
 bool RaftNode::QuietMessage(const Message& m) const {
   if (m.term != term_) return false;
   if (role_ == Role::kLeader) return m.type == MessageType::kHeartbeatResponse;

@@ -12,8 +12,13 @@ void Quiescence::Tick(Clock::TimePoint now) {
   ctx_->groups->ForEachAwake([&](Group& g) {
     raft::RaftNode& r = g.raft();
     if (r.quiesced()) {
-      if (r.role() == raft::Role::kLeader ? !LaggardBack(g.id(), r, now) : Alive(r.leader(), now)) return;
-      r.Unquiesce();  // the leader's node went silent, or a lagging member's node is back
+      if (r.role() == raft::Role::kLeader) {
+        if (!LaggardBack(g.id(), r, now)) return;
+        r.Unquiesce();  // a lagging member's node is back
+      } else {
+        if (Alive(r.leader(), now)) return;
+        r.WakeLeaderSilent();  // the leader's node went silent for an election timeout
+      }
     }
     if (!lagging_.empty()) lagging_.erase(g.id());
     r.Tick();
@@ -57,7 +62,9 @@ void Quiescence::WakeSleepers(Clock::TimePoint now) {
   next_sweep_ = now + ctx_->options->tick * ctx_->options->election_ticks;
   ctx_->groups->ForEach([&](Group& g) {
     raft::RaftNode& r = g.raft();
-    if (g.asleep && r.quiesced() && r.role() != raft::Role::kLeader && silent_.contains(r.leader())) r.Unquiesce();
+    if (g.asleep && r.quiesced() && r.role() != raft::Role::kLeader && silent_.contains(r.leader())) {
+      r.WakeLeaderSilent();
+    }
   });
 }
 
