@@ -1045,8 +1045,12 @@ void RaftNode::Unquiesce() {
 }
 
 void RaftNode::WakeLeaderSilent() {
-  Unquiesce();
-  if (role_ != Role::kLeader) election_elapsed_ = config_.election_ticks;
+  int elapsed = election_elapsed_;
+  if (quiesced_) {
+    Unquiesce();
+    elapsed = 0;
+  }
+  if (role_ != Role::kLeader) election_elapsed_ = std::max(elapsed, config_.election_ticks);
 }
 
 bool RaftNode::QuietMessage(const Message& m) const {

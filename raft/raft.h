@@ -192,10 +192,10 @@ class RaftNode {
   // Wakes the node as if it had just heard from everyone: election and heartbeat clocks restart, and a leader
   // counts every member recently active (it heard nothing while quiet because nothing was sent).
   void Unquiesce();
-  // Unquiesce for a follower whose host has heard nothing from its leader's node for an election timeout: that
-  // silence counts as the election timeout a ticking follower would have waited through, so it campaigns within
-  // the rest of its randomized timeout and grants votes at once (the leader's lease has run out). Failover of a
-  // quiet group then takes as long as a ticking one's.
+  // For a follower whose host has heard nothing from its leader's node for an election timeout, or has seen that
+  // node's streams end with nothing after: wakes it if quiet, and counts that as the election timeout a ticking
+  // follower would have waited through, so it campaigns within the rest of its randomized timeout and grants votes
+  // at once (the leader's lease has run out). Failover of a quiet group then takes as long as a ticking one's.
   void WakeLeaderSilent();
   // Called by Unquiesce, whoever wakes the node: a host that leaves quiet groups out of its per-turn walks learns
   // here that one needs them again. Every way a quiet node's state can change other than Step goes through

@@ -29,6 +29,9 @@ class Network {
   virtual void RemovePeer(uint64_t /*id*/) {}
   // Node-to-node addresses of the members, this one included (the controller records them).
   virtual std::map<uint64_t, std::string> peer_addresses() const { return {}; }
+  // How many streams from `peer` have ended after carrying something (it closed them, or the connection broke).
+  // A killed process's sockets close at once, so this moves well before its silence could be noticed. Any thread.
+  virtual uint64_t streams_ended(uint64_t /*peer*/) const { return 0; }
 };
 
 }  // namespace brook::server

@@ -3,6 +3,7 @@
 namespace brook::server {
 
 void Quiescence::Tick(Clock::TimePoint now) {
+  NoteStreamEnds(now);
   if (!ctx_->options->quiesce_idle_groups) {
     ctx_->groups->ForEach([](Group& g) { g.raft().Tick(); });
     return;
@@ -44,8 +45,9 @@ void Quiescence::WakeSleepers(Clock::TimePoint now) {
     if (g->asleep && LaggardBack(g->id(), g->raft(), now)) g->raft().Unquiesce();  // wakes it
     ++it;
   }
-  // Quiet followers whose leader's node fell silent: looked for when a node turns silent, and once per election
-  // timeout while any is (a sleeping group is not walked otherwise).
+  // Followers whose leader's node fell silent: looked for when a node turns silent, and once per election timeout
+  // while any is (a sleeping group is not walked otherwise). Awake ones too: a node seen down by its stream's end
+  // is down before their election clocks run out.
   std::set<uint64_t> silent;
   const raft::ConfState& members = ctx_->groups->metadata().raft().conf();
   for (const auto* ids : {&members.voters, &members.learners}) {
@@ -62,9 +64,7 @@ void Quiescence::WakeSleepers(Clock::TimePoint now) {
   next_sweep_ = now + ctx_->options->tick * ctx_->options->election_ticks;
   ctx_->groups->ForEach([&](Group& g) {
     raft::RaftNode& r = g.raft();
-    if (g.asleep && r.quiesced() && r.role() != raft::Role::kLeader && silent_.contains(r.leader())) {
-      r.WakeLeaderSilent();
-    }
+    if (r.role() == raft::Role::kFollower && silent_.contains(r.leader())) r.WakeLeaderSilent();
   });
 }
 
@@ -89,11 +89,28 @@ void Quiescence::Beat(Clock::TimePoint now) {
   }
 }
 
+void Quiescence::NoteStreamEnds(Clock::TimePoint now) {
+  const raft::ConfState& members = ctx_->groups->metadata().raft().conf();
+  for (const auto* ids : {&members.voters, &members.learners}) {
+    for (raft::NodeId n : *ids) {
+      if (n == ctx_->self()) continue;
+      const uint64_t count = ctx_->network->streams_ended(n);
+      StreamEnd& e = ended_[n];
+      if (count != e.count) e = StreamEnd{count, now};
+    }
+  }
+}
+
 bool Quiescence::Alive(uint64_t node, Clock::TimePoint now) const {
   const Clock::Duration timeout = ctx_->options->tick * ctx_->options->election_ticks;
   if (node == ctx_->self() || now - started_ < timeout) return true;
   auto it = heard_.find(node);
-  return it != heard_.end() && now - it->second < timeout;
+  if (it == heard_.end() || now - it->second >= timeout) return false;
+  // Its stream ended and nothing came after for a heartbeat interval and a tick: gone.
+  auto e = ended_.find(node);
+  const Clock::Duration grace = ctx_->options->tick * (ctx_->options->heartbeat_ticks + 1);
+  return e == ended_.end() || e->second.at == Clock::TimePoint{} || it->second > e->second.at ||
+         now - e->second.at < grace;
 }
 
 }  // namespace brook::server

@@ -9,6 +9,10 @@
 //
 // Liveness stands in for the heartbeats of all quiet groups: every node sends each member one small batch per
 // heartbeat interval (MessageBatch.liveness_beat), and records when it last heard from each (any batch counts).
+// A node is also taken for down as soon as its stream to this node ended and nothing came from it for a heartbeat
+// interval and a tick after (a live node reopens a broken stream within 50 ms and beats every interval; a killed
+// one's sockets close at once): the followers of the groups it led then campaign without waiting out an election
+// timeout of silence, quiet or not.
 //
 // Loop thread only. Cost per tick: one pass over the groups (a flag test for the quiet ones); per heartbeat
 // interval, one batch of a few bytes per member.
@@ -35,8 +39,9 @@ class Quiescence {
   // Sends every member a liveness beat when a heartbeat interval has passed since the last one (whether or not
   // quiescence is on: Alive answers from them).
   void Beat(Clock::TimePoint now);
-  // Whether `node` was heard from within an election timeout (this node always is; every node is during the
-  // first election timeout after start, before its first beat could arrive).
+  // Whether `node` was heard from within an election timeout and not gone silent since its stream ended (this
+  // node always is; every node is during the first election timeout after start, before its first beat could
+  // arrive).
   bool Alive(uint64_t node, Clock::TimePoint now) const;
 
   // Ticks a leader must have been caught up before it goes quiet: two heartbeat intervals, so a burst of
@@ -46,6 +51,13 @@ class Quiescence {
  private:
   HostContext* const ctx_;
   std::map<uint64_t, Clock::TimePoint> heard_;
+  // Notes when a member's stream to this node ended (Network::streams_ended moved since the last look).
+  void NoteStreamEnds(Clock::TimePoint now);
+  struct StreamEnd {
+    uint64_t count = 0;     // Network::streams_ended when last looked at
+    Clock::TimePoint at{};  // when it was seen to move
+  };
+  std::map<uint64_t, StreamEnd> ended_;
   // Whether the quiet leader of `group` has a member that lagged when it went quiet and whose node is heard
   // from again (the leader must wake to bring it up to date).
   bool LaggardBack(uint64_t group, const raft::RaftNode& r, Clock::TimePoint now) const;

@@ -41,6 +41,18 @@ bool AllAsleep(TestCluster& cluster, const std::string& topic) {
   return AllOf(cluster, topic, &GroupStats::asleep);
 }
 
+// Creates topic "q" (1 partition, RF 3) and lets it go quiet everywhere; its leader, or 0 (a failure is added).
+uint64_t QuietTopic(TestCluster& cluster) {
+  if (auto s = cluster.CreateTopic("q", 1, 3); !s.ok()) {
+    ADD_FAILURE() << "creating q: " << s.error_message();
+    return 0;
+  }
+  const uint64_t leader = cluster.WaitForLeader("q", 0);
+  cluster.RunTicks(20);
+  EXPECT_TRUE(AllQuiet(cluster, "q"));
+  return leader;
+}
+
 TEST(Quiescence, IdlePartitionGoesQuietEverywhereAndAProduceWakesIt) {
   TestCluster cluster(3);
   ASSERT_TRUE(cluster.CreateTopic("q", 1, 3).ok());
@@ -101,11 +113,8 @@ TEST(Quiescence, IdleGroupsSleepAndWakeForAProduceOrATransferAtOnce) {
 
 TEST(Quiescence, AQuietPartitionElectsANewLeaderWhenItsLeadersNodeGoesSilent) {
   TestCluster cluster(3);
-  ASSERT_TRUE(cluster.CreateTopic("q", 1, 3).ok());
-  const uint64_t old_leader = cluster.WaitForLeader("q", 0);
+  const uint64_t old_leader = QuietTopic(cluster);
   ASSERT_NE(old_leader, 0u);
-  cluster.RunTicks(20);
-  ASSERT_TRUE(AllQuiet(cluster, "q"));
   const uint64_t old_term = StatsOf(cluster, old_leader, "q").term;
   cluster.Isolate(old_leader);
   // Nothing but the missing liveness beats tells the quiet followers.
@@ -128,6 +137,31 @@ TEST(Quiescence, AQuietPartitionElectsANewLeaderWhenItsLeadersNodeGoesSilent) {
   cluster.Heal();
   cluster.RunTicks(40);
   EXPECT_FALSE(StatsOf(cluster, old_leader, "q").is_leader) << "the old leader learned the new term";
+}
+
+// A killed leader's node is known down by its streams ending, not after an election timeout of silence: its quiet
+// followers wake a heartbeat interval and a tick after the end is noted, and elect within the rest of a randomized
+// election timeout; cut off instead (streams open, nothing arrives) they would stay quiet for 10 ticks.
+TEST(Quiescence, AKilledLeadersNodeIsKnownDownByItsStreamsEnding) {
+  TestCluster cluster(3);
+  const uint64_t old_leader = QuietTopic(cluster);
+  ASSERT_NE(old_leader, 0u);
+  const uint64_t a = old_leader == 1 ? 2 : 1, b = 6 - old_leader - a;
+  cluster.Kill(old_leader);
+  int woke = 0;
+  for (; woke < 20 && (StatsOf(cluster, a, "q").quiesced || StatsOf(cluster, b, "q").quiesced); ++woke) {
+    cluster.RunTicks(1);
+  }
+  // The end is noted on the next tick, a heartbeat interval and a tick of silence follow (3 ticks), and the wake
+  // shows in the stats a tick later: 5. Silence alone would take an election timeout (10 ticks).
+  EXPECT_LE(woke, 6) << "the followers should wake once the stream ended and a heartbeat interval passed";
+  int elected = woke;
+  for (; elected < 60 && !StatsOf(cluster, a, "q").is_leader && !StatsOf(cluster, b, "q").is_leader; ++elected) {
+    cluster.RunTicks(1);
+  }
+  EXPECT_LE(elected, 6 + 10) << "a new leader within the rest of a randomized election timeout";
+  auto produced = cluster.ProduceAndWait(StatsOf(cluster, a, "q").is_leader ? a : b, "q", 0, {"after"});
+  EXPECT_TRUE(produced.status.ok()) << produced.status.error_message();
 }
 
 // The trap TiKV issue 19070 describes: a partition written while one replica's node is down still goes quiet (the

@@ -250,7 +250,10 @@ class Transport::Receiver : public internal::NodeTransport::CallbackService {
       StartRead(&batch_);
     }
     void OnReadDone(bool ok) override {
-      if (!ok) return Finish(grpc::Status::OK);
+      if (!ok) {  // the peer closed the stream or the connection broke (when its process died: the first sign)
+        if (Peer* peer = checked_ ? transport_->FindPeer(from_) : nullptr) peer->stats_.streams_ended.fetch_add(1);
+        return Finish(grpc::Status::OK);
+      }
       if (auto s = transport_->Admit(from_, batch_, checked_); !s.ok()) return Finish(s);
       checked_ = true;
       const size_t bytes = batch_.ByteSizeLong();

@@ -48,6 +48,8 @@ struct PeerStats {
   std::atomic<bool> connected{false};
   // Steady-clock ms when the last batch (or hello) from the peer arrived; 0 before the first.
   std::atomic<int64_t> last_heard_ms{0};
+  // Streams from the peer that carried a batch and then ended: it closed them, or the connection broke.
+  std::atomic<uint64_t> streams_ended{0};
 };
 
 // What the receiving side refused, since start.
@@ -116,6 +118,10 @@ class Transport final : public Network {
   const TransportRejections& rejections() const { return rejections_; }
   // Heard from within heard_window (this node is always reachable to itself).
   bool reachable(uint64_t peer) const;
+  uint64_t streams_ended(uint64_t peer) const override {
+    const PeerStats* s = stats(peer);
+    return s == nullptr ? 0 : s->streams_ended.load(std::memory_order_relaxed);
+  }
   // A peer refused this node's streams (FAILED_PRECONDITION: another cluster, or it remembers another incarnation
   // of this node). Permanent for this process: neither changes while it runs.
   bool refused() const override { return refused_.load(std::memory_order_relaxed); }

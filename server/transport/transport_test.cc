@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -147,6 +149,41 @@ TEST_F(TransportJoin, AMemberThatIsNotTheControllerSendsTheNodeOn) {
   auto nobody = JoinCluster("127.0.0.1:1", kSecret, Request(), std::chrono::milliseconds(1200));
   EXPECT_EQ(nobody.status().code(), absl::StatusCode::kDeadlineExceeded) << nobody.status();
   EXPECT_NE(nobody.status().message().find("no member admitted this node within 1200 ms"), std::string::npos);
+}
+
+// The end of a peer's stream is counted (Network::streams_ended): the host takes a node whose stream ended, and
+// that says nothing after, for down without waiting out an election timeout of silence.
+TEST_F(TransportJoin, APeersStreamEndingIsCounted) {
+  Transport::Options a;
+  a.self = 1;
+  a.cluster_id = "c";
+  a.secret = kSecret;
+  a.peer_addresses = {{2, "127.0.0.1:1"}};  // never dialled: only node 2 sends here
+  a.remember_incarnation = [](uint64_t, uint64_t) { return absl::OkStatus(); };
+  transports_.push_back(std::make_unique<Transport>(a, [](internal::MessageBatch&&) {}));
+  Transport& receiver = *transports_.back();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(receiver.service());
+  servers_.push_back(builder.BuildAndStart());
+  Transport::Options b;
+  b.self = 2;
+  b.cluster_id = "c";
+  b.secret = kSecret;
+  b.incarnation = 5;
+  b.peer_addresses = {{1, absl::StrCat("127.0.0.1:", port)}};
+  auto sender = std::make_unique<Transport>(b, [](internal::MessageBatch&&) {});
+  sender->Start();  // its hellos open a stream
+  auto wait = [](const std::function<bool()>& done) {
+    for (int i = 0; i < 500 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return done();
+  };
+  ASSERT_TRUE(wait([&] { return receiver.reachable(2); })) << "node 2's stream never arrived";
+  EXPECT_EQ(receiver.streams_ended(2), 0u);
+  sender->Stop();
+  EXPECT_TRUE(wait([&] { return receiver.streams_ended(2) == 1; })) << receiver.streams_ended(2);
+  EXPECT_EQ(receiver.streams_ended(3), 0u) << "not a member";
 }
 
 TEST(TransportPeers, MembersFollowTheRecordsAndARemovedOneNeverReturns) {

@@ -11,6 +11,11 @@ namespace brook::server::testing {
 
 void FakeNetwork::Send(uint64_t to, internal::MessageBatch batch) { cluster_->Queue(self_, to, std::move(batch)); }
 
+uint64_t FakeNetwork::streams_ended(uint64_t peer) const {
+  auto it = cluster_->streams_ended_.find({self_, peer});
+  return it == cluster_->streams_ended_.end() ? 0 : it->second;
+}
+
 std::map<uint64_t, std::string> FakeNetwork::client_addresses() const {
   std::map<uint64_t, std::string> out;
   for (const auto& [id, node] : cluster_->nodes_) out[id] = absl::StrCat("n", id, ":7101");
@@ -108,6 +113,13 @@ void TestCluster::Isolate(uint64_t id) {
 void TestCluster::StopHost(uint64_t id) {
   nodes_.at(id)->host->Stop();
   nodes_.at(id)->stopped = true;
+}
+
+void TestCluster::Kill(uint64_t id) {
+  StopHost(id);
+  for (const auto& [other, node] : nodes_) {
+    if (other != id) ++streams_ended_[{other, id}];
+  }
 }
 
 uint64_t TestCluster::WaitForController() {

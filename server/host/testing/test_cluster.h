@@ -35,6 +35,7 @@ class FakeNetwork final : public Network {
   std::map<uint64_t, std::string> client_addresses() const override;
   std::map<uint64_t, std::string> metrics_addresses() const override { return {}; }
   bool refused() const override { return false; }
+  uint64_t streams_ended(uint64_t peer) const override;
 
  private:
   TestCluster* const cluster_;
@@ -82,6 +83,8 @@ class TestCluster {
   }
   // Stops a node's host (as brookd's shutdown does); its messages are dropped from then on.
   void StopHost(uint64_t id);
+  // Stops a node's host like kill -9: every other node sees its stream end (Network::streams_ended).
+  void Kill(uint64_t id);
   // Pauses a node like SIGSTOP: it runs no turns (no ticks, no sends) while messages to it queue in its inbox;
   // Resume lets it run again with everything that queued.
   void Pause(uint64_t id) { nodes_.at(id)->paused = true; }
@@ -169,8 +172,9 @@ class TestCluster {
   std::map<uint64_t, std::unique_ptr<Node>> nodes_;
   std::vector<std::pair<uint64_t, internal::MessageBatch>> in_flight_;  // (to, batch), sent this round
   std::set<std::pair<uint64_t, uint64_t>> cut_;
-  std::set<std::pair<uint64_t, uint64_t>> one_way_;  // (from, to)
-  std::map<uint64_t, std::string> advertised_;       // Advertise()
+  std::set<std::pair<uint64_t, uint64_t>> one_way_;                  // (from, to)
+  std::map<uint64_t, std::string> advertised_;                       // Advertise()
+  std::map<std::pair<uint64_t, uint64_t>, uint64_t> streams_ended_;  // (at, from) -> streams from `from` ended
 };
 
 }  // namespace brook::server::testing
