@@ -1,6 +1,7 @@
 #include "server/host/context.h"
 
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "server/common/errors.h"
@@ -32,6 +33,16 @@ grpc::Status HostContext::CheckLeaderReady(Group& g) const {
                         absl::StrCat("partition group ", g.id(), " stopped applying after a corrupt entry"));
   }
   return grpc::Status::OK;
+}
+
+std::vector<raft::NodeId> HostContext::Peers() const {
+  std::set<raft::NodeId> out;
+  const raft::ConfState& conf = groups->metadata().raft().conf();
+  out.insert(conf.voters.begin(), conf.voters.end());
+  out.insert(conf.learners.begin(), conf.learners.end());
+  for (const auto& [id, address] : network->peer_addresses()) out.insert(id);
+  out.erase(self());
+  return {out.begin(), out.end()};
 }
 
 std::vector<raft::NodeId> HostContext::ActiveMembers() const {

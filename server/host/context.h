@@ -92,6 +92,10 @@ struct HostContext {
   // Members of the metadata group (voters and learners) that are ACTIVE (not draining or removed), sorted: the
   // nodes placement and moves may pick.
   std::vector<raft::NodeId> ActiveMembers() const;
+  // Every other node this one exchanges beats and announcements with, sorted: the metadata group's voters and
+  // learners, and the transport's peers. A node that just joined knows the members from its Join answer before
+  // the metadata snapshot names any, and its beats are how the controller learns it is up (Quiescence::Alive).
+  std::vector<raft::NodeId> Peers() const;
   // The client address the metadata group records for node `id` (members.h), or "" when it has none.
   std::string ClientAddressOf(raft::NodeId id) const;
   // OK when this node leads `g` and takes proposals; else the status to answer (NotLeader, retry shortly, or

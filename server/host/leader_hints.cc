@@ -30,12 +30,7 @@ void LeaderHints::Announce(Clock::TimePoint now) {
   // One batch per peer, naming only the led groups that peer holds no vote in: a voter learns its leader from the
   // group's own messages, so with as many nodes as replicas every announcement is empty.
   std::map<raft::NodeId, internal::MessageBatch> batches;
-  const raft::ConfState& members = ctx_->groups->metadata().raft().conf();  // every member, learners too
-  for (const auto* ids : {&members.voters, &members.learners}) {
-    for (raft::NodeId peer : *ids) {
-      if (peer != ctx_->self()) batches[peer].set_leaders_announced(true);
-    }
-  }
+  for (raft::NodeId peer : ctx_->Peers()) batches[peer].set_leaders_announced(true);
   for (const auto& [id, g] : ctx_->groups->partitions()) {
     if (g->raft().role() != raft::Role::kLeader || !g->serving()) continue;
     const auto& voters = g->raft().conf().voters;

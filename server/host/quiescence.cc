@@ -81,23 +81,14 @@ void Quiescence::Beat(Clock::TimePoint now) {
   next_beat_ = now + ctx_->options->tick * ctx_->options->heartbeat_ticks;
   internal::MessageBatch beat;
   beat.set_liveness_beat(true);
-  const raft::ConfState& members = ctx_->groups->metadata().raft().conf();  // every member, learners too
-  for (const auto* ids : {&members.voters, &members.learners}) {
-    for (raft::NodeId peer : *ids) {
-      if (peer != ctx_->self()) ctx_->network->Send(peer, beat);
-    }
-  }
+  for (raft::NodeId peer : ctx_->Peers()) ctx_->network->Send(peer, beat);
 }
 
 void Quiescence::NoteStreamEnds(Clock::TimePoint now) {
-  const raft::ConfState& members = ctx_->groups->metadata().raft().conf();
-  for (const auto* ids : {&members.voters, &members.learners}) {
-    for (raft::NodeId n : *ids) {
-      if (n == ctx_->self()) continue;
-      const uint64_t count = ctx_->network->streams_ended(n);
-      StreamEnd& e = ended_[n];
-      if (count != e.count) e = StreamEnd{count, now};
-    }
+  for (raft::NodeId n : ctx_->Peers()) {
+    const uint64_t count = ctx_->network->streams_ended(n);
+    StreamEnd& e = ended_[n];
+    if (count != e.count) e = StreamEnd{count, now};
   }
 }
 

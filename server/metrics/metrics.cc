@@ -327,6 +327,11 @@ void Metrics::RefreshTransport() {
     SetTotal(
         CounterOf("brook_transport_reconnects_total", "Streams opened to the peer (first one included)", peer),
         static_cast<double>(ps->reconnects.load()));
+    SetTotal(
+        CounterOf("brook_transport_streams_ended_total",
+                  "Streams from the peer that carried a batch and then ended (closed, or the connection broke)",
+                  peer),
+        static_cast<double>(ps->streams_ended.load()));
     GaugeOf("brook_transport_peer_reachable", "1 if something was heard from the peer within an election timeout",
             peer)
         .Set(transport_->reachable(id) ? 1 : 0);

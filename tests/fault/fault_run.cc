@@ -4,6 +4,7 @@
 //   build/tests/fault/fault_run --nodes=5 --faults=partition,kill_leader --verbose
 //
 // Exit status: 0 when the checker found nothing, 1 when it found a violation, 2 when the harness failed.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -28,6 +29,10 @@ ABSL_FLAG(std::string, faults, "all",
           "power_fail_all, partition, isolate_leader, one_way, bridge, transfer_leader, move_replica, "
           "replace_node; or all.");
 ABSL_FLAG(double, combine, 0.25, "Probability that a fault comes with a second one of the other kind.");
+ABSL_FLAG(int, min_quiet_ms, 300, "Shortest pause between one fault's heal and the next fault.");
+ABSL_FLAG(int, max_quiet_ms, 1500,
+          "Longest pause between faults. Failover alone: give a restarted node time to catch up (about 2 s) with "
+          "--min_quiet_ms=2500 --max_quiet_ms=3500 --faults=kill_leader --combine=0.");
 ABSL_FLAG(int, tick_ms, 50, "brookd --tick_ms.");
 ABSL_FLAG(int, election_ticks, 10, "brookd --election_ticks.");
 ABSL_FLAG(std::string, unsafe_break, "none",
@@ -51,6 +56,9 @@ int main(int argc, char** argv) {
   o.consumers = absl::GetFlag(FLAGS_consumers);
   o.duration = std::chrono::seconds(absl::GetFlag(FLAGS_seconds));
   o.combine_probability = absl::GetFlag(FLAGS_combine);
+  o.min_quiet = std::chrono::milliseconds(std::max(0, absl::GetFlag(FLAGS_min_quiet_ms)));
+  o.max_quiet =
+      std::chrono::milliseconds(std::max(absl::GetFlag(FLAGS_min_quiet_ms), absl::GetFlag(FLAGS_max_quiet_ms)));
   o.tick_ms = absl::GetFlag(FLAGS_tick_ms);
   o.election_ticks = absl::GetFlag(FLAGS_election_ticks);
   o.unsafe_break = absl::GetFlag(FLAGS_unsafe_break);

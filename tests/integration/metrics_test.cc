@@ -159,6 +159,13 @@ TEST_F(MetricsTest, prometheus_sees_every_node_and_the_key_series_move_under_tra
   EXPECT_TRUE(Eventually("sum(brook_records_applied_total)",
                          [&](const Samples& s) { return s.size() == 1 && s[0].value == expected; }))
       << "expected " << expected << " records applied over 3 replicas" << Explain();
+
+  // A killed node's streams end at once: its peers count it (and take it for down without waiting out an
+  // election timeout of silence, docs/decisions.md A20).
+  ASSERT_TRUE(cluster_->Kill(3).ok());
+  EXPECT_TRUE(Eventually("brook_transport_streams_ended_total{peer=\"3\"} > 0",
+                         [](const Samples& s) { return s.size() == 2; }))
+      << "both other nodes should count the end of n3's stream" << Explain();
 }
 
 }  // namespace
