@@ -19,6 +19,7 @@ constexpr int kMaxPollRounds = 1000;
 // One Fetch of a Poll round.
 struct FetchCall {
   uint32_t partition = 0;
+  bool immediate = false;  // asked with max_wait_ms 0: records are known to be there, so it is never cancelled
   std::string address;
   grpc::ClientContext context;
   v1::FetchRequest request;
@@ -74,6 +75,7 @@ absl::Status Consumer::Assign(const std::string& topic, std::vector<uint32_t> pa
   }
   topic_ = topic;
   positions_.clear();
+  known_end_.clear();
   for (uint32_t p : partitions) positions_[p] = 0;
   return Seek(OffsetSpec::kLatest);
 }
@@ -179,6 +181,7 @@ absl::StatusOr<PollResult> Consumer::Poll(std::chrono::milliseconds timeout) {
     // Start one long-poll per partition.
     absl::Mutex mu;
     int pending = 0;
+    int immediate_pending = 0;
     bool any_data = false;
     std::vector<std::unique_ptr<FetchCall>> calls;
     for (const auto& [p, position] : positions_) {
@@ -199,36 +202,46 @@ absl::StatusOr<PollResult> Consumer::Poll(std::chrono::milliseconds timeout) {
       call->request.set_offset(position);
       call->request.set_max_records(options_.max_records_per_fetch);
       call->request.set_max_bytes(options_.max_bytes_per_fetch);
-      call->request.set_max_wait_ms(static_cast<uint32_t>(wait_ms));
+      auto end = known_end_.find(p);
+      call->immediate = end != known_end_.end() && end->second > position;
+      call->request.set_max_wait_ms(call->immediate ? 0 : static_cast<uint32_t>(wait_ms));
       call->request.set_accept_compressed(options_.accept_compressed);
       // The long-poll ends on the server by wait_ms; the deadline only guards against a node that hangs.
-      SetDeadline(&call->context,
-                  Clock::now() + std::chrono::milliseconds(wait_ms) + connection_->options().request_timeout);
+      // A partition read without waiting holds the Poll for at most one request timeout.
+      SetDeadline(&call->context, Clock::now() + std::chrono::milliseconds(call->request.max_wait_ms()) +
+                                      connection_->options().request_timeout);
       calls.push_back(std::move(call));
     }
     {
       absl::MutexLock lock(&mu);
       pending = static_cast<int>(calls.size());
+      for (const auto& call : calls) immediate_pending += call->immediate ? 1 : 0;
     }
     for (auto& call : calls) {
       FetchCall* c = call.get();
       connection_->Stubs(c->address)
           ->log->async()
-          ->Fetch(&c->context, &c->request, &c->response, [c, &mu, &pending, &any_data](grpc::Status s) {
-            absl::MutexLock lock(&mu);
-            c->status = std::move(s);
-            c->done = true;
-            --pending;
-            if (!c->status.ok() || c->response.records_size() > 0 || c->response.compressed_batches_size() > 0 ||
-                c->response.has_gap() || c->response.compacted_size() > 0) {
-              any_data = true;
-            }
-          });
+          ->Fetch(&c->context, &c->request, &c->response,
+                  [c, &mu, &pending, &immediate_pending, &any_data](grpc::Status s) {
+                    absl::MutexLock lock(&mu);
+                    c->status = std::move(s);
+                    c->done = true;
+                    --pending;
+                    if (c->immediate) --immediate_pending;
+                    if (!c->status.ok() || c->response.records_size() > 0 ||
+                        c->response.compressed_batches_size() > 0 || c->response.has_gap() ||
+                        c->response.compacted_size() > 0) {
+                      any_data = true;
+                    }
+                  });
     }
     {
-      // Wait for the first partition with something to say (or for all long-polls to end), then cancel the rest.
+      // Wait for every partition known to have records, and for the first with something to say (or for all
+      // long-polls to end), then cancel the rest: a cancelled read that had data would be read again.
       absl::MutexLock lock(&mu);
-      auto first = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return pending == 0 || any_data; };
+      auto first = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+        return immediate_pending == 0 && (pending == 0 || any_data);
+      };
       mu.Await(absl::Condition(&first));
     }
     for (auto& call : calls) call->context.TryCancel();
@@ -244,6 +257,7 @@ absl::StatusOr<PollResult> Consumer::Poll(std::chrono::milliseconds timeout) {
       uint64_t& position = positions_[p];
       if (call->status.ok()) {
         v1::FetchResponse& r = call->response;
+        known_end_[p] = r.high_watermark();
         if (r.has_gap() && r.gap().end_offset() > position) {
           result.gaps.push_back(GapEvent{topic_, p, r.gap()});
           position = r.gap().end_offset();

@@ -83,9 +83,11 @@ class Consumer {
   std::optional<uint64_t> Position(uint32_t partition) const;
 
   // Waits up to `timeout` for records (or gaps) of any assigned partition. Returns an empty result when the
-  // wait ends without any. Transient failures (leader change, node down) are retried within the timeout;
-  // NOT_FOUND and OUT_OF_RANGE are returned, and DATA_LOSS for a compressed batch whose bytes fail their CRC (the
-  // position stays before it). Records of a compressed batch below the position are skipped.
+  // wait ends without any. A partition known to have records past its position (its last answer's high
+  // watermark) is read without waiting and its answer is always taken; the long-polls of the others are
+  // cancelled once any partition has something to say. Transient failures (leader change, node down) are retried
+  // within the timeout; NOT_FOUND and OUT_OF_RANGE are returned, and DATA_LOSS for a compressed batch whose bytes
+  // fail their CRC (the position stays before it). Records of a compressed batch below the position are skipped.
   absl::StatusOr<PollResult> Poll(std::chrono::milliseconds timeout);
 
   // One ListOffsets call on the partition leader.
@@ -108,6 +110,9 @@ class Consumer {
   ConsumerOptions options_;
   std::string topic_;
   std::map<uint32_t, uint64_t> positions_;  // assigned partition -> next offset to read
+  // Assigned partition -> the high watermark its last Fetch answer named. A partition whose position is below it
+  // has records waiting: Poll asks it without a long-poll and waits for its answer instead of cancelling it.
+  std::map<uint32_t, uint64_t> known_end_;
 };
 
 }  // namespace brook::client

@@ -1,9 +1,13 @@
 // The consumer against an in-process fake leader of two partitions that serves compressed batches: records of a
 // batch are handed out from the position on (a batch served from its middle), a batch whose bytes fail their
 // CRC-32C fails Poll with DATA_LOSS without moving the position, and records another partition gave in the same
-// round are handed out first, not dropped. Loopback only, no brookd: runs with the unit tests.
+// round are handed out first, not dropped. In plain mode it serves two plain records per Fetch, slowly for a
+// chosen partition: a partition known to have records waiting is read without a long-poll and never cancelled.
+// Loopback only, no brookd: runs with the unit tests.
+#include <chrono>
 #include <map>
 #include <memory>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -19,10 +23,13 @@ namespace {
 
 // Topic "t" with two partitions: each holds one compressed batch of `kRecords` records at offset 0.
 constexpr uint32_t kRecords = 6;
+// In plain mode each partition holds kPlainRecords plain records and a Fetch serves two of them.
+constexpr uint32_t kPlainRecords = 40;
 
 class FakeLeader final : public v1::Log::Service, public v1::Admin::Service {
  public:
-  FakeLeader() {
+  // plain: serve plain records, two per Fetch, instead of the compressed batch.
+  explicit FakeLeader(bool plain = false) : plain_(plain) {
     v1::ProduceRequest req;
     for (uint32_t i = 0; i < kRecords; ++i) req.add_records()->set_value(absl::StrCat("v", i));
     auto sizes = CompressRequest(v1::COMPRESSION_ZSTD, &req);
@@ -50,6 +57,20 @@ class FakeLeader final : public v1::Log::Service, public v1::Admin::Service {
     absl::MutexLock l(&mu_);
     return accepting_;
   }
+  // Plain mode: partition `p` answers a Fetch that finds records only after `delay`.
+  void Slow(uint32_t p, std::chrono::milliseconds delay) {
+    absl::MutexLock l(&mu_);
+    delay_[p] = delay;
+  }
+  struct Seen {
+    int fetches = 0;
+    int cancelled = 0;  // answers with records whose call the client had cancelled by then
+    uint32_t last_max_wait_ms = 0;
+  };
+  Seen seen(uint32_t p) {
+    absl::MutexLock l(&mu_);
+    return seen_[p];
+  }
 
   grpc::Status GetMetadata(grpc::ServerContext*, const v1::GetMetadataRequest*,
                            v1::GetMetadataResponse* r) override {
@@ -76,7 +97,8 @@ class FakeLeader final : public v1::Log::Service, public v1::Admin::Service {
   }
 
   // The whole batch to any offset below its end (as brookd serves compressed batches); nothing at the end.
-  grpc::Status Fetch(grpc::ServerContext*, const v1::FetchRequest* req, v1::FetchResponse* resp) override {
+  grpc::Status Fetch(grpc::ServerContext* ctx, const v1::FetchRequest* req, v1::FetchResponse* resp) override {
+    if (plain_) return FetchPlain(ctx, req, resp);
     absl::MutexLock l(&mu_);
     resp->set_high_watermark(kRecords);
     resp->set_next_offset(std::max<uint64_t>(req->offset(), kRecords));
@@ -95,6 +117,35 @@ class FakeLeader final : public v1::Log::Service, public v1::Admin::Service {
   }
 
  private:
+  grpc::Status FetchPlain(grpc::ServerContext* ctx, const v1::FetchRequest* req, v1::FetchResponse* resp) {
+    std::chrono::milliseconds delay{0};
+    {
+      absl::MutexLock l(&mu_);
+      seen_[req->partition()].fetches++;
+      seen_[req->partition()].last_max_wait_ms = req->max_wait_ms();
+      delay = delay_[req->partition()];
+    }
+    resp->set_high_watermark(kPlainRecords);
+    const uint64_t end = std::min<uint64_t>(req->offset() + 2, kPlainRecords);
+    for (uint64_t o = req->offset(); o < end; ++o) {
+      auto* r = resp->add_records();
+      r->set_offset(o);
+      r->set_value(absl::StrCat("v", o));
+    }
+    resp->set_next_offset(std::max<uint64_t>(req->offset(), end));
+    if (resp->records_size() == 0) {  // a short long-poll: nothing more ever comes
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min<uint32_t>(req->max_wait_ms(), 50)));
+      return grpc::Status::OK;
+    }
+    std::this_thread::sleep_for(delay);
+    absl::MutexLock l(&mu_);
+    if (ctx->IsCancelled()) seen_[req->partition()].cancelled++;
+    return grpc::Status::OK;
+  }
+
+  const bool plain_;
+  std::map<uint32_t, std::chrono::milliseconds> delay_ ABSL_GUARDED_BY(mu_);
+  std::map<uint32_t, Seen> seen_ ABSL_GUARDED_BY(mu_);
   int port_ = 0;
   std::unique_ptr<grpc::Server> server_;
   v1::CompressedBatch batch_;
@@ -158,6 +209,43 @@ TEST(ConsumerAgainstFakeLeader, ADamagedBatchIsDataLossAndNoRecordOfAnotherParti
   EXPECT_NE(failure.message().find("CRC-32C mismatch"), std::string::npos) << failure;
   auto again = consumer->Poll(std::chrono::milliseconds(200));
   EXPECT_EQ(again.status().code(), absl::StatusCode::kDataLoss) << "the next Poll meets it again";
+}
+
+TEST(ConsumerAgainstFakeLeader, APartitionKnownToHaveRecordsIsReadWithoutWaitingAndNeverCancelled) {
+  FakeLeader leader(/*plain=*/true);
+  auto consumer = ConsumerOf(leader);
+  ASSERT_TRUE(consumer->Seek(OffsetSpec::kEarliest).ok());
+  // Until both partitions have answered once, the consumer does not know they have more: it long-polls both, and
+  // the one that answers second may be cancelled.
+  for (int polls = 0; polls < 20 && (consumer->Position(0) == 0u || consumer->Position(1) == 0u); ++polls) {
+    ASSERT_TRUE(consumer->Poll(std::chrono::milliseconds(200)).ok());
+  }
+  const uint64_t at0 = *consumer->Position(0);
+  const uint64_t at1 = *consumer->Position(1);
+  ASSERT_GT(at0, 0u);
+  ASSERT_GT(at1, 0u);
+  ASSERT_LT(at0 + 2, kPlainRecords);
+  // Both answers named a high watermark of kPlainRecords: the next Poll reads both at once and waits for the slow
+  // one.
+  leader.Slow(1, std::chrono::milliseconds(300));
+  auto result = consumer->Poll(std::chrono::milliseconds(2000));
+  ASSERT_TRUE(result.ok()) << result.status();
+  std::map<uint32_t, std::vector<uint64_t>> offsets;
+  for (const auto& r : result->records) offsets[r.partition].push_back(r.record.offset());
+  EXPECT_EQ(offsets[0], (std::vector<uint64_t>{at0, at0 + 1}));
+  EXPECT_EQ(offsets[1], (std::vector<uint64_t>{at1, at1 + 1})) << "the slow partition's records were cancelled";
+  EXPECT_EQ(leader.seen(0).last_max_wait_ms, 0u);
+  EXPECT_EQ(leader.seen(1).last_max_wait_ms, 0u);
+  EXPECT_EQ(leader.seen(1).cancelled, 0);
+  // At the end, with nothing known to be waiting, a Poll long-polls again.
+  leader.Slow(1, std::chrono::milliseconds(0));
+  for (int polls = 0;
+       polls < 100 && (consumer->Position(0) < kPlainRecords || consumer->Position(1) < kPlainRecords); ++polls) {
+    ASSERT_TRUE(consumer->Poll(std::chrono::milliseconds(2000)).ok());
+  }
+  ASSERT_TRUE(consumer->Poll(std::chrono::milliseconds(300)).ok());
+  EXPECT_GT(leader.seen(0).last_max_wait_ms, 0u);
+  EXPECT_GT(leader.seen(1).last_max_wait_ms, 0u);
 }
 
 }  // namespace
