@@ -16,11 +16,14 @@
 #   idle                      IDLE_PARTITIONS idle partitions (topics of 1,000 at most): the servers' CPU over
 #                             IDLE_SECONDS once settled, and the RSS each idle partition adds
 # Knobs: STEP_SECONDS (10), RPC_RATE (4000), IDLE_PARTITIONS (3000), IDLE_SECONDS (20), BROOK_CLI, BUILD (build),
-# BROOKD_FLAGS (extra flags for every node of both binaries, e.g. "--per_partition_metrics=false").
+# BROOKD_FLAGS (extra flags for every node of both binaries, e.g. "--per_partition_metrics=false"), BROOK_CLI_B (the
+# `brook` that B's steps run, to compare two clients: `BROOK_CLI=old BROOK_CLI_B=new scripts/bench-perf.sh A A 3`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 CLI=${BROOK_CLI:-$BUILD/client/brook}
+CLI_A=$CLI
+CLI_B=${BROOK_CLI_B:-$CLI}
 BIN_A=${1:-$BUILD/server/brookd}
 BIN_B=${2:-}
 ROUNDS=${3:-1}
@@ -108,8 +111,8 @@ run_binary() { # run_binary LABEL PATH
 }
 
 for round in $(seq 1 "$ROUNDS"); do
-  run_binary A "$round" "$BIN_A"
-  [ -n "$BIN_B" ] && run_binary B "$round" "$BIN_B"
+  CLI=$CLI_A run_binary A "$round" "$BIN_A"
+  [ -n "$BIN_B" ] && CLI=$CLI_B run_binary B "$round" "$BIN_B"
 done
 
 echo
