@@ -64,8 +64,11 @@ class FakeLeader final : public v1::Log::Service, public v1::Admin::Service {
   }
   struct Seen {
     int fetches = 0;
-    int cancelled = 0;  // answers with records whose call the client had cancelled by then
-    uint32_t last_max_wait_ms = 0;
+    // Answers with records to a Fetch asked without waiting (max_wait_ms 0) whose call the client had cancelled by
+    // then. (A long-poll's answer may be cancelled: the consumer did not know it had records.)
+    int cancelled_immediate = 0;
+    int immediate = 0;   // Fetches with max_wait_ms 0
+    int long_polls = 0;  // Fetches with max_wait_ms above 0
   };
   Seen seen(uint32_t p) {
     absl::MutexLock l(&mu_);
@@ -122,7 +125,7 @@ class FakeLeader final : public v1::Log::Service, public v1::Admin::Service {
     {
       absl::MutexLock l(&mu_);
       seen_[req->partition()].fetches++;
-      seen_[req->partition()].last_max_wait_ms = req->max_wait_ms();
+      (req->max_wait_ms() == 0 ? seen_[req->partition()].immediate : seen_[req->partition()].long_polls)++;
       delay = delay_[req->partition()];
     }
     resp->set_high_watermark(kPlainRecords);
@@ -139,7 +142,7 @@ class FakeLeader final : public v1::Log::Service, public v1::Admin::Service {
     }
     std::this_thread::sleep_for(delay);
     absl::MutexLock l(&mu_);
-    if (ctx->IsCancelled()) seen_[req->partition()].cancelled++;
+    if (ctx->IsCancelled() && req->max_wait_ms() == 0) seen_[req->partition()].cancelled_immediate++;
     return grpc::Status::OK;
   }
 
@@ -228,24 +231,29 @@ TEST(ConsumerAgainstFakeLeader, APartitionKnownToHaveRecordsIsReadWithoutWaiting
   // Both answers named a high watermark of kPlainRecords: the next Poll reads both at once and waits for the slow
   // one.
   leader.Slow(1, std::chrono::milliseconds(300));
+  const FakeLeader::Seen before0 = leader.seen(0);
+  const FakeLeader::Seen before1 = leader.seen(1);
   auto result = consumer->Poll(std::chrono::milliseconds(2000));
   ASSERT_TRUE(result.ok()) << result.status();
   std::map<uint32_t, std::vector<uint64_t>> offsets;
   for (const auto& r : result->records) offsets[r.partition].push_back(r.record.offset());
   EXPECT_EQ(offsets[0], (std::vector<uint64_t>{at0, at0 + 1}));
   EXPECT_EQ(offsets[1], (std::vector<uint64_t>{at1, at1 + 1})) << "the slow partition's records were cancelled";
-  EXPECT_EQ(leader.seen(0).last_max_wait_ms, 0u);
-  EXPECT_EQ(leader.seen(1).last_max_wait_ms, 0u);
-  EXPECT_EQ(leader.seen(1).cancelled, 0);
+  EXPECT_EQ(leader.seen(0).immediate, before0.immediate + 1) << "asked without waiting";
+  EXPECT_EQ(leader.seen(1).immediate, before1.immediate + 1) << "asked without waiting";
+  EXPECT_EQ(leader.seen(0).cancelled_immediate, 0);
+  EXPECT_EQ(leader.seen(1).cancelled_immediate, 0);
   // At the end, with nothing known to be waiting, a Poll long-polls again.
   leader.Slow(1, std::chrono::milliseconds(0));
   for (int polls = 0;
        polls < 100 && (consumer->Position(0) < kPlainRecords || consumer->Position(1) < kPlainRecords); ++polls) {
     ASSERT_TRUE(consumer->Poll(std::chrono::milliseconds(2000)).ok());
   }
+  const FakeLeader::Seen end0 = leader.seen(0);
+  const FakeLeader::Seen end1 = leader.seen(1);
   ASSERT_TRUE(consumer->Poll(std::chrono::milliseconds(300)).ok());
-  EXPECT_GT(leader.seen(0).last_max_wait_ms, 0u);
-  EXPECT_GT(leader.seen(1).last_max_wait_ms, 0u);
+  EXPECT_GT(leader.seen(0).long_polls, end0.long_polls);
+  EXPECT_GT(leader.seen(1).long_polls, end1.long_polls);
 }
 
 }  // namespace
