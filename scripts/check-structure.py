@@ -103,6 +103,15 @@ def check_layering(root, files, folders, targets):
     return errors
 
 
+def digit_separator(text, i):
+    """Whether the ' at text[i] separates digits (1'000'000) rather than opening a character literal: the token
+    before it is a number (starts with a digit; u8'x' and L'x' start with a letter)."""
+    j = i
+    while j > 0 and (text[j - 1].isalnum() or text[j - 1] in "'_"):
+        j -= 1
+    return j < i and text[j].isdigit()
+
+
 def strip_code(text):
     """Blanks comments, string and character literals (keeping newlines) so braces can be counted."""
     out, i, n = [], 0, len(text)
@@ -124,6 +133,9 @@ def strip_code(text):
             j = n if end < 0 else end + len(m.group(1)) + 2
             out.append("".join(ch if ch == "\n" else " " for ch in text[i:j]))
             i = j
+        elif c == "'" and digit_separator(text, i):
+            out.append(c)
+            i += 1
         elif c in "\"'":
             j = i + 1
             while j < n and text[j] != c:

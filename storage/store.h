@@ -89,6 +89,7 @@ struct StoreStats {
   uint64_t compactions_scheduled = 0;     // Range compactions Brook asked for after drops.
   uint64_t open_rocksdb_micros = 0;       // Open: RocksDB recovery (WAL replay) ...
   uint64_t open_cache_micros = 0;         // ... and rebuilding the per-group cache.
+  bool direct_io_for_flush = false;       // Flushes and compactions write with O_DIRECT (Options).
 };
 
 class Store {
@@ -241,6 +242,7 @@ class Store {
   std::atomic<uint64_t> compactions_scheduled_{0};
   uint64_t open_rocksdb_micros_ = 0;  // Set once by Open.
   uint64_t open_cache_micros_ = 0;
+  bool direct_io_for_flush_ = false;  // Set once by Open.
 };
 
 // Builds the DataLossError every read reports: "group G index I: <what> key 0x...: <cause>".

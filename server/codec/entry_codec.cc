@@ -4,6 +4,8 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "server/codec/compression.h"
 #include "server/common/limits.h"
 #include "storage/crc32c.h"
@@ -153,7 +155,10 @@ std::string EncodeCompactedBatch(const internal::RecordBatch& batch, int64_t app
   return out;
 }
 
-absl::Status CheckCompactedBatch(const internal::RecordBatch& batch, uint32_t span) {
+namespace {
+
+// CheckCompactedBatch of `batch` holding `records` records (its records_size, or a summary's count).
+absl::Status CheckCompacted(const internal::RecordBatch& batch, int records, uint32_t span) {
   if (!batch.compacted()) return absl::OkStatus();
   if (batch.compression() != v1::COMPRESSION_NONE) {
     return absl::DataLossError("compacted batch is marked compressed");
@@ -162,8 +167,8 @@ absl::Status CheckCompactedBatch(const internal::RecordBatch& batch, uint32_t sp
     return absl::DataLossError(
         absl::StrCat("compacted batch spans ", batch.record_count(), " offsets but its entry spans ", span));
   }
-  if (batch.offset_deltas_size() != batch.records_size()) {
-    return absl::DataLossError(absl::StrCat("compacted batch has ", batch.records_size(), " records but ",
+  if (batch.offset_deltas_size() != records) {
+    return absl::DataLossError(absl::StrCat("compacted batch has ", records, " records but ",
                                             batch.offset_deltas_size(), " offset deltas"));
   }
   for (int i = 0; i < batch.offset_deltas_size(); ++i) {
@@ -174,6 +179,22 @@ absl::Status CheckCompactedBatch(const internal::RecordBatch& batch, uint32_t sp
     }
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckCompactedBatch(const internal::RecordBatch& batch, uint32_t span) {
+  return CheckCompacted(batch, batch.records_size(), span);
+}
+
+absl::Status CheckCompactedBatch(const BatchSummary& summary, uint32_t span) {
+  return CheckCompacted(summary.batch, static_cast<int>(summary.records), span);
+}
+
+uint32_t BatchRecordCount(const BatchSummary& summary) {
+  const internal::RecordBatch& batch = summary.batch;
+  if (batch.compression() != v1::COMPRESSION_NONE || batch.compacted()) return batch.record_count();
+  return summary.records;
 }
 
 uint32_t OriginalBodyCrc(std::string_view data, const internal::RecordBatch& batch) {
@@ -195,6 +216,45 @@ absl::StatusOr<v1::RecordList> DecompressBatch(const internal::RecordBatch& batc
 
 absl::StatusOr<internal::RecordBatch> DecodeRecordBatch(std::string_view data) {
   return Decode<internal::RecordBatch>(data, EntryKind::kRecordBatch);
+}
+
+absl::StatusOr<BatchSummary> DecodeBatchSummary(std::string_view data) {
+  using google::protobuf::internal::WireFormatLite;
+  if (auto s = VerifyEntryData(data); !s.ok()) return s;
+  if (EntryKindOf(data) != EntryKind::kRecordBatch) {
+    return absl::DataLossError(absl::StrCat("entry kind is ", static_cast<int>(EntryKindOf(data)), ", expected ",
+                                            static_cast<int>(EntryKind::kRecordBatch)));
+  }
+  const std::string_view body = data.substr(kEntryHeaderBytes);
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(body.data()),
+                                            static_cast<int>(body.size()));
+  // Every field but the two that hold record bytes is copied, tag and all, into `rest`, which protobuf then parses
+  // with its own rules (the last value of a scalar wins, packed or unpacked deltas): a few dozen bytes.
+  BatchSummary out;
+  std::string rest;
+  while (true) {
+    const int start = in.CurrentPosition();
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) {
+      if (static_cast<size_t>(in.CurrentPosition()) == body.size() && start == in.CurrentPosition()) break;
+      return absl::DataLossError("entry body does not parse");
+    }
+    const int field = WireFormatLite::GetTagFieldNumber(tag);
+    const bool bytes = WireFormatLite::GetTagWireType(tag) == WireFormatLite::WIRETYPE_LENGTH_DELIMITED;
+    if (bytes && (field == internal::RecordBatch::kRecordsFieldNumber ||
+                  field == internal::RecordBatch::kCompressedRecordsFieldNumber)) {
+      uint32_t length = 0;
+      if (!in.ReadVarint32(&length) || !in.Skip(static_cast<int>(length))) {
+        return absl::DataLossError("entry body does not parse");
+      }
+      if (field == internal::RecordBatch::kRecordsFieldNumber) ++out.records;
+      continue;
+    }
+    if (!WireFormatLite::SkipField(&in, tag)) return absl::DataLossError("entry body does not parse");
+    rest.append(body.substr(start, in.CurrentPosition() - start));
+  }
+  if (!out.batch.ParseFromString(rest)) return absl::DataLossError("entry body does not parse");
+  return out;
 }
 
 absl::StatusOr<internal::OffsetCommit> DecodeOffsetCommit(std::string_view data) {

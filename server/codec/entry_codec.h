@@ -78,6 +78,20 @@ uint32_t EntryBodyCrc(std::string_view data);
 absl::Status VerifyEntryData(std::string_view data);
 
 absl::StatusOr<internal::RecordBatch> DecodeRecordBatch(std::string_view data);
+
+// What applying a batch needs, without its records: the batch's fields except `records` and `compressed_records`
+// (left empty), and how many records it holds. Checks the header and the body CRC as DecodeRecordBatch does, and
+// the body's wire format down to each field's bounds; a record's own bytes are skipped, not parsed (the body CRC
+// covers them, and every read decodes them in full). Costs no allocation per record: applying a batch of a
+// thousand records parses a few scalars instead of copying a thousand keys and values.
+struct BatchSummary {
+  internal::RecordBatch batch;  // records and compressed_records empty
+  uint32_t records = 0;         // the number of `records` fields in the body
+};
+absl::StatusOr<BatchSummary> DecodeBatchSummary(std::string_view data);
+// BatchRecordCount and CheckCompactedBatch of the batch the summary describes.
+uint32_t BatchRecordCount(const BatchSummary& summary);
+absl::Status CheckCompactedBatch(const BatchSummary& summary, uint32_t span);
 absl::StatusOr<internal::OffsetCommit> DecodeOffsetCommit(std::string_view data);
 absl::StatusOr<internal::GroupCommand> DecodeGroupCommand(std::string_view data);
 

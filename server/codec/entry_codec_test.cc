@@ -236,3 +236,138 @@ TEST(EntryCodec, CompactedBatchKeepsItsAppendTimeSpanAndOriginalCrc) {
 
 }  // namespace
 }  // namespace brook::server
+
+namespace brook::server {
+namespace {
+
+// Entry data of kind record batch around `body`, with the body's CRC right: what a replica could be sent.
+std::string FrameBody(std::string_view body) {
+  std::string data(kEntryHeaderBytes, '\0');
+  data[kKindByte] = static_cast<char>(EntryKind::kRecordBatch);
+  data.append(body);
+  const uint32_t crc = storage::Crc32c(body);
+  for (size_t i = 0; i < 4; ++i) data[kCrcBegin + i] = static_cast<char>(crc >> (8 * i));
+  return data;
+}
+
+// The summary must say what the full decode says, about every batch the full decode accepts.
+void ExpectSummaryAgrees(const std::string& data) {
+  auto full = DecodeRecordBatch(data);
+  ASSERT_TRUE(full.ok()) << full.status();
+  auto summary = DecodeBatchSummary(data);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->records, static_cast<uint32_t>(full->records_size()));
+  EXPECT_EQ(BatchRecordCount(*summary), BatchRecordCount(*full));
+  for (uint32_t span : {BatchRecordCount(*full), BatchRecordCount(*full) + 1}) {
+    EXPECT_EQ(CheckCompactedBatch(*summary, span).ok(), CheckCompactedBatch(*full, span).ok()) << "span " << span;
+  }
+  EXPECT_EQ(summary->batch.records_size(), 0);
+  EXPECT_TRUE(summary->batch.compressed_records().empty());
+  internal::RecordBatch without = *full;
+  without.clear_records();
+  without.clear_compressed_records();
+  EXPECT_EQ(summary->batch.SerializeAsString(), without.SerializeAsString());
+}
+
+TEST(BatchSummary, AgreesWithTheFullDecodeOnEveryKindOfBatch) {
+  ExpectSummaryAgrees(EncodeRecordBatch(SampleProduce()));  // idempotent, three records with headers
+  v1::ProduceRequest plain = SampleProduce();
+  plain.set_producer_id(0);
+  plain.set_sequence(0);
+  ExpectSummaryAgrees(EncodeRecordBatch(plain));
+  ExpectSummaryAgrees(EncodeRecordBatch(v1::ProduceRequest()));  // no records at all
+  v1::ProduceRequest compressed;
+  compressed.set_producer_id(7);
+  compressed.set_producer_epoch(3);
+  compressed.set_sequence(9);
+  compressed.set_compression(v1::COMPRESSION_LZ4);
+  compressed.set_compressed_records(std::string(300, 'z'));
+  compressed.set_record_count(12);
+  compressed.set_compressed_crc32c(0xabcdef01);
+  ExpectSummaryAgrees(EncodeRecordBatch(compressed, 4096));
+  internal::RecordBatch compacted;
+  compacted.set_producer_id(5);
+  compacted.set_compacted(true);
+  compacted.set_record_count(10);
+  compacted.set_original_body_crc(0x11223344);
+  for (uint32_t d : {1u, 4u, 9u}) {
+    compacted.add_records()->set_value("v" + std::to_string(d));
+    compacted.add_offset_deltas(d);
+  }
+  ExpectSummaryAgrees(EncodeCompactedBatch(compacted, 1'700'000'000'000));
+  compacted.set_offset_deltas(2, 4);  // not increasing: the check must fail the same way
+  ExpectSummaryAgrees(EncodeCompactedBatch(compacted, 1'700'000'000'000));
+}
+
+TEST(BatchSummary, ChecksTheHeaderLikeTheFullDecode) {
+  std::string data = EncodeRecordBatch(SampleProduce());
+  data[kEntryHeaderBytes + 5] ^= 0x10;
+  EXPECT_EQ(DecodeBatchSummary(data).status().code(), absl::StatusCode::kDataLoss) << "a body under a wrong CRC";
+  EXPECT_EQ(DecodeBatchSummary(EncodeOffsetCommit(SampleCommit())).status().code(), absl::StatusCode::kDataLoss)
+      << "another kind";
+  EXPECT_EQ(DecodeBatchSummary("").status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST(BatchSummary, EveryPrefixOfABodyIsJudgedAsTheFullDecodeJudgesIt) {
+  // Cut at a field boundary, both accept fewer records; cut inside a field, both refuse.
+  const std::string body = EncodeRecordBatch(SampleProduce()).substr(kEntryHeaderBytes);
+  int accepted = 0;
+  for (size_t n = 0; n <= body.size(); ++n) {
+    const std::string data = FrameBody(body.substr(0, n));
+    auto full = DecodeRecordBatch(data);
+    auto summary = DecodeBatchSummary(data);
+    ASSERT_EQ(summary.ok(), full.ok()) << "prefix of " << n << " bytes";
+    if (!full.ok()) {
+      EXPECT_EQ(summary.status().code(), absl::StatusCode::kDataLoss);
+      continue;
+    }
+    ++accepted;
+    EXPECT_EQ(summary->records, static_cast<uint32_t>(full->records_size())) << "prefix of " << n << " bytes";
+  }
+  EXPECT_GE(accepted, 5) << "the empty body, after each record, after the producer fields";
+}
+
+TEST(BatchSummary, MalformedBodiesUnderAValidCrcAreDataLoss) {
+  const std::string bad[] = {
+      std::string("\x0a\x64\x01\x02\x03", 5),  // a record whose length runs past the body
+      std::string("\x00", 1),                  // tag 0
+      std::string("\x10\xff\xff", 3),          // producer_id's varint never ends
+      std::string("\x02\x00", 2),              // field number 0
+      std::string("\x0b", 1),                  // a group that never ends
+  };
+  for (const auto& body : bad) {
+    auto summary = DecodeBatchSummary(FrameBody(body));
+    EXPECT_EQ(summary.status().code(), absl::StatusCode::kDataLoss) << "body of " << body.size() << " bytes";
+    EXPECT_FALSE(DecodeRecordBatch(FrameBody(body)).ok());
+  }
+}
+
+TEST(BatchSummary, SeededMutationsThatStillDecodeAreSummarizedAlike) {
+  // Random byte changes under a recomputed CRC: whatever the full decode still accepts, the summary accepts with
+  // the same fields and count. (The summary may accept more: it does not parse a record's own bytes.)
+  const std::string body = EncodeRecordBatch(SampleProduce()).substr(kEntryHeaderBytes);
+  uint64_t state = 0x9e3779b97f4a7c15ull;
+  auto next = [&state] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  int still_decoding = 0;
+  for (int round = 0; round < 3000; ++round) {
+    std::string mutated = body;
+    const int changes = 1 + static_cast<int>(next() % 3);
+    for (int c = 0; c < changes; ++c) mutated[next() % mutated.size()] = static_cast<char>(next());
+    const std::string data = FrameBody(mutated);
+    if (!DecodeRecordBatch(data).ok()) {
+      (void)DecodeBatchSummary(data);  // must not crash
+      continue;
+    }
+    ++still_decoding;
+    ExpectSummaryAgrees(data);
+  }
+  EXPECT_GT(still_decoding, 100) << "most single-byte changes inside values keep the body well-formed";
+}
+
+}  // namespace
+}  // namespace brook::server

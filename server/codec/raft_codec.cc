@@ -1,5 +1,7 @@
 #include "server/codec/raft_codec.h"
 
+#include <utility>
+
 namespace brook::server {
 
 void ConfToProto(const raft::ConfState& c, internal::ConfState* out) {
@@ -48,7 +50,9 @@ void ToProto(const raft::Message& m, internal::RaftMessage* out) {
   out->set_context(m.context);
 }
 
-raft::Message FromProto(const internal::RaftMessage& p) {
+raft::Message FromProto(const internal::RaftMessage& p) { return FromProto(internal::RaftMessage(p)); }
+
+raft::Message FromProto(internal::RaftMessage&& p) {
   raft::Message m;
   m.type = static_cast<raft::MessageType>(p.type());
   m.from = p.from();
@@ -57,14 +61,14 @@ raft::Message FromProto(const internal::RaftMessage& p) {
   m.log_term = p.log_term();
   m.index = p.index();
   m.entries.reserve(p.entries_size());
-  for (const auto& pe : p.entries()) {
+  for (auto& pe : *p.mutable_entries()) {
     raft::Entry e;
     e.index = pe.index();
     e.term = pe.term();
     e.type = static_cast<raft::EntryType>(pe.type());
     e.base_offset = pe.base_offset();
     e.record_count = pe.record_count();
-    e.data = pe.data();
+    e.data = std::move(*pe.mutable_data());
     m.entries.push_back(std::move(e));
   }
   m.commit = p.commit();
@@ -76,7 +80,7 @@ raft::Message FromProto(const internal::RaftMessage& p) {
     m.snapshot.term = p.snapshot().term();
     m.snapshot.next_offset = p.snapshot().next_offset();
     m.snapshot.conf = ConfFromProto(p.snapshot().conf());
-    m.snapshot_data = p.snapshot_data();
+    m.snapshot_data = std::move(*p.mutable_snapshot_data());
   }
   m.context = p.context();
   return m;

@@ -9,6 +9,8 @@ namespace brook::server {
 
 void ToProto(const raft::Message& m, internal::RaftMessage* out);
 raft::Message FromProto(const internal::RaftMessage& m);
+// The same, moving the entries' data (and snapshot data) out of `m` instead of copying them.
+raft::Message FromProto(internal::RaftMessage&& m);
 raft::ConfState ConfFromProto(const internal::ConfState& c);
 void ConfToProto(const raft::ConfState& c, internal::ConfState* out);
 

@@ -147,9 +147,9 @@ void Host::Post(Loop::Task run, std::function<void(const grpc::Status&)> stopped
 void Host::Turn(std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Task>& tasks, bool tick,
                 Clock::TimePoint now) {
   disk_.Refresh(now);
-  for (const auto& batch : inbox) {
+  for (auto& batch : inbox) {
     quiescence_.Heard(batch.from_node(), now);
-    for (const auto& gm : batch.messages()) Step(gm);
+    for (auto& gm : *batch.mutable_messages()) Step(gm);
     if (leader_hints_.OnAnnouncement(batch, now)) ctx_.cluster_dirty = true;
     int reports = 0;
     for (const auto& r : batch.move_reports()) {
@@ -185,10 +185,10 @@ void Host::Turn(std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Ta
   if (options_.quiesce_idle_groups) groups_.SleepIdle();
 }
 
-void Host::Step(const internal::GroupMessage& gm) {
+void Host::Step(internal::GroupMessage& gm) {
   Group* g = groups_.Find(gm.group_id());
   if (g == nullptr) return;  // not (yet, or no longer) hosted here: Raft retries
-  raft::Message m = FromProto(gm.message());
+  raft::Message m = FromProto(std::move(*gm.mutable_message()));  // the batch is this turn's: take its bytes
   if (!g->Accepts(m)) return;
   groups_.Wake(*g);  // a quiet core answers some messages without waking (RaftNode::QuietMessage)
   if (ctx_.draining && m.type == raft::MessageType::kTimeoutNow) return;  // stopping: take no leadership back

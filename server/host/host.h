@@ -129,7 +129,7 @@ class Host {
   absl::Status Load();
   void Turn(std::vector<internal::MessageBatch>& inbox, std::vector<Loop::Task>& tasks, bool tick,
             Clock::TimePoint now);
-  void Step(const internal::GroupMessage& gm);
+  void Step(internal::GroupMessage& gm);  // moves the entries out of gm
   // The metadata group says this node was removed (its record, or a membership without it).
   bool Removed();
   // A member of the cluster: an initial member, a member of the metadata group, or a node it records and has not

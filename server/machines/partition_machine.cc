@@ -107,16 +107,19 @@ absl::StatusOr<PartitionMachine::Applied> PartitionMachine::Apply(const raft::En
   }
   switch (EntryKindOf(entry.data)) {
     case EntryKind::kRecordBatch: {
-      auto batch = DecodeRecordBatch(entry.data);
-      if (!batch.ok()) return batch.status();
+      // The summary, not the records: applying needs the count and the producer's fields, and every replica
+      // applies every batch (a full decode copied every key and value once more on each node).
+      auto summary = DecodeBatchSummary(entry.data);
+      if (!summary.ok()) return summary.status();
+      const internal::RecordBatch* batch = &summary->batch;
       // A compressed batch's count was checked against its records when the leader validated the Produce, and the
       // entry CRC covers it since: no need to decompress here. A compacted batch (a follower catching up from a
       // compacted log) spans the entry's offsets with fewer records, each at its own delta.
-      if (BatchRecordCount(*batch) != entry.record_count) {
+      if (BatchRecordCount(*summary) != entry.record_count) {
         return absl::DataLossError(absl::StrCat("entry ", entry.index, " says ", entry.record_count,
-                                                " records but holds ", BatchRecordCount(*batch)));
+                                                " records but holds ", BatchRecordCount(*summary)));
       }
-      if (auto s = CheckCompactedBatch(*batch, entry.record_count); !s.ok()) {
+      if (auto s = CheckCompactedBatch(*summary, entry.record_count); !s.ok()) {
         return absl::DataLossError(absl::StrCat("entry ", entry.index, ": ", s.message()));
       }
       out.records = true;

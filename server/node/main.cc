@@ -89,6 +89,10 @@ ABSL_FLAG(bool, quiesce_idle_groups, true,
 ABSL_FLAG(bool, coalesce_produces, true,
           "Concurrent plain Produces (no producer id, compression or expected offset) to one partition in one "
           "loop turn share one Raft entry; each still gets its own offsets and answer (docs/decisions.md A21).");
+ABSL_FLAG(bool, direct_io_for_flush, true,
+          "Write RocksDB's SST files (flushes, compactions) with O_DIRECT when the data directory's file system "
+          "allows it (checked at start; buffered otherwise). Saves a kernel copy of every logged byte; the WAL "
+          "is unaffected (docs/operations.md).");
 ABSL_FLAG(
     bool, per_partition_metrics, true,
     "Export per-partition series (labels topic, partition). Turn off for clusters with very many partitions.");
@@ -252,6 +256,7 @@ absl::StatusOr<brook::server::NodeConfig> ConfigFromFlags() {
   config.quiesce_idle_groups = absl::GetFlag(FLAGS_quiesce_idle_groups);
   config.coalesce_produces = absl::GetFlag(FLAGS_coalesce_produces);
   config.per_partition_metrics = absl::GetFlag(FLAGS_per_partition_metrics);
+  config.direct_io_for_flush = absl::GetFlag(FLAGS_direct_io_for_flush);
   config.shutdown_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_shutdown_timeout_ms));
   config.retention_check_ms = absl::GetFlag(FLAGS_retention_check_ms);
   config.leader_balance_interval_ms = absl::GetFlag(FLAGS_leader_balance_interval_ms);

@@ -103,12 +103,17 @@ absl::Status Node::OpenStore() {
                " MiB: opening without flushing the recovered WAL; writes are refused until "
                "space returns");
   }
+  options.direct_io_for_flush = config_.direct_io_for_flush;
   auto store = storage::Store::Open(config_.data_dir, options);
   if (!store.ok()) {
     return absl::Status(store.status().code(), absl::StrCat("cannot open data directory '", config_.data_dir,
                                                             "': ", store.status().message()));
   }
   store_ = std::move(*store);
+  if (config_.direct_io_for_flush && !store_->Stats().direct_io_for_flush) {
+    LogInfo("n", config_.node_id, ": the file system of ", config_.data_dir,
+            " refuses O_DIRECT; SST files are written through the page cache");
+  }
   return absl::OkStatus();
 }
 

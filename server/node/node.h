@@ -54,6 +54,7 @@ struct NodeConfig {
   bool quiesce_idle_groups = true;  // docs/decisions.md D13
   bool coalesce_produces = true;    // docs/decisions.md A21
   bool per_partition_metrics = true;
+  bool direct_io_for_flush = true;  // storage::Options::direct_io_for_flush
   int retention_check_ms = 5000;
   int leader_balance_interval_ms = 10'000;
   uint64_t move_max_bytes_per_sec = 32ull << 20;
