@@ -18,7 +18,9 @@ raft::ConfState ConfFromProto(const internal::ConfState& c) {
   return out;
 }
 
-void ToProto(const raft::Message& m, internal::RaftMessage* out) {
+void ToProto(const raft::Message& m, internal::RaftMessage* out) { ToProto(raft::Message(m), out); }
+
+void ToProto(raft::Message&& m, internal::RaftMessage* out) {
   out->set_type(static_cast<uint32_t>(m.type));
   out->set_from(m.from);
   out->set_to(m.to);
@@ -26,14 +28,14 @@ void ToProto(const raft::Message& m, internal::RaftMessage* out) {
   out->set_log_term(m.log_term);
   out->set_index(m.index);
   out->mutable_entries()->Reserve(static_cast<int>(m.entries.size()));
-  for (const auto& e : m.entries) {
+  for (auto& e : m.entries) {
     auto* pe = out->add_entries();
     pe->set_index(e.index);
     pe->set_term(e.term);
     pe->set_type(static_cast<uint32_t>(e.type));
     pe->set_base_offset(e.base_offset);
     pe->set_record_count(e.record_count);
-    pe->set_data(e.data);
+    pe->set_data(std::move(e.data));
   }
   out->set_commit(m.commit);
   out->set_reject(m.reject);
@@ -45,7 +47,7 @@ void ToProto(const raft::Message& m, internal::RaftMessage* out) {
     s->set_term(m.snapshot.term);
     s->set_next_offset(m.snapshot.next_offset);
     ConfToProto(m.snapshot.conf, s->mutable_conf());
-    out->set_snapshot_data(m.snapshot_data);
+    out->set_snapshot_data(std::move(m.snapshot_data));
   }
   out->set_context(m.context);
 }

@@ -1,5 +1,5 @@
 // Conversion between the Raft core's plain messages (raft/message.h) and the node protocol's protobuf
-// (proto/brook/internal/transport.proto). Copies entry data once each way.
+// (proto/brook/internal/transport.proto). The const overloads copy entry data; the rvalue ones move it.
 #pragma once
 
 #include "brook/internal/transport.pb.h"
@@ -8,6 +8,8 @@
 namespace brook::server {
 
 void ToProto(const raft::Message& m, internal::RaftMessage* out);
+// The same, moving the entries' data (and snapshot data) into `out` instead of copying them.
+void ToProto(raft::Message&& m, internal::RaftMessage* out);
 raft::Message FromProto(const internal::RaftMessage& m);
 // The same, moving the entries' data (and snapshot data) out of `m` instead of copying them.
 raft::Message FromProto(internal::RaftMessage&& m);

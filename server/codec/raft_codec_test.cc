@@ -3,6 +3,7 @@
 #include "server/codec/raft_codec.h"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -75,6 +76,19 @@ TEST(RaftCodec, EveryMessageTypeRoundTripsThroughBytes) {
     internal::RaftMessage parsed;
     ASSERT_TRUE(parsed.ParseFromString(proto.SerializeAsString())) << raft::MessageTypeName(type);
     ExpectSameMessage(m, FromProto(parsed));
+  }
+}
+
+TEST(RaftCodec, TheMovingOverloadsConvertAsTheCopyingOnes) {
+  for (raft::MessageType type : kAllTypes) {
+    const raft::Message m = Sample(type);
+    internal::RaftMessage copied, moved;
+    ToProto(m, &copied);
+    ToProto(raft::Message(m), &moved);
+    ASSERT_EQ(moved.SerializeAsString(), copied.SerializeAsString()) << raft::MessageTypeName(type);
+    internal::RaftMessage parsed;
+    ASSERT_TRUE(parsed.ParseFromString(moved.SerializeAsString()));
+    ExpectSameMessage(m, FromProto(std::move(parsed)));
   }
 }
 

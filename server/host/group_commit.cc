@@ -1,6 +1,7 @@
 #include "server/host/group_commit.h"
 
 #include <cstdlib>
+#include <utility>
 
 #include "server/codec/raft_codec.h"
 #include "server/common/log.h"
@@ -90,7 +91,7 @@ void GroupCommit::Queue(std::vector<raft::Message>& msgs, raft::GroupId group) {
   for (auto& m : msgs) {
     auto* gm = outbox_[m.to].add_messages();
     gm->set_group_id(group);
-    ToProto(m, gm->mutable_message());
+    ToProto(std::move(m), gm->mutable_message());  // the Ready's messages are sent once, from here
   }
 }
 

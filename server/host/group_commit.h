@@ -38,6 +38,7 @@ class GroupCommit {
   bool Collect(std::vector<Work>& work, std::vector<storage::GroupWrite>& writes);
   void Persist(const std::vector<storage::GroupWrite>& writes, bool sync);
   void ApplyAll(std::vector<Work>& work);
+  // Moves `msgs` (their entry data) into the outbox.
   void Queue(std::vector<raft::Message>& msgs, raft::GroupId group);
   void Flush();
 
