@@ -62,8 +62,9 @@ struct Options {
   // directory's file system accepts it: Open checks by writing one aligned block, and falls back to buffered I/O
   // where it does not (tmpfs, some overlay file systems). Every byte of the log is written twice, to the WAL and
   // later to an SST file; through the page cache the second write cost a kernel copy of every byte (about 12% of
-  // a node's CPU when writing 50 MB/s, docs/performance.md) and filled the cache with data reads rarely need. The
-  // WAL stays buffered (RocksDB has no direct WAL writes) and durable by its sync, as before.
+  // a node's CPU when writing 50 MB/s, docs/performance.md). A flush then puts the blocks it writes in the block
+  // cache, so recent data still reads from memory. The WAL stays buffered (RocksDB has no direct WAL writes) and
+  // durable by its sync, as before.
   bool direct_io_for_flush = true;
 
   // Flush memtables when the Store is destroyed (default true), so that a clean restart (a rolling upgrade) opens

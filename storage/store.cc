@@ -199,6 +199,11 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir, const
     rocksdb::BlockBasedTableOptions t;
     t.block_cache = cache;
     t.block_size = 32 << 10;  // Reads are sequential runs of entries: bigger blocks, smaller index.
+    // A flush written with O_DIRECT leaves nothing in the page cache: put its blocks in the block cache as it
+    // writes them, so a consumer a little behind reads recent data from memory, as it did from the page cache.
+    if (store->direct_io_for_flush_) {
+      t.prepopulate_block_cache = rocksdb::BlockBasedTableOptions::PrepopulateBlockCache::kFlushOnly;
+    }
     log_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
   }
   rocksdb::ColumnFamilyOptions small_opts;
