@@ -25,11 +25,12 @@
 namespace brook::storage {
 namespace {
 
-// Whether files in `dir` can be written with O_DIRECT: creates `dir` if needed and writes one 4 KiB-aligned
-// block to a scratch file (removed again). File systems without O_DIRECT refuse the open or the write (EINVAL).
-bool DirectWritesWork(const std::string& dir) {
+// Whether files in `dir` can be written with O_DIRECT: writes one 4 KiB-aligned block to a scratch file (removed
+// again). File systems without O_DIRECT refuse the open or the write (EINVAL). `create`: make `dir` first if it
+// is missing (as Open will, with create_if_missing).
+bool DirectWritesWork(const std::string& dir, bool create) {
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  if (create) std::filesystem::create_directories(dir, ec);
   if (ec) return false;
   const std::string path = dir + "/.direct-io-probe";
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_DIRECT | O_CLOEXEC, 0600);
@@ -176,7 +177,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& dir, const
   // fault-injection suite's power_fail_all with torn writes found this (docs/fault-injection.md).
   db_opts.avoid_flush_during_recovery = !options.flush_recovered;
   // Options::direct_io_for_flush: SST files skip the page cache where the file system allows it.
-  store->direct_io_for_flush_ = options.direct_io_for_flush && DirectWritesWork(dir);
+  store->direct_io_for_flush_ = options.direct_io_for_flush && DirectWritesWork(dir, options.create_if_missing);
   db_opts.use_direct_io_for_flush_and_compaction = store->direct_io_for_flush_;
   db_opts.statistics = rocksdb::CreateDBStatistics();
   db_opts.statistics->set_stats_level(rocksdb::StatsLevel::kExceptTimeForMutex);

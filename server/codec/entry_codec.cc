@@ -32,13 +32,19 @@ std::string Frame(EntryKind kind, const google::protobuf::MessageLite& body) {
   return out;
 }
 
-template <typename Message>
-absl::StatusOr<Message> Decode(std::string_view data, EntryKind want) {
+// The header and body CRC of `data`, and that it is of kind `want`.
+absl::Status CheckEntry(std::string_view data, EntryKind want) {
   if (auto s = VerifyEntryData(data); !s.ok()) return s;
   if (EntryKindOf(data) != want) {
     return absl::DataLossError(absl::StrCat("entry kind is ", static_cast<int>(EntryKindOf(data)), ", expected ",
                                             static_cast<int>(want)));
   }
+  return absl::OkStatus();
+}
+
+template <typename Message>
+absl::StatusOr<Message> Decode(std::string_view data, EntryKind want) {
+  if (auto s = CheckEntry(data, want); !s.ok()) return s;
   Message m;
   if (!m.ParseFromArray(data.data() + kEntryHeaderBytes, static_cast<int>(data.size() - kEntryHeaderBytes))) {
     return absl::DataLossError("entry body does not parse");
@@ -220,11 +226,7 @@ absl::StatusOr<internal::RecordBatch> DecodeRecordBatch(std::string_view data) {
 
 absl::StatusOr<BatchSummary> DecodeBatchSummary(std::string_view data) {
   using google::protobuf::internal::WireFormatLite;
-  if (auto s = VerifyEntryData(data); !s.ok()) return s;
-  if (EntryKindOf(data) != EntryKind::kRecordBatch) {
-    return absl::DataLossError(absl::StrCat("entry kind is ", static_cast<int>(EntryKindOf(data)), ", expected ",
-                                            static_cast<int>(EntryKind::kRecordBatch)));
-  }
+  if (auto s = CheckEntry(data, EntryKind::kRecordBatch); !s.ok()) return s;
   const std::string_view body = data.substr(kEntryHeaderBytes);
   google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(body.data()),
                                             static_cast<int>(body.size()));
