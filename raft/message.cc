@@ -41,7 +41,7 @@ std::string DescribeEntry(const Entry& e, bool with_data) {
       absl::StrAppend(&s, " conf");
       break;
     case EntryType::kNormal:
-      if (with_data) absl::StrAppend(&s, " \"", e.data, "\"");
+      if (with_data) absl::StrAppend(&s, " \"", absl::string_view(e.data.data(), e.data.size()), "\"");
       break;
   }
   if (with_data) absl::StrAppend(&s, " @", e.base_offset, "+", e.record_count);

@@ -90,7 +90,7 @@ RaftNode::RaftNode(Config config, const LogReader* log, const HardState& hs, con
       id_(config_.id),
       term_(hs.term),
       vote_(hs.vote),
-      log_(log, hs.commit, applied),
+      log_(log, hs.commit, applied, config_.max_recent_bytes),
       conf_(conf),
       rng_state_(config_.seed ^ (config_.id * 0xd1b54a32d192ed03ULL)) {
   prev_hard_state_ = HardState{term_, vote_, log_.committed()};
@@ -965,7 +965,7 @@ void RaftNode::Advance(const Ready& rd) {
     }
     if (log_.applied() < rd.snapshot->index) log_.set_applied(rd.snapshot->index);
   }
-  if (!rd.entries.empty()) log_.mutable_unstable().StableTo(rd.entries.back().index, rd.entries.back().term);
+  if (!rd.entries.empty()) log_.StableTo(rd.entries.back().index, rd.entries.back().term);
   if (role_ == Role::kLeader) {
     // Our own entries count towards a quorum only now that they are durable.
     auto it = progress_.find(id_);
@@ -1074,6 +1074,9 @@ absl::Status RaftNode::CheckInvariants() const {
   }
   if (log_.FirstIndex() > last + 1) {
     return absl::InternalError(absl::StrCat("n", id_, " first index ", log_.FirstIndex(), " > last+1 ", last + 1));
+  }
+  if (absl::Status recent = log_.CheckRecent(); !recent.ok()) {
+    return absl::InternalError(absl::StrCat("n", id_, " ", recent.message()));
   }
   if (role_ == Role::kLeader) {
     if (leader_ != id_) return absl::InternalError(absl::StrCat("n", id_, " leads but leader_=", leader_));

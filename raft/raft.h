@@ -60,6 +60,10 @@ struct Config {
   uint64_t max_uncommitted_bytes = 8 << 20;
   // Upper bound of entry data per Ready::committed (at least one entry).
   uint64_t max_committed_bytes_per_ready = 64 << 20;
+  // Recent entries: durable entries not yet applied are kept in memory, sharing their data with the unstable log
+  // they came from, up to this many data bytes (the oldest go first). The leader sends its followers and every
+  // node applies from memory instead of reading its log back; past the limit, reads go to the LogReader.
+  uint64_t max_recent_bytes = 8 << 20;
   // Seeds the randomized election timeout. Give every node a different seed (e.g. mix in the node id).
   uint64_t seed = 0;
   // Optional structured log sink ("g7 n2 term=5 became leader"). Off by default.

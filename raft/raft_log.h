@@ -1,7 +1,11 @@
 // A node's view of its whole log: the durable LogReader below `unstable.offset`, the UnstableLog above it, and the
-// commit/applied indexes. Only the unstable part is held in memory.
+// commit/applied indexes. The unstable part is held in memory, and so are the most recent durable entries not yet
+// applied ("recent entries", up to a byte limit): those are what a leader sends its followers and what every node
+// applies next, so neither has to read them back from disk.
 #pragma once
 
+#include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,7 +19,7 @@ namespace brook::raft {
 class RaftLog {
  public:
   // Invariants: applied <= committed <= LastIndex() (checked by CheckInvariants()).
-  RaftLog(const LogReader* durable, Index committed, Index applied);
+  RaftLog(const LogReader* durable, Index committed, Index applied, uint64_t max_recent_bytes = 8 << 20);
 
   Index FirstIndex() const;
   Index LastIndex() const;
@@ -37,9 +41,12 @@ class RaftLog {
   // entry). On error nothing changes and nothing is allocated.
   absl::StatusOr<Index> MaybeAppend(Index prev_index, std::vector<Entry> entries);
   // The leader appends its own new entries (already numbered, starting at most at LastIndex() + 1).
-  void Append(std::vector<Entry> entries) { unstable_.TruncateAndAppend(std::move(entries)); }
+  void Append(std::vector<Entry> entries);
   void CommitTo(Index index);
   void Restore(const SnapshotMeta& meta, std::string data);
+  // The host made the unstable entries up to (index, term) durable (ignored when that entry was replaced since).
+  // They move to the recent entries unless already applied.
+  void StableTo(Index index, Term term);
 
   // Last index known durable and matching the current log: what a node may apply or count as its own ack.
   Index StableLastIndex() const { return unstable_.snapshot ? 0 : unstable_.offset - 1; }
@@ -51,11 +58,25 @@ class RaftLog {
   const LogReader* durable() const { return durable_; }
   Index committed() const { return committed_; }
   Index applied() const { return applied_; }
-  void set_applied(Index i) { applied_ = i; }
+  void set_applied(Index i);
+
+  // Durable entries held in memory: contiguous, all above applied(), ending at unstable().offset - 1.
+  const std::deque<Entry>& recent_entries() const { return recent_; }
+  uint64_t recent_bytes() const { return recent_bytes_; }
+  // INTERNAL when the recent entries break their invariants or differ from the durable log (for the simulator's
+  // and the fuzzers' invariant checks: it reads the durable log, so it is not for the hot path).
+  absl::Status CheckRecent() const;
 
  private:
+  const Entry* FindRecent(Index i) const;
+  void DropRecentFrom(Index i);  // Drops recent entries at or after i (they were replaced).
+  void TrimRecent();             // Drops applied entries, then the oldest while over the byte limit.
+
   const LogReader* durable_;
   UnstableLog unstable_;
+  std::deque<Entry> recent_;
+  uint64_t recent_bytes_ = 0;  // Sum of recent_[k].data.size().
+  uint64_t max_recent_bytes_;
   Index committed_;  // Highest index known committed. Never decreases while the node lives.
   Index applied_;    // Highest index handed to the host to apply (and acknowledged by Advance).
 };

@@ -1,11 +1,16 @@
 // Plain value types shared by the Raft core (raft/) and the node's storage (storage/).
 //
 // These types carry no behaviour and no I/O. storage/ may depend on this header and nothing else in raft/
-// (the layout rule of docs/architecture.md). Everything here is cheap to copy except Entry::data.
+// (the layout rule of docs/architecture.md). Everything here is cheap to copy; Entry::data shares its bytes.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <ostream>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace brook::raft {
@@ -27,6 +32,42 @@ enum class EntryType : uint8_t {
   kConfChange = 2,  // Membership change; `data` is an encoded raft::ConfChange.
 };
 
+// The payload of a log entry: immutable bytes shared by every copy of the entry. One Produce's records are held
+// once from the moment the leader appends them until the last holder (unstable log, a Ready, the recent entries,
+// a message to a follower) lets go, so copying an Entry costs a reference count, not its bytes
+// (docs/performance.md, "Shared entry data").
+class EntryData {
+ public:
+  EntryData() = default;
+  EntryData(std::string bytes)  // NOLINT(google-explicit-constructor): entries are built from strings everywhere.
+      : bytes_(bytes.empty() ? nullptr : std::make_shared<std::string>(std::move(bytes))) {}
+  EntryData(std::string_view bytes) : EntryData(std::string(bytes)) {}  // NOLINT(google-explicit-constructor)
+  EntryData(const char* bytes) : EntryData(std::string(bytes)) {}       // NOLINT(google-explicit-constructor)
+
+  std::string_view view() const { return bytes_ ? std::string_view(*bytes_) : std::string_view(); }
+  operator std::string_view() const { return view(); }  // NOLINT(google-explicit-constructor)
+  const char* data() const { return view().data(); }
+  size_t size() const { return bytes_ ? bytes_->size() : 0; }
+  bool empty() const { return size() == 0; }
+
+  // The bytes as a string of the caller's own: moved out when this is their only holder, copied otherwise.
+  std::string Release() && {
+    if (!bytes_) return {};
+    std::string out = bytes_.use_count() == 1 ? std::move(*bytes_) : *bytes_;
+    bytes_.reset();
+    return out;
+  }
+
+  friend bool operator==(const EntryData& a, const EntryData& b) { return a.view() == b.view(); }
+  friend bool operator==(const EntryData& a, std::string_view b) { return a.view() == b; }
+  friend bool operator==(const EntryData& a, const std::string& b) { return a.view() == b; }
+  friend bool operator==(const EntryData& a, const char* b) { return a.view() == b; }
+  friend std::ostream& operator<<(std::ostream& os, const EntryData& d) { return os << d.view(); }
+
+ private:
+  std::shared_ptr<std::string> bytes_;  // Null for no bytes. Never changed once shared.
+};
+
 // One Raft log entry.
 //
 // Offsets (docs/decisions.md D3): every entry covers the record offsets
@@ -40,7 +81,7 @@ struct Entry {
   EntryType type = EntryType::kNormal;
   Offset base_offset = 0;
   uint32_t record_count = 0;
-  std::string data;  // Opaque to Raft.
+  EntryData data;  // Opaque to Raft.
 
   Offset end_offset() const { return base_offset + record_count; }
   friend bool operator==(const Entry&, const Entry&) = default;

@@ -193,7 +193,8 @@ TEST_F(ValidateMessageTest, RefusesEntriesThatAreNotAContiguousBoundedRun) {
       << "prev index + count past the index space";
   EXPECT_EQ(with([](Message& m) { m.entries = Append(kMaxEntriesPerAppend + 1).entries; }),
             DropReason::kBadEntries);
-  EXPECT_EQ(with([](Message& m) { m.entries[0].data.assign(kMaxMessageBytes, 'x'); }), DropReason::kBadEntries);
+  EXPECT_EQ(with([](Message& m) { m.entries[0].data = std::string(kMaxMessageBytes, 'x'); }),
+            DropReason::kBadEntries);
   EXPECT_EQ(with([](Message& m) { m.entries = Append(kMaxEntriesPerAppend).entries; }), std::nullopt);
 }
 

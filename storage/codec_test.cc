@@ -79,7 +79,7 @@ TEST(Codec, EntryRoundTrip) {
   const std::string key = LogKey(4, 9);
   char header[kEntryHeaderSize];
   EncodeEntryHeader(key, e, -12, 999, header);
-  const std::string value = std::string(header, sizeof(header)) + e.data;
+  const std::string value = std::string(header, sizeof(header)) + std::string(e.data.view());
   absl::StatusOr<StoredEntry> d = DecodeEntry(key, value);
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(d->entry, e);

@@ -40,7 +40,8 @@ absl::StatusOr<Store::RewriteResult> Store::RewriteEntries(raft::GroupId group,
     char header[codec::kEntryHeaderSize];
     codec::EncodeEntryHeader(std::string_view(key, sizeof(key)), e, old->timestamp_ms, old->cum_bytes, header);
     const rocksdb::Slice key_slice(key, sizeof(key));
-    const rocksdb::Slice value_parts[2] = {rocksdb::Slice(header, sizeof(header)), rocksdb::Slice(e.data)};
+    const rocksdb::Slice value_parts[2] = {rocksdb::Slice(header, sizeof(header)),
+                                           rocksdb::Slice(e.data.data(), e.data.size())};
     batch.Put(log_cf_, rocksdb::SliceParts(&key_slice, 1), rocksdb::SliceParts(value_parts, 2));
     out.bytes_before += old->value_size;
     out.bytes_after += codec::EntryValueSize(e);

@@ -502,7 +502,8 @@ absl::Status Store::Write(std::span<const GroupWrite> writes, bool sync) {
         char header[codec::kEntryHeaderSize];
         codec::EncodeEntryHeader(std::string_view(key, sizeof(key)), e, ts, cum, header);
         const rocksdb::Slice key_slice(key, sizeof(key));
-        const rocksdb::Slice value_parts[2] = {rocksdb::Slice(header, sizeof(header)), rocksdb::Slice(e.data)};
+        const rocksdb::Slice value_parts[2] = {rocksdb::Slice(header, sizeof(header)),
+                                               rocksdb::Slice(e.data.data(), e.data.size())};
         batch.Put(log_cf_, rocksdb::SliceParts(&key_slice, 1), rocksdb::SliceParts(value_parts, 2));
         if (e.record_count > 0 && m.bytes_since_offset_key >= options_.index_interval_bytes) {
           m.bytes_since_offset_key = 0;
@@ -522,7 +523,7 @@ absl::Status Store::Write(std::span<const GroupWrite> writes, bool sync) {
         m.last_cum_bytes = cum;
         if (several_parts) {
           codec::StoredEntry info{.entry = e, .timestamp_ms = ts, .cum_bytes = cum, .value_size = value_size};
-          info.entry.data.clear();
+          info.entry.data = raft::EntryData();
           in_batch[{g, e.index}] = std::move(info);
         }
         if (m.bytes_since_offset_key != UINT64_MAX) m.bytes_since_offset_key += value_size;

@@ -620,7 +620,9 @@ TEST_P(IndexPropertyTest, OffsetAndTimeLookupsMatchANaiveModel) {
   options.index_interval_bytes = GetParam();
   options.log_write_buffer_bytes = 1 << 20;
   // The entry's timestamp is carried in its data ("ts=<n>"), as a host would read it from the record batch.
-  options.entry_timestamp_ms = [](const raft::Entry& e) { return std::stoll(e.data.substr(3)); };
+  options.entry_timestamp_ms = [](const raft::Entry& e) {
+    return std::stoll(std::string(e.data.view().substr(3)));
+  };
   auto opened = Store::Open(dir.path(), options);
   ASSERT_TRUE(opened.ok()) << opened.status();
   std::unique_ptr<Store> store = *std::move(opened);

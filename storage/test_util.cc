@@ -43,8 +43,9 @@ std::vector<raft::Entry> MakeEntries(raft::GroupId group, raft::Index first_inde
     e.type = raft::EntryType::kNormal;
     e.base_offset = base_offset;
     e.record_count = records;
-    e.data = absl::StrCat("g", group, "-i", e.index, "-t", term);
-    if (e.data.size() < data_bytes) e.data.resize(data_bytes, static_cast<char>('a' + e.index % 26));
+    std::string data = absl::StrCat("g", group, "-i", e.index, "-t", term);
+    if (data.size() < data_bytes) data.resize(data_bytes, static_cast<char>('a' + e.index % 26));
+    e.data = std::move(data);
     base_offset += records;
     out.push_back(std::move(e));
   }

@@ -290,7 +290,7 @@ absl::Status Simulation::Persist(SimNode& n) {
   for (const Entry& e : rd.committed) {
     if (absl::Status s = checker_.OnApply(r.id, e); !s.ok()) return s;
     if (e.type == EntryType::kConfChange) ++stats_.conf_changes_applied;
-    auto it = proposal_by_data_.find(e.data);
+    auto it = proposal_by_data_.find(std::string(e.data.view()));
     if (it != proposal_by_data_.end() && e.type == EntryType::kNormal) {
       Proposal& p = proposals_[it->second];
       // Acknowledged to the client once the proposer applies it at the index/term it was given.

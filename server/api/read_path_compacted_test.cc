@@ -49,8 +49,9 @@ class CompactedReadTest : public ::testing::Test {
     if (!keep) {
       v1::ProduceRequest req;
       for (uint32_t d = 0; d < span; ++d) *req.add_records() = record(d);
-      e.data = EncodeRecordBatch(req);
-      StampAppendTime(e.data, 1'000);
+      std::string data = EncodeRecordBatch(req);
+      StampAppendTime(data, 1'000);
+      e.data = std::move(data);
     } else {
       internal::RecordBatch b;
       b.set_compacted(true);

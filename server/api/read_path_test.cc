@@ -67,8 +67,9 @@ class ReadPathTest : public ::testing::Test {
     e.term = 1;
     e.base_offset = offset_;
     e.record_count = count;
-    e.data = EncodeRecordBatch(req, uncompressed);
-    StampAppendTime(e.data, kAppendTime + static_cast<int64_t>(index_));
+    std::string data = EncodeRecordBatch(req, uncompressed);
+    StampAppendTime(data, kAppendTime + static_cast<int64_t>(index_));
+    e.data = std::move(data);
     storage::GroupWrite w{.group = kGroup};
     w.entries.push_back(std::move(e));
     ASSERT_TRUE(store_->Write({&w, 1}).ok());

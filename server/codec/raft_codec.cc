@@ -35,7 +35,7 @@ void ToProto(raft::Message&& m, internal::RaftMessage* out) {
     pe->set_type(static_cast<uint32_t>(e.type));
     pe->set_base_offset(e.base_offset);
     pe->set_record_count(e.record_count);
-    pe->set_data(std::move(e.data));
+    pe->set_data(std::move(e.data).Release());
   }
   out->set_commit(m.commit);
   out->set_reject(m.reject);

@@ -45,7 +45,7 @@ absl::StatusOr<MetadataMachine::Applied> MetadataMachine::ApplyCommand(const raf
   if (state_.next_group_id() == 0) state_.set_next_group_id(1);
   if (state_.next_topic_id() == 0) state_.set_next_topic_id(1);
   internal::MetadataCommand cmd;
-  if (!cmd.ParseFromString(entry.data)) {
+  if (!cmd.ParseFromArray(entry.data.data(), static_cast<int>(entry.data.size()))) {
     return absl::DataLossError(absl::StrCat("metadata entry ", entry.index, " does not parse"));
   }
   switch (cmd.command_case()) {

@@ -275,7 +275,7 @@ TEST(MetadataApply, UnparsableEntryIsDataLoss) {
   auto applied = m.Apply(e, &delta);
   ASSERT_FALSE(applied.ok());
   EXPECT_EQ(applied.status().code(), absl::StatusCode::kDataLoss) << applied.status();
-  e.data.clear();  // parses, but holds no command
+  e.data = raft::EntryData();  // parses, but holds no command
   applied = m.Apply(e, &delta);
   EXPECT_EQ(applied.status().code(), absl::StatusCode::kDataLoss) << applied.status();
 }

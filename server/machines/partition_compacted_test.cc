@@ -83,7 +83,9 @@ TEST(CompactedBatch, DamagedCompactedDataIsDataLossAndChangesNothing) {
   const raft::Entry entry = Compacted(log.Produce(0, 0, 3), {0, 2});
   for (size_t i = kEntryHeaderBytes; i < entry.data.size(); i += 3) {
     raft::Entry bad = entry;
-    bad.data[i] ^= 0x10;
+    std::string data(entry.data.view());
+    data[i] ^= 0x10;
+    bad.data = std::move(data);
     Replica r;
     auto applied = r.Apply(bad);
     ASSERT_FALSE(applied.ok()) << "a flipped bit at byte " << i << " went unnoticed";

@@ -81,7 +81,9 @@ TEST(PartitionOffsets, CorruptEntryDataIsDataLossAndChangesNothing) {
   const auto good = log.Produce(7, 1, 3);
   for (size_t i = kEntryHeaderBytes; i < good.data.size(); ++i) {
     raft::Entry bad = good;
-    bad.data[i] = static_cast<char>(bad.data[i] ^ 0x01);
+    std::string data(good.data.view());
+    data[i] = static_cast<char>(data[i] ^ 0x01);
+    bad.data = std::move(data);
     auto applied = r.Apply(bad);
     ASSERT_FALSE(applied.ok()) << "flipping body byte " << i << " went unnoticed";
     EXPECT_EQ(applied.status().code(), absl::StatusCode::kDataLoss) << "byte " << i << ": " << applied.status();

@@ -404,7 +404,7 @@ void StorageCodec(Corpus& c) {
   const std::string log_key = codec::LogKey(7, 12);
   char header[codec::kEntryHeaderSize];
   codec::EncodeEntryHeader(log_key, e, 1700000000000, 123456, header);
-  const std::string entry_value = std::string(header, sizeof header) + e.data;
+  const std::string entry_value = std::string(header, sizeof header) + std::string(e.data.view());
   add("log-entry", log_key, entry_value);
   std::string flipped = entry_value;
   flipped[20] ^= 1;

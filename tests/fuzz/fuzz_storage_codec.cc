@@ -46,7 +46,8 @@ void DecodeEntries(std::string_view key, std::string_view value) {
     if (!with_data) continue;
     char header[kEntryHeaderSize];
     EncodeEntryHeader(key, e->entry, e->timestamp_ms, e->cum_bytes, header);
-    if (std::string(header, kEntryHeaderSize) + e->entry.data != value) Fail("an entry does not encode back");
+    if (std::string(header, kEntryHeaderSize) + std::string(e->entry.data.view()) != value)
+      Fail("an entry does not encode back");
   }
 }
 
