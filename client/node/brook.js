@@ -183,6 +183,11 @@ const FINAL = new Set([grpc.status.INVALID_ARGUMENT, grpc.status.NOT_FOUND, grpc
   grpc.status.ALREADY_EXISTS, grpc.status.OUT_OF_RANGE, grpc.status.UNIMPLEMENTED, grpc.status.PERMISSION_DENIED,
   grpc.status.UNAUTHENTICATED]);
 const MAX_SEND_ATTEMPTS = 1000;  // per send, besides the delivery timeout
+// The backoff before a resend ends at least this long before the delivery timeout (or the request timeout, when
+// shorter), and a send gives up at once when less is left; a resend that finds less than half of it left (after
+// a slow leader look-up) gives up too. An attempt with a few milliseconds would time out on the client, and its
+// unknown outcome would replace what the earlier attempts made certain ("it was not written").
+const MIN_ATTEMPT_MS = 100;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const unary = (client, method, request, timeoutMs) => new Promise((resolve, reject) => {
   client[method](request, {deadline: new Date(Date.now() + timeoutMs)}, (err, res) => (err ? reject(err) : resolve(res)));
@@ -412,6 +417,7 @@ class BrookClient {
     let hintsInARow = 0;
     let bound = 20;
     let last = null;
+    const minAttemptMs = Math.min(MIN_ATTEMPT_MS, this.requestTimeoutMs);
     for (let attempt = 0; attempt < MAX_SEND_ATTEMPTS && Date.now() < deadline; attempt++) {
       let address = hinted;
       hinted = '';
@@ -430,8 +436,9 @@ class BrookClient {
         }
       }
       if (address) {
-        const timeoutMs = Math.min(this.requestTimeoutMs, deadline - Date.now());
-        if (timeoutMs <= 0) break;
+        const left = deadline - Date.now();
+        if (left <= 0 || (attempt > 0 && left < minAttemptMs / 2)) break;
+        const timeoutMs = Math.min(this.requestTimeoutMs, left);
         let e;
         try {
           return await unary(this.stubs(address).log, 'Produce', request, timeoutMs);
@@ -457,7 +464,9 @@ class BrookClient {
         floor = e.retryDelayMs || 0;
       }
       hintsInARow = 0;
-      await sleep(Math.min(Math.max(floor, bound / 2 + Math.random() * bound / 2), Math.max(0, deadline - Date.now())));
+      const left = deadline - Date.now();
+      if (left < minAttemptMs) break;  // no room for another attempt
+      await sleep(Math.min(Math.max(floor, bound / 2 + Math.random() * bound / 2), left - minAttemptMs));
       bound = Math.min(bound * 2, 1000);
     }
     throw new GiveUp(new BrookError(grpc.status.DEADLINE_EXCEEDED,

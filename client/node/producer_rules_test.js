@@ -25,8 +25,8 @@ const S = grpc.status;
 const TOPIC = 't';
 
 // One scripted failure: `code` with brook.v1 details ([typeName, fields]), before the batch is applied or after it
-// (written: the leader wrote it and the answer is lost).
-const fail = (code, details = [], written = false) => ({code, details, written});
+// (written: the leader wrote it and the answer is lost), answered after `delayMs`.
+const fail = (code, details = [], written = false, delayMs = 0) => ({code, details, written, delayMs});
 const notWritten = () => ['WriteOutcome', {outcome: 1}];
 
 // The partition, shared by the fake nodes: records, batches written per (producer id, sequence), every Produce
@@ -68,7 +68,7 @@ function startNode(log, name, serverCredentials = grpc.ServerCredentials.createI
         const status = type('ErrorStatus').encode({code: f.code, message: 'scripted', details}).finish();
         metadata.set('grpc-status-details-bin', Buffer.from(status));
       }
-      done({code: f.code, details: 'scripted', metadata});
+      setTimeout(() => done({code: f.code, details: 'scripted', metadata}), f.delayMs);
     },
   });
   node.server.addService(api.Admin.service, {
@@ -130,6 +130,24 @@ test('not written until the delivery timeout keeps the sequence', async () => {
     assert.deepStrictEqual(await send('r1'), {partition: 0, offset: 0});
     assert.ok(log.requests.length >= 3, 'resent while not written');
     assert.deepStrictEqual(new Set(log.requests.map(idAndSequence)), new Set([`${client.producerId}/0`]));
+  } finally {
+    tearDown();
+  }
+});
+
+test('no resend starts with too little of the delivery timeout left to learn its outcome', async () => {
+  // RetryInfo asks for a wait that ends 10 ms before the delivery timeout, and every answer takes 40 ms. A resend
+  // started after that wait would time out on the client and turn "not written" into "may still be written".
+  const {log, client, send, tearDown} = await setUp();
+  try {
+    client.deliveryTimeoutMs = 1000;
+    log.script = [fail(S.UNAVAILABLE, [notWritten(), ['RetryInfo', {retry_delay_ms: 990}]]),
+      ...Array(10).fill(fail(S.UNAVAILABLE, [notWritten()], false, 40))];
+    const start = Date.now();
+    await assert.rejects(send('r0'), (err) => err.code === S.DEADLINE_EXCEEDED && /it was not written/.test(err.message));
+    assert.ok(Date.now() - start <= 1000 + 250, `gave up after ${Date.now() - start} ms`);
+    assert.strictEqual(log.requests.length, 2, 'one resend, in time to hear its answer');
+    assert.strictEqual(idAndSequence(log.requests[1]), `${client.producerId}/0`);
   } finally {
     tearDown();
   }

@@ -581,6 +581,11 @@ class Producer(_Client):
     """
 
     MAX_ATTEMPTS = 1000  # per send, besides the delivery timeout
+    # The backoff before a resend ends at least this long before the delivery timeout (or the request timeout,
+    # when shorter), and a send gives up at once when less is left; a resend that finds less than half of it left
+    # (after a slow leader look-up) gives up too. An attempt with a few milliseconds would time out on the client,
+    # and its unknown outcome would replace what the earlier attempts made certain ("it was not written").
+    MIN_ATTEMPT_S = 0.1
 
     def __init__(self, bootstrap, timeout_s=20.0, delivery_timeout_s=30.0, request_timeout_s=10.0, **security):
         """timeout_s bounds metadata look-ups; delivery_timeout_s bounds a send, retries included;
@@ -657,7 +662,8 @@ class Producer(_Client):
         maybe_written = False  # an attempt failed with an unknown outcome
         retried_not_found = False
         hinted, hints_in_a_row, last = "", 0, None
-        for _ in range(self.MAX_ATTEMPTS):
+        min_attempt = min(self.MIN_ATTEMPT_S, self.request_timeout_s)
+        for attempt in range(self.MAX_ATTEMPTS):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
@@ -673,9 +679,10 @@ class Producer(_Client):
                         raise _GiveUp(e, maybe_written)
                     last = e
             if address:
-                timeout = min(self.request_timeout_s, deadline - time.monotonic())
-                if timeout <= 0:
+                left = deadline - time.monotonic()
+                if left <= 0 or (attempt > 0 and left < min_attempt / 2):
                     break
+                timeout = min(self.request_timeout_s, left)
                 try:
                     return log_pb2_grpc.LogStub(self._channel(address)).Produce(request, timeout=timeout)
                 except grpc.RpcError as rpc_error:
@@ -696,7 +703,10 @@ class Producer(_Client):
                 self._topics.pop(topic, None)  # ask the cluster again who leads
                 floor = (err.retry_delay_ms or 0) / 1000.0
             hints_in_a_row = 0
-            time.sleep(min(backoff.next(floor), max(0.0, deadline - time.monotonic())))
+            left = deadline - time.monotonic()
+            if left < min_attempt:
+                break  # no room for another attempt
+            time.sleep(min(backoff.next(floor), left - min_attempt))
         raise _GiveUp(BrookError(grpc.StatusCode.DEADLINE_EXCEEDED,
                                  f"{topic}/{partition}: not acknowledged within the delivery timeout "
                                  f"({self.delivery_timeout_s:g} s); "

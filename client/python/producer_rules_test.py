@@ -29,10 +29,10 @@ def detail(message):
 
 class Fail:
     """One scripted failure: the call fails with `code` and `details` (brook.v1 messages), before the batch is
-    applied (written=False) or after (written=True: the leader wrote it, the answer is lost)."""
+    applied (written=False) or after (written=True: the leader wrote it, the answer is lost), after `delay_s`."""
 
-    def __init__(self, code, details=(), written=False):
-        self.code, self.details, self.written = code, list(details), written
+    def __init__(self, code, details=(), written=False, delay_s=0.0):
+        self.code, self.details, self.written, self.delay_s = code, list(details), written, delay_s
 
 
 class FakeLog:
@@ -94,6 +94,7 @@ class FakeNode(log_pb2_grpc.LogServicer, admin_pb2_grpc.AdminServicer):
             return self.log.apply(request)
         if fail.written:
             self.log.apply(request)
+        time.sleep(fail.delay_s)
         if fail.details:
             status = errors_pb2.ErrorStatus(code=fail.code.value[0], message="scripted",
                                             details=[detail(d) for d in fail.details])
@@ -147,6 +148,21 @@ class ProducerRulesTest(unittest.TestCase):
         pid = self.producer.producer_id
         self.assertGreaterEqual(len(self.requests()), 3, "resent while not written")
         self.assertEqual({r[1:3] for r in self.requests()}, {(pid, 0)}, "r1 took the sequence r0 did not use")
+
+    def test_no_resend_starts_with_too_little_of_the_delivery_timeout_left_to_learn_its_outcome(self):
+        # RetryInfo asks for a wait that ends 10 ms before the delivery timeout, and every answer takes 40 ms. A
+        # resend started after that wait would time out on the client and turn "not written" into "may still be".
+        self.producer.delivery_timeout_s = 1.0
+        self.log.script = [Fail(SC.UNAVAILABLE, [not_written(), errors_pb2.RetryInfo(retry_delay_ms=990)])] + \
+            [Fail(SC.UNAVAILABLE, [not_written()], delay_s=0.04)] * 10
+        start = time.monotonic()
+        with self.assertRaises(brookclient.BrookError) as failed:
+            self.send(b"r0")
+        self.assertEqual(failed.exception.code, SC.DEADLINE_EXCEEDED)
+        self.assertIn("it was not written", failed.exception.message)
+        self.assertLessEqual(time.monotonic() - start, 1.25)
+        self.assertEqual(len(self.requests()), 2, "one resend, in time to hear its answer")
+        self.assertEqual(self.requests()[1][1:3], (self.producer.producer_id, 0))
 
     def test_a_refused_batch_fails_at_once_and_keeps_the_sequence(self):
         for code, details in ((SC.INVALID_ARGUMENT, []), (SC.NOT_FOUND, []),
