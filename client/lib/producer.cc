@@ -32,6 +32,7 @@ struct Producer::InFlight {
   bool outstanding = false;    // a call is running
   bool sent_alone = false;     // the last call was a recovery resend, with nothing else of the partition in flight
   absl::Status error;          // the last failure, while awaiting a resend
+  bool maybe_written = false;  // an attempt failed with an outcome that does not say "not written"
 };
 
 // Invariants: `batches` is in sequence order and holds every batch of the partition that is not yet acknowledged
@@ -66,6 +67,12 @@ bool DebugLogging() {
 bool IsSequenceGap(const ErrorInfo& e) {
   return e.code == absl::StatusCode::kFailedPrecondition && e.sequence_error.has_value();
 }
+
+// A resend is scheduled to leave at least this much of the delivery timeout (or the request timeout, when
+// shorter), and a batch with less left fails instead of being resent: an attempt with a few milliseconds would
+// time out on the client, and its unknown outcome would replace what the earlier attempts made certain ("not
+// written").
+constexpr std::chrono::milliseconds kMinAttempt{100};
 
 }  // namespace
 
@@ -270,6 +277,10 @@ void Producer::Run() {
   mu_.Unlock();
 }
 
+Clock::duration Producer::MinAttempt() const {
+  return std::min<Clock::duration>(kMinAttempt, connection_->options().request_timeout);
+}
+
 int Producer::Window(const PartitionState& ps) const {
   return ps.established || ps.producer_id == 0 ? options_.max_in_flight_per_partition : 1;
 }
@@ -353,10 +364,11 @@ void Producer::Resolve(PartitionState& ps, Clock::time_point now, std::vector<Co
     if (broken) {
       verdict = absl::AbortedError(absl::StrCat("an earlier batch of ", f->tp.topic, "/", f->tp.partition,
                                                 " failed with an unknown outcome; not sent to keep order"));
-    } else if (now >= f->deadline) {
-      verdict =
-          absl::DeadlineExceededError(absl::StrCat("delivery timeout passed; last error: ", f->error.ToString()));
-      uncertain = !IsSequenceGap(e) && RetryRule(e.code) != Retry::kNever;
+    } else if (now + MinAttempt() > f->deadline) {
+      verdict = absl::DeadlineExceededError(absl::StrCat(
+          "delivery timeout passed; ", f->maybe_written ? "it may still be written" : "it was not written",
+          "; last error: ", f->error.ToString()));
+      uncertain = f->maybe_written;
     } else if (e.unknown_producer && idempotent) {
       forgotten = forgotten || i == 0;  // behind the first batch: a gap-like refusal, resent in order
     } else if (IsSequenceGap(e)) {
@@ -417,6 +429,9 @@ void Producer::Resolve(PartitionState& ps, Clock::time_point now, std::vector<Co
                          ? std::chrono::milliseconds(0)
                          : ps.backoff.Next(std::chrono::milliseconds(ps.retry_floor_ms));
   ps.retry_at = now + delay;
+  // The resend leaves the oldest batch time to hear its answer before its delivery timeout.
+  if (!ps.batches.empty())
+    ps.retry_at = std::max(now, std::min(ps.retry_at, ps.batches.front()->deadline - MinAttempt()));
   ps.leader_hinted = false;
   ps.only_gaps = true;
   ps.retry_floor_ms = 0;
@@ -449,6 +464,7 @@ void Producer::HandleAnswer(std::unique_ptr<Rpc> rpc, Clock::time_point now, std
   }
   f->error = ToAbslStatus(rpc->status);
   const ErrorInfo e = DecodeError(rpc->status);
+  if (!CertainlyNotWritten(e)) f->maybe_written = true;
   if (DebugLogging()) {
     std::fprintf(stderr, "brook-client: produce %s/%u pid=%llu seq=%llu records=%d to %s failed: %s\n",
                  f->tp.topic.c_str(), f->tp.partition, static_cast<unsigned long long>(f->request.producer_id()),

@@ -12,8 +12,10 @@
 // batches in sequence order, one at a time, before it resumes pipelining. A batch refused for good
 // (INVALID_ARGUMENT, NOT_FOUND, ...: CertainlyNotWritten) was not written: the batches behind it are renumbered to
 // close the gap. A batch that fails for good with an outcome that is not known (e.g. INTERNAL), or whose delivery
-// timeout passes with an unknown outcome, fails, as do the batches behind it, and the partition continues under a
-// fresh producer id (Kafka's epoch bump).
+// timeout passes after any attempt with an unknown outcome, fails, as do the batches behind it, and the partition
+// continues under a fresh producer id (Kafka's epoch bump). A resend is scheduled to leave at least 100 ms of the
+// delivery timeout (kMinAttempt), so that its answer, not a timeout on the client, decides what the failure says:
+// DEADLINE_EXCEEDED "it was not written" (the sequence is reused) or "it may still be written".
 //
 // Thread-safe. Callbacks run on the producer's I/O thread: they must be short and must not block (they may call
 // Send as long as the buffer is not full).
@@ -135,6 +137,8 @@ class Producer {
   void Fail(InFlight& f, const absl::Status& status, std::vector<Completion>& done);
   // Calls a partition may have outstanding now (1 until its producer id is established).
   int Window(const PartitionState& ps) const;
+  // Time a resend is given at least, if its delivery timeout allows (kMinAttempt or the request timeout).
+  Clock::duration MinAttempt() const;
   // Without mu_: picks the leader and starts the asynchronous call.
   void StartRpc(InFlight* f);
   // Without mu_, on the I/O thread, before a batch's first call: compresses it when configured, counts it.

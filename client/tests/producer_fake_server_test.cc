@@ -29,14 +29,21 @@ enum class Fault {
   kInternalAnswer,          // written, but the client sees INTERNAL without details (an outcome it cannot know)
   kInvalid,                 // nothing written, INVALID_ARGUMENT
   kNotLeader,               // nothing written, NotLeader naming `redirect_`
+  kNotWrittenRetryLater,    // nothing written: UNAVAILABLE, WriteOutcome NOT_WRITTEN, RetryInfo 990 ms
+  kNotWrittenSlowly,        // nothing written: UNAVAILABLE, WriteOutcome NOT_WRITTEN, answered after 40 ms
 };
 
-grpc::Status WithDetail(grpc::StatusCode code, const std::string& message, const google::protobuf::Message& d) {
+grpc::Status WithDetails(grpc::StatusCode code, const std::string& message,
+                         std::initializer_list<const google::protobuf::Message*> details) {
   v1::ErrorStatus es;
   es.set_code(code);
   es.set_message(message);
-  es.add_details()->PackFrom(d);
+  for (const google::protobuf::Message* d : details) es.add_details()->PackFrom(*d);
   return grpc::Status(code, message, es.SerializeAsString());
+}
+
+grpc::Status WithDetail(grpc::StatusCode code, const std::string& message, const google::protobuf::Message& d) {
+  return WithDetails(code, message, {&d});
 }
 
 // One partition ("t"/0) of a fake node. Thread-safe (gRPC calls handlers on many threads).
@@ -74,6 +81,11 @@ class FakeNode final : public v1::Log::Service, public v1::Admin::Service {
   int calls() {
     absl::MutexLock l(&mu_);
     return calls_;
+  }
+  // (producer id, sequence) of every Produce call, in arrival order.
+  std::vector<std::pair<uint64_t, uint64_t>> requests() {
+    absl::MutexLock l(&mu_);
+    return requests_;
   }
 
   grpc::Status GetMetadata(grpc::ServerContext*, const v1::GetMetadataRequest*,
@@ -138,10 +150,24 @@ class FakeNode final : public v1::Log::Service, public v1::Admin::Service {
   grpc::Status Produce(grpc::ServerContext*, const v1::ProduceRequest* req, v1::ProduceResponse* resp) override {
     absl::MutexLock l(&mu_);
     ++calls_;
+    requests_.emplace_back(req->producer_id(), req->sequence());
     Fault fault = Fault::kNone;
     if (!faults_.empty()) {
       fault = faults_.front();
       faults_.pop_front();
+    }
+    if (fault == Fault::kNotWrittenRetryLater || fault == Fault::kNotWrittenSlowly) {
+      v1::WriteOutcome outcome;
+      outcome.set_outcome(v1::WriteOutcome::NOT_WRITTEN);
+      if (fault == Fault::kNotWrittenSlowly) {
+        mu_.Unlock();
+        absl::SleepFor(absl::Milliseconds(40));
+        mu_.Lock();
+        return WithDetail(grpc::StatusCode::UNAVAILABLE, "scripted", outcome);
+      }
+      v1::RetryInfo retry;
+      retry.set_retry_delay_ms(990);
+      return WithDetails(grpc::StatusCode::UNAVAILABLE, "scripted", {&outcome, &retry});
     }
     if (fault == Fault::kUnavailableBeforeApply) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "scripted");
     if (fault == Fault::kInvalid) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "scripted");
@@ -202,6 +228,7 @@ class FakeNode final : public v1::Log::Service, public v1::Admin::Service {
   uint64_t leader_id_ ABSL_GUARDED_BY(mu_) = 1;
   std::string leader_address_ ABSL_GUARDED_BY(mu_);
   int calls_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> requests_ ABSL_GUARDED_BY(mu_);
   std::optional<uint64_t> refuse_sequence_ ABSL_GUARDED_BY(mu_);
   uint64_t log_start_ ABSL_GUARDED_BY(mu_) = 0;
 };
@@ -310,6 +337,36 @@ TEST(ProducerAgainstFakeLeader, RejectedBatchFailsAndTheRestCloseTheGap) {
   for (size_t i = 0; i < log.size(); ++i) {
     EXPECT_EQ(log[i], absl::StrCat(i < 5 ? i : i + 5)) << "the rest arrive in order without a hole";
   }
+}
+
+// RetryInfo asks for a wait that ends 10 ms before the delivery timeout, and every later answer takes 40 ms. A
+// resend started after that wait would time out on the client and turn "not written" into "may still be written",
+// costing the partition its producer id. The resend is moved up to leave it time; the batch then fails as not
+// written, and the next record takes its sequence under the same producer id.
+TEST(ProducerAgainstFakeLeader, NoResendStartsWithTooLittleOfTheDeliveryTimeoutLeft) {
+  FakeNode node(1);
+  node.SetLeader(1, node.address());
+  std::vector<Fault> script(11, Fault::kNotWrittenSlowly);
+  script[0] = Fault::kNotWrittenRetryLater;
+  node.Script(script);
+  ProducerOptions o;
+  o.batch.linger = std::chrono::milliseconds(0);
+  o.delivery_timeout = std::chrono::milliseconds(1000);
+  auto producer = *Producer::Create(Connect(node.address()), o);
+  v1::Record r;
+  r.set_value("0");
+  const absl::StatusOr<RecordMetadata> first = producer->Send("t", r).get();
+  ASSERT_EQ(first.status().code(), absl::StatusCode::kDeadlineExceeded) << first.status();
+  EXPECT_NE(first.status().message().find("it was not written"), absl::string_view::npos) << first.status();
+  ASSERT_EQ(node.calls(), 2) << "one resend, in time to hear its answer";
+  node.Script({});
+  const absl::StatusOr<RecordMetadata> second = producer->Send("t", r).get();
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->offset, 0u);
+  const auto requests = node.requests();
+  ASSERT_EQ(requests.size(), 3u);
+  EXPECT_EQ(requests[2], requests[0]) << "the same producer id and sequence: the first record was not written";
+  producer->Close();
 }
 
 TEST(ProducerAgainstFakeLeader, FollowsTheLeaderNamedByNotLeader) {
