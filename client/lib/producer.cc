@@ -68,10 +68,7 @@ bool IsSequenceGap(const ErrorInfo& e) {
   return e.code == absl::StatusCode::kFailedPrecondition && e.sequence_error.has_value();
 }
 
-// A resend is scheduled to leave at least this much of the delivery timeout (or the request timeout, when
-// shorter), and a batch with less left fails instead of being resent: an attempt with a few milliseconds would
-// time out on the client, and its unknown outcome would replace what the earlier attempts made certain ("not
-// written").
+// The least time a resend is given (producer.h says why).
 constexpr std::chrono::milliseconds kMinAttempt{100};
 
 }  // namespace
@@ -410,7 +407,6 @@ void Producer::Resolve(PartitionState& ps, Clock::time_point now, std::vector<Co
     for (auto& f : ps.batches) {
       f->request.set_producer_id(ps.producer_id);
       f->request.set_producer_epoch(0);
-      f->request.set_producer_epoch(ps.producer_id != 0 ? ps.producer_epoch : 0);
       f->request.set_sequence(sequence);
       sequence += static_cast<uint64_t>(f->request.records_size());
     }
