@@ -1,10 +1,13 @@
 #include "server/api/async.h"
 
+#include "server/common/log.h"
+
 namespace brook::server {
 
 Executor::Executor(int threads) {
   for (int i = 0; i < threads; ++i) {
     threads_.emplace_back([this] {
+      NameThisThread("brook-exec");
       while (true) {
         std::function<void()> fn;
         {
@@ -39,6 +42,7 @@ void Executor::Submit(std::function<void()> fn) {
 
 Timers::Timers() {
   thread_ = std::thread([this] {
+    NameThisThread("brook-timers");
     std::unique_lock lock(mu_);
     while (!stopping_) {
       if (timers_.empty()) {

@@ -1,5 +1,6 @@
 #include "server/common/log.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <string>
@@ -18,6 +19,12 @@ void WriteLogLine(LogLevel level, std::string_view line) {
   out.push_back('\n');
   ssize_t ignored = ::write(2, out.data(), out.size());
   (void)ignored;
+}
+
+void NameThisThread(const char* name) {
+  char shortened[16] = {};
+  std::string_view(name).copy(shortened, sizeof(shortened) - 1);
+  pthread_setname_np(pthread_self(), shortened);
 }
 
 }  // namespace brook::server

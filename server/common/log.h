@@ -27,4 +27,7 @@ void LogError(const Args&... args) {
   WriteLogLine(LogLevel::kError, absl::StrCat(args...));
 }
 
+// Names the calling thread (at most 15 characters are kept), so `top -H` and `perf` tell brookd's threads apart.
+void NameThisThread(const char* name);
+
 }  // namespace brook::server

@@ -2,11 +2,18 @@
 
 #include <utility>
 
+#include "server/common/log.h"
+
 namespace brook::server {
 
 CompactionWorker::CompactionWorker(storage::Store* store, bool inline_passes)
     : store_(store), inline_(inline_passes) {
-  if (!inline_) thread_ = std::thread([this] { Run(); });
+  if (!inline_) {
+    thread_ = std::thread([this] {
+      NameThisThread("brook-compact");
+      Run();
+    });
+  }
 }
 
 CompactionWorker::~CompactionWorker() { Stop(); }

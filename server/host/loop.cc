@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "server/common/log.h"
+
 namespace brook::server {
 
 Loop::Loop(Clock* clock, std::chrono::milliseconds tick, TurnFn turn)
@@ -11,7 +13,10 @@ Loop::~Loop() { Stop(); }
 
 void Loop::Start() {
   next_tick_ = clock_->Now() + tick_;
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    NameThisThread("brook-loop");
+    Run();
+  });
 }
 
 bool Loop::Stop() {

@@ -134,7 +134,10 @@ absl::StatusOr<std::unique_ptr<HttpsFront>> HttpsFront::Start(const std::string&
                                                " (in use, or not an address of this machine?)"));
   }
   front->listen_fd_ = fd;
-  front->thread_ = std::thread([f = front.get()] { f->Serve(); });
+  front->thread_ = std::thread([f = front.get()] {
+    NameThisThread("brook-https");
+    f->Serve();
+  });
   return front;
 }
 

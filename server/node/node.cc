@@ -372,6 +372,7 @@ absl::Status Node::ServeClients() {
 // Readiness: SERVING once the node has caught up with the metadata it knew of at start and sees a controller.
 void Node::StartHealth() {
   health_thread_ = std::thread([this] {
+    NameThisThread("brook-health");
     bool serving = false;
     while (!stopping_.load()) {
       bool ready = host_->ready();
