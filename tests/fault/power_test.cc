@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -51,6 +53,20 @@ void RunTracked(const std::string& program, const std::string& log) {
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "status " << status;
+}
+
+// A node's preload must not be lost to one the tests run under (getenv takes the first LD_PRELOAD): the sync
+// tracker would silently not load, and the power fault would cut nothing.
+TEST(MergeEnvironment, JoinsPreloadListsAndReplacesOtherNames) {
+  std::vector<std::string> env = {"PATH=/usr/bin", "LD_PRELOAD=/lib/alloc.so", "LD_PRELOADX=keep"};
+  MergeEnvironment(env, "LD_PRELOAD=/lib/tracker.so");
+  MergeEnvironment(env, "PATH=/bin");
+  MergeEnvironment(env, "BROOK_SYNC_LOG=/tmp/log");
+  EXPECT_EQ(env, (std::vector<std::string>{"PATH=/bin", "LD_PRELOAD=/lib/tracker.so:/lib/alloc.so",
+                                           "LD_PRELOADX=keep", "BROOK_SYNC_LOG=/tmp/log"}));
+  std::vector<std::string> empty_preload = {"LD_PRELOAD="};
+  MergeEnvironment(empty_preload, "LD_PRELOAD=/lib/tracker.so");
+  EXPECT_EQ(empty_preload, (std::vector<std::string>{"LD_PRELOAD=/lib/tracker.so"}));
 }
 
 TEST(PowerCut, KeepsExactlyWhatWasSynced) {

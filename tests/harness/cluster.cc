@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <deque>
@@ -15,6 +16,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -42,6 +44,21 @@ bool WaitExit(pid_t pid, std::chrono::milliseconds timeout, int* status) {
 }
 
 }  // namespace
+
+void MergeEnvironment(std::vector<std::string>& env, std::string entry) {
+  std::string_view name(entry.data(), std::min(entry.find('='), entry.size()));
+  for (auto& e : env) {
+    if (e.size() <= name.size() || e.compare(0, name.size(), name) != 0 || e[name.size()] != '=') continue;
+    if (name == "LD_PRELOAD" && e.size() > name.size() + 1) {
+      // Both lists load: the node's own library first, then what the test process was started with.
+      e = absl::StrCat(entry, ":", e.substr(name.size() + 1));
+    } else {
+      e = std::move(entry);
+    }
+    return;
+  }
+  env.push_back(std::move(entry));
+}
 
 int FreePort() {
   // Below the kernel's ephemeral range (32768-60999 here): a node that is down and restarted must find its port
@@ -215,7 +232,7 @@ absl::Status Cluster::Spawn(NodeProcess& n) {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
   if (options_.environment) {
-    for (auto& e : options_.environment(n.id)) env.push_back(std::move(e));
+    for (auto& e : options_.environment(n.id)) MergeEnvironment(env, std::move(e));
   }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

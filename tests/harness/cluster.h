@@ -47,7 +47,8 @@ struct ClusterOptions {
   // A bearer token the harness's own readiness check sends (a superuser's, when the nodes run with
   // --auth_tokens_file and --authorization). Empty: none.
   std::string token;
-  // Extra environment ("NAME=value") of node `id`'s process, e.g. LD_PRELOAD. Unset: none.
+  // Extra environment ("NAME=value") of node `id`'s process, e.g. LD_PRELOAD. Unset: none. Merged into the test
+  // process's environment with MergeEnvironment.
   std::function<std::vector<std::string>(uint64_t id)> environment;
 };
 
@@ -116,6 +117,12 @@ class Cluster {
 // Runs brookd (the path compiled in) with `flags` and returns its exit code and output (stdout and stderr); the
 // code is 124 when it still ran after 20 s (then it was stopped).
 std::pair<int, std::string> RunBrookd(const std::string& flags);
+
+// Sets "NAME=value" `entry` in `env` (a process environment): it replaces an entry of the same name, which would
+// otherwise win (getenv takes the first), except that LD_PRELOAD lists are joined, `entry`'s libraries first, so a
+// node's own preload (the power fault's sync tracker) and one the tests were started with (an allocator) both
+// load.
+void MergeEnvironment(std::vector<std::string>& env, std::string entry);
 
 // A free TCP port on 127.0.0.1, below the ephemeral range so that no outgoing connection takes it while its node
 // is down and restarting (bound and released; each call in a process returns another port).
