@@ -79,6 +79,11 @@ try:
     CAN_DECOMPRESS = True
 except ImportError:  # pragma: no cover - depends on the machine
     CAN_DECOMPRESS = False
+# A producer may compress its batches (Producer(compression="lz4" | "zstd")) with the same two packages.
+COMPRESSION_CODECS = ("lz4", "zstd")
+# The server's Limits.max_batch_bytes (default): a compressed batch may decompress to at most this many bytes, so a
+# batch whose records serialize to more goes uncompressed (as the C++ producer does).
+MAX_UNCOMPRESSED_BATCH_BYTES = 4 << 20
 try:
     from crc32c import crc32c as _crc32c_native  # python3-crc32c, optional: a table below does the same slower
 except ImportError:  # pragma: no cover
@@ -264,6 +269,26 @@ def _decompress(compression, data, limit):
     if len(out) > limit:
         raise ValueError(f"decompresses to more than {limit} bytes")
     return bytes(out)
+
+
+def _compress(codec, plain):
+    """plain compressed with codec ("lz4": one LZ4 frame, "zstd": one Zstandard frame)."""
+    if codec == "lz4":
+        return _lz4frame.compress(plain, store_size=True)
+    return _zstd.ZstdCompressor().compress(plain)
+
+
+def compress_batch(codec, records):
+    """The ProduceRequest fields that carry `records` (Record messages) compressed with codec ("lz4" or "zstd"):
+    {compression, compressed_records, record_count, compressed_crc32c} (log.proto ProduceRequest), or None when the
+    records serialize to more than MAX_UNCOMPRESSED_BATCH_BYTES and must go as plain records."""
+    plain = records_pb2.RecordList(records=records).SerializeToString()
+    if len(plain) > MAX_UNCOMPRESSED_BATCH_BYTES:
+        return None
+    data = _compress(codec, plain)
+    enum = records_pb2.COMPRESSION_LZ4 if codec == "lz4" else records_pb2.COMPRESSION_ZSTD
+    return {"compression": enum, "compressed_records": data, "record_count": len(records),
+            "compressed_crc32c": crc32c(data), "_uncompressed_bytes": len(plain)}
 
 
 def expand_batch(batch, from_offset):
@@ -587,10 +612,24 @@ class Producer(_Client):
     # and its unknown outcome would replace what the earlier attempts made certain ("it was not written").
     MIN_ATTEMPT_S = 0.1
 
-    def __init__(self, bootstrap, timeout_s=20.0, delivery_timeout_s=30.0, request_timeout_s=10.0, **security):
+    def __init__(self, bootstrap, timeout_s=20.0, delivery_timeout_s=30.0, request_timeout_s=10.0,
+                 compression=None, **security):
         """timeout_s bounds metadata look-ups; delivery_timeout_s bounds a send, retries included;
-        request_timeout_s bounds each attempt. security: tls_ca_file, tls_cert_file, tls_key_file, token
-        (ChannelSecurity)."""
+        request_timeout_s bounds each attempt. compression: None (default), "lz4" or "zstd": each send compresses
+        its batch once (a batch over MAX_UNCOMPRESSED_BATCH_BYTES serialized goes plain) and the partition stores
+        and serves it compressed (docs/api.md "Compression"); needs python3-lz4 and python3-zstandard (ValueError
+        otherwise). security: tls_ca_file, tls_cert_file, tls_key_file, token (ChannelSecurity)."""
+        if compression is not None and compression not in COMPRESSION_CODECS:
+            raise ValueError(f"compression must be None, 'lz4' or 'zstd', not {compression!r}")
+        if compression is not None and not CAN_DECOMPRESS:
+            raise ValueError(f"compression {compression!r} needs python3-lz4 and python3-zstandard "
+                             "(pip: lz4, zstandard)")
+        self.compression = compression
+        # What the sends so far carried, each batch counted once: how well compression did.
+        self.batches_sent = 0
+        self.compressed_batches = 0
+        self.uncompressed_bytes = 0  # the batches' records serialized
+        self.sent_bytes = 0  # the compressed bytes, or the serialized records of a batch sent plain
         super().__init__(bootstrap, timeout_s, **security)
         self.delivery_timeout_s = delivery_timeout_s
         self.request_timeout_s = request_timeout_s
@@ -619,11 +658,16 @@ class Producer(_Client):
         batch = [records_pb2.Record(key=r[0] or b"", value=r[1] or b"", tombstone=r[1] is None,
                                     headers=_headers(r[2] if len(r) > 2 else None))
                  for r in records]
+        # Compressed once: every attempt resends the same bytes.
+        packed = compress_batch(self.compression, batch) if self.compression is not None and batch else None
+        payload = {"records": batch} if packed is None else \
+            {k: v for k, v in packed.items() if not k.startswith("_")}
+        self._count_batch(batch, packed)
         state = self._state(topic, partition)
         with state.lock:
             for attempt in range(2):
                 request = log_pb2.ProduceRequest(topic=topic, partition=partition, producer_id=state.producer_id,
-                                                 sequence=state.next_sequence, records=batch)
+                                                 sequence=state.next_sequence, **payload)
                 try:
                     response = self._deliver(request)
                 except _GiveUp as g:
@@ -649,6 +693,18 @@ class Producer(_Client):
         if not key:
             raise ValueError("a tombstone needs a key")
         return self.send(topic, None, key=key, partition=partition)
+
+    def _count_batch(self, batch, packed):
+        with self._state_lock:
+            self.batches_sent += 1
+            if packed is None:
+                size = records_pb2.RecordList(records=batch).ByteSize()
+                self.uncompressed_bytes += size
+                self.sent_bytes += size
+            else:
+                self.compressed_batches += 1
+                self.uncompressed_bytes += packed["_uncompressed_bytes"]
+                self.sent_bytes += len(packed["compressed_records"])
 
     def _state(self, topic, partition):
         with self._state_lock:

@@ -58,6 +58,26 @@ class CompressionTest(unittest.TestCase):
             tail = brookclient.expand_batch(batch(codec, compress(plain), plain, 5), 103)
             self.assertEqual([r.offset for r in tail], [103, 104], "a batch served from its middle")
 
+    def test_compress_batch_round_trips_through_expand_batch(self):
+        records = records_pb2.RecordList.FromString(record_list(7)).records
+        for codec in brookclient.COMPRESSION_CODECS:
+            packed = brookclient.compress_batch(codec, records)
+            self.assertEqual(packed["record_count"], 7)
+            self.assertEqual(packed["compressed_crc32c"], brookclient.crc32c(packed["compressed_records"]))
+            plain = record_list(7)
+            self.assertEqual(packed["_uncompressed_bytes"], len(plain))
+            b = records_pb2.CompressedBatch(base_offset=10, record_count=7, append_time_ms=777,
+                                            compression=packed["compression"], data=packed["compressed_records"],
+                                            crc32c=packed["compressed_crc32c"], uncompressed_bytes=len(plain))
+            got = brookclient.expand_batch(b, 0)
+            self.assertEqual([(r.offset, r.key, r.value) for r in got],
+                             [(10 + i, r.key, r.value) for i, r in enumerate(records)], codec)
+
+    def test_a_batch_over_the_servers_limit_is_not_compressed(self):
+        big = records_pb2.Record(key=b"k", value=bytes(1 << 20))
+        self.assertIsNotNone(brookclient.compress_batch("zstd", [big] * 3))
+        self.assertIsNone(brookclient.compress_batch("zstd", [big] * 5), "5 MiB serialized: over 4 MiB")
+
     def test_several_frames_decode(self):
         plain = record_list(6)
         half = len(plain) // 2

@@ -11,6 +11,8 @@ Exit 0 on success; 1 with a message on stderr otherwise.
 Reading options (client/tests/compression_integration_test.cc): --from-offset=N starts every partition at N (records
 below N must not come back, expectations below N are not checked), --exact fails on records not in --expect, and
 --require-compressed fails unless the consumer decoded at least one compressed batch itself.
+Producing option: --compression=lz4|zstd sends the --produce-count records as one compressed batch per partition
+(send_batch) instead of one send each, and fails unless every batch went compressed.
 """
 import argparse
 import json
@@ -29,6 +31,7 @@ def main():
     ap.add_argument("--from-offset", type=int, default=0)
     ap.add_argument("--exact", action="store_true")
     ap.add_argument("--require-compressed", action="store_true")
+    ap.add_argument("--compression", choices=brookclient.COMPRESSION_CODECS)
     args = ap.parse_args()
 
     expected = {}
@@ -66,8 +69,25 @@ def main():
         return 1
     print(f"read {len(seen)} records, {consumer.compressed_batches_read} compressed batches", file=sys.stderr)
 
-    producer = brookclient.Producer(args.bootstrap)
-    for i in range(args.produce_count):
+    producer = brookclient.Producer(args.bootstrap, compression=args.compression)
+    if args.compression:
+        # One compressed batch per partition, the records of each in key order.
+        count = consumer.topic(args.topic).partition_count
+        batches = {}
+        for i in range(args.produce_count):
+            key = f"py-{i}".encode()
+            batches.setdefault(brookclient.fnv1a32(key) % count, []).append(i)
+        for partition, numbers in sorted(batches.items()):
+            records = [(f"py-{i}".encode(), f"from python {i}".encode(), [("n", f"py-header-{i}".encode())])
+                       for i in numbers]
+            base = producer.send_batch(args.topic, partition, records)
+            for k, i in enumerate(numbers):
+                print(json.dumps({"partition": partition, "offset": base + k, "key": f"py-{i}",
+                                  "value": f"from python {i}", "header": f"py-header-{i}"}))
+        if producer.compressed_batches != len(batches):
+            print(f"{producer.compressed_batches} of {len(batches)} batches went compressed", file=sys.stderr)
+            return 1
+    for i in range(0 if args.compression else args.produce_count):
         key = f"py-{i}".encode()
         value = f"from python {i}".encode()
         header = f"py-header-{i}"

@@ -14,7 +14,7 @@ from concurrent import futures
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import brookclient  # noqa: E402
 import grpc  # noqa: E402
-from brook.v1 import admin_pb2, admin_pb2_grpc, errors_pb2, log_pb2, log_pb2_grpc  # noqa: E402
+from brook.v1 import admin_pb2, admin_pb2_grpc, errors_pb2, log_pb2, log_pb2_grpc, records_pb2  # noqa: E402
 
 TOPIC = "t"
 SC = grpc.StatusCode
@@ -35,6 +35,18 @@ class Fail:
         self.code, self.details, self.written, self.delay_s = code, list(details), written, delay_s
 
 
+def records_of(req):
+    """The Record messages of a ProduceRequest, plain or compressed (checked as the leader checks them)."""
+    if req.compression == records_pb2.COMPRESSION_NONE:
+        return list(req.records)
+    assert not req.records, "a compressed batch carries no plain records"
+    assert brookclient.crc32c(req.compressed_records) == req.compressed_crc32c, "CRC-32C mismatch"
+    plain = brookclient._decompress(req.compression, req.compressed_records, brookclient.MAX_UNCOMPRESSED_BATCH_BYTES)
+    records = list(records_pb2.RecordList.FromString(plain).records)
+    assert len(records) == req.record_count, f"says {req.record_count}, holds {len(records)}"
+    return records
+
+
 class FakeLog:
     """The partition: records, and per producer id the batches written (sequence -> base offset). Shared by the
     fake nodes; every Produce request is remembered in `requests` as (node, producer_id, sequence, keys)."""
@@ -44,18 +56,20 @@ class FakeLog:
         self.records = []
         self.batches = {}   # (producer_id, sequence) -> base offset
         self.requests = []  # guarded by lock
+        self.compressed = []  # (compression, compressed_records) of every Produce request; guarded by lock
         self.script = []    # Fail entries consumed one per call (any node); guarded by lock
 
     def apply(self, req):
         with self.lock:
             key = (req.producer_id, req.sequence)
+            records = records_of(req)
             if key in self.batches:
-                return log_pb2.ProduceResponse(base_offset=self.batches[key], record_count=len(req.records),
+                return log_pb2.ProduceResponse(base_offset=self.batches[key], record_count=len(records),
                                                duplicate=True)
             base = len(self.records)
-            self.records.extend(req.records)
+            self.records.extend(records)
             self.batches[key] = base
-            return log_pb2.ProduceResponse(base_offset=base, record_count=len(req.records))
+            return log_pb2.ProduceResponse(base_offset=base, record_count=len(records))
 
 
 class FakeNode(log_pb2_grpc.LogServicer, admin_pb2_grpc.AdminServicer):
@@ -88,7 +102,8 @@ class FakeNode(log_pb2_grpc.LogServicer, admin_pb2_grpc.AdminServicer):
         self.note(context)
         with self.log.lock:
             self.log.requests.append((self.name, request.producer_id, request.sequence,
-                                      [r.key for r in request.records]))
+                                      [r.key for r in records_of(request)]))
+            self.log.compressed.append((request.compression, request.compressed_records))
             fail = self.log.script.pop(0) if self.log.script else None
         if fail is None:
             return self.log.apply(request)
@@ -135,6 +150,34 @@ class ProducerRulesTest(unittest.TestCase):
                          [(pid, 0, [b"r0"])] * 4 + [(pid, 1, [b"r1"])])
         self.assertEqual([r.key for r in self.log.records], [b"r0", b"r1"], "each record once")
         self.assertEqual([(h.key, h.value) for h in self.log.records[0].headers], [("trace", b"1")])
+
+    def test_a_compressing_producer_sends_each_batch_compressed_once_and_resends_the_same_bytes(self):
+        for codec, enum in (("lz4", records_pb2.COMPRESSION_LZ4), ("zstd", records_pb2.COMPRESSION_ZSTD)):
+            with self.subTest(codec=codec):
+                producer = brookclient.Producer(self.node.address, delivery_timeout_s=5.0, request_timeout_s=2.0,
+                                                compression=codec)
+                del self.log.requests[:], self.log.compressed[:], self.log.records[:]
+                self.log.batches.clear()
+                self.log.script = [Fail(SC.UNAVAILABLE, written=True)]  # the answer is lost: resent
+                value = b'{"order": 1, "status": "shipped", "note": "' + b"x" * 400 + b'"}'
+                batch = [(b"k%d" % i, value, [("n", b"%d" % i)]) for i in range(20)] + [(b"gone", None)]
+                self.assertEqual(producer.send_batch(TOPIC, 0, batch), 0)
+                sent = self.log.compressed
+                self.assertEqual(len(sent), 2)
+                self.assertEqual(sent[0][0], enum)
+                self.assertEqual(sent[0], sent[1], "the resend carries the same compressed bytes")
+                self.assertEqual([r[3] for r in self.requests()], [[b"k%d" % i for i in range(20)] + [b"gone"]] * 2)
+                self.assertEqual(len(self.log.records), 21, "written once")
+                self.assertEqual(self.log.records[3].headers[0].value, b"3")
+                self.assertTrue(self.log.records[20].tombstone)
+                self.assertEqual((producer.batches_sent, producer.compressed_batches), (1, 1))
+                self.assertLess(producer.sent_bytes * 5, producer.uncompressed_bytes, "repetitive JSON shrinks")
+                producer.close()
+
+    def test_unknown_codecs_are_refused(self):
+        with self.assertRaises(ValueError) as refused:
+            brookclient.Producer(self.node.address, compression="gzip")
+        self.assertIn("'lz4' or 'zstd'", str(refused.exception))
 
     def test_not_written_until_the_delivery_timeout_keeps_the_sequence(self):
         self.producer.delivery_timeout_s = 1.0

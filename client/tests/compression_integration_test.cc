@@ -4,7 +4,9 @@
 // from the middle of a batch; readers that do not accept compressed batches get the same records decompressed.
 // `brook produce --compression` and `brook bench produce --compression` write compressed batches too.
 #include <fstream>
+#include <map>
 #include <regex>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -317,6 +319,57 @@ TEST_F(CompressionTest, EveryReaderGetsEveryRecordOfCompressedBatchesAtItsOffset
     r = RunProcess(node, "", std::chrono::seconds(90), {{"NODE_PATH", deps + "/node_modules"}});
     EXPECT_EQ(r.exit_code, 0) << "node from " << from << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;
   }
+}
+
+// The records a producer script printed, one JSON line each (interop_check.py / .js).
+std::vector<Written> ParsePrinted(const std::string& out) {
+  const std::regex re(
+      R"re(\{"partition": ?(\d+), ?"offset": ?(\d+), ?"key": ?"([^"]*)", ?"value": ?"([^"]*)", ?"header": ?"([^"]*)"\})re");
+  std::vector<Written> got;
+  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
+    std::smatch m;
+    const std::string text(line);
+    if (!std::regex_match(text, m, re)) {
+      ADD_FAILURE() << "not a record line: " << text;
+      continue;
+    }
+    got.push_back({static_cast<uint32_t>(std::stoul(m[1])), std::stoull(m[2]), m[3], m[4], m[5]});
+  }
+  return got;
+}
+
+TEST_F(CompressionTest, PythonProducerWritesCompressedBatches) {
+  CreateTopic(kTopic, 2);
+  const std::string empty = absl::StrCat(::testing::TempDir(), "/nothing-", ::getpid(), ".jsonl");
+  std::ofstream(empty).close();
+  const std::string source = BROOK_SOURCE_DIR;
+  std::map<uint32_t, std::vector<v1::Compression>> codecs;  // per partition, in the order written
+  for (const auto& [codec, name] :
+       {std::pair{v1::COMPRESSION_LZ4, "lz4"}, std::pair{v1::COMPRESSION_ZSTD, "zstd"}}) {
+    auto r = RunProcess({"/usr/bin/python3", source + "/client/python/interop_check.py",
+                         "--bootstrap=" + cluster_->bootstrap(), std::string("--topic=") + kTopic,
+                         "--expect=" + empty, "--produce-count=12", std::string("--compression=") + name},
+                        "", std::chrono::seconds(90),
+                        {{"PYTHONPATH", source + "/client/python"},
+                         {"BROOK_PY_STUBS", std::string(BROOK_CLIENT_BINARY_DIR) + "/py_stubs"}});
+    ASSERT_EQ(r.exit_code, 0) << name << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;
+    auto printed = ParsePrinted(r.out);
+    ASSERT_EQ(printed.size(), 12u) << r.out;
+    std::set<uint32_t> partitions;
+    for (const auto& w : printed) partitions.insert(w.partition);
+    for (uint32_t p : partitions) codecs[p].push_back(codec);
+    written_.insert(written_.end(), printed.begin(), printed.end());
+  }
+  for (uint32_t p : {0u, 1u}) {
+    // The leader serves what Python sent: its batches as stored, with their codecs, and no plain records.
+    auto all = Fetch(LeaderAddress(p), p, 0, true);
+    std::vector<v1::Compression> served;
+    for (const auto& b : all.compressed_batches()) served.push_back(b.compression());
+    EXPECT_EQ(served, codecs[p]) << "partition " << p;
+    EXPECT_EQ(all.records_size(), 0) << "partition " << p;
+    ExpectSame(RecordsOf(all, p, 0), Expected(0, p), absl::StrCat("python's batches in partition ", p));
+  }
+  ExpectSame(ConsumeAll(false, 0), Expected(0), "C++ consumer, decompressed by the node");
 }
 
 TEST_F(CompressionTest, CliProducesCompressedBatchesAndBenchReportsTheRatio) {
