@@ -1,7 +1,9 @@
-// Reading Brook's compressed batches in Node.js (docs/api.md "Compression"): CRC-32C, the LZ4 frame format and
+// Brook's compressed batches in Node.js (docs/api.md "Compression"). Reading: CRC-32C, the LZ4 frame format and
 // Zstandard (the npm package fzstd, pure JavaScript, decompression only), and expandBatch, which turns a brook.v1.CompressedBatch into
 // the records it holds. Node 20's zlib has no Zstandard; LZ4 frames are simple enough to decode here (below), with
-// every length and offset checked against the input and the batch's stated size.
+// every length and offset checked against the input and the batch's stated size. Writing: compressBatch, one LZ4
+// frame of a batch's records for the producer (compressLz4Frame, also written here; fzstd cannot compress, so the
+// Node.js producer compresses with LZ4 only).
 'use strict';
 
 const path = require('path');
@@ -117,6 +119,119 @@ function decodeLz4Frames(src, limit) {
   return out.subarray(0, d);
 }
 
+// ---- Writing LZ4 frames (the producer's compression) ----
+
+const XXH_PRIME1 = 2654435761;
+const XXH_PRIME2 = 2246822519;
+const XXH_PRIME3 = 3266489917;
+const XXH_PRIME4 = 668265263;
+const XXH_PRIME5 = 374761393;
+
+function rotl32(x, r) {
+  return ((x << r) | (x >>> (32 - r))) >>> 0;
+}
+
+// xxHash32 of fewer than 16 bytes with seed 0: all an LZ4 frame header needs (its checksum byte).
+// xxh32Short(Buffer.alloc(0)) === 0x02cc5d05.
+function xxh32Short(bytes) {
+  if (bytes.length >= 16) throw new Error('xxh32Short takes fewer than 16 bytes');
+  let h = (XXH_PRIME5 + bytes.length) >>> 0;
+  let i = 0;
+  for (; i + 4 <= bytes.length; i += 4) {
+    h = (h + Math.imul(bytes.readUInt32LE(i), XXH_PRIME3)) >>> 0;
+    h = Math.imul(rotl32(h, 17), XXH_PRIME4) >>> 0;
+  }
+  for (; i < bytes.length; i++) {
+    h = (h + Math.imul(bytes[i], XXH_PRIME5)) >>> 0;
+    h = Math.imul(rotl32(h, 11), XXH_PRIME1) >>> 0;
+  }
+  h = Math.imul(h ^ (h >>> 15), XXH_PRIME2) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), XXH_PRIME3) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+// The LZ4 block format's rules for the end of a block: the last 5 bytes are literals, and no match starts within
+// the last 12.
+const LZ4_LAST_LITERALS = 5;
+const LZ4_MATCH_START_MARGIN = 12;
+const LZ4_MIN_MATCH = 4;
+const LZ4_MAX_OFFSET = 65535;
+const LZ4_HASH_BITS = 16;
+
+// Compresses src (at most 4 MiB) into one LZ4 block: greedy matching over a 64 Ki-entry table of 4-byte prefixes.
+// Returns the block's bytes (which may be longer than src for data that does not compress).
+function compressLz4Block(src) {
+  const n = src.length;
+  const out = Buffer.allocUnsafe(n + Math.ceil(n / 255) + 16);  // the format's worst case
+  let o = 0;
+  const putLength = (rest) => {  // the bytes after a nibble of 15
+    for (; rest >= 255; rest -= 255) out[o++] = 255;
+    out[o++] = rest;
+  };
+  const emit = (from, to, offset, matchLength) => {
+    const literals = to - from;
+    const token = o++;
+    out[token] = Math.min(literals, 15) << 4;
+    if (literals >= 15) putLength(literals - 15);
+    src.copy(out, o, from, to);
+    o += literals;
+    if (matchLength === 0) return;  // the last sequence: literals only
+    out[o++] = offset & 0xff;
+    out[o++] = offset >>> 8;
+    const m = matchLength - LZ4_MIN_MATCH;
+    out[token] |= Math.min(m, 15);
+    if (m >= 15) putLength(m - 15);
+  };
+  let anchor = 0;
+  if (n > LZ4_MATCH_START_MARGIN) {
+    const table = new Int32Array(1 << LZ4_HASH_BITS).fill(-1);
+    const lastStart = n - LZ4_MATCH_START_MARGIN;
+    const matchEnd = n - LZ4_LAST_LITERALS;
+    let i = 0;
+    while (i <= lastStart) {
+      const word = src.readUInt32LE(i);
+      const h = Math.imul(word, XXH_PRIME1) >>> (32 - LZ4_HASH_BITS);
+      const candidate = table[h];
+      table[h] = i;
+      if (candidate < 0 || i - candidate > LZ4_MAX_OFFSET || src.readUInt32LE(candidate) !== word) {
+        i++;
+        continue;
+      }
+      let length = LZ4_MIN_MATCH;
+      while (i + length < matchEnd && src[candidate + length] === src[i + length]) length++;
+      emit(anchor, i, i - candidate, length);
+      i += length;
+      anchor = i;
+    }
+  }
+  emit(anchor, n, 0, 0);
+  return out.subarray(0, o);
+}
+
+const LZ4_BLOCK_BYTES = 4 << 20;  // block maximum size code 7 (4 MiB)
+
+// src as one LZ4 frame (lz4frame.h): independent blocks of up to 4 MiB, each stored uncompressed when compressing
+// does not shrink it, no checksums (a batch's CRC-32C covers the frame), the header checksum byte set.
+function compressLz4Frame(src) {
+  const flg = 0x60;  // version 01, blocks independent
+  const bd = 0x70;  // block maximum size 4 MiB
+  const parts = [Buffer.from([0x04, 0x22, 0x4d, 0x18, flg, bd, (xxh32Short(Buffer.from([flg, bd])) >>> 8) & 0xff])];
+  for (let at = 0; at < src.length; at += LZ4_BLOCK_BYTES) {
+    const chunk = src.subarray(at, Math.min(src.length, at + LZ4_BLOCK_BYTES));
+    const block = compressLz4Block(chunk);
+    const size = Buffer.alloc(4);
+    if (block.length < chunk.length) {
+      size.writeUInt32LE(block.length);
+      parts.push(size, block);
+    } else {
+      size.writeUInt32LE((chunk.length | 0x80000000) >>> 0);
+      parts.push(size, chunk);
+    }
+  }
+  parts.push(Buffer.alloc(4));  // end mark
+  return Buffer.concat(parts);
+}
+
 const recordsRoot = new protobuf.Root();
 recordsRoot.loadSync(path.join(require('./protos').PROTO_DIR, 'brook', 'v1', 'records.proto'), {keepCase: true});
 const RecordList = recordsRoot.lookupType('brook.v1.RecordList');
@@ -177,4 +292,20 @@ function expandBatch(batch, fromOffset) {
   return out;
 }
 
-module.exports = {crc32c, decodeLz4Frames, decompress, expandBatch, canDecompress, DataLossError};
+// The server's Limits.max_batch_bytes (default): a compressed batch may decompress to at most this many bytes, so a
+// batch whose records serialize to more goes plain.
+const MAX_UNCOMPRESSED_BATCH_BYTES = 4 << 20;
+
+// The ProduceRequest fields that carry `records` ({key, value, headers, tombstone}) as one LZ4 frame of their
+// serialized RecordList: {compression, compressed_records, record_count, compressed_crc32c}, and the serialized
+// size as uncompressedBytes; null when the records serialize to more than MAX_UNCOMPRESSED_BATCH_BYTES.
+function compressBatch(records) {
+  const plain = Buffer.from(RecordList.encode(RecordList.fromObject({records})).finish());
+  if (plain.length > MAX_UNCOMPRESSED_BATCH_BYTES) return null;
+  const data = compressLz4Frame(plain);
+  return {fields: {compression: 'COMPRESSION_LZ4', compressed_records: data, record_count: records.length,
+    compressed_crc32c: crc32c(data)}, uncompressedBytes: plain.length};
+}
+
+module.exports = {crc32c, decodeLz4Frames, decompress, expandBatch, canDecompress, DataLossError, xxh32Short,
+  compressLz4Block, compressLz4Frame, compressBatch, MAX_UNCOMPRESSED_BATCH_BYTES, RecordList};

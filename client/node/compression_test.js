@@ -1,8 +1,11 @@
 #!/usr/bin/env node
-// Reading compressed batches in Node.js (compression.js): CRC-32C, the LZ4 frame decoder (linked 64 KiB blocks with
+// Compressed batches in Node.js (compression.js). Reading: CRC-32C, the LZ4 frame decoder (linked 64 KiB blocks with
 // block and content checksums, a frame without a declared size after it), Zstandard through fzstd, and expandBatch
 // (records from an offset; DATA_LOSS for a damaged or inconsistent batch; never more than the stated size).
-// The frames below were written by liblz4 and libzstd (Debian's python3-lz4 and python3-zstandard).
+// The frames below were written by liblz4 and libzstd (Debian's python3-lz4 and python3-zstandard). Writing: xxHash32
+// known answers (the frame header's checksum byte), LZ4 frames that round-trip through the decoder for inputs that
+// do and do not compress (runs, matches near the end and past 64 KiB, a 5 MiB input in two blocks), and compressBatch
+// (a batch over 4 MiB goes plain). liblz4 reading these frames is client_compression_integration_test's part.
 //   NODE_PATH=<node_modules> node --test client/node/compression_test.js   (ctest: client_node_compression_test)
 'use strict';
 
@@ -11,7 +14,8 @@ const crypto = require('crypto');
 const path = require('path');
 const {test} = require('node:test');
 const protobuf = require('protobufjs');
-const {crc32c, decodeLz4Frames, decompress, expandBatch, canDecompress} = require('./compression');
+const {crc32c, decodeLz4Frames, decompress, expandBatch, canDecompress, xxh32Short, compressLz4Frame, compressBatch,
+  MAX_UNCOMPRESSED_BATCH_BYTES} = require('./compression');
 
 // b''.join(b'%02d-brook;' % (i % 97) for i in range(8000))[:70000], then b'tail: stored as is, short'.
 const PLAIN_SHA256 = 'b296970e5e103022e193ffa378e2d76b626d643d8d6244bc97d967be61796056';
@@ -100,4 +104,58 @@ test('expandBatch refuses damaged or inconsistent batches with DATA_LOSS', () =>
     {...good, uncompressed_bytes: good.uncompressed_bytes - 1}]) {
     assert.throws(() => expandBatch(bad, 0), (e) => e.code === 15);
   }
+});
+
+test('xxHash32 has the known answers the LZ4 frame header needs', () => {
+  assert.strictEqual(xxh32Short(Buffer.alloc(0)), 0x02cc5d05);
+  // liblz4's default frame header 04 22 4d 18 64 40 carries the checksum byte a7.
+  assert.strictEqual((xxh32Short(Buffer.from([0x64, 0x40])) >>> 8) & 0xff, 0xa7);
+  assert.throws(() => xxh32Short(Buffer.alloc(16)), /fewer than 16/);
+});
+
+test('LZ4 frames written here decode to their input', () => {
+  const random = crypto.randomBytes(200000);
+  const inputs = [
+    Buffer.alloc(0), Buffer.from('hello'), Buffer.from('abcdabcdabcda'), Buffer.from('abcdabcdabcdabcdabcd'),
+    Buffer.alloc(1 << 20), random,
+    Buffer.from(Array.from({length: 3000}, (_, i) => `{"order": ${i}, "status": "shipped"}`).join('')),
+    Buffer.concat([random.subarray(0, 1000), crypto.randomBytes(70000), random.subarray(0, 1000)]),  // too far back
+    Buffer.concat([Buffer.alloc(3 << 20, 7), crypto.randomBytes(2 << 20)]),  // two blocks, the second stored
+  ];
+  // Small alphabets: many short matches, lengths around the token's nibble of 15 and the end-of-block rules.
+  for (let k = 0; k < 200; k++) {
+    const n = Math.floor(Math.random() * 600);
+    const letters = 1 + Math.floor(Math.random() * 4);
+    inputs.push(Buffer.from(Array.from({length: n}, () => 97 + Math.floor(Math.random() * letters))));
+  }
+  for (const input of inputs) {
+    const frame = compressLz4Frame(input);
+    assert.strictEqual(frame.readUInt32LE(0), 0x184d2204);
+    assert.ok(frame.length <= input.length + 19 + 4 * Math.ceil(input.length / (4 << 20)), 'never much larger');
+    assert.ok(decodeLz4Frames(frame, input.length).equals(input), `input of ${input.length} bytes`);
+  }
+  const json = inputs[6];
+  assert.ok(compressLz4Frame(json).length * 4 < json.length, 'repetitive JSON shrinks');
+});
+
+test('compressBatch carries the records, their count and CRC-32C, and leaves a batch over 4 MiB plain', () => {
+  const records = Array.from({length: 30}, (_, i) => ({key: Buffer.from(`k${i}`),
+    value: Buffer.from(`{"order": ${i}, "status": "shipped"}`), headers: [{key: 'n', value: Buffer.from(`${i}`)}]}));
+  records.push({key: Buffer.from('gone'), value: Buffer.alloc(0), tombstone: true, headers: []});
+  const packed = compressBatch(records);
+  assert.strictEqual(packed.fields.compression, 'COMPRESSION_LZ4');
+  assert.strictEqual(packed.fields.record_count, 31);
+  assert.strictEqual(packed.fields.compressed_crc32c, crc32c(packed.fields.compressed_records));
+  const batch = {base_offset: '40', record_count: 31, append_time_ms: '777', compression: 'COMPRESSION_LZ4',
+    data: packed.fields.compressed_records, crc32c: packed.fields.compressed_crc32c,
+    uncompressed_bytes: packed.uncompressedBytes};
+  const back = expandBatch(batch, 0);
+  assert.deepStrictEqual(back.map((r) => [r.offset, r.key.toString(), r.value.toString()]),
+      records.map((r, i) => [40 + i, r.key.toString(), r.value.toString()]));
+  assert.strictEqual(back[3].headers[0].value.toString(), '3');
+  assert.ok(back[30].tombstone);
+  const big = {key: Buffer.from('k'), value: Buffer.alloc(1 << 20)};
+  assert.notStrictEqual(compressBatch([big, big, big]), null);
+  assert.strictEqual(compressBatch([big, big, big, big, big]), null, '5 MiB serialized is over the limit');
+  assert.strictEqual(MAX_UNCOMPRESSED_BATCH_BYTES, 4 << 20);
 });

@@ -2,7 +2,8 @@
 // Interop check run by client/tests/interop_integration_test.cc (same contract as client/python/interop_check.py):
 // verify the C++ producer's records (--expect, JSON lines) by offset, key, value and header ("n"), then produce
 // --produce-count records keyed "node-<i>" with the header ("n", "node-header-<i>") and print each as a JSON line.
-// Reading options as in the Python script: --from-offset=N, --exact, --require-compressed.
+// Reading options as in the Python script: --from-offset=N, --exact, --require-compressed. --compression=lz4 sends
+// the --produce-count records as one compressed batch per partition (sendBatch) instead of one send each.
 'use strict';
 
 const fs = require('fs');
@@ -14,7 +15,8 @@ function flag(name, fallback) {
 }
 
 async function main() {
-  const client = new BrookClient(flag('bootstrap'));
+  const compression = flag('compression', null);
+  const client = new BrookClient(flag('bootstrap'), {compression});
   const topic = flag('topic');
   const fromOffset = Number(flag('from-offset', '0'));
   const expected = fs.readFileSync(flag('expect'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
@@ -41,7 +43,26 @@ async function main() {
   }
   const count = Number(flag('produce-count', '5'));
   const partitions = (await client.topic(topic)).partition_count;
-  for (let i = 0; i < count; i++) {
+  if (compression) {
+    // One compressed batch per partition, the records of each in key order.
+    const batches = new Map();
+    for (let i = 0; i < count; i++) {
+      const p = fnv1a32(Buffer.from(`node-${i}`)) % partitions;
+      if (!batches.has(p)) batches.set(p, []);
+      batches.get(p).push(i);
+    }
+    for (const [partition, numbers] of [...batches].sort((a, b) => a[0] - b[0])) {
+      const records = numbers.map((i) => ({key: Buffer.from(`node-${i}`), value: Buffer.from(`from node ${i}`),
+        headers: [{key: 'n', value: Buffer.from(`node-header-${i}`)}]}));
+      const base = await client.sendBatch(topic, partition, records);
+      numbers.forEach((i, k) => console.log(JSON.stringify({partition, offset: base + k, key: `node-${i}`,
+        value: `from node ${i}`, header: `node-header-${i}`})));
+    }
+    if (client.stats.compressedBatches !== batches.size) {
+      throw new Error(`${client.stats.compressedBatches} of ${batches.size} batches went compressed`);
+    }
+  }
+  for (let i = 0; i < (compression ? 0 : count); i++) {
     const key = `node-${i}`;
     const value = `from node ${i}`;
     const header = `node-header-${i}`;

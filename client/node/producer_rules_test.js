@@ -12,6 +12,7 @@ const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 const protobuf = require('protobufjs');
 const {BrookClient} = require('./brook');
+const {crc32c, decodeLz4Frames, RecordList, MAX_UNCOMPRESSED_BATCH_BYTES} = require('./compression');
 
 const PROTO_DIR = path.resolve(__dirname, '..', '..', 'proto');
 const api = grpc.loadPackageDefinition(protoLoader.loadSync(['brook/v1/log.proto', 'brook/v1/admin.proto'],
@@ -29,6 +30,18 @@ const TOPIC = 't';
 const fail = (code, details = [], written = false, delayMs = 0) => ({code, details, written, delayMs});
 const notWritten = () => ['WriteOutcome', {outcome: 1}];
 
+// The records of a Produce request, plain or compressed (checked as the leader checks them).
+function recordsOf(req) {
+  if (req.compression === 'COMPRESSION_NONE') return req.records;
+  assert.strictEqual(req.compression, 'COMPRESSION_LZ4');
+  assert.strictEqual(req.records.length, 0, 'a compressed batch carries no plain records');
+  assert.strictEqual(crc32c(req.compressed_records), req.compressed_crc32c >>> 0, 'CRC-32C');
+  const plain = decodeLz4Frames(req.compressed_records, MAX_UNCOMPRESSED_BATCH_BYTES);
+  const records = RecordList.toObject(RecordList.decode(plain), {defaults: true}).records;
+  assert.strictEqual(records.length, req.record_count);
+  return records.map((r) => ({...r, key: Buffer.from(r.key), value: Buffer.from(r.value)}));
+}
+
 // The partition, shared by the fake nodes: records, batches written per (producer id, sequence), every Produce
 // request as [node, producerId, sequence, keys], and the script of failures (one consumed per call).
 class FakeLog {
@@ -36,16 +49,18 @@ class FakeLog {
     this.records = [];
     this.batches = new Map();
     this.requests = [];
+    this.compressed = [];  // [compression, compressed_records] of every Produce request
     this.script = [];
   }
 
   apply(req) {
     const id = `${req.producer_id}/${req.sequence}`;
-    if (this.batches.has(id)) return {base_offset: String(this.batches.get(id)), record_count: req.records.length, duplicate: true};
+    const records = recordsOf(req);
+    if (this.batches.has(id)) return {base_offset: String(this.batches.get(id)), record_count: records.length, duplicate: true};
     const base = this.records.length;
-    this.records.push(...req.records);
+    this.records.push(...records);
     this.batches.set(id, base);
-    return {base_offset: String(base), record_count: req.records.length};
+    return {base_offset: String(base), record_count: records.length};
   }
 }
 
@@ -57,7 +72,8 @@ function startNode(log, name, serverCredentials = grpc.ServerCredentials.createI
     Produce: (call, done) => {
       note(call);
       const req = call.request;
-      log.requests.push([name, req.producer_id, Number(req.sequence), req.records.map((r) => r.key.toString())]);
+      log.requests.push([name, req.producer_id, Number(req.sequence), recordsOf(req).map((r) => r.key.toString())]);
+      log.compressed.push([req.compression, Buffer.from(req.compressed_records)]);
       const f = log.script.shift();
       if (!f) return done(null, log.apply(req));
       if (f.written) log.apply(req);
@@ -116,6 +132,33 @@ test('a lost answer is resent with the same id and sequence and reports the orig
     assert.deepStrictEqual(log.records.map((r) => r.key.toString()), ['r0', 'r1'], 'each record once');
     assert.deepStrictEqual(log.records[0].headers.map((h) => [h.key, h.value.toString()]), [['trace', '1']]);
   } finally {
+    tearDown();
+  }
+});
+
+test('a compressing client sends each batch as one LZ4 frame and resends the same bytes', async () => {
+  const {log, node, tearDown} = await setUp();
+  const client = new BrookClient(node.address, {deliveryTimeoutMs: 5000, requestTimeoutMs: 2000, compression: 'lz4'});
+  try {
+    log.script = [fail(S.UNAVAILABLE, [], true)];  // the answer is lost: resent
+    const value = Buffer.from(`{"order": 1, "status": "shipped", "note": "${'x'.repeat(400)}"}`);
+    const records = Array.from({length: 20}, (_, i) => ({key: Buffer.from(`k${i}`), value,
+      headers: [{key: 'n', value: Buffer.from(`${i}`)}]}));
+    records.push({key: Buffer.from('gone'), value: Buffer.alloc(0), tombstone: true, headers: []});
+    assert.strictEqual(await client.sendBatch(TOPIC, 0, records), 0);
+    assert.strictEqual(log.compressed.length, 2);
+    assert.strictEqual(log.compressed[0][0], 'COMPRESSION_LZ4');
+    assert.ok(log.compressed[0][1].equals(log.compressed[1][1]), 'the resend carries the same compressed bytes');
+    assert.deepStrictEqual(log.requests.map((r) => r[3]), Array(2).fill(records.map((r) => r.key.toString())));
+    assert.strictEqual(log.records.length, 21, 'written once');
+    assert.strictEqual(log.records[3].headers[0].value.toString(), '3');
+    assert.ok(log.records[20].tombstone);
+    assert.strictEqual(client.stats.batches, 1);
+    assert.strictEqual(client.stats.compressedBatches, 1);
+    assert.ok(client.stats.sentBytes * 5 < client.stats.uncompressedBytes, 'repetitive JSON shrinks');
+    assert.throws(() => new BrookClient(node.address, {compression: 'zstd'}), /cannot write Zstandard/);
+  } finally {
+    client.close();
     tearDown();
   }
 });

@@ -2,7 +2,8 @@
 // ones between them); the leader and a follower serve them whole and as stored, also to a fetch that starts in the
 // middle of one; the C++ consumer, the `brook` CLI, Python and Node.js read every record back at its offset, also
 // from the middle of a batch; readers that do not accept compressed batches get the same records decompressed.
-// `brook produce --compression` and `brook bench produce --compression` write compressed batches too.
+// `brook produce --compression` and `brook bench produce --compression` write compressed batches too, and so do
+// the Python and Node.js producers.
 #include <fstream>
 #include <map>
 #include <regex>
@@ -338,36 +339,52 @@ std::vector<Written> ParsePrinted(const std::string& out) {
   return got;
 }
 
-TEST_F(CompressionTest, PythonProducerWritesCompressedBatches) {
+// Python (LZ4, then Zstandard) and Node.js (LZ4, its own encoder) each write one compressed batch per partition:
+// the leader, whose liblz4 and libzstd checked them, serves them as stored with their codecs, and every record is
+// at the offset its producer reported.
+TEST_F(CompressionTest, PythonAndNodeProducersWriteCompressedBatches) {
   CreateTopic(kTopic, 2);
   const std::string empty = absl::StrCat(::testing::TempDir(), "/nothing-", ::getpid(), ".jsonl");
   std::ofstream(empty).close();
   const std::string source = BROOK_SOURCE_DIR;
+  const std::string deps = std::string(BROOK_CLIENT_BINARY_DIR) + "/node_deps";
+  ASSERT_EQ(EnsureNodeDeps(source, deps), "");
+  struct Run {
+    std::string program;
+    std::string codec;
+    v1::Compression expected;
+  };
+  const std::vector<Run> runs = {{"/client/python/interop_check.py", "lz4", v1::COMPRESSION_LZ4},
+                                 {"/client/python/interop_check.py", "zstd", v1::COMPRESSION_ZSTD},
+                                 {"/client/node/interop_check.js", "lz4", v1::COMPRESSION_LZ4}};
   std::map<uint32_t, std::vector<v1::Compression>> codecs;  // per partition, in the order written
-  for (const auto& [codec, name] :
-       {std::pair{v1::COMPRESSION_LZ4, "lz4"}, std::pair{v1::COMPRESSION_ZSTD, "zstd"}}) {
-    auto r = RunProcess({"/usr/bin/python3", source + "/client/python/interop_check.py",
-                         "--bootstrap=" + cluster_->bootstrap(), std::string("--topic=") + kTopic,
-                         "--expect=" + empty, "--produce-count=12", std::string("--compression=") + name},
-                        "", std::chrono::seconds(90),
+  for (const Run& run : runs) {
+    const bool python = absl::EndsWith(run.program, ".py");
+    std::vector<std::string> argv = {
+        python ? "/usr/bin/python3" : "node", source + run.program, "--bootstrap=" + cluster_->bootstrap(),
+        std::string("--topic=") + kTopic,     "--expect=" + empty,  "--produce-count=12",
+        "--compression=" + run.codec};
+    auto r = RunProcess(argv, "", std::chrono::seconds(90),
                         {{"PYTHONPATH", source + "/client/python"},
-                         {"BROOK_PY_STUBS", std::string(BROOK_CLIENT_BINARY_DIR) + "/py_stubs"}});
-    ASSERT_EQ(r.exit_code, 0) << name << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;
+                         {"BROOK_PY_STUBS", std::string(BROOK_CLIENT_BINARY_DIR) + "/py_stubs"},
+                         {"NODE_PATH", deps + "/node_modules"}});
+    ASSERT_EQ(r.exit_code, 0) << run.program << " " << run.codec << "\nstdout:\n"
+                              << r.out << "\nstderr:\n"
+                              << r.err;
     auto printed = ParsePrinted(r.out);
     ASSERT_EQ(printed.size(), 12u) << r.out;
     std::set<uint32_t> partitions;
     for (const auto& w : printed) partitions.insert(w.partition);
-    for (uint32_t p : partitions) codecs[p].push_back(codec);
+    for (uint32_t p : partitions) codecs[p].push_back(run.expected);
     written_.insert(written_.end(), printed.begin(), printed.end());
   }
   for (uint32_t p : {0u, 1u}) {
-    // The leader serves what Python sent: its batches as stored, with their codecs, and no plain records.
     auto all = Fetch(LeaderAddress(p), p, 0, true);
     std::vector<v1::Compression> served;
     for (const auto& b : all.compressed_batches()) served.push_back(b.compression());
     EXPECT_EQ(served, codecs[p]) << "partition " << p;
     EXPECT_EQ(all.records_size(), 0) << "partition " << p;
-    ExpectSame(RecordsOf(all, p, 0), Expected(0, p), absl::StrCat("python's batches in partition ", p));
+    ExpectSame(RecordsOf(all, p, 0), Expected(0, p), absl::StrCat("the scripts' batches in partition ", p));
   }
   ExpectSame(ConsumeAll(false, 0), Expected(0), "C++ consumer, decompressed by the node");
 }
