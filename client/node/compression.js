@@ -188,15 +188,17 @@ function compressLz4Block(src) {
     const lastStart = n - LZ4_MATCH_START_MARGIN;
     const matchEnd = n - LZ4_LAST_LITERALS;
     let i = 0;
+    let misses = 0;  // since the last match: data that does not compress is skipped through faster and faster
     while (i <= lastStart) {
       const word = src.readUInt32LE(i);
       const h = Math.imul(word, XXH_PRIME1) >>> (32 - LZ4_HASH_BITS);
       const candidate = table[h];
       table[h] = i;
       if (candidate < 0 || i - candidate > LZ4_MAX_OFFSET || src.readUInt32LE(candidate) !== word) {
-        i++;
+        i += 1 + (misses++ >> 6);
         continue;
       }
+      misses = 0;
       let length = LZ4_MIN_MATCH;
       while (i + length < matchEnd && src[candidate + length] === src[i + length]) length++;
       emit(anchor, i, i - candidate, length);
