@@ -387,6 +387,27 @@ TEST_F(CompressionTest, PythonAndNodeProducersWriteCompressedBatches) {
     ExpectSame(RecordsOf(all, p, 0), Expected(0, p), absl::StrCat("the scripts' batches in partition ", p));
   }
   ExpectSame(ConsumeAll(false, 0), Expected(0), "C++ consumer, decompressed by the node");
+
+  // The two clients' produce benchmarks (docs/performance.md) run and print their medians.
+  const std::vector<std::string> bench_flags = {"--bootstrap=" + cluster_->bootstrap(),
+                                                std::string("--topic=") + kTopic, "--batches=2", "--per-batch=20",
+                                                "--rounds=1"};
+  for (const std::string program : {"/client/python/bench_produce.py", "/client/node/bench_produce.js"}) {
+    std::vector<std::string> argv = {absl::EndsWith(program, ".py") ? "/usr/bin/python3" : "node",
+                                     source + program};
+    argv.insert(argv.end(), bench_flags.begin(), bench_flags.end());
+    auto r = RunProcess(argv, "", std::chrono::seconds(90),
+                        {{"BROOK_PY_STUBS", std::string(BROOK_CLIENT_BINARY_DIR) + "/py_stubs"},
+                         {"NODE_PATH", deps + "/node_modules"}});
+    ASSERT_EQ(r.exit_code, 0) << program << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;
+    EXPECT_TRUE(std::regex_search(r.out, std::regex(R"(median lz4 +\d+ records/s)"))) << r.out;
+  }
+  auto refused = RunProcess({"/usr/bin/python3", source + "/client/python/bench_produce.py",
+                             "--bootstrap=" + cluster_->bootstrap(), "--topic=x", "--rounds=0"},
+                            "", std::chrono::seconds(30),
+                            {{"BROOK_PY_STUBS", std::string(BROOK_CLIENT_BINARY_DIR) + "/py_stubs"}});
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_TRUE(absl::StrContains(refused.err, "out of range")) << refused.err;
 }
 
 TEST_F(CompressionTest, CliProducesCompressedBatchesAndBenchReportsTheRatio) {
