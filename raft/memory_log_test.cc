@@ -156,6 +156,44 @@ TEST(RaftLog, DurableEntriesNotYetAppliedAreReadFromMemoryAndShareTheirData) {
   EXPECT_TRUE(log.CheckRecent().ok()) << log.CheckRecent();
 }
 
+// A leader may commit and apply entries before its own write of them is durable (its followers made the majority).
+// Those entries never join the recent entries: the ones that do are the unapplied rest, still contiguous.
+TEST(RaftLog, EntriesAppliedBeforeTheyAreDurableSkipTheRecentEntries) {
+  MemoryLog durable;
+  CountingLog counting(&durable);
+  RaftLog log(&counting, 0, 0);
+  log.Append(Ents(1, {1, 1, 1, 1, 1}));
+  log.CommitTo(3);
+  log.set_applied(3);
+  Persist(durable, log);
+  ASSERT_EQ(log.recent_entries().size(), 2u);
+  EXPECT_EQ(log.recent_entries().front().index, 4u);
+  EXPECT_EQ(log.recent_bytes(), 2u);
+  EXPECT_TRUE(log.CheckRecent().ok()) << log.CheckRecent();
+
+  log.Append(Ents(6, {1, 1}));
+  Persist(durable, log);
+  ASSERT_EQ(log.recent_entries().size(), 4u);
+  EXPECT_EQ(log.recent_entries().back().index, 7u);
+  EXPECT_TRUE(log.CheckRecent().ok()) << log.CheckRecent();
+  counting.entries_reads = 0;  // CheckRecent reads the durable log to compare
+  auto slice = log.Slice(4, 8, 1 << 20);
+  ASSERT_TRUE(slice.ok());
+  ASSERT_EQ(slice->size(), 4u);
+  EXPECT_EQ(counting.entries_reads, 0) << "4..7 come from memory";
+
+  // Everything applied, then an entry applied before it is durable: nothing stays in memory.
+  log.CommitTo(7);
+  log.set_applied(7);
+  log.Append(Ents(8, {1}));
+  log.CommitTo(8);
+  log.set_applied(8);
+  Persist(durable, log);
+  EXPECT_TRUE(log.recent_entries().empty());
+  EXPECT_EQ(log.recent_bytes(), 0u);
+  EXPECT_TRUE(log.CheckRecent().ok()) << log.CheckRecent();
+}
+
 TEST(RaftLog, ReplacedEntriesLeaveTheRecentEntries) {
   MemoryLog durable;
   RaftLog log(&durable, 0, 0);
