@@ -4,7 +4,8 @@
 // (records from an offset; DATA_LOSS for a damaged or inconsistent batch; never more than the stated size).
 // The frames below were written by liblz4 and libzstd (Debian's python3-lz4 and python3-zstandard). Writing: xxHash32
 // known answers (the frame header's checksum byte), LZ4 frames that round-trip through the decoder for inputs that
-// do and do not compress (runs, matches near the end and past 64 KiB, a 5 MiB input in two blocks), and compressBatch
+// do and do not compress (runs, matches near the end and past 64 KiB, a 5 MiB input in two blocks), the declared
+// block size (the smallest that holds the input), and compressBatch
 // (a batch over 4 MiB goes plain). liblz4 reading these frames is client_compression_integration_test's part.
 //   NODE_PATH=<node_modules> node --test client/node/compression_test.js   (ctest: client_node_compression_test)
 'use strict';
@@ -15,7 +16,7 @@ const path = require('path');
 const {test} = require('node:test');
 const protobuf = require('protobufjs');
 const {crc32c, decodeLz4Frames, decompress, expandBatch, canDecompress, xxh32Short, compressLz4Frame, compressBatch,
-  MAX_UNCOMPRESSED_BATCH_BYTES} = require('./compression');
+  MAX_UNCOMPRESSED_BATCH_BYTES, lz4BlockSizeCode} = require('./compression');
 
 // b''.join(b'%02d-brook;' % (i % 97) for i in range(8000))[:70000], then b'tail: stored as is, short'.
 const PLAIN_SHA256 = 'b296970e5e103022e193ffa378e2d76b626d643d8d6244bc97d967be61796056';
@@ -134,6 +135,13 @@ test('LZ4 frames written here decode to their input', () => {
     assert.ok(frame.length <= input.length + 19 + 4 * Math.ceil(input.length / (4 << 20)), 'never much larger');
     assert.ok(decodeLz4Frames(frame, input.length).equals(input), `input of ${input.length} bytes`);
   }
+  // The declared block size is the smallest that holds the input (a decoder allocates that much per frame).
+  for (const [length, code] of [[0, 4], [65536, 4], [65537, 5], [262144, 5], [262145, 6], [1 << 20, 6],
+    [(1 << 20) + 1, 7], [5 << 20, 7]]) {
+    assert.strictEqual(lz4BlockSizeCode(length), code, `${length} bytes`);
+  }
+  assert.strictEqual(compressLz4Frame(Buffer.from('hello'))[5], 0x40);
+  assert.strictEqual(compressLz4Frame(inputs[8])[5], 0x70, '5 MiB: 4 MiB blocks');
   const json = inputs[6];
   assert.ok(compressLz4Frame(json).length * 4 < json.length, 'repetitive JSON shrinks');
 });

@@ -625,7 +625,8 @@ class Producer(_Client):
             raise ValueError(f"compression {compression!r} needs python3-lz4 and python3-zstandard "
                              "(pip: lz4, zstandard)")
         self.compression = compression
-        # What the sends so far carried, each batch counted once: how well compression did.
+        # What the sends so far carried, each batch counted once (when it is first sent, whatever its outcome): how
+        # well compression did. The byte counts are kept only with compression on.
         self.batches_sent = 0
         self.compressed_batches = 0
         self.uncompressed_bytes = 0  # the batches' records serialized
@@ -697,6 +698,8 @@ class Producer(_Client):
     def _count_batch(self, batch, packed):
         with self._state_lock:
             self.batches_sent += 1
+            if self.compression is None:
+                return  # sizes are counted only when compressing: measuring them costs a copy of every record
             if packed is None:
                 size = records_pb2.RecordList(records=batch).ByteSize()
                 self.uncompressed_bytes += size
