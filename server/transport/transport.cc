@@ -30,10 +30,7 @@ class Transport::Peer {
 
   void Start() {
     hello_interval_ = std::max(std::chrono::milliseconds(20), options_.heard_window / 3);
-    thread_ = std::thread([this] {
-      NameThisThread(absl::StrCat("brook-peer-", id_).c_str());
-      Run();
-    });
+    thread_ = std::thread([this] { Run(); });
   }
   void Stop() {
     {
@@ -66,6 +63,7 @@ class Transport::Peer {
   using Work = std::deque<std::pair<internal::MessageBatch, size_t>>;
 
   void Run() {
+    NameThisThread(absl::StrCat("brook-peer-", id_).c_str());
     grpc::ChannelArguments args;
     args.SetMaxSendMessageSize(64 << 20);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
